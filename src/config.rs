@@ -1,0 +1,382 @@
+//! Configuration: `config/default.toml` (built in), then an optional file given
+//! by `--config`, then `PARLOR_<SECTION>__<KEY>` environment variables.
+//!
+//! Every section denies unknown fields, so a misspelt key stops start-up with a
+//! message that names it; [`Config::validate`] then checks values and relations
+//! (zero limits, `heartbeat.interval_ms` below `heartbeat.timeout_ms`).
+
+use std::{collections::HashMap, fmt, path::Path, time::Duration};
+
+use serde::Deserialize;
+
+/// The built-in defaults: every key, with a one-line comment each.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Prefix of the environment variables that override keys.
+const ENV_PREFIX: &str = "PARLOR";
+
+/// Keys whose environment value is a comma-separated list.
+const LIST_KEYS: [&str; 2] = ["server.allowed_origins", "store.ignore_actions"];
+
+/// The whole configuration, one field per section of `default.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Listening, workers, session cap, origins, static files, shutdown.
+    pub server: ServerConfig,
+    /// WebSocket Ping period and eviction timeout.
+    pub heartbeat: HeartbeatConfig,
+    /// Per-session frame size, rate and outgoing backlog limits.
+    pub limits: LimitsConfig,
+    /// Room sizes and timings.
+    pub rooms: RoomsConfig,
+    /// Game reconnection and lingering.
+    pub games: GamesConfig,
+    /// The embedded store.
+    pub store: StoreConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Listen address; port 0 picks a free port.
+    pub bind: String,
+    /// actix-web workers; 0 means one per core.
+    pub workers: usize,
+    /// Open WebSocket sessions at most.
+    pub max_sessions: usize,
+    /// Handshake `Origin` allow-list; empty allows any.
+    pub allowed_origins: Vec<String>,
+    /// Folder of the browser client.
+    pub static_dir: String,
+    /// Grace for closing sessions on SIGTERM/SIGINT.
+    pub shutdown_timeout_ms: u64,
+}
+
+/// `[heartbeat]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatConfig {
+    /// Server Ping period.
+    pub interval_ms: u64,
+    /// Silence after which a session is evicted.
+    pub timeout_ms: u64,
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest accepted frame, in bytes.
+    pub max_frame_bytes: usize,
+    /// Token-bucket refill, messages per second.
+    pub msgs_per_sec: u32,
+    /// Token-bucket size.
+    pub burst: u32,
+    /// Queued outgoing frames before a non-reading client is dropped.
+    pub max_outbox: usize,
+}
+
+/// `[rooms]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomsConfig {
+    /// Members per room.
+    pub max_members: usize,
+    /// Rooms one session may be in.
+    pub max_per_session: usize,
+    /// Wait for a source-of-truth reply before asking the next member.
+    pub state_request_timeout_ms: u64,
+    /// Canvas frames per second.
+    pub canvas_tick_hz: u32,
+}
+
+/// `[games]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GamesConfig {
+    /// How long a dropped player's seat is held.
+    pub reconnect_grace_ms: u64,
+    /// How long a finished game stays addressable.
+    pub linger_ms: u64,
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// SQLite file, or `":memory:"`.
+    pub path: String,
+    /// At most one snapshot write per room per period.
+    pub save_debounce_ms: u64,
+    /// `state` actions never written.
+    pub ignore_actions: Vec<String>,
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// A source could not be read or parsed, or a key is unknown or ill-typed.
+    Load(config::ConfigError),
+    /// A key has a value the server cannot run with.
+    Invalid {
+        /// The key, as `section.key`.
+        key: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Load(err) => write!(f, "configuration: {err}"),
+            ConfigError::Invalid { key, reason } => write!(f, "configuration: `{key}` {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl From<config::ConfigError> for ConfigError {
+    fn from(err: config::ConfigError) -> Self {
+        ConfigError::Load(err)
+    }
+}
+
+impl Config {
+    /// The built-in defaults alone.
+    pub fn defaults() -> Config {
+        Config::load(None, Some(HashMap::new())).expect("the built-in default.toml is valid")
+    }
+
+    /// Loads defaults, then `file`, then the environment (`env`, or the
+    /// process environment when `None`), and validates the result.
+    pub fn load(
+        file: Option<&Path>,
+        env: Option<HashMap<String, String>>,
+    ) -> Result<Config, ConfigError> {
+        let mut env_source = config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("_")
+            .separator("__")
+            .try_parsing(true)
+            .list_separator(",")
+            .source(env);
+        for key in LIST_KEYS {
+            env_source = env_source.with_list_parse_key(key);
+        }
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_TOML,
+            config::FileFormat::Toml,
+        ));
+        if let Some(path) = file {
+            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+        }
+        let config: Config = builder.add_source(env_source).build()?.try_deserialize()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that deserialise but cannot work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive: [(&'static str, u64); 13] = [
+            ("server.max_sessions", self.server.max_sessions as u64),
+            (
+                "server.shutdown_timeout_ms",
+                self.server.shutdown_timeout_ms,
+            ),
+            ("heartbeat.interval_ms", self.heartbeat.interval_ms),
+            ("heartbeat.timeout_ms", self.heartbeat.timeout_ms),
+            ("limits.max_frame_bytes", self.limits.max_frame_bytes as u64),
+            ("limits.msgs_per_sec", u64::from(self.limits.msgs_per_sec)),
+            ("limits.burst", u64::from(self.limits.burst)),
+            ("limits.max_outbox", self.limits.max_outbox as u64),
+            ("rooms.max_members", self.rooms.max_members as u64),
+            ("rooms.max_per_session", self.rooms.max_per_session as u64),
+            (
+                "rooms.state_request_timeout_ms",
+                self.rooms.state_request_timeout_ms,
+            ),
+            ("rooms.canvas_tick_hz", u64::from(self.rooms.canvas_tick_hz)),
+            ("games.reconnect_grace_ms", self.games.reconnect_grace_ms),
+        ];
+        if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(invalid(key, "must be above 0".to_string()));
+        }
+        if self.heartbeat.interval_ms >= self.heartbeat.timeout_ms {
+            return Err(invalid(
+                "heartbeat.interval_ms",
+                format!(
+                    "({}) must be below heartbeat.timeout_ms ({})",
+                    self.heartbeat.interval_ms, self.heartbeat.timeout_ms
+                ),
+            ));
+        }
+        if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(
+                "server.bind",
+                format!(
+                    "({:?}) is not an address like \"127.0.0.1:8080\"",
+                    self.server.bind
+                ),
+            ));
+        }
+        if self.store.path.is_empty() {
+            return Err(invalid("store.path", "must not be empty".to_string()));
+        }
+        Ok(())
+    }
+
+    /// `heartbeat.interval_ms` as a duration.
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_millis(self.heartbeat.interval_ms)
+    }
+
+    /// `heartbeat.timeout_ms` as a duration.
+    pub fn heartbeat_timeout(&self) -> Duration {
+        Duration::from_millis(self.heartbeat.timeout_ms)
+    }
+
+    /// `server.shutdown_timeout_ms` as a duration.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_millis(self.server.shutdown_timeout_ms)
+    }
+}
+
+fn invalid(key: &'static str, reason: String) -> ConfigError {
+    ConfigError::Invalid { key, reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
+        Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    fn temp_toml(text: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+        file
+    }
+
+    fn load_file(text: &str) -> Result<Config, ConfigError> {
+        Config::load(Some(temp_toml(text).path()), env(&[]))
+    }
+
+    #[test]
+    fn defaults_match_the_protocol_table() {
+        let config = Config::defaults();
+        assert_eq!(config.server.bind, "127.0.0.1:8080");
+        assert_eq!(config.server.max_sessions, 100_000);
+        assert_eq!(config.heartbeat.interval_ms, 5000);
+        assert_eq!(config.heartbeat.timeout_ms, 15000);
+        assert_eq!(config.limits.max_frame_bytes, 65536);
+        assert_eq!(config.limits.msgs_per_sec, 50);
+        assert_eq!(config.limits.burst, 100);
+        assert_eq!(config.limits.max_outbox, 1024);
+        assert_eq!(config.rooms.max_members, 64);
+        assert_eq!(config.store.ignore_actions, ["moving", "freeze", "cursor"]);
+    }
+
+    #[test]
+    fn environment_overrides_numbers_and_lists() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("PARLOR_HEARTBEAT__INTERVAL_MS", "1234"),
+                (
+                    "PARLOR_SERVER__ALLOWED_ORIGINS",
+                    "http://a.test,http://b.test",
+                ),
+                ("PARLOR_STORE__PATH", ":memory:"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.heartbeat.interval_ms, 1234);
+        assert_eq!(
+            config.server.allowed_origins,
+            ["http://a.test", "http://b.test"]
+        );
+        assert_eq!(config.store.path, ":memory:");
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_environment_overrides_file() {
+        let file = temp_toml("[limits]\nburst = 7\nmsgs_per_sec = 3\n");
+        let config =
+            Config::load(Some(file.path()), env(&[("PARLOR_LIMITS__BURST", "9")])).unwrap();
+        assert_eq!(config.limits.msgs_per_sec, 3);
+        assert_eq!(config.limits.burst, 9);
+        assert_eq!(config.limits.max_outbox, 1024);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = load_file("[limits]\nburts = 7\n").unwrap_err().to_string();
+        assert!(err.contains("burts"), "{err}");
+    }
+
+    #[test]
+    fn unknown_section_is_named() {
+        let err = load_file("[sever]\nbind = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sever"), "{err}");
+    }
+
+    #[test]
+    fn unknown_environment_key_is_named() {
+        let err = Config::load(None, env(&[("PARLOR_LIMITS__BURTS", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("burts"), "{err}");
+    }
+
+    #[test]
+    fn bad_type_is_named() {
+        let err = load_file("[heartbeat]\ninterval_ms = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("interval_ms"), "{err}");
+    }
+
+    #[test]
+    fn interval_must_be_below_timeout() {
+        let err = load_file("[heartbeat]\ninterval_ms = 20000\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("heartbeat.interval_ms"), "{err}");
+    }
+
+    #[test]
+    fn zero_limit_is_refused() {
+        let err = load_file("[limits]\nmax_outbox = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("limits.max_outbox"), "{err}");
+    }
+
+    #[test]
+    fn bad_bind_is_refused() {
+        let err = load_file("[server]\nbind = \"localhost\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.bind"), "{err}");
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let err = Config::load(Some(Path::new("/nonexistent/parlor.toml")), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("parlor.toml"), "{err}");
+    }
+}

@@ -1,0 +1,152 @@
+//! Who a session is: its id, its resume token, and the friendly name and
+//! color it gets when it brings none.
+//!
+//! Ids and tokens use only URL-safe characters (`A-Z a-z 0-9`). A resume
+//! token is the session's id part followed by a secret of
+//! [`SECRET_CHARS`] random characters (about 190 bits), so the Lobby can find
+//! the session by id and compare the secret in constant time.
+
+use rand::{distributions::Alphanumeric, seq::SliceRandom, Rng};
+use subtle::ConstantTimeEq;
+
+/// Characters in the random part of a session id.
+const SESSION_ID_CHARS: usize = 16;
+
+/// Characters in a bearer secret (resume tokens, join and watch keys):
+/// 32 of 62 symbols is about 190 bits, above the protocol's 128.
+pub const SECRET_CHARS: usize = 32;
+
+/// Prefix of every session id.
+const SESSION_ID_PREFIX: &str = "s_";
+
+const ADJECTIVES: &[&str] = &[
+    "Quiet", "Brave", "Clever", "Gentle", "Swift", "Sunny", "Lucky", "Mellow", "Bold", "Curious",
+    "Witty", "Calm", "Merry", "Nimble", "Proud", "Jolly", "Keen", "Cosy", "Bright", "Happy",
+];
+
+const ANIMALS: &[&str] = &[
+    "Otter", "Fox", "Heron", "Badger", "Lynx", "Panda", "Koala", "Falcon", "Marten", "Puffin",
+    "Walrus", "Gecko", "Ibis", "Bison", "Lemur", "Owl", "Robin", "Seal", "Tapir", "Wombat",
+];
+
+/// A new random session id, `s_` and 16 alphanumeric characters.
+pub fn new_session_id() -> String {
+    format!("{SESSION_ID_PREFIX}{}", random_chars(SESSION_ID_CHARS))
+}
+
+/// A new bearer secret of [`SECRET_CHARS`] alphanumeric characters.
+pub fn new_secret() -> String {
+    random_chars(SECRET_CHARS)
+}
+
+/// The resume token for a session: its id part, then its secret.
+pub fn resume_token(session_id: &str, secret: &str) -> String {
+    let id_part = session_id
+        .strip_prefix(SESSION_ID_PREFIX)
+        .unwrap_or(session_id);
+    format!("{id_part}{secret}")
+}
+
+/// Splits a resume token into the session id it names and its secret, or
+/// `None` if it cannot be a token.
+pub fn split_resume_token(token: &str) -> Option<(String, &str)> {
+    let valid = token.len() == SESSION_ID_CHARS + SECRET_CHARS
+        && token.bytes().all(|byte| byte.is_ascii_alphanumeric());
+    valid.then(|| {
+        let (id_part, secret) = token.split_at(SESSION_ID_CHARS);
+        (format!("{SESSION_ID_PREFIX}{id_part}"), secret)
+    })
+}
+
+/// Compares two secrets without leaking, through timing, how much matched.
+pub fn secrets_match(given: &str, expected: &str) -> bool {
+    given.as_bytes().ct_eq(expected.as_bytes()).into()
+}
+
+/// A random friendly name such as "Quiet Otter".
+pub fn random_name() -> String {
+    let mut rng = rand::thread_rng();
+    let adjective = ADJECTIVES.choose(&mut rng).copied().unwrap_or("Quiet");
+    let animal = ANIMALS.choose(&mut rng).copied().unwrap_or("Otter");
+    format!("{adjective} {animal}")
+}
+
+/// A random `#rrggbb` color, saturated and mid-light so that it reads on
+/// both light and dark backgrounds.
+pub fn random_color() -> String {
+    let hue: f64 = rand::thread_rng().gen_range(0.0..360.0);
+    let (red, green, blue) = hsl_to_rgb(hue, 0.65, 0.5);
+    format!("#{red:02x}{green:02x}{blue:02x}")
+}
+
+fn hsl_to_rgb(hue: f64, saturation: f64, lightness: f64) -> (u8, u8, u8) {
+    let chroma = (1.0 - (2.0 * lightness - 1.0).abs()) * saturation;
+    let sector = hue / 60.0;
+    let second = chroma * (1.0 - (sector % 2.0 - 1.0).abs());
+    let (r, g, b) = match sector as u32 {
+        0 => (chroma, second, 0.0),
+        1 => (second, chroma, 0.0),
+        2 => (0.0, chroma, second),
+        3 => (0.0, second, chroma),
+        4 => (second, 0.0, chroma),
+        _ => (chroma, 0.0, second),
+    };
+    let offset = lightness - chroma / 2.0;
+    let channel = |value: f64| ((value + offset) * 255.0).round().clamp(0.0, 255.0) as u8;
+    (channel(r), channel(g), channel(b))
+}
+
+fn random_chars(count: usize) -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(count)
+        .map(char::from)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resume_token_round_trips() {
+        let id = new_session_id();
+        let secret = new_secret();
+        let token = resume_token(&id, &secret);
+        assert_eq!(split_resume_token(&token), Some((id, secret.as_str())));
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused() {
+        assert_eq!(split_resume_token("short"), None);
+        assert_eq!(
+            split_resume_token(&"-".repeat(SESSION_ID_CHARS + SECRET_CHARS)),
+            None
+        );
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(secrets_match("abc", "abc"));
+        assert!(!secrets_match("abd", "abc"));
+        assert!(!secrets_match("ab", "abc"));
+    }
+
+    #[test]
+    fn colors_are_hex() {
+        for _ in 0..100 {
+            let color = random_color();
+            assert_eq!(color.len(), 7);
+            assert!(color.starts_with('#') && color[1..].bytes().all(|b| b.is_ascii_hexdigit()));
+        }
+        assert_eq!(hsl_to_rgb(0.0, 1.0, 0.5), (255, 0, 0));
+        assert_eq!(hsl_to_rgb(240.0, 1.0, 0.5), (0, 0, 255));
+    }
+
+    #[test]
+    fn random_names_are_valid_names() {
+        for _ in 0..50 {
+            assert!(crate::protocol::valid_name(&random_name()).is_some());
+        }
+    }
+}

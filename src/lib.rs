@@ -1,0 +1,225 @@
+//! Parlor: a real-time room and game server on actix actors.
+//!
+//! Every WebSocket connection is a [`session::Session`] actor registered with
+//! one [`lobby::Lobby`] actor. The wire protocol is `shared/PROTOCOL.md`,
+//! typed in [`protocol`].
+//!
+//! Modules:
+//! - [`config`]: the configuration (built-in defaults, `--config`, `PARLOR_*`).
+//! - [`protocol`]: every frame of the wire protocol as serde types.
+//! - [`session`]: the per-connection actor: heartbeat, limits, routing.
+//! - [`lobby`]: the session registry and reconnection.
+//! - [`http`]: the routes: `/ws`, `/healthz`, `/metrics`, `/api/*`, static files.
+//! - [`metrics`]: Prometheus counters.
+//! - [`identity`]: ids, secrets, friendly names and colors.
+//! - [`rate_limit`]: the per-session token bucket.
+//! - [`shutdown`]: the signal that starts a graceful shutdown.
+//!
+//! ```no_run
+//! # async fn example() -> std::io::Result<()> {
+//! let config = parlor::config::Config::defaults();
+//! let server = parlor::start(config)?;
+//! println!("listening on {}", server.addr());
+//! server.run_until(parlor::shutdown::shutdown_signal()).await
+//! # }
+//! ```
+
+pub mod config;
+pub mod http;
+pub mod identity;
+pub mod lobby;
+pub mod metrics;
+pub mod protocol;
+pub mod rate_limit;
+pub mod session;
+pub mod shutdown;
+
+use std::{
+    future::Future,
+    io,
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use actix::{Actor, Addr};
+use actix_web::dev::Server;
+
+use crate::{config::Config, lobby::Lobby, metrics::Metrics};
+
+/// Open files kept free for listeners, logs and the store when the
+/// open-file limit caps the number of sessions.
+const FD_HEADROOM: u64 = 256;
+
+/// How often shutdown checks whether every session has closed.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(20);
+
+/// What every request handler and session shares.
+pub struct AppState {
+    /// The configuration the server was started with.
+    pub config: Config,
+    /// The one Lobby.
+    pub lobby: Addr<Lobby>,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Places for open sessions.
+    pub slots: SessionSlots,
+}
+
+/// Counts open sessions against a cap (`server.max_sessions`, or fewer when
+/// the open-file limit is lower).
+pub struct SessionSlots {
+    /// Sessions open now.
+    open: Arc<AtomicUsize>,
+    /// Sessions allowed at once.
+    cap: usize,
+}
+
+/// One taken place; gives it back when dropped.
+pub struct SessionSlot {
+    /// The counter it was taken from.
+    open: Arc<AtomicUsize>,
+}
+
+impl SessionSlots {
+    /// `cap` free places.
+    pub fn new(cap: usize) -> SessionSlots {
+        SessionSlots {
+            open: Arc::new(AtomicUsize::new(0)),
+            cap,
+        }
+    }
+
+    /// Takes a place, or `None` when all are taken.
+    pub fn try_take(&self) -> Option<SessionSlot> {
+        let taken = self
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < self.cap).then_some(open + 1)
+            });
+        taken.ok().map(|_| SessionSlot {
+            open: self.open.clone(),
+        })
+    }
+
+    /// Sessions open now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// Sessions allowed at once.
+    pub fn cap(&self) -> usize {
+        self.cap
+    }
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A bound, not yet running, server.
+pub struct Parlor {
+    /// The address it listens on (the real port when bound to port 0).
+    addr: SocketAddr,
+    /// The actix-web server, started when polled.
+    server: Server,
+    /// The shared state, for shutdown.
+    state: Arc<AppState>,
+}
+
+/// Binds the server described by `config`. Must be called inside an actix
+/// system (`#[actix_web::main]`); serving starts with [`Parlor::run_until`].
+pub fn start(config: Config) -> io::Result<Parlor> {
+    let cap = session_cap(config.server.max_sessions);
+    let lobby = Lobby::new(Duration::from_millis(config.games.reconnect_grace_ms)).start();
+    let state = Arc::new(AppState {
+        config,
+        lobby,
+        metrics: Metrics::new(),
+        slots: SessionSlots::new(cap),
+    });
+    let (server, addr) = http::bind(state.clone())?;
+    Ok(Parlor {
+        addr,
+        server,
+        state,
+    })
+}
+
+/// Runs the server described by `config` until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> io::Result<()> {
+    let server = start(config)?;
+    println!("Parlor is listening on http://{}/", server.addr());
+    server.run_until(shutdown::shutdown_signal()).await
+}
+
+impl Parlor {
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `stop` completes, then shuts down gracefully: every
+    /// session is sent Close 1001 and given up to `server.shutdown_timeout_ms`
+    /// to go, then the server stops.
+    pub async fn run_until(self, stop: impl Future<Output = ()>) -> io::Result<()> {
+        let handle = self.server.handle();
+        let mut serving = actix_rt::spawn(self.server);
+        tokio::select! {
+            result = &mut serving => return result.unwrap_or_else(|err| Err(io::Error::other(err))),
+            () = stop => {}
+        }
+        let deadline = Instant::now() + self.state.config.shutdown_timeout();
+        let told = self.state.lobby.send(lobby::CloseAll).await.unwrap_or(0);
+        log::info!("shutting down: closing {told} sessions");
+        while self.state.slots.open() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(SHUTDOWN_POLL).await;
+        }
+        handle.stop(true).await;
+        serving
+            .await
+            .unwrap_or_else(|err| Err(io::Error::other(err)))
+    }
+}
+
+/// Raises the soft open-file limit to the hard one and caps sessions below
+/// it, so that a full server answers 503 instead of failing to accept.
+fn session_cap(max_sessions: usize) -> usize {
+    match rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        Ok((soft, hard)) => {
+            let raised = rlimit::increase_nofile_limit(hard).unwrap_or(soft);
+            let by_files =
+                usize::try_from(raised.saturating_sub(FD_HEADROOM)).unwrap_or(usize::MAX);
+            let cap = max_sessions.min(by_files);
+            log::info!(
+                "open-file limit: soft {soft}, hard {hard}, raised to {raised}; at most {cap} sessions"
+            );
+            cap
+        }
+        Err(err) => {
+            log::warn!("cannot read the open-file limit ({err}); at most {max_sessions} sessions");
+            max_sessions
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_refuse_past_the_cap_and_come_back() {
+        let slots = SessionSlots::new(2);
+        let first = slots.try_take().unwrap();
+        let _second = slots.try_take().unwrap();
+        assert!(slots.try_take().is_none());
+        drop(first);
+        assert_eq!(slots.open(), 1);
+        assert!(slots.try_take().is_some());
+    }
+}

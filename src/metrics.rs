@@ -1,0 +1,131 @@
+//! Prometheus metrics, served at `/metrics`. Every name starts with
+//! `parlor_`. Each server owns its own registry, so servers started side by
+//! side (as the tests do) never mix their counts.
+
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+use crate::protocol::ErrorCode;
+
+/// Why a WebSocket handshake was refused.
+#[derive(Debug, Clone, Copy)]
+pub enum Rejection {
+    /// `server.max_sessions` or the open-file limit reached: 503.
+    Capacity,
+    /// `Origin` not in `server.allowed_origins`: 403.
+    Origin,
+}
+
+impl Rejection {
+    fn label(self) -> &'static str {
+        match self {
+            Rejection::Capacity => "capacity",
+            Rejection::Origin => "origin",
+        }
+    }
+}
+
+/// The server's counters and gauges.
+pub struct Metrics {
+    /// Where every metric below is registered.
+    registry: Registry,
+    /// Open WebSocket sessions.
+    pub sessions: IntGauge,
+    /// Sessions opened since start.
+    pub sessions_opened: IntCounter,
+    /// Text and binary frames received from clients.
+    pub frames_in: IntCounter,
+    /// Frames queued to clients.
+    pub frames_out: IntCounter,
+    /// Error frames sent, by code.
+    errors: IntCounterVec,
+    /// Sessions evicted for silence.
+    pub evictions: IntCounter,
+    /// Sessions dropped because they did not read.
+    pub slow_client_drops: IntCounter,
+    /// Handshakes refused, by reason.
+    rejections: IntCounterVec,
+}
+
+impl Metrics {
+    /// A fresh registry with every metric at zero.
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let metrics = Metrics {
+            sessions: IntGauge::new("parlor_sessions", "Open WebSocket sessions")
+                .expect("valid metric"),
+            sessions_opened: IntCounter::new("parlor_sessions_opened_total", "Sessions opened")
+                .expect("valid metric"),
+            frames_in: IntCounter::new("parlor_frames_in_total", "Frames received from clients")
+                .expect("valid metric"),
+            frames_out: IntCounter::new("parlor_frames_out_total", "Frames queued to clients")
+                .expect("valid metric"),
+            errors: IntCounterVec::new(
+                Opts::new("parlor_errors_total", "Error frames sent, by code"),
+                &["code"],
+            )
+            .expect("valid metric"),
+            evictions: IntCounter::new("parlor_evictions_total", "Sessions evicted for silence")
+                .expect("valid metric"),
+            slow_client_drops: IntCounter::new(
+                "parlor_slow_client_drops_total",
+                "Sessions dropped for not reading their frames",
+            )
+            .expect("valid metric"),
+            rejections: IntCounterVec::new(
+                Opts::new(
+                    "parlor_handshake_rejections_total",
+                    "WebSocket handshakes refused, by reason",
+                ),
+                &["reason"],
+            )
+            .expect("valid metric"),
+            registry,
+        };
+        metrics.register_all();
+        metrics
+    }
+
+    fn register_all(&self) {
+        let collectors: [Box<dyn prometheus::core::Collector>; 8] = [
+            Box::new(self.sessions.clone()),
+            Box::new(self.sessions_opened.clone()),
+            Box::new(self.frames_in.clone()),
+            Box::new(self.frames_out.clone()),
+            Box::new(self.errors.clone()),
+            Box::new(self.evictions.clone()),
+            Box::new(self.slow_client_drops.clone()),
+            Box::new(self.rejections.clone()),
+        ];
+        for collector in collectors {
+            self.registry
+                .register(collector)
+                .expect("metric names are unique");
+        }
+    }
+
+    /// Counts one error frame sent with `code`.
+    pub fn error_sent(&self, code: ErrorCode) {
+        self.errors.with_label_values(&[code.as_str()]).inc();
+    }
+
+    /// Counts one refused handshake.
+    pub fn rejected(&self, why: Rejection) {
+        self.rejections.with_label_values(&[why.label()]).inc();
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed metrics.
+        if let Err(err) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
+            log::error!("encoding metrics failed: {err}");
+        }
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

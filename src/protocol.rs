@@ -1,0 +1,422 @@
+//! The wire protocol of `shared/PROTOCOL.md` as serde types: what clients send
+//! ([`ClientMsg`]), what the server sends ([`ServerMsg`]), and the error codes
+//! ([`ErrorCode`]). Nothing else in Parlor builds JSON by hand.
+//!
+//! A frame is parsed once into a [`serde_json::Value`] so that its `id` and
+//! `type` can be read even when the rest of it is wrong; the typed request is
+//! then taken from that value, with [`serde_path_to_error`] naming the field
+//! that failed.
+
+use bytestring::ByteString;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The protocol version sent in `welcome`.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Longest display name, in characters after trimming.
+pub const NAME_MAX_CHARS: usize = 32;
+
+/// A client's request id, echoed on every reply the request causes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RequestId {
+    /// `"id": 7`
+    Number(serde_json::Number),
+    /// `"id": "abc"`
+    Text(String),
+}
+
+/// Every request a client may send.
+#[derive(Debug)]
+pub enum ClientMsg {
+    /// `set_name`: change the display name.
+    SetName(SetName),
+    /// `echo`: send `data` back to the sender.
+    Echo(Echo),
+    /// A `type` that names no request.
+    Unknown,
+}
+
+impl ClientMsg {
+    /// The typed request for `type` = `kind`. One line per request type: the
+    /// protocol's registry of requests.
+    fn from_value(kind: &str, value: Value) -> Result<ClientMsg, FieldError> {
+        Ok(match kind {
+            "set_name" => ClientMsg::SetName(fields(value)?),
+            "echo" => ClientMsg::Echo(fields(value)?),
+            _ => ClientMsg::Unknown,
+        })
+    }
+}
+
+/// A request's fields that failed to deserialise, with the path to the field.
+type FieldError = serde_path_to_error::Error<serde_json::Error>;
+
+/// Deserialises a request's fields, tracking which one fails.
+fn fields<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, FieldError> {
+    serde_path_to_error::deserialize(value)
+}
+
+/// `{"type":"set_name","name":"Ada"}`
+#[derive(Debug, Deserialize)]
+pub struct SetName {
+    /// The wanted name, checked by [`valid_name`].
+    pub name: String,
+}
+
+/// `{"type":"echo","data":ANY}`
+#[derive(Debug, Deserialize)]
+pub struct Echo {
+    /// Anything; absent is `null`.
+    #[serde(default)]
+    pub data: Value,
+}
+
+/// A parsed request with the parts every reply needs.
+#[derive(Debug)]
+pub struct Request {
+    /// The client's `id`, if it sent one.
+    pub id: Option<RequestId>,
+    /// The request's `type`, echoed as `ref` on errors.
+    pub kind: String,
+    /// The typed request.
+    pub msg: ClientMsg,
+}
+
+/// Why a frame is not a request; becomes an `error` frame.
+#[derive(Debug, PartialEq)]
+pub struct BadRequest {
+    /// The client's `id`, if one could be read.
+    pub id: Option<RequestId>,
+    /// The request's `type`, if one could be read.
+    pub kind: Option<String>,
+    /// `bad_json` or `bad_request`.
+    pub code: ErrorCode,
+    /// What is wrong, naming the field.
+    pub message: String,
+}
+
+/// Parses one text frame into a [`Request`].
+pub fn parse_request(text: &str) -> Result<Request, BadRequest> {
+    let bad = |code, message: String| BadRequest {
+        id: None,
+        kind: None,
+        code,
+        message,
+    };
+    let value: Value = serde_json::from_str(text)
+        .map_err(|err| bad(ErrorCode::BadJson, format!("the frame is not JSON: {err}")))?;
+    let Value::Object(object) = &value else {
+        return Err(bad(
+            ErrorCode::BadJson,
+            "the frame is not a JSON object".to_string(),
+        ));
+    };
+    let id = match object.get("id") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(number)) => Some(RequestId::Number(number.clone())),
+        Some(Value::String(text)) => Some(RequestId::Text(text.clone())),
+        Some(_) => {
+            let message = "`id` must be a string or a number".to_string();
+            return Err(bad(ErrorCode::BadRequest, message));
+        }
+    };
+    let Some(Value::String(kind)) = object.get("type") else {
+        let message = "`type` is missing or not a string".to_string();
+        return Err(BadRequest {
+            id,
+            ..bad(ErrorCode::BadRequest, message)
+        });
+    };
+    let kind = kind.clone();
+    match ClientMsg::from_value(&kind, value) {
+        Ok(msg) => Ok(Request { id, kind, msg }),
+        Err(err) => {
+            let message = match err.path().to_string().as_str() {
+                "." => format!("{kind}: {}", err.inner()),
+                path => format!("{kind}: `{path}`: {}", err.inner()),
+            };
+            Err(BadRequest {
+                id,
+                kind: Some(kind),
+                code: ErrorCode::BadRequest,
+                message,
+            })
+        }
+    }
+}
+
+/// A display name as the protocol allows it: trimmed, 1 to
+/// [`NAME_MAX_CHARS`] characters, no control characters.
+pub fn valid_name(raw: &str) -> Option<String> {
+    let name = raw.trim();
+    let length = name.chars().count();
+    let fits = (1..=NAME_MAX_CHARS).contains(&length);
+    (fits && !name.chars().any(char::is_control)).then(|| name.to_string())
+}
+
+/// Every error code of the protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not a JSON object.
+    BadJson,
+    /// `type` names no request.
+    UnknownType,
+    /// A field is missing, ill-typed or out of range.
+    BadRequest,
+    /// Over the message rate.
+    RateLimited,
+    /// A binary frame.
+    Unsupported,
+    /// No such game, key, room member or resume token.
+    NotFound,
+    /// A spectator tried to move or resign.
+    NotAPlayer,
+    /// A move or resign after the game ended.
+    GameOver,
+    /// A move out of turn.
+    NotYourTurn,
+    /// The rules forbid the move.
+    IllegalMove,
+    /// `find_game` while already queued.
+    AlreadyQueued,
+    /// The room is full.
+    RoomFull,
+    /// Already in `rooms.max_per_session` rooms.
+    TooManyRooms,
+    /// A room message for a room the session is not in.
+    NotInRoom,
+    /// `set_name` with a name breaking the name rule.
+    NameInvalid,
+    /// A fault on the server's side.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire and in metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadJson => "bad_json",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Unsupported => "unsupported",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::NotAPlayer => "not_a_player",
+            ErrorCode::GameOver => "game_over",
+            ErrorCode::NotYourTurn => "not_your_turn",
+            ErrorCode::IllegalMove => "illegal_move",
+            ErrorCode::AlreadyQueued => "already_queued",
+            ErrorCode::RoomFull => "room_full",
+            ErrorCode::TooManyRooms => "too_many_rooms",
+            ErrorCode::NotInRoom => "not_in_room",
+            ErrorCode::NameInvalid => "name_invalid",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+/// Every event the server sends.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// The first frame of every connection.
+    Welcome {
+        /// [`PROTOCOL_VERSION`].
+        protocol: u32,
+        /// The session id.
+        session: String,
+        /// The display name.
+        name: String,
+        /// `#rrggbb`.
+        color: String,
+        /// The secret resume token.
+        resume: String,
+        /// `heartbeat.interval_ms`.
+        heartbeat_ms: u64,
+        /// `heartbeat.timeout_ms`.
+        timeout_ms: u64,
+    },
+    /// Sent after `welcome` when a resume token brought a session back.
+    Resumed {
+        /// The session id, the same as before the drop.
+        session: String,
+        /// Games the session sits in.
+        games: Vec<String>,
+        /// Rooms the session is back in.
+        rooms: Vec<String>,
+    },
+    /// The answer to `set_name`.
+    Profile {
+        /// The session id.
+        session: String,
+        /// The new name.
+        name: String,
+        /// The session's color.
+        color: String,
+    },
+    /// The answer to `echo`.
+    Echo {
+        /// What the client sent.
+        data: Value,
+    },
+    /// A request that could not be honoured.
+    Error {
+        /// What went wrong, as a code.
+        code: ErrorCode,
+        /// What went wrong, for people.
+        message: String,
+        /// The `type` of the failed request.
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        request: Option<String>,
+    },
+}
+
+/// A server event with the `id` of the request that caused it.
+#[derive(Serialize)]
+struct Reply<'a> {
+    #[serde(flatten)]
+    msg: &'a ServerMsg,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a RequestId>,
+}
+
+impl ServerMsg {
+    /// Serialises the event once, ready to be shared by every recipient.
+    pub fn encode(&self) -> ByteString {
+        self.encode_reply(None)
+    }
+
+    /// Serialises the event as the reply to request `id`.
+    pub fn encode_reply(&self, id: Option<&RequestId>) -> ByteString {
+        let reply = Reply { msg: self, id };
+        // Serialising these types cannot fail: every key is a string and no
+        // value is a map with non-string keys.
+        let json = serde_json::to_string(&reply).expect("server messages serialise");
+        ByteString::from(json)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn parse(text: &str) -> Result<Request, BadRequest> {
+        parse_request(text)
+    }
+
+    #[test]
+    fn echo_keeps_id_and_data() {
+        let request = parse(r#"{"type":"echo","id":7,"data":{"a":[1,2]}}"#).unwrap();
+        assert_eq!(request.kind, "echo");
+        assert_eq!(request.id, Some(RequestId::Number(7.into())));
+        assert!(
+            matches!(request.msg, ClientMsg::Echo(Echo { data }) if data == json!({"a":[1,2]}))
+        );
+    }
+
+    #[test]
+    fn echo_without_data_is_null() {
+        let request = parse(r#"{"type":"echo"}"#).unwrap();
+        assert!(matches!(
+            request.msg,
+            ClientMsg::Echo(Echo { data: Value::Null })
+        ));
+    }
+
+    #[test]
+    fn extra_fields_are_ignored() {
+        let request = parse(r#"{"type":"set_name","name":"Ada","extra":true}"#).unwrap();
+        assert!(matches!(request.msg, ClientMsg::SetName(SetName { name }) if name == "Ada"));
+    }
+
+    #[test]
+    fn not_json_is_bad_json() {
+        let err = parse("{nope").unwrap_err();
+        assert_eq!((err.code, err.kind), (ErrorCode::BadJson, None));
+    }
+
+    #[test]
+    fn json_array_is_bad_json() {
+        assert_eq!(parse("[1,2]").unwrap_err().code, ErrorCode::BadJson);
+    }
+
+    #[test]
+    fn unknown_type_parses_as_unknown() {
+        let request = parse(r#"{"type":"dance","id":"x"}"#).unwrap();
+        assert!(matches!(request.msg, ClientMsg::Unknown));
+        assert_eq!(request.kind, "dance");
+    }
+
+    #[test]
+    fn missing_type_is_bad_request_with_id() {
+        let err = parse(r#"{"id":"q","name":"Ada"}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadRequest);
+        assert_eq!(err.id, Some(RequestId::Text("q".into())));
+        assert!(err.message.contains("type"), "{}", err.message);
+    }
+
+    #[test]
+    fn ill_typed_field_is_named() {
+        let err = parse(r#"{"type":"set_name","name":5}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadRequest);
+        assert_eq!(err.kind.as_deref(), Some("set_name"));
+        assert!(err.message.contains("`name`"), "{}", err.message);
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        let err = parse(r#"{"type":"set_name"}"#).unwrap_err();
+        assert!(err.message.contains("name"), "{}", err.message);
+    }
+
+    #[test]
+    fn object_id_is_bad_request() {
+        assert_eq!(
+            parse(r#"{"type":"echo","id":{}}"#).unwrap_err().code,
+            ErrorCode::BadRequest
+        );
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(valid_name("  Ada  ").as_deref(), Some("Ada"));
+        assert_eq!(
+            valid_name(&"é".repeat(32)).map(|n| n.chars().count()),
+            Some(32)
+        );
+        assert_eq!(valid_name(&"x".repeat(33)), None);
+        assert_eq!(valid_name("   "), None);
+        assert_eq!(valid_name("a\u{7}b"), None);
+    }
+
+    #[test]
+    fn error_carries_ref_and_id() {
+        let msg = ServerMsg::Error {
+            code: ErrorCode::NameInvalid,
+            message: "too long".into(),
+            request: Some("set_name".into()),
+        };
+        let json: Value =
+            serde_json::from_str(&msg.encode_reply(Some(&RequestId::Number(3.into())))).unwrap();
+        assert_eq!(
+            json,
+            json!({"type":"error","code":"name_invalid","message":"too long","ref":"set_name","id":3})
+        );
+    }
+
+    #[test]
+    fn error_codes_serialise_as_their_names() {
+        for code in [
+            ErrorCode::BadJson,
+            ErrorCode::NotYourTurn,
+            ErrorCode::TooManyRooms,
+        ] {
+            assert_eq!(serde_json::to_value(code).unwrap(), json!(code.as_str()));
+        }
+    }
+}

@@ -1,0 +1,444 @@
+//! The Session actor: one per WebSocket connection.
+//!
+//! It owns the connection's identity (id, name, color), its heartbeat, its
+//! rate limiter and its outbox. Incoming frames arrive as a stream
+//! (`ctx.add_stream`); each text frame is parsed into a request and answered
+//! or routed. Takes [`Outbound`] (a frame another actor wants delivered) and
+//! [`CloseSession`]; sends [`Register`], [`Unregister`] and [`Rename`] to the
+//! Lobby.
+//!
+//! Outgoing frames go into a bounded outbox of `limits.max_outbox` frames that
+//! one writer task drains into the socket. A full outbox means the client is
+//! not reading: the session drops it (1008) instead of buffering without
+//! bound.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use actix::prelude::*;
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
+use bytes::Bytes;
+use bytestring::ByteString;
+use tokio::{sync::mpsc, task::JoinHandle};
+
+use crate::{
+    lobby::{Admission, AdmitOutcome, Register, Rename, Unregister},
+    protocol::{
+        self, BadRequest, ClientMsg, Echo, ErrorCode, Request, RequestId, ServerMsg, SetName,
+    },
+    rate_limit::{RateLimiter, Verdict},
+    AppState, SessionSlot,
+};
+
+/// A frame for the client, already serialised (often shared by many recipients).
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Outbound(pub ByteString);
+
+/// Close the connection with this code and stop.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseSession(pub CloseCode);
+
+/// What the writer task sends to the socket.
+enum Outgoing {
+    /// A text frame.
+    Text(ByteString),
+    /// A heartbeat Ping.
+    Ping,
+    /// The answer to a client's Ping.
+    Pong(Bytes),
+    /// A Close frame; the writer stops after it.
+    Close(CloseReason),
+}
+
+/// One WebSocket connection.
+pub struct Session {
+    /// The session id, stable across reconnections.
+    id: String,
+    /// The display name.
+    name: String,
+    /// The `#rrggbb` color.
+    color: String,
+    /// Config, Lobby address and metrics shared by every session.
+    state: Arc<AppState>,
+    /// Frames waiting for the writer task; bounded by `limits.max_outbox`.
+    outbox: mpsc::Sender<Outgoing>,
+    /// The writer task, aborted when the client must be dropped at once.
+    writer: JoinHandle<()>,
+    /// The socket, kept to send a last Close when the outbox is full.
+    socket: actix_ws::Session,
+    /// When the client last sent anything, Pongs included.
+    last_seen: Instant,
+    /// The message rate limit.
+    rate: RateLimiter,
+    /// The welcome (and anything before `started`) still to send.
+    admission: Option<Admission>,
+    /// Set once a Close frame is queued, so nothing is queued after it.
+    closing: bool,
+    /// Holds one of `server.max_sessions` places until the session ends.
+    _slot: SessionSlot,
+}
+
+impl Session {
+    /// Starts the actor for an accepted handshake.
+    pub fn start(
+        state: Arc<AppState>,
+        admission: Admission,
+        socket: actix_ws::Session,
+        stream: actix_ws::AggregatedMessageStream,
+        slot: SessionSlot,
+    ) -> Addr<Session> {
+        let (outbox, queue) = mpsc::channel(state.config.limits.max_outbox);
+        let writer = actix_rt::spawn(write_frames(queue, socket.clone()));
+        let now = Instant::now();
+        let limits = &state.config.limits;
+        let session = Session {
+            id: admission.id.clone(),
+            name: admission.name.clone(),
+            color: admission.color.clone(),
+            rate: RateLimiter::new(limits.msgs_per_sec, limits.burst, now),
+            state,
+            outbox,
+            writer,
+            socket,
+            last_seen: now,
+            admission: Some(admission),
+            closing: false,
+            _slot: slot,
+        };
+        Session::create(|ctx| {
+            ctx.add_stream(stream);
+            session
+        })
+    }
+
+    /// Queues a frame; drops the client if its outbox is full.
+    fn push(&mut self, frame: Outgoing, ctx: &mut Context<Self>) {
+        if self.closing {
+            return;
+        }
+        match self.outbox.try_send(frame) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => self.drop_slow_client(ctx),
+            // The writer has ended: the socket is gone.
+            Err(mpsc::error::TrySendError::Closed(_)) => ctx.stop(),
+        }
+    }
+
+    /// Queues a server event as a text frame.
+    fn send(&mut self, frame: ByteString, ctx: &mut Context<Self>) {
+        self.state.metrics.frames_out.inc();
+        self.push(Outgoing::Text(frame), ctx);
+    }
+
+    /// Sends `msg` as the reply to request `id`.
+    fn reply(&mut self, msg: &ServerMsg, id: Option<&RequestId>, ctx: &mut Context<Self>) {
+        self.send(msg.encode_reply(id), ctx);
+    }
+
+    /// Sends an `error` frame.
+    fn error(
+        &mut self,
+        code: ErrorCode,
+        message: String,
+        request: Option<String>,
+        id: Option<&RequestId>,
+        ctx: &mut Context<Self>,
+    ) {
+        self.state.metrics.error_sent(code);
+        let msg = ServerMsg::Error {
+            code,
+            message,
+            request,
+        };
+        self.reply(&msg, id, ctx);
+    }
+
+    /// Queues a Close frame and stops; the writer sends what was queued
+    /// before it, then the Close.
+    fn close(&mut self, code: CloseCode, ctx: &mut Context<Self>) {
+        self.push(Outgoing::Close(code.into()), ctx);
+        self.closing = true;
+        ctx.stop();
+    }
+
+    /// The client does not read: stop writing to it, try one last Close
+    /// (1008) without waiting for it, and stop.
+    fn drop_slow_client(&mut self, ctx: &mut Context<Self>) {
+        log::info!("session {} dropped: it does not read its frames", self.id);
+        self.state.metrics.slow_client_drops.inc();
+        self.closing = true;
+        self.writer.abort();
+        let socket = self.socket.clone();
+        let patience = self.state.config.heartbeat_timeout();
+        actix_rt::spawn(async move {
+            let close = socket.close(Some(CloseCode::Policy.into()));
+            let _ = tokio::time::timeout(patience, close).await;
+        });
+        ctx.stop();
+    }
+
+    fn welcome(&mut self, ctx: &mut Context<Self>) {
+        let Some(admission) = self.admission.take() else {
+            return;
+        };
+        let heartbeat = &self.state.config.heartbeat;
+        let welcome = ServerMsg::Welcome {
+            protocol: protocol::PROTOCOL_VERSION,
+            session: self.id.clone(),
+            name: self.name.clone(),
+            color: self.color.clone(),
+            resume: admission.resume,
+            heartbeat_ms: heartbeat.interval_ms,
+            timeout_ms: heartbeat.timeout_ms,
+        };
+        self.send(welcome.encode(), ctx);
+        match admission.outcome {
+            AdmitOutcome::New => {}
+            AdmitOutcome::Resumed => {
+                let resumed = ServerMsg::Resumed {
+                    session: self.id.clone(),
+                    games: Vec::new(),
+                    rooms: Vec::new(),
+                };
+                self.send(resumed.encode(), ctx);
+            }
+            AdmitOutcome::ResumeRefused => {
+                let message =
+                    "no session to resume with that token; this is a new session".to_string();
+                self.error(
+                    ErrorCode::NotFound,
+                    message,
+                    Some("resume".to_string()),
+                    None,
+                    ctx,
+                );
+            }
+        }
+    }
+
+    /// Pings the client, or evicts it if it has been silent too long.
+    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
+        if self.last_seen.elapsed() >= self.state.config.heartbeat_timeout() {
+            log::info!(
+                "session {} evicted: silent for {:?}",
+                self.id,
+                self.last_seen.elapsed()
+            );
+            self.state.metrics.evictions.inc();
+            // An evicted peer is simply dropped: no Close frame.
+            self.writer.abort();
+            ctx.stop();
+            return;
+        }
+        self.push(Outgoing::Ping, ctx);
+    }
+
+    /// Applies the rate limit to one text or binary frame; `true` if it may
+    /// be handled.
+    fn admit_frame(&mut self, ctx: &mut Context<Self>) -> bool {
+        self.state.metrics.frames_in.inc();
+        match self.rate.check(self.last_seen) {
+            Verdict::Allow => true,
+            Verdict::Drop { notify } => {
+                if notify {
+                    let message = format!(
+                        "over {} messages a second; frames are being dropped",
+                        self.state.config.limits.msgs_per_sec
+                    );
+                    self.error(ErrorCode::RateLimited, message, None, None, ctx);
+                }
+                false
+            }
+            Verdict::Close => {
+                log::info!(
+                    "session {} closed: over the message rate for too long",
+                    self.id
+                );
+                self.close(CloseCode::Policy, ctx);
+                false
+            }
+        }
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
+        match protocol::parse_request(text) {
+            Ok(request) => self.on_request(request, ctx),
+            Err(BadRequest {
+                id,
+                kind,
+                code,
+                message,
+            }) => self.error(code, message, kind, id.as_ref(), ctx),
+        }
+    }
+
+    fn on_request(&mut self, request: Request, ctx: &mut Context<Self>) {
+        let Request { id, kind, msg } = request;
+        match msg {
+            ClientMsg::SetName(SetName { name }) => self.set_name(&name, kind, id.as_ref(), ctx),
+            ClientMsg::Echo(Echo { data }) => {
+                self.reply(&ServerMsg::Echo { data }, id.as_ref(), ctx)
+            }
+            ClientMsg::Unknown => {
+                let message = format!("unknown request type `{kind}`");
+                self.error(
+                    ErrorCode::UnknownType,
+                    message,
+                    Some(kind),
+                    id.as_ref(),
+                    ctx,
+                );
+            }
+        }
+    }
+
+    fn set_name(
+        &mut self,
+        name: &str,
+        kind: String,
+        id: Option<&RequestId>,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(name) = protocol::valid_name(name) else {
+            let message = format!(
+                "a name is 1 to {} characters after trimming, with no control characters",
+                protocol::NAME_MAX_CHARS
+            );
+            return self.error(ErrorCode::NameInvalid, message, Some(kind), id, ctx);
+        };
+        self.name = name.clone();
+        self.state.lobby.do_send(Rename {
+            id: self.id.clone(),
+            name: name.clone(),
+        });
+        let profile = ServerMsg::Profile {
+            session: self.id.clone(),
+            name,
+            color: self.color.clone(),
+        };
+        self.reply(&profile, id, ctx);
+    }
+
+    fn on_protocol_error(&mut self, err: ProtocolError, ctx: &mut Context<Self>) {
+        match err {
+            ProtocolError::Overflow => {
+                log::info!(
+                    "session {} closed: frame over limits.max_frame_bytes",
+                    self.id
+                );
+                self.close(CloseCode::Size, ctx);
+            }
+            ProtocolError::Io(err) if err.kind() == std::io::ErrorKind::InvalidData => {
+                self.close(CloseCode::Invalid, ctx);
+            }
+            ProtocolError::Io(_) => ctx.stop(),
+            err => {
+                log::debug!("session {} closed: {err}", self.id);
+                self.close(CloseCode::Protocol, ctx);
+            }
+        }
+    }
+}
+
+impl Actor for Session {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.state.metrics.sessions_opened.inc();
+        self.state.lobby.do_send(Register {
+            id: self.id.clone(),
+            addr: ctx.address(),
+        });
+        self.welcome(ctx);
+        ctx.run_interval(self.state.config.heartbeat_interval(), |session, ctx| {
+            session.heartbeat(ctx)
+        });
+    }
+
+    fn stopped(&mut self, ctx: &mut Context<Self>) {
+        self.state.lobby.do_send(Unregister {
+            id: self.id.clone(),
+            addr: ctx.address(),
+        });
+        if self.closing {
+            // Give the writer time to flush the Close frame, no more.
+            let writer = self.writer.abort_handle();
+            let patience: Duration = self.state.config.heartbeat_timeout();
+            actix_rt::spawn(async move {
+                tokio::time::sleep(patience).await;
+                writer.abort();
+            });
+        } else {
+            self.writer.abort();
+        }
+    }
+}
+
+impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for Session {
+    fn handle(&mut self, item: Result<AggregatedMessage, ProtocolError>, ctx: &mut Context<Self>) {
+        if self.closing {
+            return;
+        }
+        self.last_seen = Instant::now();
+        match item {
+            Ok(AggregatedMessage::Text(text)) => {
+                if self.admit_frame(ctx) {
+                    self.on_text(&text, ctx);
+                }
+            }
+            Ok(AggregatedMessage::Binary(_)) => {
+                if self.admit_frame(ctx) {
+                    let message = "binary frames are not supported; send JSON text".to_string();
+                    self.error(ErrorCode::Unsupported, message, None, None, ctx);
+                }
+            }
+            Ok(AggregatedMessage::Ping(payload)) => self.push(Outgoing::Pong(payload), ctx),
+            Ok(AggregatedMessage::Pong(_)) => {}
+            Ok(AggregatedMessage::Close(_)) => self.close(CloseCode::Normal, ctx),
+            Err(err) => self.on_protocol_error(err, ctx),
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+impl Handler<Outbound> for Session {
+    type Result = ();
+
+    fn handle(&mut self, msg: Outbound, ctx: &mut Context<Self>) {
+        self.send(msg.0, ctx);
+    }
+}
+
+impl Handler<CloseSession> for Session {
+    type Result = ();
+
+    fn handle(&mut self, msg: CloseSession, ctx: &mut Context<Self>) {
+        self.close(msg.0, ctx);
+    }
+}
+
+/// Drains the outbox into the socket until a Close is sent, the socket
+/// fails, or the session drops its end of the outbox.
+async fn write_frames(mut queue: mpsc::Receiver<Outgoing>, mut socket: actix_ws::Session) {
+    while let Some(frame) = queue.recv().await {
+        let sent = match frame {
+            Outgoing::Text(text) => socket.text(text).await,
+            Outgoing::Ping => socket.ping(b"").await,
+            Outgoing::Pong(payload) => socket.pong(&payload).await,
+            Outgoing::Close(reason) => {
+                let _ = socket.close(Some(reason)).await;
+                return;
+            }
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+}
