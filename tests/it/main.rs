@@ -1,0 +1,12 @@
+//! Parlor's integration tests: one binary, a module per feature. Each test
+//! starts a real server on port 0 and talks to it with a real WebSocket
+//! client.
+
+mod support;
+
+mod binary;
+mod heartbeat;
+mod http;
+mod limits;
+mod resume;
+mod session;

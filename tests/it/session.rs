@@ -1,0 +1,214 @@
+//! Welcome, names, echo, and what each kind of bad input gets.
+
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::support::TestServer;
+
+#[tokio::test]
+async fn welcome_describes_the_session() {
+    let server = TestServer::with(|config| {
+        config.heartbeat.interval_ms = 1200;
+        config.heartbeat.timeout_ms = 3400;
+    });
+    let (_client, welcome) = server.connect().await;
+    assert_eq!(welcome["protocol"], 1);
+    assert!(welcome["session"].as_str().unwrap().starts_with("s_"));
+    assert!(!welcome["name"].as_str().unwrap().is_empty());
+    let color = welcome["color"].as_str().unwrap();
+    assert!(color.len() == 7 && color.starts_with('#'), "{color}");
+    let resume = welcome["resume"].as_str().unwrap();
+    assert!(
+        resume.len() >= 22
+            && resume
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    );
+    assert_eq!(
+        (
+            welcome["heartbeat_ms"].clone(),
+            welcome["timeout_ms"].clone()
+        ),
+        (json!(1200), json!(3400))
+    );
+}
+
+#[tokio::test]
+async fn sessions_get_distinct_ids_and_tokens() {
+    let server = TestServer::start();
+    let (_a, first) = server.connect().await;
+    let (_b, second) = server.connect().await;
+    assert_ne!(first["session"], second["session"]);
+    assert_ne!(first["resume"], second["resume"]);
+}
+
+#[tokio::test]
+async fn a_valid_name_in_the_query_is_used() {
+    let server = TestServer::start();
+    let (_client, welcome) = server.connect_with("name=%20Ada%20Lovelace%20").await;
+    assert_eq!(welcome["name"], "Ada Lovelace");
+}
+
+#[tokio::test]
+async fn an_invalid_name_in_the_query_is_replaced() {
+    let server = TestServer::start();
+    let long = "x".repeat(33);
+    let (_client, welcome) = server.connect_with(&format!("name={long}")).await;
+    let name = welcome["name"].as_str().unwrap();
+    assert!(
+        name != long && !name.is_empty() && name.len() <= 32,
+        "{name}"
+    );
+}
+
+#[tokio::test]
+async fn set_name_answers_profile() {
+    let server = TestServer::start();
+    let (mut client, welcome) = server.connect().await;
+    let profile = client
+        .ask(json!({"type":"set_name","name":"  Grace ","id":1}))
+        .await;
+    assert_eq!(
+        profile,
+        json!({"type":"profile","session":welcome["session"],"name":"Grace","color":welcome["color"],"id":1})
+    );
+}
+
+#[tokio::test]
+async fn set_name_refuses_a_bad_name() {
+    let server = TestServer::start();
+    let (mut client, _) = server.connect().await;
+    for bad in ["", "   ", "tab\there", &"y".repeat(33)] {
+        let error = client
+            .ask(json!({"type":"set_name","name":bad,"id":"n"}))
+            .await;
+        assert_eq!(error["type"], "error");
+        assert_eq!(error["code"], "name_invalid", "{bad:?}");
+        assert_eq!(error["ref"], "set_name");
+        assert_eq!(error["id"], "n");
+    }
+}
+
+#[tokio::test]
+async fn echo_returns_data_and_id() {
+    let server = TestServer::start();
+    let (mut client, _) = server.connect().await;
+    let data = json!({"nested":[1,"two",null,{"three":3.5}]});
+    let reply = client
+        .ask(json!({"type":"echo","data":data,"id":"e1"}))
+        .await;
+    assert_eq!(reply, json!({"type":"echo","data":data,"id":"e1"}));
+    let reply = client.ask(json!({"type":"echo"})).await;
+    assert_eq!(reply, json!({"type":"echo","data":null}));
+}
+
+#[tokio::test]
+async fn bad_json_gets_bad_json_without_ref() {
+    let server = TestServer::start();
+    let (mut client, _) = server.connect().await;
+    for text in ["{not json", "[1,2,3]", "\"just a string\"", "42"] {
+        client.send_text(text).await;
+        let error = client.recv_type("error").await;
+        assert_eq!(error["code"], "bad_json", "{text}");
+        assert!(error.get("ref").is_none());
+        assert!(!error["message"].as_str().unwrap().is_empty());
+    }
+    assert_still_open(&mut client).await;
+}
+
+#[tokio::test]
+async fn unknown_type_gets_unknown_type_with_ref_and_id() {
+    let server = TestServer::start();
+    let (mut client, _) = server.connect().await;
+    let error = client.ask(json!({"type":"teleport","id":9})).await;
+    assert_eq!(error["code"], "unknown_type");
+    assert_eq!(error["ref"], "teleport");
+    assert_eq!(error["id"], 9);
+    assert_still_open(&mut client).await;
+}
+
+#[tokio::test]
+async fn missing_type_gets_bad_request() {
+    let server = TestServer::start();
+    let (mut client, _) = server.connect().await;
+    for frame in [json!({"name":"x","id":2}), json!({"type":7,"id":2})] {
+        let error = client.ask(frame).await;
+        assert_eq!(error["code"], "bad_request");
+        assert_eq!(error["id"], 2);
+        assert!(error["message"].as_str().unwrap().contains("type"));
+    }
+    assert_still_open(&mut client).await;
+}
+
+#[tokio::test]
+async fn ill_typed_field_gets_bad_request_naming_it() {
+    let server = TestServer::start();
+    let (mut client, _) = server.connect().await;
+    let error = client
+        .ask(json!({"type":"set_name","name":["Ada"],"id":3}))
+        .await;
+    assert_eq!(
+        (error["code"].as_str(), error["ref"].as_str()),
+        (Some("bad_request"), Some("set_name"))
+    );
+    assert!(
+        error["message"].as_str().unwrap().contains("`name`"),
+        "{error}"
+    );
+    let error = client.ask(json!({"type":"set_name"})).await;
+    assert_eq!(error["code"], "bad_request");
+    assert!(
+        error["message"].as_str().unwrap().contains("name"),
+        "{error}"
+    );
+    assert_still_open(&mut client).await;
+}
+
+#[tokio::test]
+async fn ill_typed_id_gets_bad_request() {
+    let server = TestServer::start();
+    let (mut client, _) = server.connect().await;
+    let error = client
+        .ask(json!({"type":"echo","id":{"no":"objects"}}))
+        .await;
+    assert_eq!(error["code"], "bad_request");
+    assert!(error["message"].as_str().unwrap().contains("id"));
+}
+
+#[tokio::test]
+async fn binary_frame_gets_unsupported() {
+    let server = TestServer::start();
+    let (mut client, _) = server.connect().await;
+    client.send_frame(Message::binary(vec![1, 2, 3])).await;
+    let error = client.recv_type("error").await;
+    assert_eq!(error["code"], "unsupported");
+    assert_still_open(&mut client).await;
+}
+
+#[tokio::test]
+async fn errors_are_counted_by_code() {
+    let server = TestServer::start();
+    let (mut client, _) = server.connect().await;
+    client.send_text("nope").await;
+    client.recv_type("error").await;
+    client.ask(json!({"type":"nope"})).await;
+    assert_eq!(
+        server
+            .metric("parlor_errors_total{code=\"bad_json\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        server
+            .metric("parlor_errors_total{code=\"unknown_type\"}")
+            .await,
+        1.0
+    );
+    assert!(server.metric("parlor_frames_in_total").await >= 2.0);
+    assert!(server.metric("parlor_frames_out_total").await >= 3.0);
+}
+
+async fn assert_still_open(client: &mut crate::support::Client) {
+    let reply = client.ask(json!({"type":"echo","data":"still here"})).await;
+    assert_eq!(reply["data"], "still here");
+}

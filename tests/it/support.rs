@@ -1,0 +1,330 @@
+//! Helpers every test story uses: a real server on port 0 (in-process or as
+//! the `parlor` binary), a real WebSocket client, and plain HTTP GETs.
+
+use std::{
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use futures_util::{SinkExt, StreamExt};
+use parlor::config::Config;
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::{
+    tungstenite::{client::IntoClientRequest, protocol::frame::coding::CloseCode, Message},
+    MaybeTlsStream, WebSocketStream,
+};
+
+/// How long a test waits for any one frame before it fails.
+pub const PATIENCE: Duration = Duration::from_secs(5);
+
+/// A server running in a thread of the test process.
+pub struct TestServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Tells the server thread to shut down.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// The configuration tests start from: port 0, nothing stored, one worker.
+pub fn test_config() -> Config {
+    let mut config = Config::defaults();
+    config.server.bind = "127.0.0.1:0".to_string();
+    config.server.workers = 1;
+    config.server.static_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/static").to_string();
+    config.store.path = ":memory:".to_string();
+    config
+}
+
+impl TestServer {
+    /// A server with the test configuration.
+    pub fn start() -> TestServer {
+        TestServer::with(|_| {})
+    }
+
+    /// A server with the test configuration changed by `tweak`.
+    pub fn with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = test_config();
+        tweak(&mut config);
+        config.validate().expect("test configuration is valid");
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            actix_rt::System::new().block_on(async move {
+                let server = parlor::start(config).expect("server binds");
+                addr_tx.send(server.addr()).expect("test is waiting");
+                let stop = async {
+                    let _ = stop_rx.await;
+                };
+                server.run_until(stop).await.expect("server runs");
+            });
+        });
+        let addr = addr_rx.recv_timeout(PATIENCE).expect("server starts");
+        TestServer {
+            addr,
+            stop: Some(stop_tx),
+        }
+    }
+
+    /// `ws://…/ws` with `query` (e.g. `"name=Ada"`), or none.
+    pub fn ws_url(&self, query: &str) -> String {
+        match query {
+            "" => format!("ws://{}/ws", self.addr),
+            query => format!("ws://{}/ws?{query}", self.addr),
+        }
+    }
+
+    /// Connects and reads the `welcome`.
+    pub async fn connect(&self) -> (Client, Value) {
+        self.connect_with("").await
+    }
+
+    /// Connects with a query string and reads the `welcome`.
+    pub async fn connect_with(&self, query: &str) -> (Client, Value) {
+        let mut client = Client::open(&self.ws_url(query)).await;
+        let welcome = client.recv_type("welcome").await;
+        (client, welcome)
+    }
+
+    /// `GET path` → (status, body).
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.addr, path).await
+    }
+
+    /// `GET path` as JSON; panics unless 200.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let (status, body) = self.get(path).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).expect("JSON body")
+    }
+
+    /// The value of an unlabelled metric, or of one series `name{labels}`.
+    pub async fn metric(&self, series: &str) -> f64 {
+        metric_value(&self.get("/metrics").await.1, series)
+    }
+
+    /// Waits until `/healthz` reports `sessions` open sessions.
+    pub async fn wait_for_sessions(&self, sessions: u64) {
+        let mut seen = Value::Null;
+        for _ in 0..250 {
+            seen = self.get_json("/healthz").await;
+            if seen["sessions"] == sessions {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("waited for {sessions} sessions, /healthz says {seen}");
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Reads one series from a Prometheus text exposition (0 when absent).
+pub fn metric_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().ok()).flatten()
+        })
+        .unwrap_or(0.0)
+}
+
+/// `GET path` on `addr` → (status, body), any status.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let url = format!("http://{addr}{path}");
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut response = agent.get(&url).call().expect("HTTP request");
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_string().expect("HTTP body");
+        (status, body)
+    })
+    .await
+    .expect("HTTP thread")
+}
+
+/// A WebSocket client that answers Pings whenever it reads.
+pub struct Client {
+    /// The connection.
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+/// How a connection ended, seen from the client.
+#[derive(Debug, PartialEq)]
+pub enum Ending {
+    /// A Close frame with this code.
+    Closed(u16),
+    /// The connection dropped without a Close frame.
+    Dropped,
+}
+
+impl Client {
+    /// Opens `url`; panics if the handshake fails.
+    pub async fn open(url: &str) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("handshake");
+        Client { ws }
+    }
+
+    /// Tries a handshake with extra headers; `Err(status)` if refused.
+    pub async fn try_open(url: &str, headers: &[(&'static str, &str)]) -> Result<Client, u16> {
+        let mut request = url.into_client_request().expect("valid URL");
+        for (name, value) in headers {
+            request
+                .headers_mut()
+                .insert(*name, value.parse().expect("header value"));
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((ws, _)) => Ok(Client { ws }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                Err(response.status().as_u16())
+            }
+            Err(err) => panic!("handshake failed without an HTTP status: {err}"),
+        }
+    }
+
+    /// Sends a JSON value as a text frame.
+    pub async fn send(&mut self, value: Value) {
+        self.send_text(&value.to_string()).await;
+    }
+
+    /// Sends a raw text frame.
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).await.expect("send");
+    }
+
+    /// Sends a raw frame of any kind.
+    pub async fn send_frame(&mut self, message: Message) {
+        self.ws.send(message).await.expect("send");
+    }
+
+    /// The next text frame as JSON; Pings are answered on the way.
+    pub async fn recv(&mut self) -> Value {
+        loop {
+            let frame = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("a frame within the patience")
+                .expect("connection open")
+                .expect("frame readable");
+            match frame {
+                Message::Text(text) => {
+                    return serde_json::from_str(&text).expect("server sends JSON")
+                }
+                Message::Ping(_) | Message::Pong(_) => {}
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// The next text frame, which must have `type` = `kind`.
+    pub async fn recv_type(&mut self, kind: &str) -> Value {
+        let frame = self.recv().await;
+        assert_eq!(frame["type"], kind, "expected {kind}, got {frame}");
+        frame
+    }
+
+    /// Sends `request` and returns the next frame.
+    pub async fn ask(&mut self, request: Value) -> Value {
+        self.send(request).await;
+        self.recv().await
+    }
+
+    /// Reads (answering Pings) for `duration`; panics on any text frame or
+    /// on the connection ending.
+    pub async fn idle(&mut self, duration: Duration) {
+        let until = tokio::time::Instant::now() + duration;
+        while let Ok(frame) = tokio::time::timeout_at(until, self.ws.next()).await {
+            match frame {
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                other => panic!("expected silence, got {other:?}"),
+            }
+        }
+    }
+
+    /// Reads until the connection ends; says how. Text frames on the way
+    /// are skipped.
+    pub async fn ending(&mut self) -> Ending {
+        loop {
+            let frame = tokio::time::timeout(PATIENCE * 4, self.ws.next())
+                .await
+                .expect("the connection ends within the patience");
+            match frame {
+                Some(Ok(Message::Close(Some(close)))) => return Ending::Closed(close.code.into()),
+                Some(Ok(Message::Close(None))) => return Ending::Closed(CloseCode::Status.into()),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return Ending::Dropped,
+            }
+        }
+    }
+}
+
+/// The `parlor` binary, started as a child process.
+pub struct ServerProcess {
+    /// The child.
+    pub child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+/// The `parlor` binary with `args`, port 0 and `env` added to the
+/// environment; waits for its "listening" line.
+pub fn spawn_binary(args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
+    let mut child = binary(args, env)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("parlor starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("parlor prints a line");
+    let url = line
+        .trim()
+        .strip_prefix("Parlor is listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
+    let addr = url.trim_end_matches('/').parse().expect("an address");
+    ServerProcess { child, addr }
+}
+
+/// A command for the `parlor` binary with test defaults in its environment.
+pub fn binary(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_parlor"));
+    command
+        .args(args)
+        .env("PARLOR_SERVER__BIND", "127.0.0.1:0")
+        .env("PARLOR_STORE__PATH", ":memory:")
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied());
+    command
+}
+
+impl ServerProcess {
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
