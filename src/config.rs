@@ -152,17 +152,24 @@ impl Config {
     }
 
     /// Loads defaults, then `file`, then the environment (`env`, or the
-    /// process environment when `None`), and validates the result.
+    /// process environment when `None`), and validates the result. Only
+    /// variables of the form `PARLOR_<SECTION>__<KEY>` are read; any other
+    /// `PARLOR_*` variable is left alone.
     pub fn load(
         file: Option<&Path>,
         env: Option<HashMap<String, String>>,
     ) -> Result<Config, ConfigError> {
+        let env = env.unwrap_or_else(|| std::env::vars().collect());
+        let env = env
+            .into_iter()
+            .filter(|(name, _)| is_override(name))
+            .collect();
         let mut env_source = config::Environment::with_prefix(ENV_PREFIX)
             .prefix_separator("_")
             .separator("__")
             .try_parsing(true)
             .list_separator(",")
-            .source(env);
+            .source(Some(env));
         for key in LIST_KEYS {
             env_source = env_source.with_list_parse_key(key);
         }
@@ -242,6 +249,13 @@ impl Config {
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_millis(self.server.shutdown_timeout_ms)
     }
+}
+
+/// `PARLOR_<SECTION>__<KEY>`: the prefix, then a section and a key.
+fn is_override(name: &str) -> bool {
+    name.strip_prefix(ENV_PREFIX)
+        .and_then(|rest| rest.strip_prefix('_'))
+        .is_some_and(|rest| rest.contains("__"))
 }
 
 fn invalid(key: &'static str, reason: String) -> ConfigError {
@@ -340,6 +354,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("burts"), "{err}");
+    }
+
+    #[test]
+    fn other_parlor_variables_are_not_read() {
+        let config = Config::load(None, env(&[("PARLOR_BIN", "x"), ("PARLORX__Y", "1")])).unwrap();
+        assert_eq!(config.server.bind, "127.0.0.1:8080");
     }
 
     #[test]

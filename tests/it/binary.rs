@@ -11,7 +11,10 @@ async fn environment_overrides_the_config_file() {
     let path = file.path().to_str().unwrap();
     let server = spawn_binary(
         &["--config", path],
-        &[("PARLOR_HEARTBEAT__INTERVAL_MS", "2222")],
+        &[
+            ("PARLOR_HEARTBEAT__INTERVAL_MS", "2222"),
+            ("PARLOR_UNRELATED", "ignored"),
+        ],
     );
     let mut client = Client::open(&format!("ws://{}/ws", server.addr)).await;
     let welcome = client.recv_type("welcome").await;

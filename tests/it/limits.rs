@@ -48,9 +48,7 @@ async fn ping_and_pong_frames_never_count() {
     let (mut client, _) = server.connect().await;
     for _ in 0..20 {
         client
-            .send_frame(tokio_tungstenite::tungstenite::Message::Ping(
-                vec![1],
-            ))
+            .send_frame(tokio_tungstenite::tungstenite::Message::Ping(vec![1]))
             .await;
     }
     assert_eq!(

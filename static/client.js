@@ -1,0 +1,247 @@
+// Parlor's shared browser client: one WebSocket to `/ws` on the page's own
+// host, JSON frames dispatched by `type`, reconnection with exponential
+// backoff and the session's resume token, a connection indicator and an
+// error banner. Every page module builds on `connect()`.
+//
+//   import { connect } from "./client.js";
+//   const client = connect({ welcome(msg) { ... }, profile(msg) { ... } });
+//   client.send({ type: "set_name", name: "Ada" });
+
+/** localStorage key of the display name the user chose. */
+export const NAME_KEY = "parlor.name";
+/** sessionStorage key of the latest resume token (per tab, see PROTOCOL.md). */
+export const RESUME_KEY = "parlor.resume";
+
+/** Close code the server uses when another connection resumed this session. */
+const CLOSE_TAKEN_OVER = 4001;
+
+const DEFAULTS = {
+  /** First reconnect delay; doubles per failed attempt. */
+  backoffBaseMs: 500,
+  /** Longest reconnect delay. */
+  backoffMaxMs: 15000,
+  /** Element showing the connection state (`data-state`). */
+  indicator: "#connection",
+  /** Element showing server errors. */
+  errorElement: "#error",
+};
+
+const STATE_TEXT = {
+  open: "Connected",
+  reconnecting: "Reconnecting…",
+  closed: "Disconnected",
+};
+
+/** Opens a client and starts connecting; see `ParlorClient`. */
+export function connect(handlers = {}, opts = {}) {
+  const client = new ParlorClient(handlers, opts);
+  client.open();
+  return client;
+}
+
+/** The display name stored by an earlier `set_name`, or null. */
+export function storedName() {
+  return safeGet(localStorage, NAME_KEY);
+}
+
+/** Remembers the display name so the next connection passes `?name=`. */
+export function storeName(name) {
+  safeSet(localStorage, NAME_KEY, name);
+}
+
+/** Puts an error frame (or a plain message) in the page's error element. */
+export function showError(el, err) {
+  if (!el) return;
+  const text = typeof err === "string" ? err : err.message || err.code;
+  el.dataset.code = typeof err === "string" ? "" : err.code || "";
+  el.textContent = text;
+  el.hidden = false;
+}
+
+/** Empties and hides the page's error element. */
+export function clearError(el) {
+  if (!el) return;
+  el.textContent = "";
+  delete el.dataset.code;
+  el.hidden = true;
+}
+
+/**
+ * One logical connection to the server that survives socket drops.
+ *
+ * `handlers` maps a frame `type` to a function taking the frame; `"*"` sees
+ * every frame. Also called: `state(state, text)` on connection changes and
+ * `resume_failed(errorFrame)` when the server did not know the resume token.
+ */
+export class ParlorClient {
+  constructor(handlers = {}, opts = {}) {
+    this.handlers = handlers;
+    this.opts = { ...DEFAULTS, ...opts };
+    this.ws = null;
+    this.welcome = null;
+    this.state = "closed";
+    this.nextId = 1;
+    this.attempt = 0;
+    this.retryTimer = null;
+    // Set when the page or the server says not to come back by ourselves.
+    this.stopped = false;
+    this.onOnline = () => this.retryNow();
+    window.addEventListener("online", this.onOnline);
+  }
+
+  /** Starts (or restarts) connecting. */
+  open() {
+    this.stopped = false;
+    this.clearRetry();
+    if (this.ws) return;
+    this.setState("reconnecting", this.welcome ? STATE_TEXT.reconnecting : "Connecting…");
+    const ws = new WebSocket(this.url());
+    this.ws = ws;
+    ws.onmessage = (ev) => this.receive(ev.data);
+    ws.onclose = (ev) => this.closed(ws, ev);
+    // A failed socket also fires `close`, where the retry is scheduled.
+    ws.onerror = () => {};
+  }
+
+  /** Closes for good; no reconnection until `open()` is called again. */
+  close() {
+    this.stopped = true;
+    this.clearRetry();
+    if (this.ws) this.ws.close(1000);
+    this.ws = null;
+    this.setState("closed", STATE_TEXT.closed);
+  }
+
+  /** Reconnects at once if a retry is pending. */
+  retryNow() {
+    if (this.retryTimer !== null) this.open();
+  }
+
+  /**
+   * Sends a request with a fresh `id` and returns that id, so replies and
+   * errors (which echo it) can be matched. Returns null when not connected.
+   */
+  send(obj) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return null;
+    const id = this.nextId++;
+    this.ws.send(JSON.stringify({ ...obj, id }));
+    return id;
+  }
+
+  /** The `/ws` URL on this page's host, with `name` and `resume` if known. */
+  url() {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const params = [];
+    const name = storedName();
+    const resume = safeGet(sessionStorage, RESUME_KEY);
+    if (name) params.push(`name=${encodeURIComponent(name)}`);
+    if (resume) params.push(`resume=${encodeURIComponent(resume)}`);
+    const query = params.length ? `?${params.join("&")}` : "";
+    return `${scheme}//${location.host}/ws${query}`;
+  }
+
+  receive(data) {
+    let msg;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (!msg || typeof msg.type !== "string") return;
+    if (msg.type === "welcome") this.welcomed(msg);
+    if (msg.type === "error" && msg.code === "not_found" && msg.ref === "resume") {
+      // The server already sent a fresh welcome; the old session is gone.
+      this.call("resume_failed", msg);
+      return;
+    }
+    if (msg.type === "error") showError(this.element("errorElement"), msg);
+    this.call("*", msg);
+    this.call(msg.type, msg);
+  }
+
+  welcomed(msg) {
+    this.welcome = msg;
+    this.attempt = 0;
+    if (typeof msg.resume === "string") safeSet(sessionStorage, RESUME_KEY, msg.resume);
+    this.setState("open", STATE_TEXT.open);
+  }
+
+  closed(ws, ev) {
+    if (ws !== this.ws) return;
+    this.ws = null;
+    if (this.stopped) return;
+    if (ev.code === CLOSE_TAKEN_OVER) {
+      // Another tab resumed this session; its token replaced ours.
+      safeRemove(sessionStorage, RESUME_KEY);
+      this.stopped = true;
+      this.setState("closed", "Opened in another tab");
+      return;
+    }
+    this.scheduleRetry();
+  }
+
+  scheduleRetry() {
+    const cap = Math.min(this.opts.backoffMaxMs, this.opts.backoffBaseMs * 2 ** this.attempt);
+    // Half fixed, half random, so a restarted server is not hit all at once.
+    const delay = Math.round(cap / 2 + Math.random() * (cap / 2));
+    this.attempt += 1;
+    const secs = Math.max(1, Math.round(delay / 1000));
+    this.setState("reconnecting", `Reconnecting in ${secs} s…`);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.open();
+    }, delay);
+  }
+
+  clearRetry() {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  setState(state, text) {
+    this.state = state;
+    const el = this.element("indicator");
+    if (el) {
+      el.dataset.state = state;
+      const label = el.querySelector("[data-label]") || el;
+      label.textContent = text;
+      el.title = text;
+    }
+    this.call("state", state, text);
+  }
+
+  element(key) {
+    const sel = this.opts[key];
+    return typeof sel === "string" ? document.querySelector(sel) : sel || null;
+  }
+
+  call(name, ...args) {
+    const fn = this.handlers[name];
+    if (typeof fn === "function") fn(...args);
+  }
+}
+
+// Storage can throw (privacy modes, quota); the client works without it.
+function safeGet(store, key) {
+  try {
+    return store.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+function safeSet(store, key, value) {
+  try {
+    store.setItem(key, value);
+  } catch {
+    // Not remembered; the next connection just starts without it.
+  }
+}
+
+function safeRemove(store, key) {
+  try {
+    store.removeItem(key);
+  } catch {
+    // Nothing stored, nothing to forget.
+  }
+}
