@@ -180,7 +180,16 @@ impl Config {
         if let Some(path) = file {
             builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
         }
-        let config: Config = builder.add_source(env_source).build()?.try_deserialize()?;
+        let mut config: Config = builder.add_source(env_source).build()?.try_deserialize()?;
+        // `PARLOR_SERVER__ALLOWED_ORIGINS=` means an empty list, not one empty origin.
+        config
+            .server
+            .allowed_origins
+            .retain(|origin| !origin.is_empty());
+        config
+            .store
+            .ignore_actions
+            .retain(|action| !action.is_empty());
         config.validate()?;
         Ok(config)
     }
@@ -354,6 +363,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("burts"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_list_from_the_environment_is_empty() {
+        let config = Config::load(None, env(&[("PARLOR_SERVER__ALLOWED_ORIGINS", "")])).unwrap();
+        assert!(config.server.allowed_origins.is_empty());
     }
 
     #[test]

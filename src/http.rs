@@ -5,7 +5,7 @@
 //! - `GET /healthz`, `GET /metrics`, `GET /api/rooms`, `GET /api/games`.
 //! - everything else: the browser client from `server.static_dir`.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
 use actix_web::{
     dev::{Server, ServiceRequest},
@@ -13,7 +13,7 @@ use actix_web::{
     middleware::Logger,
     web, App, HttpRequest, HttpResponse, HttpServer,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use socket2::SockRef;
 
 use crate::{lobby::Admit, metrics::Rejection, protocol, session::Session, AppState};
@@ -22,13 +22,37 @@ use crate::{lobby::Admit, metrics::Rejection, protocol, session::Session, AppSta
 /// (health checks, pages, refused handshakes).
 const HTTP_CONNECTION_HEADROOM: usize = 1024;
 
-/// Query parameters of `GET /ws`.
-#[derive(Deserialize)]
+/// After every session has closed (or `server.shutdown_timeout_ms` ran
+/// out), how long actix-web lets connections finish writing before it drops
+/// them; its smallest step is a second.
+const CONNECTION_FLUSH_SECS: u64 = 1;
+
+/// Query parameters of `GET /ws`: `name` (replaced by a random one when
+/// invalid) and `resume`. Taken as pairs so that a repeated or unexpected
+/// key never fails the handshake; the first of each counts.
 struct WsQuery {
-    /// Display name; replaced by a random one when invalid.
+    /// Display name, if given.
     name: Option<String>,
-    /// Resume token of a dropped session.
+    /// Resume token of a dropped session, if given.
     resume: Option<String>,
+}
+
+impl WsQuery {
+    fn from_pairs(pairs: Vec<(String, String)>) -> WsQuery {
+        let mut query = WsQuery {
+            name: None,
+            resume: None,
+        };
+        for (key, value) in pairs {
+            let slot = match key.as_str() {
+                "name" => &mut query.name,
+                "resume" => &mut query.resume,
+                _ => continue,
+            };
+            slot.get_or_insert(value);
+        }
+        query
+    }
 }
 
 /// The body of `GET /healthz`.
@@ -46,19 +70,23 @@ pub fn bind(state: Arc<AppState>) -> std::io::Result<(Server, SocketAddr)> {
     let config = &state.config;
     let user_timeout = config.heartbeat_timeout();
     let data = web::Data::from(state.clone());
-    let static_dir = config.server.static_dir.clone();
-    if !std::path::Path::new(&static_dir).is_dir() {
-        log::warn!("server.static_dir {static_dir:?} is not a folder: the browser client will not be served");
+    let static_dir = Some(config.server.static_dir.clone()).filter(|dir| Path::new(dir).is_dir());
+    if static_dir.is_none() {
+        log::warn!(
+            "server.static_dir {:?} is not a folder (it is relative to the working directory): \
+             the browser client will not be served",
+            config.server.static_dir
+        );
     }
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .wrap(request_logger())
             .configure(routes)
-            .service(actix_files::Files::new("/", &static_dir).index_file("index.html"))
+            .configure(|cfg| static_files(cfg, static_dir.as_deref()))
     })
     .disable_signals()
-    .shutdown_timeout(config.shutdown_timeout().as_secs().max(1))
+    .shutdown_timeout(CONNECTION_FLUSH_SECS)
     .max_connections(state.slots.cap().saturating_add(HTTP_CONNECTION_HEADROOM))
     .on_connect(move |connection, _| tune_socket(connection, user_timeout));
     if config.server.workers > 0 {
@@ -80,6 +108,13 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics))
         .route("/api/rooms", web::get().to(empty_list))
         .route("/api/games", web::get().to(empty_list));
+}
+
+/// The browser client, when its folder exists.
+fn static_files(cfg: &mut web::ServiceConfig, dir: Option<&str>) {
+    if let Some(dir) = dir {
+        cfg.service(actix_files::Files::new("/", dir).index_file("index.html"));
+    }
 }
 
 /// Logs requests without their query strings: `/ws?resume=` carries a secret.
@@ -107,7 +142,7 @@ fn tune_socket(connection: &dyn std::any::Any, user_timeout: Duration) {
 async fn websocket(
     req: HttpRequest,
     body: web::Payload,
-    query: web::Query<WsQuery>,
+    query: web::Query<Vec<(String, String)>>,
     state: web::Data<AppState>,
 ) -> actix_web::Result<HttpResponse> {
     if !origin_allowed(&req, &state.config.server.allowed_origins) {
@@ -128,7 +163,7 @@ async fn websocket(
         .max_frame_size(max_frame)
         .aggregate_continuations()
         .max_continuation_size(max_frame);
-    let WsQuery { name, resume } = query.into_inner();
+    let WsQuery { name, resume } = WsQuery::from_pairs(query.into_inner());
     let admit = Admit {
         resume,
         name: name.as_deref().and_then(protocol::valid_name),

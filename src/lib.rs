@@ -175,6 +175,8 @@ impl Parlor {
             () = stop => {}
         }
         let deadline = Instant::now() + self.state.config.shutdown_timeout();
+        // No new connections from here on: they would miss the Close below.
+        handle.pause().await;
         let told = self.state.lobby.send(lobby::CloseAll).await.unwrap_or(0);
         log::info!("shutting down: closing {told} sessions");
         while self.state.slots.open() > 0 && Instant::now() < deadline {

@@ -17,11 +17,9 @@ use actix_ws::CloseCode;
 
 use crate::{
     identity,
+    protocol::CLOSE_TAKEN_OVER,
     session::{CloseSession, Session},
 };
-
-/// Close code for a connection whose session was taken over by a resume.
-const TAKEN_OVER: u16 = 4001;
 
 /// What the Lobby knows of one session.
 struct Entry {
@@ -62,7 +60,7 @@ impl Lobby {
             return None;
         }
         if let Some(older) = entry.addr.take() {
-            older.do_send(CloseSession(CloseCode::Other(TAKEN_OVER)));
+            older.do_send(CloseSession(CloseCode::Other(CLOSE_TAKEN_OVER)));
         }
         entry.resume_secret = identity::new_secret();
         Some(Admission {
@@ -173,14 +171,16 @@ pub struct CloseAll;
 
 /// A held session's grace may have run out.
 struct Expire {
+    /// The session id.
     id: String,
+    /// The entry's `drops` when the timer was set.
     drops: u64,
 }
 
 impl Handler<Admit> for Lobby {
     type Result = MessageResult<Admit>;
 
-    fn handle(&mut self, msg: Admit, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Admit, ctx: &mut Context<Self>) -> Self::Result {
         let admission = match msg.resume {
             None => self.admit_new(msg.name, AdmitOutcome::New),
             Some(token) => match self.resume(&token) {
@@ -188,6 +188,9 @@ impl Handler<Admit> for Lobby {
                 None => self.admit_new(msg.name, AdmitOutcome::ResumeRefused),
             },
         };
+        // Until its actor registers, the session is held like a dropped one,
+        // so a handshake that never completes leaves nothing behind.
+        self.hold(admission.id.clone(), ctx);
         MessageResult(admission)
     }
 }
@@ -214,16 +217,25 @@ impl Handler<Unregister> for Lobby {
             return;
         }
         entry.addr = None;
-        entry.drops += 1;
-        let expire = Expire {
-            id: msg.id,
-            drops: entry.drops,
-        };
-        ctx.run_later(self.reconnect_grace, move |lobby, _| lobby.expire(expire));
+        self.hold(msg.id, ctx);
     }
 }
 
 impl Lobby {
+    /// Holds session `id` for the reconnect grace; it is forgotten then
+    /// unless a session actor has registered for it again.
+    fn hold(&mut self, id: String, ctx: &mut Context<Self>) {
+        let Some(entry) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        entry.drops += 1;
+        let expire = Expire {
+            id,
+            drops: entry.drops,
+        };
+        ctx.run_later(self.reconnect_grace, move |lobby, _| lobby.expire(expire));
+    }
+
     fn expire(&mut self, expire: Expire) {
         let still_held = self
             .sessions

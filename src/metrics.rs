@@ -82,6 +82,12 @@ impl Metrics {
             registry,
         };
         metrics.register_all();
+        for code in ErrorCode::ALL {
+            metrics.errors.with_label_values(&[code.as_str()]);
+        }
+        for why in [Rejection::Capacity, Rejection::Origin] {
+            metrics.rejections.with_label_values(&[why.label()]);
+        }
         metrics
     }
 

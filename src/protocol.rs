@@ -14,6 +14,9 @@ use serde_json::Value;
 /// The protocol version sent in `welcome`.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// Close code for a connection whose session a resume took over.
+pub const CLOSE_TAKEN_OVER: u16 = 4001;
+
 /// Longest display name, in characters after trimming.
 pub const NAME_MAX_CHARS: usize = 32;
 
@@ -195,6 +198,26 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for metrics that list each one from the start.
+    pub const ALL: [ErrorCode; 16] = [
+        ErrorCode::BadJson,
+        ErrorCode::UnknownType,
+        ErrorCode::BadRequest,
+        ErrorCode::RateLimited,
+        ErrorCode::Unsupported,
+        ErrorCode::NotFound,
+        ErrorCode::NotAPlayer,
+        ErrorCode::GameOver,
+        ErrorCode::NotYourTurn,
+        ErrorCode::IllegalMove,
+        ErrorCode::AlreadyQueued,
+        ErrorCode::RoomFull,
+        ErrorCode::TooManyRooms,
+        ErrorCode::NotInRoom,
+        ErrorCode::NameInvalid,
+        ErrorCode::Internal,
+    ];
+
     /// The code as it appears on the wire and in metrics labels.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -277,8 +300,10 @@ pub enum ServerMsg {
 /// A server event with the `id` of the request that caused it.
 #[derive(Serialize)]
 struct Reply<'a> {
+    /// The event itself.
     #[serde(flatten)]
     msg: &'a ServerMsg,
+    /// The request's `id`, omitted when it had none.
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<&'a RequestId>,
 }
@@ -411,11 +436,7 @@ mod tests {
 
     #[test]
     fn error_codes_serialise_as_their_names() {
-        for code in [
-            ErrorCode::BadJson,
-            ErrorCode::NotYourTurn,
-            ErrorCode::TooManyRooms,
-        ] {
+        for code in ErrorCode::ALL {
             assert_eq!(serde_json::to_value(code).unwrap(), json!(code.as_str()));
         }
     }

@@ -133,7 +133,7 @@ mod tests {
             limiter.check(start + ms(10)),
             Verdict::Drop { notify: true }
         );
-        // 990 ms later the bucket holds 0.99 tokens: still dropped, no new error yet.
+        // 490 ms after the error the bucket holds 0.5 tokens: still dropped, no new error yet.
         assert_eq!(
             limiter.check(start + ms(500)),
             Verdict::Drop { notify: false }

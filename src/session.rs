@@ -78,8 +78,6 @@ pub struct Session {
     admission: Option<Admission>,
     /// Set once a Close frame is queued, so nothing is queued after it.
     closing: bool,
-    /// Holds one of `server.max_sessions` places until the session ends.
-    _slot: SessionSlot,
 }
 
 impl Session {
@@ -92,7 +90,7 @@ impl Session {
         slot: SessionSlot,
     ) -> Addr<Session> {
         let (outbox, queue) = mpsc::channel(state.config.limits.max_outbox);
-        let writer = actix_rt::spawn(write_frames(queue, socket.clone()));
+        let writer = actix_rt::spawn(write_frames(queue, socket.clone(), slot));
         let now = Instant::now();
         let limits = &state.config.limits;
         let session = Session {
@@ -107,7 +105,6 @@ impl Session {
             last_seen: now,
             admission: Some(admission),
             closing: false,
-            _slot: slot,
         };
         Session::create(|ctx| {
             ctx.add_stream(stream);
@@ -335,6 +332,13 @@ impl Session {
             ProtocolError::Io(err) if err.kind() == std::io::ErrorKind::InvalidData => {
                 self.close(CloseCode::Invalid, ctx);
             }
+            ProtocolError::Io(err) if is_continuation_overflow(&err) => {
+                log::info!(
+                    "session {} closed: fragmented message over limits.max_frame_bytes",
+                    self.id
+                );
+                self.close(CloseCode::Size, ctx);
+            }
             ProtocolError::Io(_) => ctx.stop(),
             err => {
                 log::debug!("session {} closed: {err}", self.id);
@@ -424,9 +428,28 @@ impl Handler<CloseSession> for Session {
     }
 }
 
+/// actix-ws reports a reassembled message over `max_continuation_size` as a
+/// plain `io::Error` of kind `Other`; every other `Other` error it yields
+/// wraps the connection's `PayloadError`.
+fn is_continuation_overflow(err: &std::io::Error) -> bool {
+    let payload_error = err.get_ref().is_some_and(|inner| {
+        inner
+            .downcast_ref::<actix_web::error::PayloadError>()
+            .is_some()
+    });
+    err.kind() == std::io::ErrorKind::Other && !payload_error
+}
+
 /// Drains the outbox into the socket until a Close is sent, the socket
-/// fails, or the session drops its end of the outbox.
-async fn write_frames(mut queue: mpsc::Receiver<Outgoing>, mut socket: actix_ws::Session) {
+/// fails, or the session drops its end of the outbox. Holds the session's
+/// place (`slot`) until then, so a session counts until its last frame is
+/// handed to the connection.
+async fn write_frames(
+    mut queue: mpsc::Receiver<Outgoing>,
+    mut socket: actix_ws::Session,
+    slot: SessionSlot,
+) {
+    let _slot = slot;
     while let Some(frame) = queue.recv().await {
         let sent = match frame {
             Outgoing::Text(text) => socket.text(text).await,

@@ -30,6 +30,8 @@ async fn metrics_are_prometheus_text_named_parlor() {
         "parlor_frames_out_total",
         "parlor_evictions_total",
         "parlor_slow_client_drops_total",
+        "parlor_errors_total",
+        "parlor_handshake_rejections_total",
     ] {
         assert!(
             text.contains(&format!("# TYPE {name} ")),
@@ -41,6 +43,10 @@ async fn metrics_are_prometheus_text_named_parlor() {
         .filter(|line| !line.starts_with('#'))
         .all(|line| line.starts_with("parlor_")));
     assert_eq!(server.metric("parlor_sessions").await, 1.0);
+    assert!(
+        text.contains("parlor_errors_total{code=\"not_your_turn\"} 0"),
+        "every code is listed from the start"
+    );
 }
 
 #[tokio::test]

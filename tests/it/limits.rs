@@ -4,6 +4,14 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use tokio_tungstenite::tungstenite::{
+    protocol::frame::{
+        coding::{Data, OpCode},
+        Frame,
+    },
+    Message,
+};
+
 use crate::support::{Client, Ending, TestServer};
 
 #[tokio::test]
@@ -16,6 +24,64 @@ async fn a_frame_over_the_limit_closes_with_1009() {
         .send(json!({"type":"echo","data":"x".repeat(1100)}))
         .await;
     assert_eq!(client.ending().await, Ending::Closed(1009));
+}
+
+#[tokio::test]
+async fn a_fragmented_message_over_the_limit_closes_with_1009() {
+    let server = TestServer::with(|config| config.limits.max_frame_bytes = 1024);
+    let (mut client, _) = server.connect().await;
+    let text = json!({"type":"echo","data":"x".repeat(1500)})
+        .to_string()
+        .into_bytes();
+    let (first, rest) = text.split_at(700);
+    let (middle, last) = rest.split_at(700);
+    client
+        .send_frame(Message::Frame(Frame::message(
+            first.to_vec(),
+            OpCode::Data(Data::Text),
+            false,
+        )))
+        .await;
+    client
+        .send_frame(Message::Frame(Frame::message(
+            middle.to_vec(),
+            OpCode::Data(Data::Continue),
+            false,
+        )))
+        .await;
+    client
+        .send_frame(Message::Frame(Frame::message(
+            last.to_vec(),
+            OpCode::Data(Data::Continue),
+            true,
+        )))
+        .await;
+    assert_eq!(client.ending().await, Ending::Closed(1009));
+}
+
+#[tokio::test]
+async fn a_fragmented_message_within_the_limit_is_one_request() {
+    let server = TestServer::with(|config| config.limits.max_frame_bytes = 1024);
+    let (mut client, _) = server.connect().await;
+    let text = json!({"type":"echo","data":"y".repeat(800)})
+        .to_string()
+        .into_bytes();
+    let (first, last) = text.split_at(400);
+    client
+        .send_frame(Message::Frame(Frame::message(
+            first.to_vec(),
+            OpCode::Data(Data::Text),
+            false,
+        )))
+        .await;
+    client
+        .send_frame(Message::Frame(Frame::message(
+            last.to_vec(),
+            OpCode::Data(Data::Continue),
+            true,
+        )))
+        .await;
+    assert_eq!(client.recv_type("echo").await["data"], "y".repeat(800));
 }
 
 #[tokio::test]
@@ -47,9 +113,7 @@ async fn ping_and_pong_frames_never_count() {
     });
     let (mut client, _) = server.connect().await;
     for _ in 0..20 {
-        client
-            .send_frame(tokio_tungstenite::tungstenite::Message::Ping(vec![1]))
-            .await;
+        client.send_frame(Message::Ping(vec![1])).await;
     }
     assert_eq!(
         client.ask(json!({"type":"echo","data":"ok"})).await["data"],
@@ -67,7 +131,7 @@ async fn sustained_abuse_closes_with_1008() {
     let (mut sink, mut stream) = futures_util::StreamExt::split(client.ws);
     let flood = tokio::spawn(async move {
         use futures_util::SinkExt;
-        let frame = tokio_tungstenite::tungstenite::Message::text(r#"{"type":"echo"}"#);
+        let frame = Message::text(r#"{"type":"echo"}"#);
         while sink.send(frame.clone()).await.is_ok() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -77,7 +141,7 @@ async fn sustained_abuse_closes_with_1008() {
     while let Ok(Some(frame)) =
         tokio::time::timeout_at(deadline, futures_util::StreamExt::next(&mut stream)).await
     {
-        if let Ok(tokio_tungstenite::tungstenite::Message::Close(close)) = frame {
+        if let Ok(Message::Close(close)) = frame {
             client_ending = close.map(|close| u16::from(close.code));
             break;
         }

@@ -3,7 +3,7 @@
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::support::TestServer;
+use crate::support::{Ending, TestServer};
 
 #[tokio::test]
 async fn welcome_describes_the_session() {
@@ -59,6 +59,30 @@ async fn an_invalid_name_in_the_query_is_replaced() {
         name != long && !name.is_empty() && name.len() <= 32,
         "{name}"
     );
+}
+
+#[tokio::test]
+async fn a_name_with_control_characters_in_the_query_is_replaced() {
+    let server = TestServer::start();
+    let (_client, welcome) = server.connect_with("name=Ada%0ALovelace").await;
+    assert_ne!(welcome["name"], "Ada\nLovelace");
+    assert!(!welcome["name"].as_str().unwrap().contains('\n'));
+}
+
+#[tokio::test]
+async fn a_repeated_query_key_takes_the_first() {
+    let server = TestServer::start();
+    let (_client, welcome) = server.connect_with("name=Ada&name=Grace&extra=1").await;
+    assert_eq!(welcome["name"], "Ada");
+}
+
+#[tokio::test]
+async fn a_client_close_is_answered_with_1000() {
+    let server = TestServer::start();
+    let (mut client, _) = server.connect().await;
+    client.ws.close(None).await.expect("close sent");
+    assert_eq!(client.ending().await, Ending::Closed(1000));
+    server.wait_for_sessions(0).await;
 }
 
 #[tokio::test]
