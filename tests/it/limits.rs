@@ -4,13 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use tokio_tungstenite::tungstenite::{
-    protocol::frame::{
-        coding::{Data, OpCode},
-        Frame,
-    },
-    Message,
-};
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::{Client, Ending, TestServer};
 
@@ -30,32 +24,9 @@ async fn a_frame_over_the_limit_closes_with_1009() {
 async fn a_fragmented_message_over_the_limit_closes_with_1009() {
     let server = TestServer::with(|config| config.limits.max_frame_bytes = 1024);
     let (mut client, _) = server.connect().await;
-    let text = json!({"type":"echo","data":"x".repeat(1500)})
-        .to_string()
-        .into_bytes();
-    let (first, rest) = text.split_at(700);
-    let (middle, last) = rest.split_at(700);
-    client
-        .send_frame(Message::Frame(Frame::message(
-            first.to_vec(),
-            OpCode::Data(Data::Text),
-            false,
-        )))
-        .await;
-    client
-        .send_frame(Message::Frame(Frame::message(
-            middle.to_vec(),
-            OpCode::Data(Data::Continue),
-            false,
-        )))
-        .await;
-    client
-        .send_frame(Message::Frame(Frame::message(
-            last.to_vec(),
-            OpCode::Data(Data::Continue),
-            true,
-        )))
-        .await;
+    // Three frames of about 520 bytes each: every frame fits, the message does not.
+    let text = json!({"type":"echo","data":"x".repeat(1500)}).to_string();
+    client.send_fragmented(&text, 3).await;
     assert_eq!(client.ending().await, Ending::Closed(1009));
 }
 
@@ -63,24 +34,8 @@ async fn a_fragmented_message_over_the_limit_closes_with_1009() {
 async fn a_fragmented_message_within_the_limit_is_one_request() {
     let server = TestServer::with(|config| config.limits.max_frame_bytes = 1024);
     let (mut client, _) = server.connect().await;
-    let text = json!({"type":"echo","data":"y".repeat(800)})
-        .to_string()
-        .into_bytes();
-    let (first, last) = text.split_at(400);
-    client
-        .send_frame(Message::Frame(Frame::message(
-            first.to_vec(),
-            OpCode::Data(Data::Text),
-            false,
-        )))
-        .await;
-    client
-        .send_frame(Message::Frame(Frame::message(
-            last.to_vec(),
-            OpCode::Data(Data::Continue),
-            true,
-        )))
-        .await;
+    let text = json!({"type":"echo","data":"y".repeat(800)}).to_string();
+    client.send_fragmented(&text, 2).await;
     assert_eq!(client.recv_type("echo").await["data"], "y".repeat(800));
 }
 

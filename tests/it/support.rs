@@ -13,7 +13,14 @@ use parlor::config::Config;
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
-    tungstenite::{client::IntoClientRequest, protocol::frame::coding::CloseCode, Message},
+    tungstenite::{
+        client::IntoClientRequest,
+        protocol::frame::{
+            coding::{CloseCode, Data, OpCode},
+            Frame,
+        },
+        Message,
+    },
     MaybeTlsStream, WebSocketStream,
 };
 
@@ -209,6 +216,19 @@ impl Client {
     /// Sends a raw frame of any kind.
     pub async fn send_frame(&mut self, message: Message) {
         self.ws.send(message).await.expect("send");
+    }
+
+    /// Sends `text` as one message split over `pieces` frames (a first text
+    /// frame, then continuation frames).
+    pub async fn send_fragmented(&mut self, text: &str, pieces: usize) {
+        let bytes = text.as_bytes();
+        let size = bytes.len().div_ceil(pieces);
+        for (n, piece) in bytes.chunks(size).enumerate() {
+            let opcode = if n == 0 { Data::Text } else { Data::Continue };
+            let last = (n + 1) * size >= bytes.len();
+            let frame = Frame::message(piece.to_vec(), OpCode::Data(opcode), last);
+            self.send_frame(Message::Frame(frame)).await;
+        }
     }
 
     /// The next text frame as JSON; Pings are answered on the way.
