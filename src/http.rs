@@ -16,7 +16,13 @@ use actix_web::{
 use serde::Serialize;
 use socket2::SockRef;
 
-use crate::{lobby::Admit, metrics::Rejection, protocol, session::Session, AppState};
+use crate::{
+    lobby::{Admit, ListGames},
+    metrics::Rejection,
+    protocol,
+    session::Session,
+    AppState,
+};
 
 /// Connections beyond the session cap that may still be open for plain HTTP
 /// (health checks, pages, refused handshakes).
@@ -107,7 +113,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(healthz))
         .route("/metrics", web::get().to(metrics))
         .route("/api/rooms", web::get().to(empty_list))
-        .route("/api/games", web::get().to(empty_list));
+        .route("/api/games", web::get().to(games));
 }
 
 /// The browser client, when its folder exists.
@@ -205,7 +211,17 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .body(state.metrics.render())
 }
 
-/// `/api/rooms` and `/api/games` until rooms and games exist.
+/// Quick matches in progress; private games are never listed.
+async fn games(state: web::Data<AppState>) -> actix_web::Result<HttpResponse> {
+    let listings = state
+        .lobby
+        .send(ListGames)
+        .await
+        .map_err(actix_web::error::ErrorServiceUnavailable)?;
+    Ok(HttpResponse::Ok().json(listings))
+}
+
+/// `/api/rooms` until rooms exist.
 async fn empty_list() -> HttpResponse {
     HttpResponse::Ok().json(Vec::<()>::new())
 }

@@ -1,23 +1,27 @@
-//! Who a session is: its id, its resume token, and the friendly name and
-//! color it gets when it brings none.
+//! Who is who: session and game ids, bearer tokens (resume tokens, join and
+//! watch keys), and the friendly name and color a session gets when it
+//! brings none.
 //!
-//! Ids and tokens use only URL-safe characters (`A-Z a-z 0-9`). A resume
-//! token is the session's id part followed by a secret of
-//! [`SECRET_CHARS`] random characters (about 190 bits), so the Lobby can find
-//! the session by id and compare the secret in constant time.
+//! Ids and tokens use only URL-safe characters (`A-Z a-z 0-9 _`). A token
+//! is the random part of the id it opens followed by a secret of
+//! [`SECRET_CHARS`] random characters (about 190 bits), so the Lobby finds
+//! the session or game by id and compares the secret in constant time.
 
 use rand::{distributions::Alphanumeric, seq::SliceRandom, Rng};
 use subtle::ConstantTimeEq;
 
-/// Characters in the random part of a session id.
-const SESSION_ID_CHARS: usize = 16;
+/// Characters in the random part of an id.
+const ID_CHARS: usize = 16;
 
 /// Characters in a bearer secret (resume tokens, join and watch keys):
 /// 32 of 62 symbols is about 190 bits, above the protocol's 128.
 pub const SECRET_CHARS: usize = 32;
 
 /// Prefix of every session id.
-const SESSION_ID_PREFIX: &str = "s_";
+pub const SESSION_PREFIX: &str = "s_";
+
+/// Prefix of every game id.
+pub const GAME_PREFIX: &str = "g_";
 
 const ADJECTIVES: &[&str] = &[
     "Quiet", "Brave", "Clever", "Gentle", "Swift", "Sunny", "Lucky", "Mellow", "Bold", "Curious",
@@ -29,9 +33,9 @@ const ANIMALS: &[&str] = &[
     "Walrus", "Gecko", "Ibis", "Bison", "Lemur", "Owl", "Robin", "Seal", "Tapir", "Wombat",
 ];
 
-/// A new random session id, `s_` and 16 alphanumeric characters.
-pub fn new_session_id() -> String {
-    format!("{SESSION_ID_PREFIX}{}", random_chars(SESSION_ID_CHARS))
+/// A new random id: `prefix` and 16 alphanumeric characters.
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}{}", random_chars(ID_CHARS))
 }
 
 /// A new bearer secret of [`SECRET_CHARS`] alphanumeric characters.
@@ -39,22 +43,20 @@ pub fn new_secret() -> String {
     random_chars(SECRET_CHARS)
 }
 
-/// The resume token for a session: its id part, then its secret.
-pub fn resume_token(session_id: &str, secret: &str) -> String {
-    let id_part = session_id
-        .strip_prefix(SESSION_ID_PREFIX)
-        .unwrap_or(session_id);
-    format!("{id_part}{secret}")
+/// The token that opens `id` with `secret`: the id's random part, then the secret.
+pub fn token(id: &str, secret: &str) -> String {
+    let random_part = id.split_once('_').map_or(id, |(_, rest)| rest);
+    format!("{random_part}{secret}")
 }
 
-/// Splits a resume token into the session id it names and its secret, or
+/// Splits a token into the id it opens (with `prefix`) and its secret, or
 /// `None` if it cannot be a token.
-pub fn split_resume_token(token: &str) -> Option<(String, &str)> {
-    let valid = token.len() == SESSION_ID_CHARS + SECRET_CHARS
+pub fn split_token<'a>(token: &'a str, prefix: &str) -> Option<(String, &'a str)> {
+    let valid = token.len() == ID_CHARS + SECRET_CHARS
         && token.bytes().all(|byte| byte.is_ascii_alphanumeric());
     valid.then(|| {
-        let (id_part, secret) = token.split_at(SESSION_ID_CHARS);
-        (format!("{SESSION_ID_PREFIX}{id_part}"), secret)
+        let (random_part, secret) = token.split_at(ID_CHARS);
+        (format!("{prefix}{random_part}"), secret)
     })
 }
 
@@ -109,20 +111,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn resume_token_round_trips() {
-        let id = new_session_id();
-        let secret = new_secret();
-        let token = resume_token(&id, &secret);
-        assert_eq!(split_resume_token(&token), Some((id, secret.as_str())));
+    fn tokens_round_trip() {
+        for prefix in [SESSION_PREFIX, GAME_PREFIX] {
+            let id = new_id(prefix);
+            let secret = new_secret();
+            let token = token(&id, &secret);
+            assert_eq!(split_token(&token, prefix), Some((id, secret.as_str())));
+        }
     }
 
     #[test]
     fn malformed_tokens_are_refused() {
-        assert_eq!(split_resume_token("short"), None);
-        assert_eq!(
-            split_resume_token(&"-".repeat(SESSION_ID_CHARS + SECRET_CHARS)),
-            None
-        );
+        assert_eq!(split_token("short", SESSION_PREFIX), None);
+        let dashes = "-".repeat(ID_CHARS + SECRET_CHARS);
+        assert_eq!(split_token(&dashes, SESSION_PREFIX), None);
     }
 
     #[test]

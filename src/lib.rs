@@ -8,7 +8,8 @@
 //! - [`config`]: the configuration (built-in defaults, `--config`, `PARLOR_*`).
 //! - [`protocol`]: every frame of the wire protocol as serde types.
 //! - [`session`]: the per-connection actor: heartbeat, limits, routing.
-//! - [`lobby`]: the session registry and reconnection.
+//! - [`lobby`]: the session registry, reconnection, matchmaking, the game directory.
+//! - [`game`]: the Game actor and the rules of each game.
 //! - [`http`]: the routes: `/ws`, `/healthz`, `/metrics`, `/api/*`, static files.
 //! - [`metrics`]: Prometheus counters.
 //! - [`identity`]: ids, secrets, friendly names and colors.
@@ -25,6 +26,7 @@
 //! ```
 
 pub mod config;
+pub mod game;
 pub mod http;
 pub mod identity;
 pub mod lobby;
@@ -48,7 +50,7 @@ use std::{
 use actix::{Actor, Addr};
 use actix_web::dev::Server;
 
-use crate::{config::Config, lobby::Lobby, metrics::Metrics};
+use crate::{config::Config, game::GameSettings, lobby::Lobby, metrics::Metrics};
 
 /// Open files kept free for listeners, logs and the store when the
 /// open-file limit caps the number of sessions.
@@ -63,8 +65,8 @@ pub struct AppState {
     pub config: Config,
     /// The one Lobby.
     pub lobby: Addr<Lobby>,
-    /// Prometheus metrics.
-    pub metrics: Metrics,
+    /// Prometheus metrics, shared with the Lobby and games.
+    pub metrics: Arc<Metrics>,
     /// Places for open sessions.
     pub slots: SessionSlots,
 }
@@ -136,12 +138,18 @@ pub struct Parlor {
 /// system (`#[actix_web::main]`); serving starts with [`Parlor::run_until`].
 pub fn start(config: Config) -> io::Result<Parlor> {
     let cap = session_cap(config.server.max_sessions);
-    let lobby = Lobby::new(Duration::from_millis(config.games.reconnect_grace_ms)).start();
+    let metrics = Arc::new(Metrics::new());
+    let settings = GameSettings {
+        reconnect_grace: Duration::from_millis(config.games.reconnect_grace_ms),
+        linger: Duration::from_millis(config.games.linger_ms),
+    };
+    let lobby = Lobby::new(settings, metrics.clone()).start();
+    let slots = SessionSlots::new(cap);
     let state = Arc::new(AppState {
         config,
         lobby,
-        metrics: Metrics::new(),
-        slots: SessionSlots::new(cap),
+        metrics,
+        slots,
     });
     let (server, addr) = http::bind(state.clone())?;
     Ok(Parlor {

@@ -1,24 +1,34 @@
-//! The Lobby actor: one per server. It owns the session registry: the id,
+//! The Lobby actor: one per server. It owns the session registry (the id,
 //! name, color, resume secret and address of every session, live or held for
-//! reconnection.
+//! reconnection), the quick-match queues, the private games' join and watch
+//! keys, and the directory of games.
 //!
 //! Takes [`Admit`] from the `/ws` handler (before a session actor exists),
-//! [`Register`], [`Unregister`] and [`Rename`] from sessions, and [`CloseAll`]
-//! at shutdown. Sends [`CloseSession`] to sessions: 4001 to one whose resume
-//! token was presented by a newer connection, 1001 to all at shutdown.
+//! [`Register`], [`Unregister`], [`Rename`] and [`LobbyRequest`] from
+//! sessions, [`GameFinished`] and [`GameClosed`] from games, [`ListGames`]
+//! from `/api/games`, and [`CloseAll`] at shutdown. Starts Game actors and
+//! sends sessions [`Outbound`] answers and [`CloseSession`]: 4001 to one
+//! whose resume token was presented by a newer connection, 1001 to all at
+//! shutdown. Once a game has started, its players talk to it directly.
 //!
 //! A session that drops is held for `games.reconnect_grace_ms`: its token
-//! brings back the same id, name and color within that time.
+//! brings back the same id, name and color, and its seats, within that time.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Arc,
+    time::SystemTime,
+};
 
 use actix::prelude::*;
 use actix_ws::CloseCode;
 
 use crate::{
+    game::{self, GameKind, GameLink, GameSettings, NewGame, Player, TakeSeat, Watch},
     identity,
-    protocol::CLOSE_TAKEN_OVER,
-    session::{CloseSession, Session},
+    metrics::Metrics,
+    protocol::{ErrorCode, GameListing, PlayerInfo, RequestId, ServerMsg, CLOSE_TAKEN_OVER},
+    session::{CloseSession, Outbound, Session, SessionHandle},
 };
 
 /// What the Lobby knows of one session.
@@ -34,27 +44,64 @@ struct Entry {
     /// Bumped at every drop, so that an expiry timer set for an earlier
     /// drop does nothing after the session came back.
     drops: u64,
+    /// The game the session is queued for, if any.
+    queued: Option<GameKind>,
+    /// Games the session sits in, by id.
+    games: Vec<String>,
 }
 
-/// The session registry.
+/// What the Lobby knows of one game.
+struct GameEntry {
+    /// How to reach the game.
+    link: GameLink,
+    /// The secret of the join key until a second player spends it.
+    join_secret: Option<String>,
+    /// The secret of the watch key.
+    watch_secret: String,
+    /// The whole watch key, as `/api/games` lists it.
+    watch_key: String,
+    /// The session that created a private game.
+    creator: Option<String>,
+    /// Quick matches are listed by `/api/games`; private games never.
+    listed: bool,
+    /// The seated players, in seat order, as they were when seated.
+    players: Vec<PlayerInfo>,
+    /// Their session ids, in seat order.
+    seated: Vec<String>,
+    /// When the game was started.
+    started_at: SystemTime,
+    /// Set once the game has ended (it lingers a while after).
+    finished: bool,
+}
+
+/// The session registry, the queues and the game directory.
 pub struct Lobby {
     /// Sessions by id, live or held.
     sessions: HashMap<String, Entry>,
-    /// How long a dropped session is held (`games.reconnect_grace_ms`).
-    reconnect_grace: Duration,
+    /// Quick-match queues: session ids, first come first paired.
+    queues: HashMap<GameKind, VecDeque<String>>,
+    /// Games by id, until they stop.
+    games: HashMap<String, GameEntry>,
+    /// Reconnect grace and linger, for the Lobby and its games.
+    settings: GameSettings,
+    /// Queue and game counters.
+    metrics: Arc<Metrics>,
 }
 
 impl Lobby {
-    /// An empty registry holding dropped sessions for `reconnect_grace`.
-    pub fn new(reconnect_grace: Duration) -> Lobby {
+    /// An empty lobby; dropped sessions are held for `settings.reconnect_grace`.
+    pub fn new(settings: GameSettings, metrics: Arc<Metrics>) -> Lobby {
         Lobby {
             sessions: HashMap::new(),
-            reconnect_grace,
+            queues: HashMap::new(),
+            games: HashMap::new(),
+            settings,
+            metrics,
         }
     }
 
     fn resume(&mut self, token: &str) -> Option<Admission> {
-        let (id, secret) = identity::split_resume_token(token)?;
+        let (id, secret) = identity::split_token(token, identity::SESSION_PREFIX)?;
         let entry = self.sessions.get_mut(&id)?;
         if !identity::secrets_match(secret, &entry.resume_secret) {
             return None;
@@ -63,29 +110,38 @@ impl Lobby {
             older.do_send(CloseSession(CloseCode::Other(CLOSE_TAKEN_OVER)));
         }
         entry.resume_secret = identity::new_secret();
+        let games = entry
+            .games
+            .iter()
+            .filter_map(|game| self.games.get(game))
+            .map(|game| game.link.clone());
         Some(Admission {
-            resume: identity::resume_token(&id, &entry.resume_secret),
+            resume: identity::token(&id, &entry.resume_secret),
             name: entry.name.clone(),
             color: entry.color.clone(),
+            games: games.collect(),
             id,
             outcome: AdmitOutcome::Resumed,
         })
     }
 
     fn admit_new(&mut self, name: Option<String>, outcome: AdmitOutcome) -> Admission {
-        let id = identity::new_session_id();
+        let id = identity::new_id(identity::SESSION_PREFIX);
         let entry = Entry {
             name: name.unwrap_or_else(identity::random_name),
             color: identity::random_color(),
             resume_secret: identity::new_secret(),
             addr: None,
             drops: 0,
+            queued: None,
+            games: Vec::new(),
         };
         let admission = Admission {
-            resume: identity::resume_token(&id, &entry.resume_secret),
+            resume: identity::token(&id, &entry.resume_secret),
             name: entry.name.clone(),
             color: entry.color.clone(),
             id: id.clone(),
+            games: Vec::new(),
             outcome,
         };
         self.sessions.insert(id, entry);
@@ -130,6 +186,8 @@ pub struct Admission {
     pub resume: String,
     /// New, refused resume, or resumed.
     pub outcome: AdmitOutcome,
+    /// The games a resumed session sits in.
+    pub games: Vec<GameLink>,
 }
 
 /// A session actor has started for an admitted id.
@@ -217,6 +275,9 @@ impl Handler<Unregister> for Lobby {
             return;
         }
         entry.addr = None;
+        if let Some(kind) = entry.queued.take() {
+            self.leave_queue(kind, &msg.id);
+        }
         self.hold(msg.id, ctx);
     }
 }
@@ -233,7 +294,9 @@ impl Lobby {
             id,
             drops: entry.drops,
         };
-        ctx.run_later(self.reconnect_grace, move |lobby, _| lobby.expire(expire));
+        ctx.run_later(self.settings.reconnect_grace, move |lobby, _| {
+            lobby.expire(expire)
+        });
     }
 
     fn expire(&mut self, expire: Expire) {
@@ -270,5 +333,411 @@ impl Handler<CloseAll> for Lobby {
             addr.do_send(CloseSession(CloseCode::Away));
         }
         live.len()
+    }
+}
+
+/// A session asks the Lobby for a game: queue, cancel, create, join, watch.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LobbyRequest {
+    /// The asking session.
+    pub session: String,
+    /// What it asks.
+    pub action: LobbyAction,
+    /// The request's `id`, echoed on the answer.
+    pub id: Option<RequestId>,
+}
+
+/// The requests the Lobby answers.
+pub enum LobbyAction {
+    /// `find_game`
+    Find(GameKind),
+    /// `cancel_find`
+    Cancel(GameKind),
+    /// `create_game`
+    Create(GameKind),
+    /// `join_game`, with the join key.
+    Join(String),
+    /// `watch_game`, with the watch key.
+    Watch(String),
+}
+
+/// A game has ended; it lingers, but is no longer listed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct GameFinished {
+    /// The game.
+    pub game_id: String,
+}
+
+/// A game actor has stopped; forget it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct GameClosed {
+    /// The game.
+    pub game_id: String,
+}
+
+/// Lists the quick matches in progress, for `/api/games`.
+#[derive(Message)]
+#[rtype(result = "Vec<GameListing>")]
+pub struct ListGames;
+
+impl Handler<LobbyRequest> for Lobby {
+    type Result = ();
+
+    fn handle(&mut self, msg: LobbyRequest, ctx: &mut Context<Self>) {
+        let LobbyRequest {
+            session,
+            action,
+            id,
+        } = msg;
+        let id = id.as_ref();
+        let Some(addr) = self
+            .sessions
+            .get(&session)
+            .and_then(|entry| entry.addr.clone())
+        else {
+            return;
+        };
+        let answer = match action {
+            LobbyAction::Find(kind) => self.find(&session, kind, id, ctx),
+            LobbyAction::Cancel(kind) => Ok(self.cancel(&session, kind)),
+            LobbyAction::Create(kind) => Ok(self.create(&session, kind, ctx)),
+            LobbyAction::Join(key) => self.join(&session, &key, id).map(|()| None),
+            LobbyAction::Watch(key) => {
+                let handle = SessionHandle::new(addr.clone());
+                self.watch(&session, handle, &key, id).map(|()| None)
+            }
+        };
+        match answer {
+            Ok(Some(reply)) => addr.do_send(Outbound(reply.encode_reply(id))),
+            Ok(None) => {}
+            Err(refusal) => {
+                self.metrics.error_sent(refusal.code);
+                let error = ServerMsg::Error {
+                    code: refusal.code,
+                    message: refusal.message,
+                    request: Some(refusal.request.to_string()),
+                };
+                addr.do_send(Outbound(error.encode_reply(id)));
+            }
+        }
+    }
+}
+
+/// A Lobby request that cannot be honoured.
+struct Refusal {
+    /// The error code.
+    code: ErrorCode,
+    /// What went wrong, for people.
+    message: String,
+    /// The request's `type`.
+    request: &'static str,
+}
+
+fn refusal(code: ErrorCode, request: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal {
+        code,
+        message: message.into(),
+        request,
+    }
+}
+
+impl Lobby {
+    /// `find_game`: answer `queued`, then pair with the longest-waiting
+    /// player, start at once (one-player games), or wait in the queue.
+    fn find(
+        &mut self,
+        session: &str,
+        kind: GameKind,
+        id: Option<&RequestId>,
+        ctx: &mut Context<Self>,
+    ) -> Result<Option<ServerMsg>, Refusal> {
+        let entry = self
+            .sessions
+            .get(session)
+            .ok_or_else(|| refusal(ErrorCode::Internal, "find_game", "no session"))?;
+        if let Some(queued) = entry.queued {
+            let message = format!("already queued for {}", queued.as_str());
+            return Err(refusal(ErrorCode::AlreadyQueued, "find_game", message));
+        }
+        if let Some(addr) = &entry.addr {
+            addr.do_send(Outbound(ServerMsg::Queued { game: kind }.encode_reply(id)));
+        }
+        let opponent = self.queues.get_mut(&kind).and_then(VecDeque::pop_front);
+        match opponent {
+            _ if kind.seats().len() == 1 => {
+                self.launch(kind, vec![session.to_string()], true, None, ctx);
+            }
+            Some(opponent) => {
+                if let Some(entry) = self.sessions.get_mut(&opponent) {
+                    entry.queued = None;
+                }
+                self.launch(kind, vec![opponent, session.to_string()], true, None, ctx);
+            }
+            None => {
+                self.queues
+                    .entry(kind)
+                    .or_default()
+                    .push_back(session.to_string());
+                if let Some(entry) = self.sessions.get_mut(session) {
+                    entry.queued = Some(kind);
+                }
+            }
+        }
+        self.count_queue(kind);
+        Ok(None)
+    }
+
+    /// `cancel_find`: leave the queue if in it; answered either way.
+    fn cancel(&mut self, session: &str, kind: GameKind) -> Option<ServerMsg> {
+        let entry = self.sessions.get_mut(session);
+        if let Some(entry) = entry.filter(|entry| entry.queued == Some(kind)) {
+            entry.queued = None;
+            self.leave_queue(kind, session);
+        }
+        Some(ServerMsg::FindCancelled { game: kind })
+    }
+
+    fn leave_queue(&mut self, kind: GameKind, session: &str) {
+        if let Some(queue) = self.queues.get_mut(&kind) {
+            queue.retain(|queued| queued != session);
+        }
+        self.count_queue(kind);
+    }
+
+    fn count_queue(&self, kind: GameKind) {
+        let length = self.queues.get(&kind).map_or(0, VecDeque::len);
+        self.metrics.queue_length(kind, length);
+    }
+
+    /// `create_game`: a private game with the creator in the first seat.
+    fn create(
+        &mut self,
+        session: &str,
+        kind: GameKind,
+        ctx: &mut Context<Self>,
+    ) -> Option<ServerMsg> {
+        let game_id = self.launch(
+            kind,
+            vec![session.to_string()],
+            false,
+            Some(session.to_string()),
+            ctx,
+        )?;
+        let game = self.games.get(&game_id)?;
+        let join_secret = game.join_secret.as_deref().unwrap_or_default();
+        Some(ServerMsg::GameCreated {
+            join_key: identity::token(&game_id, join_secret),
+            watch_key: game.watch_key.clone(),
+            game: kind,
+            game_id,
+        })
+    }
+
+    /// `join_game`: spend the join key and take the free seat.
+    fn join(&mut self, session: &str, key: &str, id: Option<&RequestId>) -> Result<(), Refusal> {
+        let not_found = || {
+            refusal(
+                ErrorCode::NotFound,
+                "join_game",
+                "no game waits for that join key",
+            )
+        };
+        let (game_id, secret) =
+            identity::split_token(key, identity::GAME_PREFIX).ok_or_else(not_found)?;
+        let game = self.games.get_mut(&game_id).ok_or_else(not_found)?;
+        let valid = game
+            .join_secret
+            .as_deref()
+            .is_some_and(|expected| identity::secrets_match(secret, expected));
+        if !valid {
+            return Err(not_found());
+        }
+        if game.creator.as_deref() == Some(session) {
+            return Err(refusal(
+                ErrorCode::BadRequest,
+                "join_game",
+                "you cannot join your own game",
+            ));
+        }
+        let link = game.link.clone();
+        let player = self.player(session).ok_or_else(not_found)?;
+        if let Some(game) = self.games.get_mut(&game_id) {
+            game.join_secret = None;
+            let seat = link
+                .kind
+                .seats()
+                .get(game.players.len())
+                .copied()
+                .unwrap_or_default();
+            game.players.push(PlayerInfo {
+                seat,
+                name: player.name.clone(),
+                color: player.color.clone(),
+            });
+            game.seated.push(session.to_string());
+        }
+        if let Some(entry) = self.sessions.get_mut(session) {
+            entry.games.push(game_id);
+        }
+        link.take_seat(TakeSeat {
+            player,
+            id: id.cloned(),
+        });
+        Ok(())
+    }
+
+    /// `watch_game`: hand the watcher to the game, which answers `game_state`.
+    fn watch(
+        &mut self,
+        session: &str,
+        addr: SessionHandle,
+        key: &str,
+        id: Option<&RequestId>,
+    ) -> Result<(), Refusal> {
+        let not_found = || {
+            refusal(
+                ErrorCode::NotFound,
+                "watch_game",
+                "no game with that watch key",
+            )
+        };
+        let (game_id, secret) =
+            identity::split_token(key, identity::GAME_PREFIX).ok_or_else(not_found)?;
+        let game = self.games.get(&game_id).ok_or_else(not_found)?;
+        if !identity::secrets_match(secret, &game.watch_secret) {
+            return Err(not_found());
+        }
+        game.link.watch(Watch {
+            session: session.to_string(),
+            addr,
+            id: id.cloned(),
+        });
+        Ok(())
+    }
+
+    fn player(&self, session: &str) -> Option<Player> {
+        let entry = self.sessions.get(session)?;
+        Some(Player {
+            session: session.to_string(),
+            name: entry.name.clone(),
+            color: entry.color.clone(),
+            addr: SessionHandle::new(entry.addr.clone()?),
+        })
+    }
+
+    /// Starts a game of `kind` with `players` seated in order; returns its id.
+    fn launch(
+        &mut self,
+        kind: GameKind,
+        players: Vec<String>,
+        listed: bool,
+        creator: Option<String>,
+        ctx: &mut Context<Self>,
+    ) -> Option<String> {
+        let players: Vec<Player> = players
+            .iter()
+            .filter_map(|session| self.player(session))
+            .collect();
+        let game_id = identity::new_id(identity::GAME_PREFIX);
+        let watch_secret = identity::new_secret();
+        let watch_key = identity::token(&game_id, &watch_secret);
+        let infos = players
+            .iter()
+            .zip(kind.seats())
+            .map(|(player, seat)| PlayerInfo {
+                seat,
+                name: player.name.clone(),
+                color: player.color.clone(),
+            });
+        let infos: Vec<PlayerInfo> = infos.collect();
+        let seated = players
+            .iter()
+            .map(|player| player.session.clone())
+            .collect();
+        for player in &players {
+            if let Some(entry) = self.sessions.get_mut(&player.session) {
+                entry.games.push(game_id.clone());
+            }
+        }
+        let link = game::start_game(
+            kind,
+            NewGame {
+                id: game_id.clone(),
+                watch_key: watch_key.clone(),
+                players,
+                seed: rand::random(),
+                settings: self.settings,
+                lobby: ctx.address(),
+                metrics: self.metrics.clone(),
+            },
+        );
+        let entry = GameEntry {
+            link,
+            join_secret: Some(identity::new_secret()),
+            watch_secret,
+            watch_key,
+            creator,
+            listed,
+            players: infos,
+            seated,
+            started_at: SystemTime::now(),
+            finished: false,
+        };
+        self.games.insert(game_id.clone(), entry);
+        Some(game_id)
+    }
+}
+
+impl Handler<GameFinished> for Lobby {
+    type Result = ();
+
+    fn handle(&mut self, msg: GameFinished, _: &mut Context<Self>) {
+        if let Some(game) = self.games.get_mut(&msg.game_id) {
+            game.finished = true;
+        }
+    }
+}
+
+impl Handler<GameClosed> for Lobby {
+    type Result = ();
+
+    fn handle(&mut self, msg: GameClosed, _: &mut Context<Self>) {
+        let Some(game) = self.games.remove(&msg.game_id) else {
+            return;
+        };
+        for session in &game.seated {
+            if let Some(entry) = self.sessions.get_mut(session) {
+                entry.games.retain(|game| *game != msg.game_id);
+            }
+        }
+    }
+}
+
+impl Handler<ListGames> for Lobby {
+    type Result = MessageResult<ListGames>;
+
+    fn handle(&mut self, _: ListGames, _: &mut Context<Self>) -> Self::Result {
+        let listed = self
+            .games
+            .iter()
+            .filter(|(_, game)| game.listed && !game.finished);
+        let mut listings: Vec<GameListing> = listed
+            .map(|(game_id, game)| GameListing {
+                game_id: game_id.clone(),
+                game: game.link.kind,
+                players: game.players.clone(),
+                watch_key: game.watch_key.clone(),
+                started_at: humantime::format_rfc3339_seconds(game.started_at).to_string(),
+            })
+            .collect();
+        listings.sort_by(|a, b| {
+            a.started_at
+                .cmp(&b.started_at)
+                .then_with(|| a.game_id.cmp(&b.game_id))
+        });
+        MessageResult(listings)
     }
 }

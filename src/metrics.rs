@@ -2,9 +2,14 @@
 //! `parlor_`. Each server owns its own registry, so servers started side by
 //! side (as the tests do) never mix their counts.
 
-use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
-use crate::protocol::ErrorCode;
+use crate::{
+    game::{GameKind, GameResult},
+    protocol::ErrorCode,
+};
 
 /// Why a WebSocket handshake was refused.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +49,12 @@ pub struct Metrics {
     pub slow_client_drops: IntCounter,
     /// Handshakes refused, by reason.
     rejections: IntCounterVec,
+    /// Games running (lingering finished ones included), by kind.
+    games: IntGaugeVec,
+    /// Games finished, by result.
+    games_finished: IntCounterVec,
+    /// Sessions waiting in each quick-match queue.
+    queues: IntGaugeVec,
 }
 
 impl Metrics {
@@ -79,6 +90,24 @@ impl Metrics {
                 &["reason"],
             )
             .expect("valid metric"),
+            games: IntGaugeVec::new(
+                Opts::new("parlor_games", "Game actors running, by kind"),
+                &["game"],
+            )
+            .expect("valid metric"),
+            games_finished: IntCounterVec::new(
+                Opts::new("parlor_games_finished_total", "Games finished, by result"),
+                &["result"],
+            )
+            .expect("valid metric"),
+            queues: IntGaugeVec::new(
+                Opts::new(
+                    "parlor_queue_length",
+                    "Sessions waiting for a quick match, by game",
+                ),
+                &["game"],
+            )
+            .expect("valid metric"),
             registry,
         };
         metrics.register_all();
@@ -88,11 +117,18 @@ impl Metrics {
         for why in [Rejection::Capacity, Rejection::Origin] {
             metrics.rejections.with_label_values(&[why.label()]);
         }
+        for kind in GameKind::ALL {
+            metrics.games.with_label_values(&[kind.as_str()]);
+            metrics.queues.with_label_values(&[kind.as_str()]);
+        }
+        for result in GameResult::ALL {
+            metrics.games_finished.with_label_values(&[result.as_str()]);
+        }
         metrics
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 8] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 11] = [
             Box::new(self.sessions.clone()),
             Box::new(self.sessions_opened.clone()),
             Box::new(self.frames_in.clone()),
@@ -101,12 +137,38 @@ impl Metrics {
             Box::new(self.evictions.clone()),
             Box::new(self.slow_client_drops.clone()),
             Box::new(self.rejections.clone()),
+            Box::new(self.games.clone()),
+            Box::new(self.games_finished.clone()),
+            Box::new(self.queues.clone()),
         ];
         for collector in collectors {
             self.registry
                 .register(collector)
                 .expect("metric names are unique");
         }
+    }
+
+    /// A game actor started.
+    pub fn game_started(&self, kind: GameKind) {
+        self.games.with_label_values(&[kind.as_str()]).inc();
+    }
+
+    /// A game actor stopped.
+    pub fn game_stopped(&self, kind: GameKind) {
+        self.games.with_label_values(&[kind.as_str()]).dec();
+    }
+
+    /// A game ended with `result`.
+    pub fn game_finished(&self, result: GameResult) {
+        self.games_finished
+            .with_label_values(&[result.as_str()])
+            .inc();
+    }
+
+    /// The quick-match queue for `kind` now holds `length` sessions.
+    pub fn queue_length(&self, kind: GameKind, length: usize) {
+        let length = i64::try_from(length).unwrap_or(i64::MAX);
+        self.queues.with_label_values(&[kind.as_str()]).set(length);
     }
 
     /// Counts one error frame sent with `code`.

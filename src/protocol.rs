@@ -11,6 +11,8 @@ use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::game::{GameKind, GameResult};
+
 /// The protocol version sent in `welcome`.
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -37,6 +39,20 @@ pub enum ClientMsg {
     SetName(SetName),
     /// `echo`: send `data` back to the sender.
     Echo(Echo),
+    /// `find_game`: queue for a quick match.
+    FindGame(GameChoice),
+    /// `cancel_find`: leave the quick-match queue.
+    CancelFind(GameChoice),
+    /// `create_game`: start a private game.
+    CreateGame(GameChoice),
+    /// `join_game`: take the free seat of a private game.
+    JoinGame(JoinGame),
+    /// `watch_game`: spectate a game.
+    WatchGame(WatchGame),
+    /// `move`: play a move in a game.
+    Move(MoveRequest),
+    /// `resign`: give a game up.
+    Resign(GameTarget),
     /// A `type` that names no request.
     Unknown,
 }
@@ -48,6 +64,19 @@ impl ClientMsg {
         Ok(match kind {
             "set_name" => ClientMsg::SetName(fields(value)?),
             "echo" => ClientMsg::Echo(fields(value)?),
+            "find_game" => ClientMsg::FindGame(fields(value)?),
+            "cancel_find" => ClientMsg::CancelFind(fields(value)?),
+            "create_game" => ClientMsg::CreateGame(fields(value)?),
+            "join_game" => ClientMsg::JoinGame(fields(value)?),
+            "watch_game" => ClientMsg::WatchGame(fields(value)?),
+            "move" => {
+                let GameTarget { game_id } = fields(&value)?;
+                ClientMsg::Move(MoveRequest {
+                    game_id,
+                    fields: value,
+                })
+            }
+            "resign" => ClientMsg::Resign(fields(value)?),
             _ => ClientMsg::Unknown,
         })
     }
@@ -57,8 +86,19 @@ impl ClientMsg {
 type FieldError = serde_path_to_error::Error<serde_json::Error>;
 
 /// Deserialises a request's fields, tracking which one fails.
-fn fields<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, FieldError> {
+fn fields<'de, T: Deserialize<'de>>(
+    value: impl serde::Deserializer<'de, Error = serde_json::Error>,
+) -> Result<T, FieldError> {
     serde_path_to_error::deserialize(value)
+}
+
+/// Deserialises a move's fields for one game's rules, naming the field that
+/// fails in the message.
+pub fn move_fields<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, String> {
+    fields(value).map_err(|err| match err.path().to_string().as_str() {
+        "." => format!("move: {}", err.inner()),
+        path => format!("move: `{path}`: {}", err.inner()),
+    })
 }
 
 /// `{"type":"set_name","name":"Ada"}`
@@ -66,6 +106,83 @@ fn fields<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, FieldError>
 pub struct SetName {
     /// The wanted name, checked by [`valid_name`].
     pub name: String,
+}
+
+/// `{"type":"find_game","game":"connect4"}`, and likewise `cancel_find`
+/// and `create_game`.
+#[derive(Debug, Deserialize)]
+pub struct GameChoice {
+    /// The kind of game.
+    pub game: GameKind,
+}
+
+/// `{"type":"join_game","join_key":"…"}`
+#[derive(Debug, Deserialize)]
+pub struct JoinGame {
+    /// The private game's one-use join key.
+    pub join_key: String,
+}
+
+/// `{"type":"watch_game","watch_key":"…"}`
+#[derive(Debug, Deserialize)]
+pub struct WatchGame {
+    /// The game's watch key.
+    pub watch_key: String,
+}
+
+/// `{"type":"resign","game_id":"…"}`, and the `game_id` of a move.
+#[derive(Debug, Deserialize)]
+pub struct GameTarget {
+    /// The game.
+    pub game_id: String,
+}
+
+/// `{"type":"move","game_id":"…", …}`: the move's own fields depend on the
+/// game, so they are kept whole for the game's rules to read.
+#[derive(Debug)]
+pub struct MoveRequest {
+    /// The game.
+    pub game_id: String,
+    /// The whole request; the rules read their fields from it.
+    pub fields: Value,
+}
+
+/// A seated player as games show them.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlayerInfo {
+    /// The seat's name (`"X"`, `"red"`, `"solo"`, …).
+    pub seat: &'static str,
+    /// The player's display name.
+    pub name: String,
+    /// The player's color.
+    pub color: String,
+}
+
+/// One game in `GET /api/games`: a quick match in progress.
+#[derive(Debug, Clone, Serialize)]
+pub struct GameListing {
+    /// The game.
+    pub game_id: String,
+    /// Its kind.
+    pub game: GameKind,
+    /// Its players.
+    pub players: Vec<PlayerInfo>,
+    /// The key that lets anyone watch.
+    pub watch_key: String,
+    /// When it started, RFC 3339 UTC.
+    pub started_at: String,
+}
+
+/// `game_state.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GameStatus {
+    /// A private game whose second seat is free.
+    Waiting,
+    /// Moves are being played.
+    Playing,
+    /// The game has ended.
+    Over,
 }
 
 /// `{"type":"echo","data":ANY}`
@@ -284,6 +401,113 @@ pub enum ServerMsg {
     Echo {
         /// What the client sent.
         data: Value,
+    },
+    /// The answer to `find_game`.
+    Queued {
+        /// The game queued for.
+        game: GameKind,
+    },
+    /// The answer to `cancel_find`.
+    FindCancelled {
+        /// The game no longer queued for.
+        game: GameKind,
+    },
+    /// The answer to `create_game`.
+    GameCreated {
+        /// The new game.
+        game_id: String,
+        /// Its kind.
+        game: GameKind,
+        /// The one-use key that takes the free seat.
+        join_key: String,
+        /// The key that lets anyone watch.
+        watch_key: String,
+    },
+    /// A game has begun.
+    GameStart {
+        /// The game.
+        game_id: String,
+        /// Its kind.
+        game: GameKind,
+        /// The recipient's seat; absent for spectators.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        you: Option<&'static str>,
+        /// The seated players.
+        players: Vec<PlayerInfo>,
+        /// The seat to move.
+        turn: Option<&'static str>,
+        /// The board.
+        board: Value,
+        /// The key that lets anyone watch.
+        watch_key: String,
+    },
+    /// A full snapshot of a game.
+    GameState {
+        /// The game.
+        game_id: String,
+        /// Its kind.
+        game: GameKind,
+        /// The recipient's seat; absent for spectators.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        you: Option<&'static str>,
+        /// The seated players.
+        players: Vec<PlayerInfo>,
+        /// The seat to move; null unless playing.
+        turn: Option<&'static str>,
+        /// The board.
+        board: Value,
+        /// Every accepted move, as `moved.move` showed it.
+        moves: Vec<Value>,
+        /// Waiting, playing or over.
+        status: GameStatus,
+        /// How it ended; null until over.
+        result: Option<GameResult>,
+        /// The winning seat; null unless someone won.
+        winner: Option<&'static str>,
+    },
+    /// A move was accepted.
+    Moved {
+        /// The game.
+        game_id: String,
+        /// The seat that moved.
+        seat: &'static str,
+        /// The move as sent, with what the server decided added.
+        #[serde(rename = "move")]
+        played: Value,
+        /// The board after it.
+        board: Value,
+        /// The seat to move next; null once over.
+        turn: Option<&'static str>,
+    },
+    /// A game has ended.
+    GameOver {
+        /// The game.
+        game_id: String,
+        /// How it ended.
+        result: GameResult,
+        /// The winning seat, if any.
+        winner: Option<&'static str>,
+        /// The winning cells; empty when there are none.
+        line: Value,
+        /// The final score (match three only).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        score: Option<u32>,
+    },
+    /// A player's connection dropped; the seat is held.
+    OpponentAway {
+        /// The game.
+        game_id: String,
+        /// The absent seat.
+        seat: &'static str,
+        /// How long the seat is held.
+        grace_ms: u64,
+    },
+    /// An absent player is back.
+    OpponentBack {
+        /// The game.
+        game_id: String,
+        /// The seat.
+        seat: &'static str,
     },
     /// A request that could not be honoured.
     Error {

@@ -13,6 +13,7 @@
 //! bound.
 
 use std::{
+    collections::HashMap,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -24,9 +25,11 @@ use bytestring::ByteString;
 use tokio::{sync::mpsc, task::JoinHandle};
 
 use crate::{
-    lobby::{Admission, AdmitOutcome, Register, Rename, Unregister},
+    game::{Action, GameLink, PlayerRequest, Presence},
+    lobby::{Admission, AdmitOutcome, LobbyAction, LobbyRequest, Register, Rename, Unregister},
     protocol::{
-        self, BadRequest, ClientMsg, Echo, ErrorCode, Request, RequestId, ServerMsg, SetName,
+        self, BadRequest, ClientMsg, Echo, ErrorCode, GameChoice, GameTarget, JoinGame,
+        MoveRequest, Request, RequestId, ServerMsg, SetName, WatchGame,
     },
     rate_limit::{RateLimiter, Verdict},
     AppState, SessionSlot,
@@ -36,6 +39,46 @@ use crate::{
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub struct Outbound(pub ByteString);
+
+/// A game this session plays or watches: route its moves there.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Linked(pub GameLink);
+
+/// How games reach a session: its frames and its game links. Built from a
+/// session's address, or (in tests) from any actor that takes both.
+#[derive(Clone)]
+pub struct SessionHandle {
+    /// Where frames go.
+    frames: Recipient<Outbound>,
+    /// Where game links go.
+    links: Recipient<Linked>,
+}
+
+impl SessionHandle {
+    /// The handle of a session actor.
+    pub fn new(addr: Addr<Session>) -> SessionHandle {
+        SessionHandle {
+            frames: addr.clone().recipient(),
+            links: addr.recipient(),
+        }
+    }
+
+    /// A handle over any two recipients.
+    pub fn from_recipients(frames: Recipient<Outbound>, links: Recipient<Linked>) -> SessionHandle {
+        SessionHandle { frames, links }
+    }
+
+    /// Queues a frame for the session.
+    pub fn send(&self, frame: ByteString) {
+        self.frames.do_send(Outbound(frame));
+    }
+
+    /// Tells the session to route a game's requests to `link`.
+    pub fn link(&self, link: GameLink) {
+        self.links.do_send(Linked(link));
+    }
+}
 
 /// Close the connection with this code and stop.
 #[derive(Message)]
@@ -58,6 +101,8 @@ enum Outgoing {
 pub struct Session {
     /// The session id, stable across reconnections.
     id: String,
+    /// Games this session plays or watches, by id: moves go straight there.
+    games: HashMap<String, GameLink>,
     /// The display name.
     name: String,
     /// The `#rrggbb` color.
@@ -93,7 +138,12 @@ impl Session {
         let writer = actix_rt::spawn(write_frames(queue, socket.clone(), slot));
         let now = Instant::now();
         let limits = &state.config.limits;
+        let games = admission
+            .games
+            .iter()
+            .map(|link| (link.id.clone(), link.clone()));
         let session = Session {
+            games: games.collect(),
             id: admission.id.clone(),
             name: admission.name.clone(),
             color: admission.color.clone(),
@@ -198,7 +248,7 @@ impl Session {
             AdmitOutcome::Resumed => {
                 let resumed = ServerMsg::Resumed {
                     session: self.id.clone(),
-                    games: Vec::new(),
+                    games: self.games.keys().cloned().collect(),
                     rooms: Vec::new(),
                 };
                 self.send(resumed.encode(), ctx);
@@ -280,12 +330,72 @@ impl Session {
             ClientMsg::Echo(Echo { data }) => {
                 self.reply(&ServerMsg::Echo { data }, id.as_ref(), ctx)
             }
+            ClientMsg::FindGame(GameChoice { game }) => self.ask_lobby(LobbyAction::Find(game), id),
+            ClientMsg::CancelFind(GameChoice { game }) => {
+                self.ask_lobby(LobbyAction::Cancel(game), id)
+            }
+            ClientMsg::CreateGame(GameChoice { game }) => {
+                self.ask_lobby(LobbyAction::Create(game), id)
+            }
+            ClientMsg::JoinGame(JoinGame { join_key }) => {
+                self.ask_lobby(LobbyAction::Join(join_key), id)
+            }
+            ClientMsg::WatchGame(WatchGame { watch_key }) => {
+                self.ask_lobby(LobbyAction::Watch(watch_key), id)
+            }
+            ClientMsg::Move(MoveRequest { game_id, fields }) => {
+                self.ask_game(&game_id, Action::Move(fields), &kind, id, ctx)
+            }
+            ClientMsg::Resign(GameTarget { game_id }) => {
+                self.ask_game(&game_id, Action::Resign, &kind, id, ctx)
+            }
             ClientMsg::Unknown => {
                 let message = format!("unknown request type `{kind}`");
                 self.error(
                     ErrorCode::UnknownType,
                     message,
                     Some(kind),
+                    id.as_ref(),
+                    ctx,
+                );
+            }
+        }
+    }
+
+    fn ask_lobby(&self, action: LobbyAction, id: Option<RequestId>) {
+        let session = self.id.clone();
+        self.state.lobby.do_send(LobbyRequest {
+            session,
+            action,
+            id,
+        });
+    }
+
+    /// Hands a move or resignation straight to the game, or answers
+    /// `not_found` for a game this session neither plays nor watches.
+    fn ask_game(
+        &mut self,
+        game_id: &str,
+        action: Action,
+        kind: &str,
+        id: Option<RequestId>,
+        ctx: &mut Context<Self>,
+    ) {
+        match self.games.get(game_id) {
+            Some(link) if link.alive() => {
+                link.request(PlayerRequest {
+                    session: self.id.clone(),
+                    action,
+                    id,
+                });
+            }
+            _ => {
+                self.games.remove(game_id);
+                let message = format!("no game {game_id} that you play or watch");
+                self.error(
+                    ErrorCode::NotFound,
+                    message,
+                    Some(kind.to_string()),
                     id.as_ref(),
                     ctx,
                 );
@@ -358,12 +468,24 @@ impl Actor for Session {
             addr: ctx.address(),
         });
         self.welcome(ctx);
+        for link in self.games.values() {
+            link.presence(Presence {
+                session: self.id.clone(),
+                addr: Some(SessionHandle::new(ctx.address())),
+            });
+        }
         ctx.run_interval(self.state.config.heartbeat_interval(), |session, ctx| {
             session.heartbeat(ctx)
         });
     }
 
     fn stopped(&mut self, ctx: &mut Context<Self>) {
+        for link in self.games.values() {
+            link.presence(Presence {
+                session: self.id.clone(),
+                addr: None,
+            });
+        }
         self.state.lobby.do_send(Unregister {
             id: self.id.clone(),
             addr: ctx.address(),
@@ -417,6 +539,14 @@ impl Handler<Outbound> for Session {
 
     fn handle(&mut self, msg: Outbound, ctx: &mut Context<Self>) {
         self.send(msg.0, ctx);
+    }
+}
+
+impl Handler<Linked> for Session {
+    type Result = ();
+
+    fn handle(&mut self, msg: Linked, _: &mut Context<Self>) {
+        self.games.insert(msg.0.id.clone(), msg.0);
     }
 }
 

@@ -5,6 +5,7 @@
 mod support;
 
 mod binary;
+mod games;
 mod heartbeat;
 mod http;
 mod limits;
