@@ -41,6 +41,8 @@ struct Entry {
     resume_secret: String,
     /// The live session actor; `None` while held for reconnection.
     addr: Option<Addr<Session>>,
+    /// The live actor's connection number.
+    connection: u64,
     /// Bumped at every drop, so that an expiry timer set for an earlier
     /// drop does nothing after the session came back.
     drops: u64,
@@ -109,20 +111,27 @@ impl Lobby {
         if let Some(older) = entry.addr.take() {
             older.do_send(CloseSession(CloseCode::Other(CLOSE_TAKEN_OVER)));
         }
+        // The older connection will not unregister (it is no longer the
+        // entry's), so its place in a queue goes with it here.
+        let queued = entry.queued.take();
         entry.resume_secret = identity::new_secret();
         let games = entry
             .games
             .iter()
             .filter_map(|game| self.games.get(game))
             .map(|game| game.link.clone());
-        Some(Admission {
+        let admission = Admission {
             resume: identity::token(&id, &entry.resume_secret),
             name: entry.name.clone(),
             color: entry.color.clone(),
             games: games.collect(),
             id,
             outcome: AdmitOutcome::Resumed,
-        })
+        };
+        if let Some(kind) = queued {
+            self.leave_queue(kind, &admission.id);
+        }
+        Some(admission)
     }
 
     fn admit_new(&mut self, name: Option<String>, outcome: AdmitOutcome) -> Admission {
@@ -132,6 +141,7 @@ impl Lobby {
             color: identity::random_color(),
             resume_secret: identity::new_secret(),
             addr: None,
+            connection: 0,
             drops: 0,
             queued: None,
             games: Vec::new(),
@@ -198,6 +208,8 @@ pub struct Register {
     pub id: String,
     /// The session actor.
     pub addr: Addr<Session>,
+    /// Its connection number.
+    pub connection: u64,
 }
 
 /// A session actor has stopped; its session is held for reconnection.
@@ -258,7 +270,10 @@ impl Handler<Register> for Lobby {
 
     fn handle(&mut self, msg: Register, _: &mut Context<Self>) {
         match self.sessions.get_mut(&msg.id) {
-            Some(entry) => entry.addr = Some(msg.addr),
+            Some(entry) => {
+                entry.addr = Some(msg.addr);
+                entry.connection = msg.connection;
+            }
             None => msg.addr.do_send(CloseSession(CloseCode::Error)),
         }
     }
@@ -406,7 +421,7 @@ impl Handler<LobbyRequest> for Lobby {
             LobbyAction::Create(kind) => Ok(self.create(&session, kind, ctx)),
             LobbyAction::Join(key) => self.join(&session, &key, id).map(|()| None),
             LobbyAction::Watch(key) => {
-                let handle = SessionHandle::new(addr.clone());
+                let handle = SessionHandle::new(addr.clone(), self.connection_of(&session));
                 self.watch(&session, handle, &key, id).map(|()| None)
             }
         };
@@ -465,15 +480,12 @@ impl Lobby {
         if let Some(addr) = &entry.addr {
             addr.do_send(Outbound(ServerMsg::Queued { game: kind }.encode_reply(id)));
         }
-        let opponent = self.queues.get_mut(&kind).and_then(VecDeque::pop_front);
-        match opponent {
-            _ if kind.seats().len() == 1 => {
-                self.launch(kind, vec![session.to_string()], true, None, ctx);
-            }
+        if kind.seats().len() == 1 {
+            self.launch(kind, vec![session.to_string()], true, None, ctx);
+            return Ok(None);
+        }
+        match self.pop_live(kind) {
             Some(opponent) => {
-                if let Some(entry) = self.sessions.get_mut(&opponent) {
-                    entry.queued = None;
-                }
                 self.launch(kind, vec![opponent, session.to_string()], true, None, ctx);
             }
             None => {
@@ -488,6 +500,20 @@ impl Lobby {
         }
         self.count_queue(kind);
         Ok(None)
+    }
+
+    /// The longest-waiting session in `kind`'s queue that is still connected.
+    fn pop_live(&mut self, kind: GameKind) -> Option<String> {
+        while let Some(session) = self.queues.get_mut(&kind)?.pop_front() {
+            let Some(entry) = self.sessions.get_mut(&session) else {
+                continue;
+            };
+            entry.queued = None;
+            if entry.addr.is_some() {
+                return Some(session);
+            }
+        }
+        None
     }
 
     /// `cancel_find`: leave the queue if in it; answered either way.
@@ -552,7 +578,8 @@ impl Lobby {
             .join_secret
             .as_deref()
             .is_some_and(|expected| identity::secrets_match(secret, expected));
-        if !valid {
+        let seat_free = game.players.len() < game.link.kind.seats().len();
+        if !valid || !seat_free || game.finished || !game.link.alive() {
             return Err(not_found());
         }
         if game.creator.as_deref() == Some(session) {
@@ -607,7 +634,7 @@ impl Lobby {
         let (game_id, secret) =
             identity::split_token(key, identity::GAME_PREFIX).ok_or_else(not_found)?;
         let game = self.games.get(&game_id).ok_or_else(not_found)?;
-        if !identity::secrets_match(secret, &game.watch_secret) {
+        if !identity::secrets_match(secret, &game.watch_secret) || !game.link.alive() {
             return Err(not_found());
         }
         game.link.watch(Watch {
@@ -618,13 +645,19 @@ impl Lobby {
         Ok(())
     }
 
+    fn connection_of(&self, session: &str) -> u64 {
+        self.sessions
+            .get(session)
+            .map_or(0, |entry| entry.connection)
+    }
+
     fn player(&self, session: &str) -> Option<Player> {
         let entry = self.sessions.get(session)?;
         Some(Player {
             session: session.to_string(),
             name: entry.name.clone(),
             color: entry.color.clone(),
-            addr: SessionHandle::new(entry.addr.clone()?),
+            addr: SessionHandle::new(entry.addr.clone()?, entry.connection),
         })
     }
 
@@ -697,6 +730,7 @@ impl Handler<GameFinished> for Lobby {
     fn handle(&mut self, msg: GameFinished, _: &mut Context<Self>) {
         if let Some(game) = self.games.get_mut(&msg.game_id) {
             game.finished = true;
+            game.join_secret = None;
         }
     }
 }

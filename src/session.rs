@@ -14,6 +14,7 @@
 
 use std::{
     collections::HashMap,
+    sync::atomic::{AtomicU64, Ordering},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -45,6 +46,10 @@ pub struct Outbound(pub ByteString);
 #[rtype(result = "()")]
 pub struct Linked(pub GameLink);
 
+/// Numbers connections, so that a game can tell a session's old
+/// connection from the one that took it over.
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
+
 /// How games reach a session: its frames and its game links. Built from a
 /// session's address, or (in tests) from any actor that takes both.
 #[derive(Clone)]
@@ -53,20 +58,36 @@ pub struct SessionHandle {
     frames: Recipient<Outbound>,
     /// Where game links go.
     links: Recipient<Linked>,
+    /// Which connection of the session this is.
+    connection: u64,
 }
 
 impl SessionHandle {
-    /// The handle of a session actor.
-    pub fn new(addr: Addr<Session>) -> SessionHandle {
+    /// The handle of a session actor serving `connection`.
+    pub fn new(addr: Addr<Session>, connection: u64) -> SessionHandle {
         SessionHandle {
             frames: addr.clone().recipient(),
             links: addr.recipient(),
+            connection,
         }
     }
 
     /// A handle over any two recipients.
-    pub fn from_recipients(frames: Recipient<Outbound>, links: Recipient<Linked>) -> SessionHandle {
-        SessionHandle { frames, links }
+    pub fn from_recipients(
+        frames: Recipient<Outbound>,
+        links: Recipient<Linked>,
+        connection: u64,
+    ) -> SessionHandle {
+        SessionHandle {
+            frames,
+            links,
+            connection,
+        }
+    }
+
+    /// Which connection of the session this handle reaches.
+    pub fn connection(&self) -> u64 {
+        self.connection
     }
 
     /// Queues a frame for the session.
@@ -101,6 +122,8 @@ enum Outgoing {
 pub struct Session {
     /// The session id, stable across reconnections.
     id: String,
+    /// This connection's number (see [`SessionHandle`]).
+    connection: u64,
     /// Games this session plays or watches, by id: moves go straight there.
     games: HashMap<String, GameLink>,
     /// The display name.
@@ -144,6 +167,7 @@ impl Session {
             .map(|link| (link.id.clone(), link.clone()));
         let session = Session {
             games: games.collect(),
+            connection: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
             id: admission.id.clone(),
             name: admission.name.clone(),
             color: admission.color.clone(),
@@ -466,12 +490,14 @@ impl Actor for Session {
         self.state.lobby.do_send(Register {
             id: self.id.clone(),
             addr: ctx.address(),
+            connection: self.connection,
         });
         self.welcome(ctx);
         for link in self.games.values() {
             link.presence(Presence {
                 session: self.id.clone(),
-                addr: Some(SessionHandle::new(ctx.address())),
+                connection: self.connection,
+                addr: Some(SessionHandle::new(ctx.address(), self.connection)),
             });
         }
         ctx.run_interval(self.state.config.heartbeat_interval(), |session, ctx| {
@@ -483,6 +509,7 @@ impl Actor for Session {
         for link in self.games.values() {
             link.presence(Presence {
                 session: self.id.clone(),
+                connection: self.connection,
                 addr: None,
             });
         }
@@ -546,6 +573,8 @@ impl Handler<Linked> for Session {
     type Result = ();
 
     fn handle(&mut self, msg: Linked, _: &mut Context<Self>) {
+        // Games stop after lingering; forget them as new ones come.
+        self.games.retain(|_, link| link.alive());
         self.games.insert(msg.0.id.clone(), msg.0);
     }
 }

@@ -216,6 +216,10 @@ impl Rules for Match3 {
             score: Some(self.score),
         })
     }
+
+    fn score(&self) -> Option<u32> {
+        Some(self.score)
+    }
 }
 
 /// Whether some swap of two adjacent gems would make a line.

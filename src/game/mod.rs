@@ -153,6 +153,11 @@ pub trait Rules: Unpin + Send + 'static {
     fn play(&mut self, seat: usize, mv: &Self::Move) -> Result<Self::Outcome, MoveError>;
     /// How the game ended, once it has.
     fn ending(&self) -> Option<Ending<Self::Cell>>;
+    /// The score so far, for games that keep one (shown when a game ends
+    /// by resignation or abandonment too).
+    fn score(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// How long games hold seats and linger; from `[games]` in the config.
@@ -225,6 +230,9 @@ pub struct Watch {
 pub struct Presence {
     /// The session.
     pub session: String,
+    /// The connection that dropped or came back: a drop of a connection
+    /// that was already taken over changes nothing.
+    pub connection: u64,
     /// Its new actor, or `None` when it dropped.
     pub addr: Option<SessionHandle>,
 }
@@ -678,7 +686,7 @@ impl<R: Rules> Game<R> {
         cause: Option<(&str, Option<&RequestId>)>,
         ctx: &mut Context<Self>,
     ) {
-        let score = self.rules.ending().and_then(|ending| ending.score);
+        let score = self.rules.score();
         self.end(result, winner, Value::Array(Vec::new()), score, cause, ctx);
     }
 
@@ -751,14 +759,18 @@ impl<R: Rules> Game<R> {
     }
 
     fn on_presence(&mut self, msg: Presence, ctx: &mut Context<Self>) {
+        let current = |handle: Option<&SessionHandle>| {
+            handle.is_some_and(|h| h.connection() == msg.connection)
+        };
         let Some(seat) = self.seat_of(&msg.session) else {
-            if msg.addr.is_none() {
+            if msg.addr.is_none() && current(self.spectators.get(&msg.session)) {
                 self.spectators.remove(&msg.session);
             }
             return;
         };
         match msg.addr {
-            None => self.player_away(seat, ctx),
+            None if current(self.addr_of(&msg.session)) => self.player_away(seat, ctx),
+            None => {}
             Some(addr) => self.player_back(seat, addr, ctx),
         }
     }
@@ -817,7 +829,15 @@ impl<R: Rules> Game<R> {
             .and_then(Option::as_ref)
             .is_some_and(|o| o.addr.is_none());
         if self.over.is_none() && away {
-            let winner = self.opponent(seat).filter(|_| self.is_full());
+            // The opponent wins only by being there: if both stayed away,
+            // nobody does.
+            let present = |seat: &usize| {
+                self.seats
+                    .get(*seat)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|o| o.addr.is_some())
+            };
+            let winner = self.opponent(seat).filter(present);
             self.finish_with(GameResult::Abandoned, winner, None, ctx);
         }
     }
@@ -949,7 +969,8 @@ mod tests {
     fn game_with_inbox<R: Rules>(lobby: &Addr<Lobby>) -> (GameLink, Arc<Mutex<Vec<Value>>>) {
         let frames = Arc::new(Mutex::new(Vec::new()));
         let inbox = Inbox(frames.clone()).start();
-        let handle = SessionHandle::from_recipients(inbox.clone().recipient(), inbox.recipient());
+        let handle =
+            SessionHandle::from_recipients(inbox.clone().recipient(), inbox.recipient(), 1);
         let player = |session: &str| Player {
             session: session.to_string(),
             name: session.to_string(),
@@ -980,6 +1001,22 @@ mod tests {
             .collect()
     }
 
+    /// Waits until `frames` holds `count` frames of type `kind`.
+    async fn wait_for(frames: &Mutex<Vec<Value>>, kind: &str, count: usize) -> bool {
+        for _ in 0..250 {
+            if frame_types(frames)
+                .iter()
+                .filter(|seen| *seen == kind)
+                .count()
+                >= count
+            {
+                return true;
+            }
+            actix_rt::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
     #[actix_rt::test]
     async fn a_panic_in_the_rules_ends_only_that_game() {
         let settings = GameSettings {
@@ -996,31 +1033,34 @@ mod tests {
         };
         broken.request(first_move());
         sound.request(first_move());
-        actix_rt::time::sleep(Duration::from_millis(200)).await;
-        let broken_types = frame_types(&broken_frames);
         assert!(
-            broken_types.contains(&"error".to_string()),
-            "{broken_types:?}"
+            wait_for(&broken_frames, "game_over", 2).await,
+            "both players of the broken game are told"
         );
-        let over = broken_frames
-            .lock()
-            .unwrap()
+        let frames = broken_frames.lock().unwrap().clone();
+        let error = frames
+            .iter()
+            .find(|f| f["type"] == "error")
+            .expect("the mover gets an error");
+        assert_eq!(error["code"], "internal");
+        let over = frames
             .iter()
             .find(|f| f["type"] == "game_over")
-            .cloned();
-        assert_eq!(over.map(|f| f["result"].clone()), Some(json!("abandoned")));
-        assert!(frame_types(&sound_frames).contains(&"moved".to_string()));
+            .expect("the game ends");
+        assert_eq!(
+            (&over["result"], &over["winner"]),
+            (&json!("abandoned"), &Value::Null)
+        );
         // The sound game keeps going after the other one crashed.
+        assert!(wait_for(&sound_frames, "moved", 2).await);
         sound.request(PlayerRequest {
             session: "s_o".to_string(),
             action: Action::Move(json!({"cell":0})),
             id: None,
         });
-        actix_rt::time::sleep(Duration::from_millis(100)).await;
-        let moves = frame_types(&sound_frames)
-            .iter()
-            .filter(|kind| *kind == "moved")
-            .count();
-        assert_eq!(moves, 4, "both players saw both moves");
+        assert!(
+            wait_for(&sound_frames, "moved", 4).await,
+            "both players saw both moves"
+        );
     }
 }

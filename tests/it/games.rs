@@ -542,7 +542,7 @@ async fn a_player_who_stays_away_abandons_the_game() {
 
 #[tokio::test]
 async fn a_finished_game_lingers_then_is_gone() {
-    let server = TestServer::with(|config| config.games.linger_ms = 500);
+    let server = TestServer::with(|config| config.games.linger_ms = 1500);
     let (mut x, start, mut o, _) = pair(&server, "tictactoe").await;
     let id = game_id(&start);
     o.ask(json!({"type":"resign","game_id":id})).await;
@@ -559,11 +559,19 @@ async fn a_finished_game_lingers_then_is_gone() {
         ),
         (Some("over"), Some("forfeit"), Some("X"))
     );
-    tokio::time::sleep(Duration::from_millis(900)).await;
     assert_eq!(
         x.ask(json!({"type":"move","game_id":id,"cell":0})).await["code"],
-        "not_found"
+        "game_over"
     );
+    let mut code = Value::Null;
+    for _ in 0..100 {
+        code = x.ask(json!({"type":"move","game_id":id,"cell":0})).await["code"].clone();
+        if code == "not_found" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(code, "not_found", "after games.linger_ms the game is gone");
     let gone = watcher
         .ask(json!({"type":"watch_game","watch_key":start["watch_key"]}))
         .await;
@@ -625,4 +633,195 @@ async fn match3_plays_to_its_end() {
     );
     assert!(over["score"].as_u64().unwrap() >= 10 * played);
     assert!(played == 30 || find_swap(&board).is_none());
+}
+
+#[tokio::test]
+async fn the_first_error_that_applies_wins() {
+    let server = TestServer::start();
+    let (mut x, start, mut o, _) = pair(&server, "tictactoe").await;
+    let id = game_id(&start);
+    play([&mut x, &mut o], &id, &cells(&[4])).await;
+    // Out of turn and onto a taken cell: not_your_turn comes first.
+    assert_eq!(
+        x.ask(json!({"type":"move","game_id":id,"cell":4})).await["code"],
+        "not_your_turn"
+    );
+    let (mut watcher, _) = server.connect().await;
+    watcher
+        .ask(json!({"type":"watch_game","watch_key":start["watch_key"]}))
+        .await;
+    o.ask(json!({"type":"resign","game_id":id})).await;
+    x.recv_type("game_over").await;
+    watcher.recv_type("game_over").await;
+    // A spectator moving in a finished game: not_a_player before game_over.
+    assert_eq!(
+        watcher
+            .ask(json!({"type":"move","game_id":id,"cell":0}))
+            .await["code"],
+        "not_a_player"
+    );
+    // Out of turn in a finished game: game_over before not_your_turn.
+    assert_eq!(
+        o.ask(json!({"type":"move","game_id":id,"cell":0})).await["code"],
+        "game_over"
+    );
+}
+
+#[tokio::test]
+async fn spectators_see_away_back_and_the_end() {
+    let server = TestServer::start();
+    let (mut x, _) = server.connect().await;
+    let (o, o_welcome) = server.connect().await;
+    let mut o = o;
+    x.ask(json!({"type":"find_game","game":"connect4"})).await;
+    o.ask(json!({"type":"find_game","game":"connect4"})).await;
+    let start = x.recv_type("game_start").await;
+    o.recv_type("game_start").await;
+    let (mut watcher, _) = server.connect().await;
+    watcher
+        .ask(json!({"type":"watch_game","watch_key":start["watch_key"]}))
+        .await;
+    drop(o);
+    assert_eq!(watcher.recv_type("opponent_away").await["seat"], "yellow");
+    let token = o_welcome["resume"].as_str().unwrap();
+    let (mut back, _) = server.connect_with(&format!("resume={token}")).await;
+    assert_eq!(watcher.recv_type("opponent_back").await["seat"], "yellow");
+    back.recv_type("resumed").await;
+    back.recv_type("game_state").await;
+    x.ask(json!({"type":"resign","game_id":start["game_id"]}))
+        .await;
+    assert_eq!(watcher.recv_type("game_over").await["winner"], "yellow");
+}
+
+#[tokio::test]
+async fn a_takeover_mid_game_keeps_the_seat() {
+    let server = TestServer::start();
+    let (mut x, _) = server.connect().await;
+    let (mut o, o_welcome) = server.connect().await;
+    x.ask(json!({"type":"find_game","game":"tictactoe"})).await;
+    o.ask(json!({"type":"find_game","game":"tictactoe"})).await;
+    let start = x.recv_type("game_start").await;
+    o.recv_type("game_start").await;
+    let token = o_welcome["resume"].as_str().unwrap();
+    let (mut newer, _) = server.connect_with(&format!("resume={token}")).await;
+    assert_eq!(o.ending().await, crate::support::Ending::Closed(4001));
+    newer.recv_type("resumed").await;
+    assert_eq!(newer.recv_type("game_state").await["you"], "O");
+    // The old connection's drop may reach the game before the new one's
+    // return: then X sees the seat go away and come back, nothing else.
+    while let Ok(frame) = tokio::time::timeout(Duration::from_millis(300), x.recv()).await {
+        assert!(
+            ["opponent_away", "opponent_back"].contains(&frame["type"].as_str().unwrap()),
+            "{frame}"
+        );
+    }
+    // Either way the seat belongs to the newer connection and play goes on.
+    play([&mut x, &mut newer], &game_id(&start), &cells(&[0, 4])).await;
+}
+
+#[tokio::test]
+async fn a_resume_after_the_game_ended_shows_it_over() {
+    let server = TestServer::start();
+    let (mut x, _) = server.connect().await;
+    let (o, o_welcome) = server.connect().await;
+    let mut o = o;
+    x.ask(json!({"type":"find_game","game":"tictactoe"})).await;
+    o.ask(json!({"type":"find_game","game":"tictactoe"})).await;
+    let start = x.recv_type("game_start").await;
+    o.recv_type("game_start").await;
+    drop(o);
+    x.recv_type("opponent_away").await;
+    x.ask(json!({"type":"resign","game_id":start["game_id"]}))
+        .await;
+    let token = o_welcome["resume"].as_str().unwrap();
+    let (mut back, _) = server.connect_with(&format!("resume={token}")).await;
+    back.recv_type("resumed").await;
+    let state = back.recv_type("game_state").await;
+    assert_eq!(
+        (state["status"].as_str(), state["winner"].as_str()),
+        (Some("over"), Some("O"))
+    );
+}
+
+#[tokio::test]
+async fn both_players_away_means_no_winner() {
+    let server = TestServer::with(|config| config.games.reconnect_grace_ms = 300);
+    let (x, start, o, _) = pair(&server, "tictactoe").await;
+    let (mut watcher, _) = server.connect().await;
+    watcher
+        .ask(json!({"type":"watch_game","watch_key":start["watch_key"]}))
+        .await;
+    drop(x);
+    drop(o);
+    let over = loop {
+        let frame = watcher.recv().await;
+        if frame["type"] == "game_over" {
+            break frame;
+        }
+    };
+    assert_eq!(
+        (over["result"].as_str(), &over["winner"]),
+        (Some("abandoned"), &Value::Null)
+    );
+}
+
+#[tokio::test]
+async fn a_match3_game_has_no_seat_to_join_and_keeps_its_score_on_resign() {
+    let server = TestServer::start();
+    let (mut player, _) = server.connect().await;
+    let created = player
+        .ask(json!({"type":"create_game","game":"match3"}))
+        .await;
+    let start = player.recv_type("game_start").await;
+    let (mut other, _) = server.connect().await;
+    let join = other
+        .ask(json!({"type":"join_game","join_key":created["join_key"]}))
+        .await;
+    assert_eq!(join["code"], "not_found");
+    let (from, to) = find_swap(&start["board"]).unwrap();
+    let moved = player
+        .ask(json!({"type":"move","game_id":game_id(&start),"from":from,"to":to}))
+        .await;
+    let over = player
+        .ask(json!({"type":"resign","game_id":game_id(&start)}))
+        .await;
+    assert_eq!(
+        (over["result"].as_str(), &over["winner"]),
+        (Some("forfeit"), &Value::Null)
+    );
+    assert_eq!(over["score"], moved["move"]["score"]);
+}
+
+#[tokio::test]
+async fn a_finished_private_game_cannot_be_joined() {
+    let server = TestServer::start();
+    let (mut host, _) = server.connect().await;
+    let created = host
+        .ask(json!({"type":"create_game","game":"tictactoe"}))
+        .await;
+    host.ask(json!({"type":"resign","game_id":created["game_id"]}))
+        .await;
+    let (mut guest, _) = server.connect().await;
+    let join = guest
+        .ask(json!({"type":"join_game","join_key":created["join_key"]}))
+        .await;
+    assert_eq!(join["code"], "not_found");
+}
+
+#[tokio::test]
+async fn a_resume_that_takes_over_leaves_the_queue() {
+    let server = TestServer::start();
+    let (mut first, welcome) = server.connect().await;
+    first
+        .ask(json!({"type":"find_game","game":"connect4"}))
+        .await;
+    let token = welcome["resume"].as_str().unwrap();
+    let (mut newer, _) = server.connect_with(&format!("resume={token}")).await;
+    newer.recv_type("resumed").await;
+    assert_eq!(
+        newer
+            .ask(json!({"type":"find_game","game":"connect4"}))
+            .await["type"],
+        "queued"
+    );
 }

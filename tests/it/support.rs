@@ -24,6 +24,9 @@ use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream,
 };
 
+/// Small frames go out at once instead of waiting for the peer's delayed ACK.
+const DISABLE_NAGLE: bool = true;
+
 /// How long a test waits for any one frame before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(5);
 
@@ -194,7 +197,7 @@ impl Client {
                 .headers_mut()
                 .insert(*name, value.parse().expect("header value"));
         }
-        match tokio_tungstenite::connect_async(request).await {
+        match tokio_tungstenite::connect_async_with_config(request, None, DISABLE_NAGLE).await {
             Ok((ws, _)) => Ok(Client { ws }),
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 Err(response.status().as_u16())

@@ -1,0 +1,594 @@
+//! parlor-load: a load tester for Parlor (and any server speaking the same
+//! protocol subset).
+//!
+//! Run with `cargo run --release --bin parlor-load -- games --games 1000`
+//! against a server started with `cargo run --release`.
+//!
+//! Scenarios:
+//! - `games`: pairs sessions through the lobby's quick match and plays legal
+//!   moves at a steady rate; reports move round trips (a move sent until its
+//!   own `moved` comes back) and games finished.
+//! - `echo`: sessions send `echo` at a steady rate; reports round trips.
+//!
+//! Every run is bounded by `--duration`, stops by itself, prints a table,
+//! optionally writes one JSON object (`--json FILE`), and exits non-zero
+//! when answers fall short of what was sent.
+
+use std::{
+    cell::RefCell,
+    path::PathBuf,
+    process::ExitCode,
+    rc::Rc,
+    time::{Duration, Instant},
+};
+
+use clap::{Args, Parser, Subcommand};
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use rand::{seq::SliceRandom, Rng};
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::time::{sleep_until, Instant as TokioInstant};
+use tokio_tungstenite::tungstenite::Message;
+
+/// How long answers may still arrive after sending stops.
+const DRAIN: Duration = Duration::from_secs(1);
+
+/// Load tester for Parlor's WebSocket protocol.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Which load to run.
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Quick-match games playing legal moves; move round-trip percentiles.
+    Games(GamesArgs),
+    /// Sessions sending `echo`; round-trip percentiles.
+    Echo(EchoArgs),
+}
+
+/// Options every scenario takes.
+#[derive(Args, Clone)]
+struct Common {
+    /// The server's WebSocket URL.
+    #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
+    url: String,
+    /// How long to measure, in seconds, after every session is connected.
+    #[arg(long, default_value_t = 30)]
+    duration: u64,
+    /// New connections per second while ramping up.
+    #[arg(long, default_value_t = 500)]
+    ramp: u32,
+    /// Also write the report as one JSON object to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct GamesArgs {
+    #[command(flatten)]
+    common: Common,
+    /// tictactoe, connect4 or match3.
+    #[arg(long, default_value = "connect4")]
+    game: String,
+    /// Games in play at once.
+    #[arg(long, default_value_t = 100)]
+    games: u32,
+    /// Moves per second in each game.
+    #[arg(long, default_value_t = 1.0)]
+    rate: f64,
+}
+
+#[derive(Args)]
+struct EchoArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Sessions.
+    #[arg(long, default_value_t = 100)]
+    sessions: u32,
+    /// Echoes per second per session.
+    #[arg(long, default_value_t = 1.0)]
+    rate: f64,
+}
+
+/// What every session records, shared within this single-threaded process.
+struct Tally {
+    /// Round trips in microseconds.
+    rtt: Histogram<u64>,
+    /// Requests sent while measuring.
+    sent: u64,
+    /// Requests answered while measuring.
+    answered: u64,
+    /// Games that reached `game_over`.
+    games_finished: u64,
+    /// Sessions that connected.
+    connected: u64,
+    /// Sessions that failed to connect or dropped, by reason.
+    failures: Vec<String>,
+    /// Error frames received, by code.
+    errors: Vec<String>,
+    /// When measuring began (after the ramp).
+    measuring_since: Option<Instant>,
+}
+
+type Shared = Rc<RefCell<Tally>>;
+
+/// The report, printed as a table and optionally written as JSON.
+#[derive(Serialize)]
+struct Report {
+    scenario: &'static str,
+    url: String,
+    sessions: u64,
+    connected: u64,
+    failed: usize,
+    failures: Vec<String>,
+    seconds: f64,
+    sent: u64,
+    answered: u64,
+    missing: u64,
+    per_second: f64,
+    rtt_ms: Percentiles,
+    games_finished: u64,
+    errors: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Percentiles {
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    max: f64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("parlor-load: cannot start a runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    raise_file_limit();
+    let json = match &cli.scenario {
+        Scenario::Games(args) => args.common.json.clone(),
+        Scenario::Echo(args) => args.common.json.clone(),
+    };
+    let local = tokio::task::LocalSet::new();
+    let report = local.block_on(&runtime, async {
+        match cli.scenario {
+            Scenario::Games(args) => run_games(args).await,
+            Scenario::Echo(args) => run_echo(args).await,
+        }
+    });
+    finish(&report, json)
+}
+
+fn raise_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => eprintln!("parlor-load: open-file limit {limit}"),
+        Err(err) => eprintln!("parlor-load: cannot raise the open-file limit: {err}"),
+    }
+}
+
+fn new_tally() -> Shared {
+    Rc::new(RefCell::new(Tally {
+        rtt: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"),
+        sent: 0,
+        answered: 0,
+        games_finished: 0,
+        connected: 0,
+        failures: Vec::new(),
+        errors: Vec::new(),
+        measuring_since: None,
+    }))
+}
+
+/// Starts `sessions` session tasks at the ramp rate, measures for the
+/// duration, and stops them all.
+async fn drive<F, Fut>(common: &Common, sessions: u32, tally: &Shared, session: F) -> f64
+where
+    F: Fn(u32, TokioInstant) -> Fut,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    let ramp_gap = Duration::from_secs_f64(1.0 / f64::from(common.ramp.max(1)));
+    let ramp_end = TokioInstant::now() + ramp_gap * sessions;
+    let stop_at = ramp_end + Duration::from_secs(common.duration);
+    // Sessions stop sending at `stop_at` and keep reading until aborted here.
+    let mut tasks = Vec::new();
+    let mut ramp = tokio::time::interval(ramp_gap);
+    ramp.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    for n in 0..sessions {
+        ramp.tick().await;
+        tasks.push(tokio::task::spawn_local(session(n, stop_at)));
+    }
+    sleep_until(ramp_end).await;
+    tally.borrow_mut().measuring_since = Some(Instant::now());
+    let started = Instant::now();
+    let progress = tokio::task::spawn_local(progress(tally.clone()));
+    sleep_until(stop_at).await;
+    let seconds = started.elapsed().as_secs_f64();
+    // Answers still in flight may arrive for this long; later ones count as missing.
+    tokio::time::sleep(DRAIN).await;
+    progress.abort();
+    for task in tasks {
+        task.abort();
+    }
+    seconds
+}
+
+async fn progress(tally: Shared) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let tally = tally.borrow();
+        eprintln!(
+            "parlor-load: {} connected, {} sent, {} answered, p99 {:.2} ms",
+            tally.connected,
+            tally.sent,
+            tally.answered,
+            tally.rtt.value_at_quantile(0.99) as f64 / 1000.0
+        );
+    }
+}
+
+async fn run_games(args: GamesArgs) -> Report {
+    let tally = new_tally();
+    let solo = args.game == "match3";
+    let sessions = if solo { args.games } else { args.games * 2 };
+    let gap = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
+    let seconds = drive(&args.common, sessions, &tally, |_, stop_at| {
+        let (url, game, tally) = (args.common.url.clone(), args.game.clone(), tally.clone());
+        async move { player(url, game, gap, stop_at, tally).await }
+    })
+    .await;
+    report("games", &args.common, u64::from(sessions), seconds, &tally)
+}
+
+async fn run_echo(args: EchoArgs) -> Report {
+    let tally = new_tally();
+    let gap = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
+    let seconds = drive(&args.common, args.sessions, &tally, |_, stop_at| {
+        let (url, tally) = (args.common.url.clone(), tally.clone());
+        async move { echoer(url, gap, stop_at, tally).await }
+    })
+    .await;
+    report(
+        "echo",
+        &args.common,
+        u64::from(args.sessions),
+        seconds,
+        &tally,
+    )
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn open(url: &str, tally: &Shared) -> Option<Socket> {
+    // Nagle's algorithm would hold small frames back for the peer's delayed ACK.
+    let disable_nagle = true;
+    match tokio_tungstenite::connect_async_with_config(url, None, disable_nagle).await {
+        Ok((socket, _)) => {
+            tally.borrow_mut().connected += 1;
+            Some(socket)
+        }
+        Err(err) => {
+            tally
+                .borrow_mut()
+                .failures
+                .push(short_reason(&err.to_string()));
+            None
+        }
+    }
+}
+
+fn short_reason(reason: &str) -> String {
+    reason
+        .split(':')
+        .next()
+        .unwrap_or(reason)
+        .trim()
+        .to_string()
+}
+
+/// Counts a request sent, if measuring.
+fn count_sent(tally: &Shared) {
+    let mut tally = tally.borrow_mut();
+    if tally.measuring_since.is_some() {
+        tally.sent += 1;
+    }
+}
+
+/// Counts an answer to a request sent at `sent_at`, if it was sent while measuring.
+fn count_answer(tally: &Shared, sent_at: Instant) {
+    let mut tally = tally.borrow_mut();
+    if tally.measuring_since.is_some_and(|since| sent_at >= since) {
+        tally.answered += 1;
+        let micros = u64::try_from(sent_at.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let _ = tally.rtt.record(micros.max(1));
+    }
+}
+
+/// One player: queues, plays legal moves every `gap` when it is its turn,
+/// and queues again when a game ends, until `stop_at`.
+async fn player(url: String, game: String, gap: Duration, stop_at: TokioInstant, tally: Shared) {
+    let Some(mut socket) = open(&url, &tally).await else {
+        return;
+    };
+    let find = json!({"type":"find_game","game":game}).to_string();
+    if socket.send(Message::text(find.clone())).await.is_err() {
+        return;
+    }
+    let mut table = Table::default();
+    let mut next_move = TokioInstant::now();
+    let mut pending: Option<Instant> = None;
+    loop {
+        let my_turn = table.my_turn() && pending.is_none() && TokioInstant::now() < stop_at;
+        tokio::select! {
+            () = sleep_until(next_move), if my_turn => {
+                let Some(request) = table.legal_move() else { continue };
+                count_sent(&tally);
+                pending = Some(Instant::now());
+                next_move = TokioInstant::now() + gap;
+                if socket.send(Message::text(request.to_string())).await.is_err() {
+                    return;
+                }
+            }
+            frame = socket.next() => {
+                let Some(Ok(frame)) = frame else {
+                    tally.borrow_mut().failures.push("dropped by the server".to_string());
+                    return;
+                };
+                let Message::Text(text) = frame else { continue };
+                let Ok(event) = serde_json::from_str::<Value>(&text) else { continue };
+                match table.apply(&event) {
+                    Some(Happened::MyMove) => {
+                        if let Some(sent_at) = pending.take() {
+                            count_answer(&tally, sent_at);
+                        }
+                    }
+                    Some(Happened::Over) => {
+                        tally.borrow_mut().games_finished += 1;
+                        pending = None;
+                        if socket.send(Message::text(find.clone())).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(Happened::Error(code)) => {
+                        pending = None;
+                        tally.borrow_mut().errors.push(code);
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+}
+
+/// What a frame meant to a player.
+enum Happened {
+    /// The server accepted this player's move.
+    MyMove,
+    /// The game ended (counted once, by the first seat).
+    Over,
+    /// An error frame, with its code.
+    Error(String),
+}
+
+/// A player's view of its current game.
+#[derive(Default)]
+struct Table {
+    game_id: Option<String>,
+    game: String,
+    me: String,
+    turn: Option<String>,
+    board: Value,
+    first_seat: bool,
+}
+
+impl Table {
+    fn my_turn(&self) -> bool {
+        self.game_id.is_some() && self.turn.as_deref() == Some(self.me.as_str())
+    }
+
+    fn apply(&mut self, event: &Value) -> Option<Happened> {
+        let text = |key: &str| event[key].as_str().map(str::to_string);
+        match event["type"].as_str()? {
+            "game_start" => {
+                self.game_id = text("game_id");
+                self.game = text("game").unwrap_or_default();
+                self.me = text("you").unwrap_or_default();
+                self.first_seat = event["players"][0]["seat"] == event["you"];
+                self.turn = text("turn");
+                self.board = event["board"].clone();
+                None
+            }
+            "moved" if text("game_id") == self.game_id => {
+                self.turn = text("turn");
+                self.board = event["board"].clone();
+                (text("seat").as_deref() == Some(self.me.as_str())).then_some(Happened::MyMove)
+            }
+            "game_over" if text("game_id") == self.game_id => {
+                self.game_id = None;
+                self.first_seat.then_some(Happened::Over)
+            }
+            "error" => Some(Happened::Error(text("code").unwrap_or_default())),
+            _ => None,
+        }
+    }
+
+    /// A random legal move on the board as last seen.
+    fn legal_move(&self) -> Option<Value> {
+        let game_id = self.game_id.as_ref()?;
+        let mut rng = rand::thread_rng();
+        let fields = match self.game.as_str() {
+            "tictactoe" => {
+                let free: Vec<usize> = (0..9).filter(|&cell| self.board[cell].is_null()).collect();
+                json!({"cell": free.choose(&mut rng)?})
+            }
+            "connect4" => {
+                let open: Vec<usize> = (0..7)
+                    .filter(|&column| self.board[5][column].is_null())
+                    .collect();
+                json!({"column": open.choose(&mut rng)?})
+            }
+            "match3" => {
+                let (from, to) = match3_swap(&self.board, rng.gen_range(0..64))?;
+                json!({"from": from, "to": to})
+            }
+            _ => return None,
+        };
+        let mut request = json!({"type":"move","game_id":game_id});
+        if let (Value::Object(request), Value::Object(fields)) = (&mut request, fields) {
+            request.extend(fields);
+        }
+        Some(request)
+    }
+}
+
+/// A swap of neighbours that makes a line, searching from cell `start`.
+fn match3_swap(board: &Value, start: usize) -> Option<([usize; 2], [usize; 2])> {
+    let gem = |r: usize, c: usize| board[r][c].as_u64();
+    let grid: Vec<Vec<u64>> = (0..8)
+        .map(|r| (0..8).map(|c| gem(r, c).unwrap_or(99)).collect())
+        .collect();
+    (0..64).map(|n| (n + start) % 64).find_map(|n| {
+        let (r, c) = (n / 8, n % 8);
+        [(r, c + 1), (r + 1, c)]
+            .into_iter()
+            .filter(|&(r2, c2)| r2 < 8 && c2 < 8)
+            .find(|&(r2, c2)| swap_makes_line(&grid, (r, c), (r2, c2)))
+            .map(|(r2, c2)| ([r, c], [r2, c2]))
+    })
+}
+
+fn swap_makes_line(grid: &[Vec<u64>], a: (usize, usize), b: (usize, usize)) -> bool {
+    let mut grid = grid.to_vec();
+    let kept = grid[a.0][a.1];
+    grid[a.0][a.1] = grid[b.0][b.1];
+    grid[b.0][b.1] = kept;
+    let across = (0..8)
+        .any(|r| (0..6).any(|c| grid[r][c] == grid[r][c + 1] && grid[r][c] == grid[r][c + 2]));
+    let down = (0..6)
+        .any(|r| (0..8).any(|c| grid[r][c] == grid[r + 1][c] && grid[r][c] == grid[r + 2][c]));
+    across || down
+}
+
+/// One echo session: sends `echo` every `gap` with its send time, until `stop_at`.
+async fn echoer(url: String, gap: Duration, stop_at: TokioInstant, tally: Shared) {
+    let Some(mut socket) = open(&url, &tally).await else {
+        return;
+    };
+    let origin = Instant::now();
+    let jitter = Duration::from_secs_f64(rand::thread_rng().gen_range(0.0..gap.as_secs_f64()));
+    let mut next = TokioInstant::now() + jitter;
+    loop {
+        tokio::select! {
+            () = sleep_until(next), if next < stop_at => {
+                next += gap;
+                count_sent(&tally);
+                let micros = origin.elapsed().as_micros() as u64;
+                let request = json!({"type":"echo","data":micros}).to_string();
+                if socket.send(Message::text(request)).await.is_err() {
+                    return;
+                }
+            }
+            frame = socket.next() => {
+                let Some(Ok(frame)) = frame else {
+                    tally.borrow_mut().failures.push("dropped by the server".to_string());
+                    return;
+                };
+                let Message::Text(text) = frame else { continue };
+                let Ok(event) = serde_json::from_str::<Value>(&text) else { continue };
+                if event["type"] == "echo" {
+                    if let Some(micros) = event["data"].as_u64() {
+                        count_answer(&tally, origin + Duration::from_micros(micros));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn report(
+    scenario: &'static str,
+    common: &Common,
+    sessions: u64,
+    seconds: f64,
+    tally: &Shared,
+) -> Report {
+    let tally = tally.borrow();
+    let ms = |quantile: f64| tally.rtt.value_at_quantile(quantile) as f64 / 1000.0;
+    let mut failures = tally.failures.clone();
+    failures.sort();
+    failures.dedup();
+    let mut errors = tally.errors.clone();
+    errors.sort();
+    errors.dedup();
+    Report {
+        scenario,
+        url: common.url.clone(),
+        sessions,
+        connected: tally.connected,
+        failed: tally.failures.len(),
+        failures,
+        seconds,
+        sent: tally.sent,
+        answered: tally.answered,
+        missing: tally.sent.saturating_sub(tally.answered),
+        per_second: tally.answered as f64 / seconds.max(f64::EPSILON),
+        rtt_ms: Percentiles {
+            p50: ms(0.5),
+            p90: ms(0.9),
+            p99: ms(0.99),
+            max: tally.rtt.max() as f64 / 1000.0,
+        },
+        games_finished: tally.games_finished,
+        errors,
+    }
+}
+
+fn finish(report: &Report, json: Option<PathBuf>) -> ExitCode {
+    println!("scenario        {}", report.scenario);
+    println!(
+        "sessions        {} ({} connected, {} failed {:?})",
+        report.sessions, report.connected, report.failed, report.failures
+    );
+    println!("measured        {:.1} s", report.seconds);
+    println!(
+        "sent / answered {} / {} ({} missing), {:.0}/s",
+        report.sent, report.answered, report.missing, report.per_second
+    );
+    let rtt = &report.rtt_ms;
+    println!(
+        "round trip ms   p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}",
+        rtt.p50, rtt.p90, rtt.p99, rtt.max
+    );
+    if report.scenario == "games" {
+        println!("games finished  {}", report.games_finished);
+    }
+    if !report.errors.is_empty() {
+        println!("error codes     {:?}", report.errors);
+    }
+    if let Some(path) = json {
+        let written = serde_json::to_string_pretty(report).map(|json| std::fs::write(&path, json));
+        if !matches!(written, Ok(Ok(()))) {
+            eprintln!("parlor-load: cannot write {}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    let shortfall =
+        report.missing > 0 || report.connected < report.sessions || report.answered == 0;
+    if shortfall {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
