@@ -17,7 +17,7 @@ use serde::Serialize;
 use socket2::SockRef;
 
 use crate::{
-    lobby::{Admit, ListGames},
+    lobby::{Admit, ListGames, ListRooms},
     metrics::Rejection,
     protocol,
     session::Session,
@@ -112,7 +112,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws", web::get().to(websocket))
         .route("/healthz", web::get().to(healthz))
         .route("/metrics", web::get().to(metrics))
-        .route("/api/rooms", web::get().to(empty_list))
+        .route("/api/rooms", web::get().to(rooms))
         .route("/api/games", web::get().to(games));
 }
 
@@ -221,7 +221,12 @@ async fn games(state: web::Data<AppState>) -> actix_web::Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(listings))
 }
 
-/// `/api/rooms` until rooms exist.
-async fn empty_list() -> HttpResponse {
-    HttpResponse::Ok().json(Vec::<()>::new())
+/// Live rooms with their kind and member count.
+async fn rooms(state: web::Data<AppState>) -> actix_web::Result<HttpResponse> {
+    let listings = state
+        .lobby
+        .send(ListRooms)
+        .await
+        .map_err(actix_web::error::ErrorServiceUnavailable)?;
+    Ok(HttpResponse::Ok().json(listings))
 }

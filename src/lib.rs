@@ -10,6 +10,7 @@
 //! - [`session`]: the per-connection actor: heartbeat, limits, routing.
 //! - [`lobby`]: the session registry, reconnection, matchmaking, the game directory.
 //! - [`game`]: the Game actor and the rules of each game.
+//! - [`room`]: the Room actor (chat, stage, canvas) and the canvas board.
 //! - [`http`]: the routes: `/ws`, `/healthz`, `/metrics`, `/api/*`, static files.
 //! - [`metrics`]: Prometheus counters.
 //! - [`identity`]: ids, secrets, friendly names and colors.
@@ -33,6 +34,7 @@ pub mod lobby;
 pub mod metrics;
 pub mod protocol;
 pub mod rate_limit;
+pub mod room;
 pub mod session;
 pub mod shutdown;
 
@@ -50,7 +52,13 @@ use std::{
 use actix::{Actor, Addr};
 use actix_web::dev::Server;
 
-use crate::{config::Config, game::GameSettings, lobby::Lobby, metrics::Metrics};
+use crate::{
+    config::Config,
+    game::GameSettings,
+    lobby::{Lobby, RoomLimits},
+    metrics::Metrics,
+    room::RoomSettings,
+};
 
 /// Open files kept free for listeners, logs and the store when the
 /// open-file limit caps the number of sessions.
@@ -143,7 +151,16 @@ pub fn start(config: Config) -> io::Result<Parlor> {
         reconnect_grace: Duration::from_millis(config.games.reconnect_grace_ms),
         linger: Duration::from_millis(config.games.linger_ms),
     };
-    let lobby = Lobby::new(settings, metrics.clone()).start();
+    let room_limits = RoomLimits {
+        max_members: config.rooms.max_members,
+        max_per_session: config.rooms.max_per_session,
+        settings: RoomSettings {
+            state_request_timeout: Duration::from_millis(config.rooms.state_request_timeout_ms),
+            canvas_tick_hz: config.rooms.canvas_tick_hz,
+            ignore_actions: Arc::new(config.store.ignore_actions.clone()),
+        },
+    };
+    let lobby = Lobby::new(settings, room_limits, metrics.clone()).start();
     let slots = SessionSlots::new(cap);
     let state = Arc::new(AppState {
         config,

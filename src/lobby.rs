@@ -23,12 +23,18 @@ use std::{
 use actix::prelude::*;
 use actix_ws::CloseCode;
 
+use serde_json::Value;
+
 use crate::{
     game::{self, GameKind, GameLink, GameSettings, NewGame, Player, TakeSeat, Watch},
     identity,
     metrics::Metrics,
-    protocol::{ErrorCode, GameListing, PlayerInfo, RequestId, ServerMsg, CLOSE_TAKEN_OVER},
-    session::{CloseSession, Outbound, Session, SessionHandle},
+    protocol::{
+        ErrorCode, GameListing, LeaveReason, MemberInfo, PlayerInfo, RequestId, Role, RoomKind,
+        RoomListing, ServerMsg, CLOSE_TAKEN_OVER, MAX_SUGGESTIONS,
+    },
+    room::{CloseRoom, Enter, Exit, NewRoom, Renamed, Room, RoomLink, RoomSettings},
+    session::{CloseSession, Outbound, RoomLinked, RoomRefused, Session, SessionHandle},
 };
 
 /// What the Lobby knows of one session.
@@ -50,6 +56,10 @@ struct Entry {
     queued: Option<GameKind>,
     /// Games the session sits in, by id.
     games: Vec<String>,
+    /// Rooms the live session is in.
+    rooms: Vec<RoomSeat>,
+    /// Rooms a dropped session was in, to rejoin on resume.
+    away_rooms: Vec<RoomSeat>,
 }
 
 /// What the Lobby knows of one game.
@@ -84,20 +94,63 @@ pub struct Lobby {
     queues: HashMap<GameKind, VecDeque<String>>,
     /// Games by id, until they stop.
     games: HashMap<String, GameEntry>,
+    /// Live rooms by name.
+    rooms: HashMap<String, RoomEntry>,
+    /// Snapshots of rooms that ended, for their next life.
+    snapshots: HashMap<String, Value>,
     /// Reconnect grace and linger, for the Lobby and its games.
     settings: GameSettings,
-    /// Queue and game counters.
+    /// Room sizes and the rooms' shared settings.
+    room_limits: RoomLimits,
+    /// Queue, game and room counters.
     metrics: Arc<Metrics>,
+}
+
+/// Room sizes and what every room shares; from `[rooms]` and `[store]`.
+#[derive(Debug, Clone)]
+pub struct RoomLimits {
+    /// Members per room (`rooms.max_members`).
+    pub max_members: usize,
+    /// Rooms one session may be in (`rooms.max_per_session`).
+    pub max_per_session: usize,
+    /// Timings and transient actions every room uses.
+    pub settings: RoomSettings,
+}
+
+/// What the Lobby knows of one live room.
+struct RoomEntry {
+    /// The room actor.
+    addr: Addr<Room>,
+    /// How sessions reach it.
+    link: RoomLink,
+    /// Its kind.
+    kind: RoomKind,
+    /// How many members it has.
+    members: usize,
+}
+
+/// A session's place in a room, kept across a drop so a resume can rejoin.
+#[derive(Debug, Clone)]
+pub struct RoomSeat {
+    /// The room's name.
+    pub room: String,
+    /// Its kind.
+    pub kind: RoomKind,
+    /// The session's role there.
+    pub role: Role,
 }
 
 impl Lobby {
     /// An empty lobby; dropped sessions are held for `settings.reconnect_grace`.
-    pub fn new(settings: GameSettings, metrics: Arc<Metrics>) -> Lobby {
+    pub fn new(settings: GameSettings, room_limits: RoomLimits, metrics: Arc<Metrics>) -> Lobby {
         Lobby {
             sessions: HashMap::new(),
             queues: HashMap::new(),
             games: HashMap::new(),
+            rooms: HashMap::new(),
+            snapshots: HashMap::new(),
             settings,
+            room_limits,
             metrics,
         }
     }
@@ -112,8 +165,12 @@ impl Lobby {
             older.do_send(CloseSession(CloseCode::Other(CLOSE_TAKEN_OVER)));
         }
         // The older connection will not unregister (it is no longer the
-        // entry's), so its place in a queue goes with it here.
+        // entry's), so its place in a queue and its rooms go with it here;
+        // the new connection rejoins those rooms.
         let queued = entry.queued.take();
+        let left_rooms = std::mem::take(&mut entry.rooms);
+        let mut rooms = std::mem::take(&mut entry.away_rooms);
+        rooms.extend(left_rooms.iter().cloned());
         entry.resume_secret = identity::new_secret();
         let games = entry
             .games
@@ -125,9 +182,11 @@ impl Lobby {
             name: entry.name.clone(),
             color: entry.color.clone(),
             games: games.collect(),
+            rooms,
             id,
             outcome: AdmitOutcome::Resumed,
         };
+        self.step_out(&admission.id, left_rooms, LeaveReason::Disconnected);
         if let Some(kind) = queued {
             self.leave_queue(kind, &admission.id);
         }
@@ -145,6 +204,8 @@ impl Lobby {
             drops: 0,
             queued: None,
             games: Vec::new(),
+            rooms: Vec::new(),
+            away_rooms: Vec::new(),
         };
         let admission = Admission {
             resume: identity::token(&id, &entry.resume_secret),
@@ -152,6 +213,7 @@ impl Lobby {
             color: entry.color.clone(),
             id: id.clone(),
             games: Vec::new(),
+            rooms: Vec::new(),
             outcome,
         };
         self.sessions.insert(id, entry);
@@ -198,6 +260,8 @@ pub struct Admission {
     pub outcome: AdmitOutcome,
     /// The games a resumed session sits in.
     pub games: Vec<GameLink>,
+    /// The rooms a resumed session was in, to rejoin.
+    pub rooms: Vec<RoomSeat>,
 }
 
 /// A session actor has started for an admitted id.
@@ -221,6 +285,8 @@ pub struct Unregister {
     /// The actor that stopped, so that a connection already taken over does
     /// not unregister its successor.
     pub addr: Addr<Session>,
+    /// Why: disconnected, or evicted for silence (timeout).
+    pub reason: LeaveReason,
 }
 
 /// A session changed its display name.
@@ -290,9 +356,12 @@ impl Handler<Unregister> for Lobby {
             return;
         }
         entry.addr = None;
-        if let Some(kind) = entry.queued.take() {
+        let queued = entry.queued.take();
+        let rooms = std::mem::take(&mut entry.rooms);
+        if let Some(kind) = queued {
             self.leave_queue(kind, &msg.id);
         }
+        self.step_out(&msg.id, rooms, msg.reason);
         self.hold(msg.id, ctx);
     }
 }
@@ -329,8 +398,17 @@ impl Handler<Rename> for Lobby {
     type Result = ();
 
     fn handle(&mut self, msg: Rename, _: &mut Context<Self>) {
-        if let Some(entry) = self.sessions.get_mut(&msg.id) {
-            entry.name = msg.name;
+        let Some(entry) = self.sessions.get_mut(&msg.id) else {
+            return;
+        };
+        entry.name = msg.name.clone();
+        for seat in &entry.rooms {
+            if let Some(room) = self.rooms.get(&seat.room) {
+                room.addr.do_send(Renamed {
+                    session: msg.id.clone(),
+                    name: msg.name.clone(),
+                });
+            }
         }
     }
 }
@@ -772,6 +850,310 @@ impl Handler<ListGames> for Lobby {
                 .cmp(&b.started_at)
                 .then_with(|| a.game_id.cmp(&b.game_id))
         });
+        MessageResult(listings)
+    }
+}
+
+/// A session asks to join (or create) a room.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct JoinRoomRequest {
+    /// The asking session.
+    pub session: String,
+    /// The room's name, already validated.
+    pub room: String,
+    /// The kind asked for.
+    pub kind: RoomKind,
+    /// The role, already checked against the kind.
+    pub role: Role,
+    /// Zombies for a new canvas room, already checked.
+    pub zombies: u32,
+    /// The request's `id`.
+    pub id: Option<RequestId>,
+}
+
+/// A session asks to leave a room.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LeaveRoomRequest {
+    /// The asking session.
+    pub session: String,
+    /// The room.
+    pub room: String,
+    /// The request's `id`.
+    pub id: Option<RequestId>,
+}
+
+/// A room has stopped; keep its snapshot for its next life.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomClosed {
+    /// The room.
+    pub room: String,
+    /// Its last snapshot (`null` if none).
+    pub snapshot: Value,
+}
+
+/// Lists the live rooms, for `/api/rooms`.
+#[derive(Message)]
+#[rtype(result = "Vec<RoomListing>")]
+pub struct ListRooms;
+
+impl Handler<JoinRoomRequest> for Lobby {
+    type Result = ();
+
+    fn handle(&mut self, msg: JoinRoomRequest, ctx: &mut Context<Self>) {
+        let Some(entry) = self.sessions.get(&msg.session) else {
+            return;
+        };
+        let Some(addr) = entry.addr.clone() else {
+            return;
+        };
+        let already_in = entry.rooms.iter().any(|seat| seat.room == msg.room);
+        match self.admit_to_room(&msg, already_in, ctx) {
+            Ok(link) => {
+                if !already_in {
+                    addr.do_send(RoomLinked(link.clone()));
+                }
+                self.enter(&msg, already_in);
+            }
+            Err(refusal) => {
+                self.metrics.error_sent(ErrorCode::from(&refusal));
+                addr.do_send(Outbound(refusal.encode_reply(msg.id.as_ref())));
+                if !already_in {
+                    addr.do_send(RoomRefused(msg.room.clone()));
+                }
+            }
+        }
+    }
+}
+
+impl From<&ServerMsg> for ErrorCode {
+    fn from(msg: &ServerMsg) -> ErrorCode {
+        match msg {
+            ServerMsg::RoomFull { .. } => ErrorCode::RoomFull,
+            ServerMsg::Error { code, .. } => *code,
+            _ => ErrorCode::Internal,
+        }
+    }
+}
+
+impl Lobby {
+    /// Checks a join against the room's kind, the session's room count and
+    /// the room's size, creating the room if it does not exist; the answer
+    /// on refusal is the error frame.
+    fn admit_to_room(
+        &mut self,
+        msg: &JoinRoomRequest,
+        already_in: bool,
+        ctx: &mut Context<Self>,
+    ) -> Result<RoomLink, ServerMsg> {
+        let error = |code, message: String| ServerMsg::Error {
+            code,
+            message,
+            request: Some("join_room".to_string()),
+        };
+        if let Some(room) = self.rooms.get(&msg.room) {
+            if room.kind != msg.kind {
+                let message = format!("room {} is a {} room", msg.room, room.kind.as_str());
+                return Err(error(ErrorCode::BadRequest, message));
+            }
+        }
+        if already_in {
+            return self
+                .rooms
+                .get(&msg.room)
+                .map(|room| room.link.clone())
+                .ok_or_else(|| error(ErrorCode::Internal, "the room went away".to_string()));
+        }
+        let in_rooms = self
+            .sessions
+            .get(&msg.session)
+            .map_or(0, |entry| entry.rooms.len());
+        if in_rooms >= self.room_limits.max_per_session {
+            let message = format!("already in {in_rooms} rooms, the most a session may be in");
+            return Err(error(ErrorCode::TooManyRooms, message));
+        }
+        let full = self
+            .rooms
+            .get(&msg.room)
+            .is_some_and(|room| room.members >= self.room_limits.max_members);
+        if full {
+            return Err(ServerMsg::RoomFull {
+                code: ErrorCode::RoomFull,
+                message: format!("room {} is full", msg.room),
+                request: "join_room",
+                suggestions: self.suggestions(msg.kind, &msg.room),
+            });
+        }
+        if !self.rooms.contains_key(&msg.room) {
+            self.open_room(msg, ctx);
+        }
+        self.rooms
+            .get(&msg.room)
+            .map(|room| room.link.clone())
+            .ok_or_else(|| {
+                error(
+                    ErrorCode::Internal,
+                    "the room could not be opened".to_string(),
+                )
+            })
+    }
+
+    /// Up to three rooms of `kind` with space, by name.
+    fn suggestions(&self, kind: RoomKind, full: &str) -> Vec<String> {
+        let mut open: Vec<&String> = self
+            .rooms
+            .iter()
+            .filter(|(name, room)| {
+                room.kind == kind && room.members < self.room_limits.max_members && *name != full
+            })
+            .map(|(name, _)| name)
+            .collect();
+        open.sort();
+        open.into_iter().take(MAX_SUGGESTIONS).cloned().collect()
+    }
+
+    fn open_room(&mut self, msg: &JoinRoomRequest, ctx: &mut Context<Self>) {
+        let (addr, link) = Room::launch(NewRoom {
+            name: msg.room.clone(),
+            kind: msg.kind,
+            zombies: msg.zombies,
+            snapshot: self.snapshots.remove(&msg.room).unwrap_or(Value::Null),
+            settings: self.room_limits.settings.clone(),
+            lobby: ctx.address(),
+            metrics: self.metrics.clone(),
+        });
+        self.rooms.insert(
+            msg.room.clone(),
+            RoomEntry {
+                addr,
+                link,
+                kind: msg.kind,
+                members: 0,
+            },
+        );
+    }
+
+    /// Seats the session in the room (or greets it again) and tells the room.
+    fn enter(&mut self, msg: &JoinRoomRequest, already_in: bool) {
+        let Some(entry) = self.sessions.get_mut(&msg.session) else {
+            return;
+        };
+        let Some(addr) = entry.addr.clone() else {
+            return;
+        };
+        let role = match entry.rooms.iter().find(|seat| seat.room == msg.room) {
+            Some(seat) => seat.role,
+            None => msg.role,
+        };
+        if !already_in {
+            entry.rooms.push(RoomSeat {
+                room: msg.room.clone(),
+                kind: msg.kind,
+                role,
+            });
+        }
+        let member = MemberInfo {
+            session: msg.session.clone(),
+            name: entry.name.clone(),
+            color: entry.color.clone(),
+            role,
+        };
+        let handle = SessionHandle::new(addr, entry.connection);
+        let Some(room) = self.rooms.get_mut(&msg.room) else {
+            return;
+        };
+        if !already_in {
+            room.members += 1;
+        }
+        room.addr.do_send(Enter {
+            member,
+            handle,
+            id: msg.id.clone(),
+        });
+    }
+
+    /// Takes `session` out of `rooms`, telling each room why; a room left
+    /// empty is closed.
+    fn step_out(&mut self, session: &str, rooms: Vec<RoomSeat>, reason: LeaveReason) {
+        for seat in rooms {
+            self.exit(&seat.room, session, reason, None);
+        }
+    }
+
+    fn exit(&mut self, name: &str, session: &str, reason: LeaveReason, id: Option<RequestId>) {
+        let Some(room) = self.rooms.get_mut(name) else {
+            return;
+        };
+        room.addr.do_send(Exit {
+            session: session.to_string(),
+            reason,
+            id,
+        });
+        room.members = room.members.saturating_sub(1);
+        if room.members == 0 {
+            room.addr.do_send(CloseRoom);
+            self.rooms.remove(name);
+        }
+    }
+}
+
+impl Handler<LeaveRoomRequest> for Lobby {
+    type Result = ();
+
+    fn handle(&mut self, msg: LeaveRoomRequest, _: &mut Context<Self>) {
+        let Some(entry) = self.sessions.get_mut(&msg.session) else {
+            return;
+        };
+        let Some(index) = entry.rooms.iter().position(|seat| seat.room == msg.room) else {
+            if let Some(addr) = &entry.addr {
+                self.metrics.error_sent(ErrorCode::NotInRoom);
+                let error = ServerMsg::Error {
+                    code: ErrorCode::NotInRoom,
+                    message: format!("you are not in room {}", msg.room),
+                    request: Some("leave_room".to_string()),
+                };
+                addr.do_send(Outbound(error.encode_reply(msg.id.as_ref())));
+            }
+            return;
+        };
+        entry.rooms.remove(index);
+        self.exit(&msg.room, &msg.session, LeaveReason::Left, msg.id);
+    }
+}
+
+impl Handler<RoomClosed> for Lobby {
+    type Result = ();
+
+    fn handle(&mut self, msg: RoomClosed, _: &mut Context<Self>) {
+        if msg.snapshot.is_null() {
+            return;
+        }
+        match self.rooms.get(&msg.room) {
+            // The room came back to life before its old self closed.
+            Some(room) => room.addr.do_send(crate::room::Revive(msg.snapshot)),
+            None => {
+                self.snapshots.insert(msg.room, msg.snapshot);
+            }
+        }
+    }
+}
+
+impl Handler<ListRooms> for Lobby {
+    type Result = MessageResult<ListRooms>;
+
+    fn handle(&mut self, _: ListRooms, _: &mut Context<Self>) -> Self::Result {
+        let mut listings: Vec<RoomListing> = self
+            .rooms
+            .iter()
+            .map(|(name, room)| RoomListing {
+                room: name.clone(),
+                kind: room.kind,
+                members: room.members,
+            })
+            .collect();
+        listings.sort_by(|a, b| a.room.cmp(&b.room));
         MessageResult(listings)
     }
 }

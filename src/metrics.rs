@@ -8,7 +8,7 @@ use prometheus::{
 
 use crate::{
     game::{GameKind, GameResult},
-    protocol::ErrorCode,
+    protocol::{ErrorCode, RoomKind},
 };
 
 /// Why a WebSocket handshake was refused.
@@ -55,6 +55,14 @@ pub struct Metrics {
     games_finished: IntCounterVec,
     /// Sessions waiting in each quick-match queue.
     queues: IntGaugeVec,
+    /// Live rooms, by kind.
+    rooms: IntGaugeVec,
+    /// Members of live rooms.
+    members: IntGauge,
+    /// Room messages delivered (one per recipient).
+    relayed: IntCounter,
+    /// State requests, by outcome (answered or timed out).
+    state_requests: IntCounterVec,
 }
 
 impl Metrics {
@@ -108,6 +116,23 @@ impl Metrics {
                 &["game"],
             )
             .expect("valid metric"),
+            rooms: IntGaugeVec::new(Opts::new("parlor_rooms", "Live rooms, by kind"), &["kind"])
+                .expect("valid metric"),
+            members: IntGauge::new("parlor_room_members", "Members of live rooms")
+                .expect("valid metric"),
+            relayed: IntCounter::new(
+                "parlor_room_messages_relayed_total",
+                "Room messages delivered, one per recipient",
+            )
+            .expect("valid metric"),
+            state_requests: IntCounterVec::new(
+                Opts::new(
+                    "parlor_state_requests_total",
+                    "Source-of-truth state requests, by outcome",
+                ),
+                &["outcome"],
+            )
+            .expect("valid metric"),
             registry,
         };
         metrics.register_all();
@@ -121,6 +146,12 @@ impl Metrics {
             metrics.games.with_label_values(&[kind.as_str()]);
             metrics.queues.with_label_values(&[kind.as_str()]);
         }
+        for kind in RoomKind::ALL {
+            metrics.rooms.with_label_values(&[kind.as_str()]);
+        }
+        for outcome in ["answered", "timed_out"] {
+            metrics.state_requests.with_label_values(&[outcome]);
+        }
         for result in GameResult::ALL {
             metrics.games_finished.with_label_values(&[result.as_str()]);
         }
@@ -128,7 +159,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 11] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 15] = [
             Box::new(self.sessions.clone()),
             Box::new(self.sessions_opened.clone()),
             Box::new(self.frames_in.clone()),
@@ -140,6 +171,10 @@ impl Metrics {
             Box::new(self.games.clone()),
             Box::new(self.games_finished.clone()),
             Box::new(self.queues.clone()),
+            Box::new(self.rooms.clone()),
+            Box::new(self.members.clone()),
+            Box::new(self.relayed.clone()),
+            Box::new(self.state_requests.clone()),
         ];
         for collector in collectors {
             self.registry
@@ -169,6 +204,37 @@ impl Metrics {
     pub fn queue_length(&self, kind: GameKind, length: usize) {
         let length = i64::try_from(length).unwrap_or(i64::MAX);
         self.queues.with_label_values(&[kind.as_str()]).set(length);
+    }
+
+    /// A room started.
+    pub fn room_opened(&self, kind: RoomKind) {
+        self.rooms.with_label_values(&[kind.as_str()]).inc();
+    }
+
+    /// A room stopped.
+    pub fn room_closed(&self, kind: RoomKind) {
+        self.rooms.with_label_values(&[kind.as_str()]).dec();
+    }
+
+    /// A member entered a room.
+    pub fn member_joined(&self) {
+        self.members.inc();
+    }
+
+    /// A member left a room.
+    pub fn member_left(&self) {
+        self.members.dec();
+    }
+
+    /// `count` room messages delivered.
+    pub fn relayed(&self, count: u64) {
+        self.relayed.inc_by(count);
+    }
+
+    /// A state request was answered, or timed out.
+    pub fn state_request(&self, answered: bool) {
+        let outcome = if answered { "answered" } else { "timed_out" };
+        self.state_requests.with_label_values(&[outcome]).inc();
     }
 
     /// Counts one error frame sent with `code`.

@@ -53,6 +53,18 @@ pub enum ClientMsg {
     Move(MoveRequest),
     /// `resign`: give a game up.
     Resign(GameTarget),
+    /// `join_room`: enter (or create) a room.
+    JoinRoom(JoinRoom),
+    /// `leave_room`: leave a room.
+    LeaveRoom(RoomTarget),
+    /// `broadcast`: relay `data` to the room.
+    Broadcast(Broadcast),
+    /// `direct`: relay `data` to one member.
+    Direct(Direct),
+    /// `state`: publish the room's state, or answer a `state_request`.
+    State(StateUpdate),
+    /// `pos`: a position on a canvas.
+    Pos(Pos),
     /// A `type` that names no request.
     Unknown,
 }
@@ -77,6 +89,12 @@ impl ClientMsg {
                 })
             }
             "resign" => ClientMsg::Resign(fields(value)?),
+            "join_room" => ClientMsg::JoinRoom(fields(value)?),
+            "leave_room" => ClientMsg::LeaveRoom(fields(value)?),
+            "broadcast" => ClientMsg::Broadcast(fields(value)?),
+            "direct" => ClientMsg::Direct(fields(value)?),
+            "state" => ClientMsg::State(fields(value)?),
+            "pos" => ClientMsg::Pos(fields(value)?),
             _ => ClientMsg::Unknown,
         })
     }
@@ -145,6 +163,207 @@ pub struct MoveRequest {
     pub game_id: String,
     /// The whole request; the rules read their fields from it.
     pub fields: Value,
+}
+
+/// Longest room name, in characters.
+pub const ROOM_NAME_MAX_CHARS: usize = 64;
+
+/// Most zombies a canvas room may hold.
+pub const MAX_ZOMBIES: u32 = 20;
+
+/// Side of the square canvas, in canvas units.
+pub const CANVAS_SIZE: f64 = 1000.0;
+
+/// Most rooms named in a `room_full` error's `suggestions`.
+pub const MAX_SUGGESTIONS: usize = 3;
+
+/// Whether `name` is a room name: 1 to 64 letters, digits, `-`, `_`, `.`.
+pub fn valid_room_name(name: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    (1..=ROOM_NAME_MAX_CHARS).contains(&name.len()) && name.chars().all(allowed)
+}
+
+/// The kinds of room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomKind {
+    /// Every broadcast goes to every other member.
+    #[default]
+    Chat,
+    /// Hosts (a screen) and controllers (phones).
+    Stage,
+    /// A shared board of moving players and zombies.
+    Canvas,
+}
+
+impl RoomKind {
+    /// Every kind, for metrics.
+    pub const ALL: [RoomKind; 3] = [RoomKind::Chat, RoomKind::Stage, RoomKind::Canvas];
+
+    /// The kind's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomKind::Chat => "chat",
+            RoomKind::Stage => "stage",
+            RoomKind::Canvas => "canvas",
+        }
+    }
+
+    /// The role a member gets when it names none.
+    pub fn default_role(self) -> Role {
+        match self {
+            RoomKind::Stage => Role::Controller,
+            RoomKind::Chat | RoomKind::Canvas => Role::Member,
+        }
+    }
+
+    /// Whether members of this kind may take `role`.
+    pub fn allows(self, role: Role) -> bool {
+        match self {
+            RoomKind::Stage => matches!(role, Role::Host | Role::Controller),
+            RoomKind::Chat | RoomKind::Canvas => role == Role::Member,
+        }
+    }
+}
+
+/// A member's role in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Any member of a chat or canvas room.
+    Member,
+    /// A stage's screen.
+    Host,
+    /// A stage's phone.
+    Controller,
+}
+
+/// `{"type":"join_room","room":"poetry","kind":"chat","role":"member"}`
+#[derive(Debug, Deserialize)]
+pub struct JoinRoom {
+    /// The room's name.
+    pub room: String,
+    /// The room's kind; chat when absent.
+    #[serde(default)]
+    pub kind: RoomKind,
+    /// The member's role; the kind's default when absent.
+    pub role: Option<Role>,
+    /// Zombies for a new canvas room (0 to 20).
+    pub zombies: Option<i64>,
+}
+
+/// `{"type":"leave_room","room":"poetry"}`
+#[derive(Debug, Deserialize)]
+pub struct RoomTarget {
+    /// The room.
+    pub room: String,
+}
+
+/// `{"type":"broadcast","room":"poetry","data":ANY}`
+#[derive(Debug, Deserialize)]
+pub struct Broadcast {
+    /// The room.
+    pub room: String,
+    /// Anything; relayed as is.
+    #[serde(default)]
+    pub data: Value,
+}
+
+/// `{"type":"direct","room":"poetry","to":"s_…","data":ANY}`
+#[derive(Debug, Deserialize)]
+pub struct Direct {
+    /// The room.
+    pub room: String,
+    /// The member to reach.
+    pub to: String,
+    /// Anything; relayed as is.
+    #[serde(default)]
+    pub data: Value,
+}
+
+/// `{"type":"state","room":"poetry","data":ANY,"action":"move_word","for":"s_…"}`
+#[derive(Debug, Deserialize)]
+pub struct StateUpdate {
+    /// The room.
+    pub room: String,
+    /// The room's state as this member sees it.
+    #[serde(default)]
+    pub data: Value,
+    /// What changed; states whose action is in `store.ignore_actions` are
+    /// transient and never become the snapshot.
+    pub action: Option<String>,
+    /// The newcomer this answers a `state_request` for.
+    #[serde(rename = "for")]
+    pub newcomer: Option<String>,
+}
+
+/// `{"type":"pos","room":"arena","x":120.5,"y":300}`
+#[derive(Debug, Deserialize)]
+pub struct Pos {
+    /// The room.
+    pub room: String,
+    /// Across, clamped to 0..1000.
+    pub x: f64,
+    /// Down, clamped to 0..1000.
+    pub y: f64,
+}
+
+/// A room member as rooms show them.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberInfo {
+    /// The member's session id.
+    pub session: String,
+    /// The display name.
+    pub name: String,
+    /// The color.
+    pub color: String,
+    /// Member, host or controller.
+    pub role: Role,
+}
+
+/// Why a member left a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LeaveReason {
+    /// `leave_room`.
+    Left,
+    /// The connection closed.
+    Disconnected,
+    /// Evicted for silence.
+    Timeout,
+}
+
+/// A player on a canvas frame.
+#[derive(Debug, Clone, Serialize)]
+pub struct CanvasPlayer {
+    /// The member's session id.
+    pub session: String,
+    /// Across.
+    pub x: f64,
+    /// Down.
+    pub y: f64,
+    /// The member's color.
+    pub color: String,
+}
+
+/// A zombie on a canvas frame.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Point {
+    /// Across.
+    pub x: f64,
+    /// Down.
+    pub y: f64,
+}
+
+/// One room in `GET /api/rooms`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoomListing {
+    /// The room's name.
+    pub room: String,
+    /// Its kind.
+    pub kind: RoomKind,
+    /// How many members it has.
+    pub members: usize,
 }
 
 /// A seated player as games show them.
@@ -508,6 +727,96 @@ pub enum ServerMsg {
         game_id: String,
         /// The seat.
         seat: &'static str,
+    },
+    /// The answer to `join_room`.
+    RoomJoined {
+        /// The room.
+        room: String,
+        /// Its kind.
+        kind: RoomKind,
+        /// The joiner's session id.
+        you: String,
+        /// Every member, the joiner included.
+        members: Vec<MemberInfo>,
+    },
+    /// The room's state for a joiner.
+    RoomState {
+        /// The room.
+        room: String,
+        /// The state.
+        data: Value,
+        /// The member who supplied it; null for the stored snapshot.
+        from: Option<String>,
+    },
+    /// Someone joined a room.
+    MemberJoined {
+        /// The room.
+        room: String,
+        /// Who.
+        member: MemberInfo,
+    },
+    /// Someone left a room.
+    MemberLeft {
+        /// The room.
+        room: String,
+        /// Who.
+        session: String,
+        /// Left, disconnected or timeout.
+        reason: LeaveReason,
+    },
+    /// A member changed name.
+    MemberUpdated {
+        /// The room.
+        room: String,
+        /// The member as now.
+        member: MemberInfo,
+    },
+    /// The answer to `leave_room`.
+    RoomLeft {
+        /// The room.
+        room: String,
+    },
+    /// A relayed `broadcast` or `direct`.
+    Message {
+        /// The room.
+        room: String,
+        /// The sender's session id.
+        from: String,
+        /// What it sent.
+        data: Value,
+        /// Set for a `direct`.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        direct: bool,
+    },
+    /// Asks the room's source of truth for its state, for a newcomer.
+    StateRequest {
+        /// The room.
+        room: String,
+        /// The newcomer's session id.
+        #[serde(rename = "for")]
+        newcomer: String,
+    },
+    /// A canvas frame.
+    Frame {
+        /// The room.
+        room: String,
+        /// Members that have sent a position.
+        players: Vec<CanvasPlayer>,
+        /// The room's zombies.
+        zombies: Vec<Point>,
+    },
+    /// `room_full`, with rooms of the same kind that have space.
+    #[serde(rename = "error")]
+    RoomFull {
+        /// Always `room_full`.
+        code: ErrorCode,
+        /// What went wrong, for people.
+        message: String,
+        /// Always `join_room`.
+        #[serde(rename = "ref")]
+        request: &'static str,
+        /// Up to three room names.
+        suggestions: Vec<String>,
     },
     /// A request that could not be honoured.
     Error {

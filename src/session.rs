@@ -27,12 +27,17 @@ use tokio::{sync::mpsc, task::JoinHandle};
 
 use crate::{
     game::{Action, GameLink, PlayerRequest, Presence},
-    lobby::{Admission, AdmitOutcome, LobbyAction, LobbyRequest, Register, Rename, Unregister},
+    lobby::{
+        Admission, AdmitOutcome, JoinRoomRequest, LeaveRoomRequest, LobbyAction, LobbyRequest,
+        Register, Rename, RoomSeat, Unregister,
+    },
     protocol::{
-        self, BadRequest, ClientMsg, Echo, ErrorCode, GameChoice, GameTarget, JoinGame,
-        MoveRequest, Request, RequestId, ServerMsg, SetName, WatchGame,
+        self, BadRequest, Broadcast, ClientMsg, Direct, Echo, ErrorCode, GameChoice, GameTarget,
+        JoinGame, JoinRoom, LeaveReason, MoveRequest, Pos, Request, RequestId, RoomTarget,
+        ServerMsg, SetName, StateUpdate, WatchGame,
     },
     rate_limit::{RateLimiter, Verdict},
+    room::{RoomAction, RoomLink, RoomRequest},
     AppState, SessionSlot,
 };
 
@@ -101,6 +106,25 @@ impl SessionHandle {
     }
 }
 
+/// Where a room's messages go: queued while the join is on its way, then
+/// straight to the room.
+enum RoomRoute {
+    /// Joining: messages wait, in order, for the room's link.
+    Joining(Vec<RoomRequest>),
+    /// In the room.
+    Joined(RoomLink),
+}
+
+/// The Lobby admitted this session to a room: route its messages there.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomLinked(pub RoomLink);
+
+/// The Lobby refused this session's join of the named room.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomRefused(pub String);
+
 /// Close the connection with this code and stop.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -126,6 +150,10 @@ pub struct Session {
     connection: u64,
     /// Games this session plays or watches, by id: moves go straight there.
     games: HashMap<String, GameLink>,
+    /// Rooms this session is in or joining, by name: messages go straight there.
+    rooms: HashMap<String, RoomRoute>,
+    /// Why the session's rooms will see it leave when it stops.
+    leave_reason: LeaveReason,
     /// The display name.
     name: String,
     /// The `#rrggbb` color.
@@ -167,6 +195,8 @@ impl Session {
             .map(|link| (link.id.clone(), link.clone()));
         let session = Session {
             games: games.collect(),
+            rooms: HashMap::new(),
+            leave_reason: LeaveReason::Disconnected,
             connection: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
             id: admission.id.clone(),
             name: admission.name.clone(),
@@ -252,9 +282,11 @@ impl Session {
         ctx.stop();
     }
 
-    fn welcome(&mut self, ctx: &mut Context<Self>) {
+    /// Sends `welcome` (and `resumed` or the resume error); returns the
+    /// rooms a resumed session rejoins.
+    fn welcome(&mut self, ctx: &mut Context<Self>) -> Vec<RoomSeat> {
         let Some(admission) = self.admission.take() else {
-            return;
+            return Vec::new();
         };
         let heartbeat = &self.state.config.heartbeat;
         let welcome = ServerMsg::Welcome {
@@ -273,9 +305,14 @@ impl Session {
                 let resumed = ServerMsg::Resumed {
                     session: self.id.clone(),
                     games: self.games.keys().cloned().collect(),
-                    rooms: Vec::new(),
+                    rooms: admission
+                        .rooms
+                        .iter()
+                        .map(|seat| seat.room.clone())
+                        .collect(),
                 };
                 self.send(resumed.encode(), ctx);
+                return admission.rooms;
             }
             AdmitOutcome::ResumeRefused => {
                 let message =
@@ -289,6 +326,25 @@ impl Session {
                 );
             }
         }
+        Vec::new()
+    }
+
+    /// Rejoins the rooms a resumed session was in, as `join_room` would.
+    fn rejoin(&mut self, seats: Vec<RoomSeat>) {
+        for RoomSeat { room, kind, role } in seats {
+            self.rooms
+                .entry(room.clone())
+                .or_insert_with(|| RoomRoute::Joining(Vec::new()));
+            let session = self.id.clone();
+            self.state.lobby.do_send(JoinRoomRequest {
+                session,
+                room,
+                kind,
+                role,
+                zombies: 0,
+                id: None,
+            });
+        }
     }
 
     /// Pings the client, or evicts it if it has been silent too long.
@@ -300,6 +356,7 @@ impl Session {
                 self.last_seen.elapsed()
             );
             self.state.metrics.evictions.inc();
+            self.leave_reason = LeaveReason::Timeout;
             // An evicted peer is simply dropped: no Close frame.
             self.writer.abort();
             ctx.stop();
@@ -373,6 +430,32 @@ impl Session {
             ClientMsg::Resign(GameTarget { game_id }) => {
                 self.ask_game(&game_id, Action::Resign, &kind, id, ctx)
             }
+            ClientMsg::JoinRoom(join) => self.join_room(join, id, ctx),
+            ClientMsg::LeaveRoom(RoomTarget { room }) => self.leave_room(room, id, ctx),
+            ClientMsg::Broadcast(Broadcast { room, data }) => {
+                self.ask_room(room, RoomAction::Broadcast(data), id, ctx)
+            }
+            ClientMsg::Direct(Direct { room, to, data }) => {
+                self.ask_room(room, RoomAction::Direct { to, data }, id, ctx)
+            }
+            ClientMsg::State(StateUpdate {
+                room,
+                data,
+                action,
+                newcomer,
+            }) => self.ask_room(
+                room,
+                RoomAction::State {
+                    data,
+                    action,
+                    newcomer,
+                },
+                id,
+                ctx,
+            ),
+            ClientMsg::Pos(Pos { room, x, y }) => {
+                self.ask_room(room, RoomAction::Pos { x, y }, id, ctx)
+            }
             ClientMsg::Unknown => {
                 let message = format!("unknown request type `{kind}`");
                 self.error(
@@ -380,6 +463,111 @@ impl Session {
                     message,
                     Some(kind),
                     id.as_ref(),
+                    ctx,
+                );
+            }
+        }
+    }
+
+    /// Checks a `join_room` and hands it to the Lobby; messages for the
+    /// room wait here until the Lobby links the room.
+    fn join_room(&mut self, join: JoinRoom, id: Option<RequestId>, ctx: &mut Context<Self>) {
+        let JoinRoom {
+            room,
+            kind,
+            role,
+            zombies,
+        } = join;
+        let role = role.unwrap_or(kind.default_role());
+        let zombies = zombies.unwrap_or(0);
+        let problem = if !protocol::valid_room_name(&room) {
+            Some(format!(
+                "`room` must be 1 to {} letters, digits, '-', '_' or '.'",
+                protocol::ROOM_NAME_MAX_CHARS
+            ))
+        } else if !kind.allows(role) {
+            Some(
+                format!("`role` {role:?} does not exist in a {} room", kind.as_str())
+                    .to_lowercase(),
+            )
+        } else if !(0..=i64::from(protocol::MAX_ZOMBIES)).contains(&zombies) {
+            Some(format!(
+                "`zombies` must be 0 to {}, not {zombies}",
+                protocol::MAX_ZOMBIES
+            ))
+        } else {
+            None
+        };
+        if let Some(message) = problem {
+            return self.error(
+                ErrorCode::BadRequest,
+                message,
+                Some("join_room".to_string()),
+                id.as_ref(),
+                ctx,
+            );
+        }
+        self.rooms
+            .entry(room.clone())
+            .or_insert_with(|| RoomRoute::Joining(Vec::new()));
+        let zombies = u32::try_from(zombies).unwrap_or(0);
+        let session = self.id.clone();
+        self.state.lobby.do_send(JoinRoomRequest {
+            session,
+            room,
+            kind,
+            role,
+            zombies,
+            id,
+        });
+    }
+
+    fn leave_room(&mut self, room: String, id: Option<RequestId>, ctx: &mut Context<Self>) {
+        if self.rooms.remove(&room).is_none() {
+            let message = format!("you are not in room {room}");
+            return self.error(
+                ErrorCode::NotInRoom,
+                message,
+                Some("leave_room".to_string()),
+                id.as_ref(),
+                ctx,
+            );
+        }
+        let session = self.id.clone();
+        self.state
+            .lobby
+            .do_send(LeaveRoomRequest { session, room, id });
+    }
+
+    /// Hands a room message to the room, queues it while the join is on its
+    /// way, or answers `not_in_room`.
+    fn ask_room(
+        &mut self,
+        room: String,
+        action: RoomAction,
+        id: Option<RequestId>,
+        ctx: &mut Context<Self>,
+    ) {
+        let reply = SessionHandle::new(ctx.address(), self.connection);
+        let request = RoomRequest {
+            session: self.id.clone(),
+            reply,
+            action,
+            id,
+        };
+        let burst = self.state.config.limits.burst as usize;
+        match self.rooms.get_mut(&room) {
+            Some(RoomRoute::Joined(link)) => link.request(request),
+            // The rate limit bounds this queue too; the cap is a backstop.
+            Some(RoomRoute::Joining(queued)) if queued.len() < burst => queued.push(request),
+            _ => {
+                let kind = request.action.kind().to_string();
+                let message = format!("you are not in room {room}");
+                self.error(
+                    ErrorCode::NotInRoom,
+                    message,
+                    Some(kind),
+                    request.id.as_ref(),
                     ctx,
                 );
             }
@@ -492,7 +680,7 @@ impl Actor for Session {
             addr: ctx.address(),
             connection: self.connection,
         });
-        self.welcome(ctx);
+        let rooms = self.welcome(ctx);
         for link in self.games.values() {
             link.presence(Presence {
                 session: self.id.clone(),
@@ -500,6 +688,7 @@ impl Actor for Session {
                 addr: Some(SessionHandle::new(ctx.address(), self.connection)),
             });
         }
+        self.rejoin(rooms);
         ctx.run_interval(self.state.config.heartbeat_interval(), |session, ctx| {
             session.heartbeat(ctx)
         });
@@ -516,6 +705,7 @@ impl Actor for Session {
         self.state.lobby.do_send(Unregister {
             id: self.id.clone(),
             addr: ctx.address(),
+            reason: self.leave_reason,
         });
         if self.closing {
             // Give the writer time to flush the Close frame, no more.
@@ -576,6 +766,42 @@ impl Handler<Linked> for Session {
         // Games stop after lingering; forget them as new ones come.
         self.games.retain(|_, link| link.alive());
         self.games.insert(msg.0.id.clone(), msg.0);
+    }
+}
+
+impl Handler<RoomLinked> for Session {
+    type Result = ();
+
+    fn handle(&mut self, msg: RoomLinked, _: &mut Context<Self>) {
+        let link = msg.0;
+        if let Some(RoomRoute::Joining(queued)) = self.rooms.remove(&link.name) {
+            for request in queued {
+                link.request(request);
+            }
+        }
+        self.rooms
+            .insert(link.name.clone(), RoomRoute::Joined(link));
+    }
+}
+
+impl Handler<RoomRefused> for Session {
+    type Result = ();
+
+    fn handle(&mut self, msg: RoomRefused, ctx: &mut Context<Self>) {
+        let Some(RoomRoute::Joining(queued)) = self.rooms.remove(&msg.0) else {
+            return;
+        };
+        for request in queued {
+            let message = format!("you are not in room {}", msg.0);
+            let kind = request.action.kind().to_string();
+            self.error(
+                ErrorCode::NotInRoom,
+                message,
+                Some(kind),
+                request.id.as_ref(),
+                ctx,
+            );
+        }
     }
 }
 

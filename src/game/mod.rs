@@ -1023,7 +1023,16 @@ mod tests {
             reconnect_grace: Duration::from_secs(5),
             linger: Duration::from_secs(5),
         };
-        let lobby = Lobby::new(settings, Arc::new(Metrics::new())).start();
+        let room_limits = crate::lobby::RoomLimits {
+            max_members: 2,
+            max_per_session: 1,
+            settings: crate::room::RoomSettings {
+                state_request_timeout: Duration::from_secs(1),
+                canvas_tick_hz: 1,
+                ignore_actions: Arc::new(Vec::new()),
+            },
+        };
+        let lobby = Lobby::new(settings, room_limits, Arc::new(Metrics::new())).start();
         let (broken, broken_frames) = game_with_inbox::<Broken>(&lobby);
         let (sound, sound_frames) = game_with_inbox::<tictactoe::TicTacToe>(&lobby);
         let first_move = || PlayerRequest {

@@ -1,0 +1,688 @@
+//! The Room actor: one per live room. It owns the members, ordered by last
+//! activity (the first is the room's source of truth), the room's snapshot,
+//! the newcomers waiting for state, and a canvas room's board.
+//!
+//! Takes [`Enter`], [`Exit`], [`Renamed`] and [`CloseRoom`] from the Lobby,
+//! which alone decides who is in which room, and [`RoomRequest`] (broadcast,
+//! direct, state, pos) straight from members' sessions. Sends frames to
+//! sessions through their [`SessionHandle`], and [`RoomClosed`] (with the
+//! snapshot) to the Lobby when it stops. Every event for many members is
+//! serialised once; the bytes are shared.
+
+pub mod canvas;
+
+use std::{collections::VecDeque, sync::Arc, time::Duration};
+
+use actix::prelude::*;
+use bytestring::ByteString;
+use serde_json::Value;
+
+use self::canvas::Canvas;
+use crate::{
+    lobby::{Lobby, RoomClosed},
+    metrics::Metrics,
+    protocol::{
+        CanvasPlayer, ErrorCode, LeaveReason, MemberInfo, RequestId, Role, RoomKind, ServerMsg,
+    },
+    session::SessionHandle,
+};
+
+/// Timings and rules every room shares; from `[rooms]` and `[store]`.
+#[derive(Debug, Clone)]
+pub struct RoomSettings {
+    /// Wait for a source-of-truth reply before asking the next member.
+    pub state_request_timeout: Duration,
+    /// Canvas frames per second.
+    pub canvas_tick_hz: u32,
+    /// `state` actions that never become the snapshot.
+    pub ignore_actions: Arc<Vec<String>>,
+}
+
+/// A member joins (or, already in, joins again).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Enter {
+    /// Who.
+    pub member: MemberInfo,
+    /// How to reach them.
+    pub handle: SessionHandle,
+    /// The `join_room` request's `id`.
+    pub id: Option<RequestId>,
+}
+
+/// A member leaves.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Exit {
+    /// Who.
+    pub session: String,
+    /// Left, disconnected or timeout.
+    pub reason: LeaveReason,
+    /// The `leave_room` request's `id`.
+    pub id: Option<RequestId>,
+}
+
+/// A member changed name.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Renamed {
+    /// The session.
+    pub session: String,
+    /// The new name.
+    pub name: String,
+}
+
+/// The room is empty: hand back the snapshot and stop.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseRoom;
+
+/// The snapshot of this room's previous life, which closed after this one
+/// opened: taken only if this one has none yet.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Revive(pub Value);
+
+/// What a member's session sends to the room.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomRequest {
+    /// The sender.
+    pub session: String,
+    /// Where to answer, even if the sender is no longer a member.
+    pub reply: SessionHandle,
+    /// What it asks.
+    pub action: RoomAction,
+    /// The request's `id`.
+    pub id: Option<RequestId>,
+}
+
+/// The room messages a member can send.
+pub enum RoomAction {
+    /// `broadcast`.
+    Broadcast(Value),
+    /// `direct`.
+    Direct {
+        /// The member to reach.
+        to: String,
+        /// What to send.
+        data: Value,
+    },
+    /// `state`.
+    State {
+        /// The state.
+        data: Value,
+        /// What changed.
+        action: Option<String>,
+        /// The newcomer it answers for.
+        newcomer: Option<String>,
+    },
+    /// `pos`.
+    Pos {
+        /// Across.
+        x: f64,
+        /// Down.
+        y: f64,
+    },
+}
+
+impl RoomAction {
+    /// The request's `type`, for `ref` on errors.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RoomAction::Broadcast(_) => "broadcast",
+            RoomAction::Direct { .. } => "direct",
+            RoomAction::State { .. } => "state",
+            RoomAction::Pos { .. } => "pos",
+        }
+    }
+}
+
+/// How sessions reach a room.
+#[derive(Clone)]
+pub struct RoomLink {
+    /// The room's name.
+    pub name: String,
+    /// Where its requests go.
+    requests: Recipient<RoomRequest>,
+}
+
+impl RoomLink {
+    /// Sends a room message.
+    pub fn request(&self, msg: RoomRequest) {
+        self.requests.do_send(msg);
+    }
+}
+
+/// One member.
+struct Member {
+    /// As others see it.
+    info: MemberInfo,
+    /// How to reach it.
+    handle: SessionHandle,
+    /// Whether it has sent anything to this room.
+    active: bool,
+}
+
+/// A newcomer waiting for the room's state.
+struct Newcomer {
+    /// The newcomer's session id.
+    session: String,
+    /// Members still to ask, in activity order.
+    candidates: VecDeque<String>,
+    /// The member asked now, if any.
+    asked: Option<String>,
+    /// The timer that moves on to the next member.
+    timer: Option<SpawnHandle>,
+}
+
+/// A live room.
+pub struct Room {
+    /// The room's name.
+    name: String,
+    /// Chat, stage or canvas.
+    kind: RoomKind,
+    /// Members, most recently active first; those who never sent anything
+    /// come last, earliest joiner first.
+    members: Vec<Member>,
+    /// The data of the latest `state` not marked transient.
+    snapshot: Value,
+    /// Newcomers waiting for state.
+    waiting: Vec<Newcomer>,
+    /// A canvas room's board.
+    canvas: Option<Canvas>,
+    /// Shared timings and rules.
+    settings: RoomSettings,
+    /// Where the room reports closing.
+    lobby: Addr<Lobby>,
+    /// Room counters.
+    metrics: Arc<Metrics>,
+}
+
+/// Everything a new room needs.
+pub struct NewRoom {
+    /// The room's name.
+    pub name: String,
+    /// Its kind.
+    pub kind: RoomKind,
+    /// Zombies, for a canvas room.
+    pub zombies: u32,
+    /// The snapshot kept from the room's last life, if any.
+    pub snapshot: Value,
+    /// Shared timings and rules.
+    pub settings: RoomSettings,
+    /// The Lobby.
+    pub lobby: Addr<Lobby>,
+    /// Room counters.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Room {
+    /// Starts a room; returns its address and the link sessions use.
+    pub fn launch(new: NewRoom) -> (Addr<Room>, RoomLink) {
+        let canvas = (new.kind == RoomKind::Canvas).then(|| {
+            Canvas::new(
+                new.zombies,
+                new.settings.canvas_tick_hz,
+                &mut rand::thread_rng(),
+            )
+        });
+        let room = Room {
+            name: new.name.clone(),
+            kind: new.kind,
+            members: Vec::new(),
+            snapshot: new.snapshot,
+            waiting: Vec::new(),
+            canvas,
+            settings: new.settings,
+            lobby: new.lobby,
+            metrics: new.metrics,
+        };
+        let addr = room.start();
+        let link = RoomLink {
+            name: new.name,
+            requests: addr.clone().recipient(),
+        };
+        (addr, link)
+    }
+
+    fn member(&self, session: &str) -> Option<&Member> {
+        self.members
+            .iter()
+            .find(|member| member.info.session == session)
+    }
+
+    fn infos(&self) -> Vec<MemberInfo> {
+        self.members
+            .iter()
+            .map(|member| member.info.clone())
+            .collect()
+    }
+
+    /// Sends one serialised event to every member `to` picks.
+    fn fan_out(&self, event: &ServerMsg, to: impl Fn(&Member) -> bool) {
+        let bytes: ByteString = event.encode();
+        let mut delivered = 0;
+        for member in self.members.iter().filter(|member| to(member)) {
+            member.handle.send(bytes.clone());
+            delivered += 1;
+        }
+        self.metrics.relayed(delivered);
+    }
+
+    fn refuse(
+        &self,
+        reply: &SessionHandle,
+        code: ErrorCode,
+        message: String,
+        request: &str,
+        id: Option<&RequestId>,
+    ) {
+        self.metrics.error_sent(code);
+        let error = ServerMsg::Error {
+            code,
+            message,
+            request: Some(request.to_string()),
+        };
+        reply.send(error.encode_reply(id));
+    }
+
+    /// Moves `session` to the front: it is now the most recently active.
+    fn touch(&mut self, session: &str) {
+        if let Some(index) = self
+            .members
+            .iter()
+            .position(|member| member.info.session == session)
+        {
+            let mut member = self.members.remove(index);
+            member.active = true;
+            self.members.insert(0, member);
+        }
+    }
+
+    fn on_enter(&mut self, msg: Enter, ctx: &mut Context<Self>) {
+        let session = msg.member.session.clone();
+        let again = self.member(&session).is_some();
+        if !again {
+            self.members.push(Member {
+                info: msg.member.clone(),
+                handle: msg.handle.clone(),
+                active: false,
+            });
+            self.metrics.member_joined();
+        }
+        let joined = ServerMsg::RoomJoined {
+            room: self.name.clone(),
+            kind: self.kind,
+            you: session.clone(),
+            members: self.infos(),
+        };
+        msg.handle.send(joined.encode_reply(msg.id.as_ref()));
+        let candidates: VecDeque<String> = self
+            .members
+            .iter()
+            .map(|member| member.info.session.clone())
+            .filter(|member| *member != session)
+            .collect();
+        if again || candidates.is_empty() {
+            return self.send_snapshot(&msg.handle);
+        }
+        let event = ServerMsg::MemberJoined {
+            room: self.name.clone(),
+            member: msg.member,
+        };
+        self.fan_out(&event, |member| member.info.session != session);
+        self.waiting.push(Newcomer {
+            session: session.clone(),
+            candidates,
+            asked: None,
+            timer: None,
+        });
+        self.ask_next(&session, ctx);
+    }
+
+    fn send_snapshot(&self, handle: &SessionHandle) {
+        let state = ServerMsg::RoomState {
+            room: self.name.clone(),
+            data: self.snapshot.clone(),
+            from: None,
+        };
+        handle.send(state.encode());
+    }
+
+    /// Asks the newcomer's next candidate for the room's state, or serves
+    /// the snapshot when none is left.
+    fn ask_next(&mut self, newcomer: &str, ctx: &mut Context<Self>) {
+        let Some(index) = self
+            .waiting
+            .iter()
+            .position(|waiting| waiting.session == newcomer)
+        else {
+            return;
+        };
+        let next = loop {
+            match self.waiting[index].candidates.pop_front() {
+                Some(candidate) if self.member(&candidate).is_some() => break Some(candidate),
+                Some(_) => continue,
+                None => break None,
+            }
+        };
+        let Some(candidate) = next else {
+            let waiting = self.waiting.remove(index);
+            if let Some(member) = self.member(&waiting.session) {
+                self.send_snapshot(&member.handle);
+            }
+            return;
+        };
+        let request = ServerMsg::StateRequest {
+            room: self.name.clone(),
+            newcomer: newcomer.to_string(),
+        };
+        if let Some(member) = self.member(&candidate) {
+            member.handle.send(request.encode());
+        }
+        let newcomer_id = newcomer.to_string();
+        let timer = ctx.run_later(self.settings.state_request_timeout, move |room, ctx| {
+            room.metrics.state_request(false);
+            room.ask_next(&newcomer_id, ctx);
+        });
+        let waiting = &mut self.waiting[index];
+        waiting.asked = Some(candidate);
+        waiting.timer = Some(timer);
+    }
+
+    fn on_exit(&mut self, msg: Exit, ctx: &mut Context<Self>) {
+        let Some(index) = self
+            .members
+            .iter()
+            .position(|member| member.info.session == msg.session)
+        else {
+            return;
+        };
+        let member = self.members.remove(index);
+        self.metrics.member_left();
+        if msg.reason == LeaveReason::Left {
+            let left = ServerMsg::RoomLeft {
+                room: self.name.clone(),
+            };
+            member.handle.send(left.encode_reply(msg.id.as_ref()));
+        }
+        let event = ServerMsg::MemberLeft {
+            room: self.name.clone(),
+            session: msg.session.clone(),
+            reason: msg.reason,
+        };
+        self.fan_out(&event, |_| true);
+        if let Some(canvas) = &mut self.canvas {
+            canvas.remove(&msg.session);
+        }
+        self.forget_newcomer(&msg.session, ctx);
+        let asked_gone: Vec<String> = self
+            .waiting
+            .iter()
+            .filter(|waiting| waiting.asked.as_deref() == Some(msg.session.as_str()))
+            .map(|waiting| waiting.session.clone())
+            .collect();
+        for newcomer in asked_gone {
+            self.cancel_timer(&newcomer, ctx);
+            self.ask_next(&newcomer, ctx);
+        }
+    }
+
+    fn forget_newcomer(&mut self, session: &str, ctx: &mut Context<Self>) {
+        self.cancel_timer(session, ctx);
+        self.waiting.retain(|waiting| waiting.session != session);
+    }
+
+    fn cancel_timer(&mut self, newcomer: &str, ctx: &mut Context<Self>) {
+        let waiting = self
+            .waiting
+            .iter_mut()
+            .find(|waiting| waiting.session == newcomer);
+        if let Some(timer) = waiting.and_then(|waiting| waiting.timer.take()) {
+            ctx.cancel_future(timer);
+        }
+    }
+
+    fn on_request(&mut self, msg: RoomRequest, ctx: &mut Context<Self>) {
+        let request = msg.action.kind();
+        if self.member(&msg.session).is_none() {
+            let message = format!("you are not in room {}", self.name);
+            return self.refuse(
+                &msg.reply,
+                ErrorCode::NotInRoom,
+                message,
+                request,
+                msg.id.as_ref(),
+            );
+        }
+        match msg.action {
+            RoomAction::Broadcast(data) => self.broadcast(&msg.session, data),
+            RoomAction::Direct { to, data } => {
+                self.direct(&msg.session, &msg.reply, to, data, msg.id.as_ref())
+            }
+            RoomAction::State {
+                data,
+                action,
+                newcomer,
+            } => self.state(&msg.session, data, action, newcomer, ctx),
+            RoomAction::Pos { x, y } => self.pos(&msg.session, &msg.reply, x, y, msg.id.as_ref()),
+        }
+    }
+
+    fn broadcast(&mut self, sender: &str, data: Value) {
+        self.touch(sender);
+        let from_host = self
+            .member(sender)
+            .is_some_and(|member| member.info.role == Role::Host);
+        let to_hosts_only = self.kind == RoomKind::Stage && !from_host;
+        let event = ServerMsg::Message {
+            room: self.name.clone(),
+            from: sender.to_string(),
+            data,
+            direct: false,
+        };
+        self.fan_out(&event, |member| {
+            member.info.session != sender && (!to_hosts_only || member.info.role == Role::Host)
+        });
+    }
+
+    fn direct(
+        &mut self,
+        sender: &str,
+        reply: &SessionHandle,
+        to: String,
+        data: Value,
+        id: Option<&RequestId>,
+    ) {
+        self.touch(sender);
+        let Some(target) = self.member(&to) else {
+            let message = format!("{to} is not in room {}", self.name);
+            return self.refuse(reply, ErrorCode::NotFound, message, "direct", id);
+        };
+        let event = ServerMsg::Message {
+            room: self.name.clone(),
+            from: sender.to_string(),
+            data,
+            direct: true,
+        };
+        target.handle.send(event.encode());
+        self.metrics.relayed(1);
+    }
+
+    fn state(
+        &mut self,
+        sender: &str,
+        data: Value,
+        action: Option<String>,
+        newcomer: Option<String>,
+        ctx: &mut Context<Self>,
+    ) {
+        self.touch(sender);
+        let transient = action
+            .as_ref()
+            .is_some_and(|action| self.settings.ignore_actions.contains(action));
+        let served = newcomer.and_then(|newcomer| self.serve(&newcomer, sender, &data, ctx));
+        if !transient {
+            self.snapshot = data;
+        }
+        if served.is_some() {
+            self.metrics.state_request(true);
+        }
+    }
+
+    /// Sends a waiting newcomer the state `sender` gave; `None` if that
+    /// newcomer was no longer waiting.
+    fn serve(
+        &mut self,
+        newcomer: &str,
+        sender: &str,
+        data: &Value,
+        ctx: &mut Context<Self>,
+    ) -> Option<()> {
+        let index = self
+            .waiting
+            .iter()
+            .position(|waiting| waiting.session == newcomer)?;
+        self.cancel_timer(newcomer, ctx);
+        self.waiting.remove(index);
+        let member = self.member(newcomer)?;
+        let state = ServerMsg::RoomState {
+            room: self.name.clone(),
+            data: data.clone(),
+            from: Some(sender.to_string()),
+        };
+        member.handle.send(state.encode());
+        Some(())
+    }
+
+    fn pos(&mut self, sender: &str, reply: &SessionHandle, x: f64, y: f64, id: Option<&RequestId>) {
+        let Some(canvas) = &mut self.canvas else {
+            let message = format!(
+                "pos is for canvas rooms; {} is a {} room",
+                self.name,
+                self.kind.as_str()
+            );
+            return self.refuse(reply, ErrorCode::BadRequest, message, "pos", id);
+        };
+        canvas.place(sender, x, y);
+        self.touch(sender);
+    }
+
+    /// One canvas tick: a frame to everyone if anything moved.
+    fn tick(&mut self) {
+        let moved = self.canvas.as_mut().is_some_and(Canvas::tick);
+        let Some(canvas) = self.canvas.as_ref().filter(|_| moved) else {
+            return;
+        };
+        let color = |session: &str| {
+            self.member(session)
+                .map(|member| member.info.color.clone())
+                .unwrap_or_default()
+        };
+        let players = canvas
+            .players()
+            .iter()
+            .map(|(session, at)| CanvasPlayer {
+                session: session.clone(),
+                x: at.x,
+                y: at.y,
+                color: color(session),
+            })
+            .collect();
+        let frame = ServerMsg::Frame {
+            room: self.name.clone(),
+            players,
+            zombies: canvas.zombies().to_vec(),
+        };
+        self.fan_out(&frame, |_| true);
+    }
+
+    fn on_renamed(&mut self, msg: Renamed) {
+        let Some(member) = self
+            .members
+            .iter_mut()
+            .find(|member| member.info.session == msg.session)
+        else {
+            return;
+        };
+        member.info.name = msg.name;
+        let event = ServerMsg::MemberUpdated {
+            room: self.name.clone(),
+            member: member.info.clone(),
+        };
+        self.fan_out(&event, |_| true);
+    }
+}
+
+impl Actor for Room {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.metrics.room_opened(self.kind);
+        if self.canvas.is_some() {
+            let period =
+                Duration::from_secs_f64(1.0 / f64::from(self.settings.canvas_tick_hz.max(1)));
+            ctx.run_interval(period, |room, _| room.tick());
+        }
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.metrics.room_closed(self.kind);
+        let snapshot = std::mem::take(&mut self.snapshot);
+        self.lobby.do_send(RoomClosed {
+            room: self.name.clone(),
+            snapshot,
+        });
+    }
+}
+
+impl Handler<Enter> for Room {
+    type Result = ();
+
+    fn handle(&mut self, msg: Enter, ctx: &mut Context<Self>) {
+        self.on_enter(msg, ctx);
+    }
+}
+
+impl Handler<Exit> for Room {
+    type Result = ();
+
+    fn handle(&mut self, msg: Exit, ctx: &mut Context<Self>) {
+        self.on_exit(msg, ctx);
+    }
+}
+
+impl Handler<Renamed> for Room {
+    type Result = ();
+
+    fn handle(&mut self, msg: Renamed, _: &mut Context<Self>) {
+        self.on_renamed(msg);
+    }
+}
+
+impl Handler<CloseRoom> for Room {
+    type Result = ();
+
+    fn handle(&mut self, _: CloseRoom, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+impl Handler<Revive> for Room {
+    type Result = ();
+
+    fn handle(&mut self, msg: Revive, _: &mut Context<Self>) {
+        if self.snapshot.is_null() {
+            self.snapshot = msg.0;
+        }
+    }
+}
+
+impl Handler<RoomRequest> for Room {
+    type Result = ();
+
+    fn handle(&mut self, msg: RoomRequest, ctx: &mut Context<Self>) {
+        self.on_request(msg, ctx);
+    }
+}
