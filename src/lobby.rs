@@ -358,6 +358,7 @@ impl Handler<Unregister> for Lobby {
         entry.addr = None;
         let queued = entry.queued.take();
         let rooms = std::mem::take(&mut entry.rooms);
+        entry.away_rooms = rooms.clone();
         if let Some(kind) = queued {
             self.leave_queue(kind, &msg.id);
         }
@@ -918,7 +919,7 @@ impl Handler<JoinRoomRequest> for Lobby {
                 self.enter(&msg, already_in);
             }
             Err(refusal) => {
-                self.metrics.error_sent(ErrorCode::from(&refusal));
+                self.metrics.error_sent(ErrorCode::from(refusal.as_ref()));
                 addr.do_send(Outbound(refusal.encode_reply(msg.id.as_ref())));
                 if !already_in {
                     addr.do_send(RoomRefused(msg.room.clone()));
@@ -947,11 +948,13 @@ impl Lobby {
         msg: &JoinRoomRequest,
         already_in: bool,
         ctx: &mut Context<Self>,
-    ) -> Result<RoomLink, ServerMsg> {
-        let error = |code, message: String| ServerMsg::Error {
-            code,
-            message,
-            request: Some("join_room".to_string()),
+    ) -> Result<RoomLink, Box<ServerMsg>> {
+        let error = |code, message: String| -> Box<ServerMsg> {
+            Box::new(ServerMsg::Error {
+                code,
+                message,
+                request: Some("join_room".to_string()),
+            })
         };
         if let Some(room) = self.rooms.get(&msg.room) {
             if room.kind != msg.kind {
@@ -979,12 +982,12 @@ impl Lobby {
             .get(&msg.room)
             .is_some_and(|room| room.members >= self.room_limits.max_members);
         if full {
-            return Err(ServerMsg::RoomFull {
+            return Err(Box::new(ServerMsg::RoomFull {
                 code: ErrorCode::RoomFull,
                 message: format!("room {} is full", msg.room),
                 request: "join_room",
                 suggestions: self.suggestions(msg.kind, &msg.room),
-            });
+            }));
         }
         if !self.rooms.contains_key(&msg.room) {
             self.open_room(msg, ctx);

@@ -10,4 +10,5 @@ mod heartbeat;
 mod http;
 mod limits;
 mod resume;
+mod rooms;
 mod session;

@@ -1,0 +1,523 @@
+//! Rooms through the real server: chat, stage, canvas, the source of truth,
+//! limits, leaving in every way, and rejoining on resume.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::support::{Client, TestServer};
+
+/// Joins `room` of `kind` and returns (`room_joined`, `room_state`).
+async fn join(client: &mut Client, room: &str, kind: &str) -> (Value, Value) {
+    join_as(client, json!({"type":"join_room","room":room,"kind":kind})).await
+}
+
+async fn join_as(client: &mut Client, request: Value) -> (Value, Value) {
+    let joined = client.ask(request).await;
+    assert_eq!(joined["type"], "room_joined", "{joined}");
+    let state = client.recv_type("room_state").await;
+    (joined, state)
+}
+
+/// A member answers the state request the server sends it with `data`.
+async fn answer_state_request(member: &mut Client, room: &str, data: Value) -> String {
+    let request = member.recv_type("state_request").await;
+    assert_eq!(request["room"], room);
+    let newcomer = request["for"].as_str().unwrap().to_string();
+    member
+        .send(json!({"type":"state","room":room,"data":data,"for":newcomer}))
+        .await;
+    newcomer
+}
+
+/// The next frame of type `kind`, skipping member announcements on the way.
+async fn next_of(client: &mut Client, kind: &str) -> Value {
+    loop {
+        let frame = client.recv().await;
+        if frame["type"] == kind {
+            return frame;
+        }
+        assert!(
+            frame["type"].as_str().unwrap().starts_with("member_"),
+            "expected {kind}, got {frame}"
+        );
+    }
+}
+
+fn session(welcome: &Value) -> String {
+    welcome["session"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_first_joiner_gets_an_empty_room() {
+    let server = TestServer::start();
+    let (mut ada, welcome) = server.connect().await;
+    let (joined, state) = join(&mut ada, "poetry", "chat").await;
+    assert_eq!(joined["kind"], "chat");
+    assert_eq!(joined["you"], welcome["session"]);
+    let me = json!({"session":welcome["session"],"name":welcome["name"],"color":welcome["color"],"role":"member"});
+    assert_eq!(joined["members"], json!([me]));
+    assert_eq!(
+        state,
+        json!({"type":"room_state","room":"poetry","data":null,"from":null})
+    );
+}
+
+#[tokio::test]
+async fn a_newcomer_gets_state_from_the_source_of_truth() {
+    let server = TestServer::start();
+    let (mut ada, ada_welcome) = server.connect().await;
+    let (mut bob, bob_welcome) = server.connect().await;
+    join(&mut ada, "poetry", "chat").await;
+    let joined = bob.ask(json!({"type":"join_room","room":"poetry"})).await;
+    assert_eq!(joined["members"].as_array().unwrap().len(), 2);
+    let announced = ada.recv_type("member_joined").await;
+    assert_eq!(announced["member"]["session"], bob_welcome["session"]);
+    let newcomer = answer_state_request(&mut ada, "poetry", json!({"words":["moon"]})).await;
+    assert_eq!(newcomer, session(&bob_welcome));
+    let state = bob.recv_type("room_state").await;
+    assert_eq!(
+        state,
+        json!({"type":"room_state","room":"poetry","data":{"words":["moon"]},"from":ada_welcome["session"]})
+    );
+}
+
+#[tokio::test]
+async fn broadcast_reaches_everyone_else_and_direct_only_its_target() {
+    let server = TestServer::start();
+    let (mut ada, ada_welcome) = server.connect().await;
+    let (mut bob, _) = server.connect().await;
+    let (mut cy, cy_welcome) = server.connect().await;
+    join(&mut ada, "hall", "chat").await;
+    bob.ask(json!({"type":"join_room","room":"hall"})).await;
+    ada.recv_type("member_joined").await;
+    answer_state_request(&mut ada, "hall", json!(1)).await;
+    bob.recv_type("room_state").await;
+    cy.ask(json!({"type":"join_room","room":"hall"})).await;
+    ada.recv_type("member_joined").await;
+    bob.recv_type("member_joined").await;
+    // Nobody has been active yet: the earliest joiner is asked.
+    answer_state_request(&mut ada, "hall", json!(2)).await;
+    cy.recv_type("room_state").await;
+    ada.send(json!({"type":"broadcast","room":"hall","data":"hello"}))
+        .await;
+    let expected =
+        json!({"type":"message","room":"hall","from":ada_welcome["session"],"data":"hello"});
+    assert_eq!(bob.recv_type("message").await, expected);
+    assert_eq!(cy.recv_type("message").await, expected);
+    ada.send(
+        json!({"type":"direct","room":"hall","to":cy_welcome["session"],"data":{"psst":true}}),
+    )
+    .await;
+    let direct = cy.recv_type("message").await;
+    assert_eq!(
+        (direct["direct"].as_bool(), &direct["data"]),
+        (Some(true), &json!({"psst":true}))
+    );
+    bob.idle(Duration::from_millis(200)).await;
+    ada.idle(Duration::from_millis(100)).await;
+    let missing = ada
+        .ask(json!({"type":"direct","room":"hall","to":"s_nobody","data":1,"id":4}))
+        .await;
+    assert_eq!(
+        (
+            missing["code"].as_str(),
+            missing["ref"].as_str(),
+            missing["id"].as_i64()
+        ),
+        (Some("not_found"), Some("direct"), Some(4))
+    );
+}
+
+#[tokio::test]
+async fn room_messages_need_membership() {
+    let server = TestServer::start();
+    let (mut ada, _) = server.connect().await;
+    for request in [
+        json!({"type":"broadcast","room":"nowhere","data":1}),
+        json!({"type":"direct","room":"nowhere","to":"s_x","data":1}),
+        json!({"type":"state","room":"nowhere","data":1}),
+        json!({"type":"pos","room":"nowhere","x":1,"y":1}),
+        json!({"type":"leave_room","room":"nowhere"}),
+    ] {
+        let error = ada.ask(request.clone()).await;
+        assert_eq!(
+            (error["code"].as_str(), &error["ref"]),
+            (Some("not_in_room"), &request["type"])
+        );
+    }
+}
+
+#[tokio::test]
+async fn bad_joins_are_bad_requests() {
+    let server = TestServer::start();
+    let (mut ada, _) = server.connect().await;
+    for request in [
+        json!({"type":"join_room","room":""}),
+        json!({"type":"join_room","room":"has space"}),
+        json!({"type":"join_room","room":"x".repeat(65)}),
+        json!({"type":"join_room","room":"ok","kind":"ballroom"}),
+        json!({"type":"join_room","room":"ok","role":"host"}),
+        json!({"type":"join_room","room":"ok","kind":"stage","role":"member"}),
+        json!({"type":"join_room","room":"ok","kind":"canvas","zombies":21}),
+        json!({"type":"join_room","room":"ok","kind":"canvas","zombies":-1}),
+    ] {
+        let error = ada.ask(request.clone()).await;
+        assert_eq!(error["code"], "bad_request", "{request}");
+    }
+    join(&mut ada, "ok.room-1_a", "canvas").await;
+    let (mut bob, _) = server.connect().await;
+    let error = bob
+        .ask(json!({"type":"join_room","room":"ok.room-1_a"}))
+        .await;
+    assert_eq!(error["code"], "bad_request");
+    assert!(
+        error["message"].as_str().unwrap().contains("canvas"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_full_room_suggests_others_of_its_kind() {
+    let server = TestServer::with(|config| config.rooms.max_members = 2);
+    let (mut ada, _) = server.connect().await;
+    let (mut bob, _) = server.connect().await;
+    let (mut cy, _) = server.connect().await;
+    join(&mut ada, "a1", "chat").await;
+    bob.ask(json!({"type":"join_room","room":"a1"})).await;
+    join(&mut cy, "a2", "chat").await;
+    let (mut dee, _) = server.connect().await;
+    join(&mut dee, "a3", "canvas").await;
+    let (mut eve, _) = server.connect().await;
+    let full = eve
+        .ask(json!({"type":"join_room","room":"a1","id":"j"}))
+        .await;
+    assert_eq!(
+        full,
+        json!({"type":"error","code":"room_full","message":full["message"],"ref":"join_room","suggestions":["a2"],"id":"j"})
+    );
+}
+
+#[tokio::test]
+async fn a_session_has_a_room_limit() {
+    let server = TestServer::with(|config| config.rooms.max_per_session = 2);
+    let (mut ada, _) = server.connect().await;
+    join(&mut ada, "one", "chat").await;
+    join(&mut ada, "two", "chat").await;
+    assert_eq!(
+        ada.ask(json!({"type":"join_room","room":"three"})).await["code"],
+        "too_many_rooms"
+    );
+    ada.ask(json!({"type":"leave_room","room":"one"})).await;
+    join(&mut ada, "three", "chat").await;
+}
+
+#[tokio::test]
+async fn joining_again_answers_again_and_tells_nobody() {
+    let server = TestServer::start();
+    let (mut ada, _) = server.connect().await;
+    let (mut bob, _) = server.connect().await;
+    join(&mut ada, "den", "chat").await;
+    bob.ask(json!({"type":"join_room","room":"den"})).await;
+    ada.recv_type("member_joined").await;
+    answer_state_request(&mut ada, "den", json!("s")).await;
+    bob.recv_type("room_state").await;
+    let (joined, state) = join(&mut bob, "den", "chat").await;
+    assert_eq!(joined["members"].as_array().unwrap().len(), 2);
+    assert_eq!(state["data"], "s");
+    ada.idle(Duration::from_millis(200)).await;
+}
+
+#[tokio::test]
+async fn leaving_in_every_way_is_announced_with_its_reason() {
+    let server = TestServer::with(|config| {
+        config.heartbeat.interval_ms = 200;
+        config.heartbeat.timeout_ms = 800;
+    });
+    let (mut host, _) = server.connect().await;
+    join(&mut host, "lounge", "chat").await;
+    for reason in ["left", "disconnected", "timeout"] {
+        let (mut guest, welcome) = server.connect().await;
+        guest.ask(json!({"type":"join_room","room":"lounge"})).await;
+        host.recv_type("member_joined").await;
+        answer_state_request(&mut host, "lounge", json!(null)).await;
+        guest.recv_type("room_state").await;
+        match reason {
+            "left" => {
+                let left = guest
+                    .ask(json!({"type":"leave_room","room":"lounge","id":1}))
+                    .await;
+                assert_eq!(left, json!({"type":"room_left","room":"lounge","id":1}));
+            }
+            "disconnected" => drop(guest),
+            _ => tokio::time::sleep(Duration::from_millis(1200)).await, // not reading: evicted
+        }
+        let gone = loop {
+            let frame = host.recv().await;
+            if frame["type"] == "member_left" {
+                break frame;
+            }
+        };
+        assert_eq!(
+            gone,
+            json!({"type":"member_left","room":"lounge","session":welcome["session"],"reason":reason})
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_silent_source_of_truth_is_skipped_then_the_snapshot_serves() {
+    let server = TestServer::with(|config| config.rooms.state_request_timeout_ms = 300);
+    let (mut ada, ada_welcome) = server.connect().await;
+    let (mut bob, _) = server.connect().await;
+    join(&mut ada, "board", "chat").await;
+    bob.ask(json!({"type":"join_room","room":"board"})).await;
+    ada.recv_type("member_joined").await;
+    answer_state_request(&mut ada, "board", json!("v1")).await;
+    bob.recv_type("room_state").await;
+    // Bob becomes the most recently active member and publishes a snapshot.
+    bob.send(json!({"type":"state","room":"board","data":"v2"}))
+        .await;
+    let (mut cy, _) = server.connect().await;
+    cy.ask(json!({"type":"join_room","room":"board"})).await;
+    // Bob is asked first and stays silent; then Ada is asked and answers.
+    assert_eq!(next_of(&mut bob, "state_request").await["room"], "board");
+    next_of(&mut ada, "member_joined").await;
+    answer_state_request(&mut ada, "board", json!("from ada")).await;
+    let state = cy.recv_type("room_state").await;
+    assert_eq!(
+        (&state["data"], &state["from"]),
+        (&json!("from ada"), &ada_welcome["session"])
+    );
+    // Nobody answers the next newcomer: the snapshot is served.
+    let (mut dee, _) = server.connect().await;
+    dee.ask(json!({"type":"join_room","room":"board"})).await;
+    let state = dee.recv_type("room_state").await;
+    assert_eq!(
+        (&state["data"], &state["from"]),
+        (&json!("from ada"), &Value::Null)
+    );
+    assert!(
+        server
+            .metric("parlor_state_requests_total{outcome=\"timed_out\"}")
+            .await
+            >= 1.0
+    );
+}
+
+#[tokio::test]
+async fn transient_states_answer_but_never_become_the_snapshot() {
+    let server = TestServer::with(|config| config.rooms.state_request_timeout_ms = 200);
+    let (mut ada, _) = server.connect().await;
+    join(&mut ada, "sketch", "chat").await;
+    ada.send(json!({"type":"state","room":"sketch","data":"kept"}))
+        .await;
+    ada.send(json!({"type":"state","room":"sketch","data":"wiggle","action":"cursor"}))
+        .await;
+    let (mut bob, _) = server.connect().await;
+    bob.ask(json!({"type":"join_room","room":"sketch"})).await;
+    ada.recv_type("member_joined").await;
+    ada.recv_type("state_request").await;
+    // Ada lets the request time out: Bob gets the snapshot, not the cursor.
+    let state = bob.recv_type("room_state").await;
+    assert_eq!(
+        (&state["data"], &state["from"]),
+        (&json!("kept"), &Value::Null)
+    );
+}
+
+#[tokio::test]
+async fn a_rooms_snapshot_outlives_its_members() {
+    let server = TestServer::start();
+    let (mut ada, _) = server.connect().await;
+    join(&mut ada, "garden", "chat").await;
+    ada.send(json!({"type":"state","room":"garden","data":{"roses":3}}))
+        .await;
+    ada.ask(json!({"type":"leave_room","room":"garden"})).await;
+    assert_eq!(server.get_json("/api/rooms").await, json!([]));
+    let (_, state) = join(&mut ada, "garden", "chat").await;
+    assert_eq!(state["data"], json!({"roses":3}));
+}
+
+#[tokio::test]
+async fn a_stage_routes_controllers_to_hosts_and_hosts_to_everyone() {
+    let server = TestServer::start();
+    let (mut tv, _) = server.connect().await;
+    let (mut phone1, p1) = server.connect().await;
+    let (mut phone2, _) = server.connect().await;
+    let (joined, _) = join_as(
+        &mut tv,
+        json!({"type":"join_room","room":"quiz","kind":"stage","role":"host"}),
+    )
+    .await;
+    assert_eq!(joined["members"][0]["role"], "host");
+    for phone in [&mut phone1, &mut phone2] {
+        let joined = phone
+            .ask(json!({"type":"join_room","room":"quiz","kind":"stage"}))
+            .await;
+        assert_eq!(
+            joined["members"].as_array().unwrap().last().unwrap()["role"],
+            "controller"
+        );
+    }
+    // Drain joins and state requests: the TV answers for both phones.
+    for _ in 0..2 {
+        loop {
+            let frame = tv.recv().await;
+            if frame["type"] == "state_request" {
+                tv.send(json!({"type":"state","room":"quiz","data":"lobby","for":frame["for"]}))
+                    .await;
+                break;
+            }
+        }
+    }
+    next_of(&mut phone1, "room_state").await;
+    next_of(&mut phone2, "room_state").await;
+    phone1
+        .send(json!({"type":"broadcast","room":"quiz","data":{"button":"A"}}))
+        .await;
+    assert_eq!(tv.recv_type("message").await["from"], p1["session"]);
+    phone2.idle(Duration::from_millis(200)).await;
+    tv.send(json!({"type":"broadcast","room":"quiz","data":"question 1"}))
+        .await;
+    assert_eq!(phone1.recv_type("message").await["data"], "question 1");
+    assert_eq!(phone2.recv_type("message").await["data"], "question 1");
+}
+
+#[tokio::test]
+async fn a_canvas_sends_frames_and_its_zombies_hunt() {
+    let server = TestServer::start();
+    let (mut ada, ada_welcome) = server.connect().await;
+    let (joined, _) = join_as(
+        &mut ada,
+        json!({"type":"join_room","room":"arena","kind":"canvas","zombies":3}),
+    )
+    .await;
+    assert_eq!(joined["kind"], "canvas");
+    ada.send(json!({"type":"pos","room":"arena","x":500,"y":-20}))
+        .await;
+    let frame = ada.recv_type("frame").await;
+    assert_eq!(
+        frame["players"],
+        json!([{"session":ada_welcome["session"],"x":500.0,"y":0.0,"color":ada_welcome["color"]}])
+    );
+    assert_eq!(frame["zombies"].as_array().unwrap().len(), 3);
+    let distance = |frame: &Value| {
+        frame["zombies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|z| {
+                let (x, y) = (z["x"].as_f64().unwrap() - 500.0, z["y"].as_f64().unwrap());
+                x.hypot(y)
+            })
+            .sum::<f64>()
+    };
+    let first = distance(&frame);
+    let mut later = first;
+    for _ in 0..5 {
+        later = distance(&ada.recv_type("frame").await);
+    }
+    assert!(later < first, "zombies close in: {first} then {later}");
+    let (mut bob, _) = server.connect().await;
+    bob.ask(json!({"type":"join_room","room":"arena","kind":"canvas"}))
+        .await;
+    let seen = loop {
+        let frame = bob.recv().await;
+        if frame["type"] == "frame" {
+            break frame;
+        }
+    };
+    assert_eq!(seen["players"][0]["session"], ada_welcome["session"]);
+}
+
+#[tokio::test]
+async fn pos_outside_a_canvas_is_a_bad_request() {
+    let server = TestServer::start();
+    let (mut ada, _) = server.connect().await;
+    join(&mut ada, "talk", "chat").await;
+    let error = ada
+        .ask(json!({"type":"pos","room":"talk","x":1,"y":2}))
+        .await;
+    assert_eq!(
+        (error["code"].as_str(), error["ref"].as_str()),
+        (Some("bad_request"), Some("pos"))
+    );
+}
+
+#[tokio::test]
+async fn a_new_name_is_announced_to_the_rooms() {
+    let server = TestServer::start();
+    let (mut ada, ada_welcome) = server.connect().await;
+    let (mut bob, _) = server.connect().await;
+    join(&mut ada, "club", "chat").await;
+    bob.ask(json!({"type":"join_room","room":"club"})).await;
+    ada.recv_type("member_joined").await;
+    answer_state_request(&mut ada, "club", json!(0)).await;
+    bob.recv_type("room_state").await;
+    ada.ask(json!({"type":"set_name","name":"Ada L."})).await;
+    let updated = bob.recv_type("member_updated").await;
+    assert_eq!(updated["member"]["session"], ada_welcome["session"]);
+    assert_eq!(updated["member"]["name"], "Ada L.");
+}
+
+#[tokio::test]
+async fn a_resumed_session_is_back_in_its_rooms() {
+    let server = TestServer::start();
+    let (mut ada, ada_welcome) = server.connect().await;
+    let (mut bob, _) = server.connect().await;
+    join(&mut bob, "cafe", "chat").await;
+    ada.ask(json!({"type":"join_room","room":"cafe"})).await;
+    bob.recv_type("member_joined").await;
+    answer_state_request(&mut bob, "cafe", json!("menu")).await;
+    ada.recv_type("room_state").await;
+    drop(ada);
+    assert_eq!(bob.recv_type("member_left").await["reason"], "disconnected");
+    let token = ada_welcome["resume"].as_str().unwrap();
+    let (mut back, _) = server.connect_with(&format!("resume={token}")).await;
+    assert_eq!(back.recv_type("resumed").await["rooms"], json!(["cafe"]));
+    assert_eq!(back.recv_type("room_joined").await["room"], "cafe");
+    assert_eq!(
+        bob.recv_type("member_joined").await["member"]["session"],
+        ada_welcome["session"]
+    );
+    answer_state_request(&mut bob, "cafe", json!("menu")).await;
+    assert_eq!(back.recv_type("room_state").await["data"], "menu");
+}
+
+#[tokio::test]
+async fn messages_sent_right_after_joining_are_delivered_in_order() {
+    let server = TestServer::start();
+    let (mut ada, _) = server.connect().await;
+    let (mut bob, _) = server.connect().await;
+    join(&mut ada, "fast", "chat").await;
+    bob.send(json!({"type":"join_room","room":"fast"})).await;
+    for n in 0..5 {
+        bob.send(json!({"type":"broadcast","room":"fast","data":n}))
+            .await;
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 5 {
+        let frame = ada.recv().await;
+        if frame["type"] == "message" {
+            seen.push(frame["data"].clone());
+        }
+    }
+    assert_eq!(seen, [0, 1, 2, 3, 4]);
+}
+
+#[tokio::test]
+async fn rooms_are_listed_and_counted() {
+    let server = TestServer::start();
+    let (mut ada, _) = server.connect().await;
+    let (mut bob, _) = server.connect().await;
+    join(&mut ada, "b-room", "chat").await;
+    join(&mut bob, "a-room", "canvas").await;
+    let rooms = server.get_json("/api/rooms").await;
+    assert_eq!(
+        rooms,
+        json!([{"room":"a-room","kind":"canvas","members":1},{"room":"b-room","kind":"chat","members":1}])
+    );
+    assert_eq!(server.metric("parlor_rooms{kind=\"chat\"}").await, 1.0);
+    assert_eq!(server.metric("parlor_room_members").await, 2.0);
+}
