@@ -9,6 +9,9 @@
 //!   moves at a steady rate; reports move round trips (a move sent until its
 //!   own `moved` comes back) and games finished.
 //! - `echo`: sessions send `echo` at a steady rate; reports round trips.
+//! - `chat`: members of many chat rooms broadcast timestamped messages;
+//!   reports offered and delivered messages a second, missing and duplicated
+//!   deliveries, and delivery latency.
 //!
 //! Every run is bounded by `--duration`, stops by itself, prints a table,
 //! optionally writes one JSON object (`--json FILE`), and exits non-zero
@@ -16,6 +19,7 @@
 
 use std::{
     cell::RefCell,
+    collections::HashMap,
     path::PathBuf,
     process::ExitCode,
     rc::Rc,
@@ -30,6 +34,10 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::time::{sleep_until, Instant as TokioInstant};
 use tokio_tungstenite::tungstenite::Message;
+
+/// How long after the last connection opens measuring begins, so that every
+/// session has joined what it joins.
+const SETTLE: Duration = Duration::from_secs(1);
 
 /// How long answers may still arrive after sending stops.
 const DRAIN: Duration = Duration::from_secs(1);
@@ -49,6 +57,23 @@ enum Scenario {
     Games(GamesArgs),
     /// Sessions sending `echo`; round-trip percentiles.
     Echo(EchoArgs),
+    /// Chat rooms whose members broadcast; delivery rate and latency.
+    Chat(ChatArgs),
+}
+
+#[derive(Args)]
+struct ChatArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Rooms.
+    #[arg(long, default_value_t = 100)]
+    rooms: u32,
+    /// Members per room.
+    #[arg(long, default_value_t = 10)]
+    members: u32,
+    /// Broadcasts per second per member.
+    #[arg(long, default_value_t = 5.0)]
+    rate: f64,
 }
 
 /// Options every scenario takes.
@@ -105,6 +130,10 @@ struct Tally {
     answered: u64,
     /// Games that reached `game_over`.
     games_finished: u64,
+    /// Deliveries expected for the broadcasts sent (chat).
+    expected: u64,
+    /// Deliveries seen twice or out of order (chat).
+    duplicated: u64,
     /// Sessions that connected.
     connected: u64,
     /// Sessions that failed to connect or dropped, by reason.
@@ -133,6 +162,7 @@ struct Report {
     per_second: f64,
     rtt_ms: Percentiles,
     games_finished: u64,
+    duplicated: u64,
     errors: Vec<String>,
 }
 
@@ -160,12 +190,14 @@ fn main() -> ExitCode {
     let json = match &cli.scenario {
         Scenario::Games(args) => args.common.json.clone(),
         Scenario::Echo(args) => args.common.json.clone(),
+        Scenario::Chat(args) => args.common.json.clone(),
     };
     let local = tokio::task::LocalSet::new();
     let report = local.block_on(&runtime, async {
         match cli.scenario {
             Scenario::Games(args) => run_games(args).await,
             Scenario::Echo(args) => run_echo(args).await,
+            Scenario::Chat(args) => run_chat(args).await,
         }
     });
     finish(&report, json)
@@ -184,6 +216,8 @@ fn new_tally() -> Shared {
         sent: 0,
         answered: 0,
         games_finished: 0,
+        expected: 0,
+        duplicated: 0,
         connected: 0,
         failures: Vec::new(),
         errors: Vec::new(),
@@ -200,7 +234,8 @@ where
 {
     let ramp_gap = Duration::from_secs_f64(1.0 / f64::from(common.ramp.max(1)));
     let ramp_end = TokioInstant::now() + ramp_gap * sessions;
-    let stop_at = ramp_end + Duration::from_secs(common.duration);
+    let measure_from = ramp_end + SETTLE;
+    let stop_at = measure_from + Duration::from_secs(common.duration);
     // Sessions stop sending at `stop_at` and keep reading until aborted here.
     let mut tasks = Vec::new();
     let mut ramp = tokio::time::interval(ramp_gap);
@@ -209,7 +244,7 @@ where
         ramp.tick().await;
         tasks.push(tokio::task::spawn_local(session(n, stop_at)));
     }
-    sleep_until(ramp_end).await;
+    sleep_until(measure_from).await;
     tally.borrow_mut().measuring_since = Some(Instant::now());
     let started = Instant::now();
     let progress = tokio::task::spawn_local(progress(tally.clone()));
@@ -249,6 +284,20 @@ async fn run_games(args: GamesArgs) -> Report {
     })
     .await;
     report("games", &args.common, u64::from(sessions), seconds, &tally)
+}
+
+async fn run_chat(args: ChatArgs) -> Report {
+    let tally = new_tally();
+    let sessions = args.rooms * args.members;
+    let gap = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
+    let others = u64::from(args.members.saturating_sub(1));
+    let seconds = drive(&args.common, sessions, &tally, |n, stop_at| {
+        let (url, tally) = (args.common.url.clone(), tally.clone());
+        let room = format!("load-{}", n % args.rooms);
+        async move { chatter(url, room, n, gap, others, stop_at, tally).await }
+    })
+    .await;
+    report("chat", &args.common, u64::from(sessions), seconds, &tally)
 }
 
 async fn run_echo(args: EchoArgs) -> Report {
@@ -517,6 +566,108 @@ async fn echoer(url: String, gap: Duration, stop_at: TokioInstant, tally: Shared
     }
 }
 
+/// One chat member: joins `room`, answers state requests, broadcasts
+/// `{t, n, from, m}` every `gap` and times every broadcast it receives
+/// (`m` marks broadcasts sent while measuring).
+async fn chatter(
+    url: String,
+    room: String,
+    me: u32,
+    gap: Duration,
+    others: u64,
+    stop_at: TokioInstant,
+    tally: Shared,
+) {
+    let Some(mut socket) = open(&url, &tally).await else {
+        return;
+    };
+    let join = json!({"type":"join_room","room":room,"kind":"chat"}).to_string();
+    if socket.send(Message::text(join)).await.is_err() {
+        return;
+    }
+    let origin = ORIGIN.with(|origin| *origin);
+    let jitter = Duration::from_secs_f64(rand::thread_rng().gen_range(0.0..gap.as_secs_f64()));
+    let mut next = TokioInstant::now() + jitter;
+    let mut sequence = 0u64;
+    let mut last_seen: HashMap<u64, u64> = HashMap::new();
+    loop {
+        tokio::select! {
+            () = sleep_until(next), if next < stop_at => {
+                next += gap;
+                let measuring = tally.borrow().measuring_since.is_some();
+                if measuring {
+                    let mut tally = tally.borrow_mut();
+                    tally.sent += 1;
+                    tally.expected += others;
+                }
+                sequence += 1;
+                let micros = origin.elapsed().as_micros() as u64;
+                let data = json!({"t": micros, "n": sequence, "from": me, "m": measuring});
+                let request = json!({"type":"broadcast","room":room,"data":data}).to_string();
+                if socket.send(Message::text(request)).await.is_err() {
+                    return;
+                }
+            }
+            frame = socket.next() => {
+                let Some(Ok(frame)) = frame else {
+                    tally.borrow_mut().failures.push("dropped by the server".to_string());
+                    return;
+                };
+                let Message::Text(text) = frame else { continue };
+                let Ok(event) = serde_json::from_str::<Value>(&text) else { continue };
+                match event["type"].as_str() {
+                    Some("message") => record_delivery(&event["data"], origin, &mut last_seen, &tally),
+                    Some("state_request") => {
+                        let reply = json!({"type":"state","room":room,"data":null,"for":event["for"]});
+                        if socket.send(Message::text(reply.to_string())).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some("error") => {
+                        let code = event["code"].as_str().unwrap_or_default().to_string();
+                        tally.borrow_mut().errors.push(code);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// Counts one delivered broadcast: latency if it was sent while measuring,
+/// and a duplicate if its sequence number is not past the last one seen.
+fn record_delivery(
+    data: &Value,
+    origin: Instant,
+    last_seen: &mut HashMap<u64, u64>,
+    tally: &Shared,
+) {
+    let (Some(sent), Some(sequence), Some(from)) = (
+        data["t"].as_u64(),
+        data["n"].as_u64(),
+        data["from"].as_u64(),
+    ) else {
+        return;
+    };
+    let last = last_seen.insert(from, sequence).unwrap_or(0);
+    let mut tally = tally.borrow_mut();
+    if sequence <= last {
+        tally.duplicated += 1;
+    }
+    if data["m"] == true {
+        tally.answered += 1;
+        let micros = (origin.elapsed().as_micros() as u64)
+            .saturating_sub(sent)
+            .max(1);
+        let _ = tally.rtt.record(micros);
+    }
+}
+
+thread_local! {
+    /// The instant every timestamp in this process counts from.
+    static ORIGIN: Instant = Instant::now();
+}
+
 fn report(
     scenario: &'static str,
     common: &Common,
@@ -542,7 +693,10 @@ fn report(
         seconds,
         sent: tally.sent,
         answered: tally.answered,
-        missing: tally.sent.saturating_sub(tally.answered),
+        missing: tally
+            .expected
+            .max(tally.sent)
+            .saturating_sub(tally.answered),
         per_second: tally.answered as f64 / seconds.max(f64::EPSILON),
         rtt_ms: Percentiles {
             p50: ms(0.5),
@@ -551,6 +705,7 @@ fn report(
             max: tally.rtt.max() as f64 / 1000.0,
         },
         games_finished: tally.games_finished,
+        duplicated: tally.duplicated,
         errors,
     }
 }
@@ -573,6 +728,9 @@ fn finish(report: &Report, json: Option<PathBuf>) -> ExitCode {
     );
     if report.scenario == "games" {
         println!("games finished  {}", report.games_finished);
+    }
+    if report.scenario == "chat" {
+        println!("duplicated      {}", report.duplicated);
     }
     if !report.errors.is_empty() {
         println!("error codes     {:?}", report.errors);
