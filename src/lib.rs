@@ -16,6 +16,7 @@
 //! - [`identity`]: ids, secrets, friendly names and colors.
 //! - [`rate_limit`]: the per-session token bucket.
 //! - [`shutdown`]: the signal that starts a graceful shutdown.
+//! - [`store`]: SQLite on its own thread: room snapshots and finished games.
 //!
 //! ```no_run
 //! # async fn example() -> std::io::Result<()> {
@@ -37,6 +38,7 @@ pub mod rate_limit;
 pub mod room;
 pub mod session;
 pub mod shutdown;
+pub mod store;
 
 use std::{
     future::Future,
@@ -58,6 +60,7 @@ use crate::{
     lobby::{Lobby, RoomLimits},
     metrics::Metrics,
     room::RoomSettings,
+    store::Store,
 };
 
 /// Open files kept free for listeners, logs and the store when the
@@ -77,6 +80,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Places for open sessions.
     pub slots: SessionSlots,
+    /// The embedded store.
+    pub store: Addr<Store>,
 }
 
 /// Counts open sessions against a cap (`server.max_sessions`, or fewer when
@@ -160,13 +165,18 @@ pub fn start(config: Config) -> io::Result<Parlor> {
             ignore_actions: Arc::new(config.store.ignore_actions.clone()),
         },
     };
-    let lobby = Lobby::new(settings, room_limits, metrics.clone()).start();
+    let path = config.store.path.clone();
+    let conn = store::open(&path)
+        .map_err(|err| io::Error::other(format!("store.path {path:?}: {err}")))?;
+    let store = Store::start(path, conn, metrics.clone());
+    let lobby = Lobby::new(settings, room_limits, metrics.clone(), store.clone()).start();
     let slots = SessionSlots::new(cap);
     let state = Arc::new(AppState {
         config,
         lobby,
         metrics,
         slots,
+        store,
     });
     let (server, addr) = http::bind(state.clone())?;
     Ok(Parlor {

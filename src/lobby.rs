@@ -35,7 +35,11 @@ use crate::{
     },
     room::{CloseRoom, Enter, Exit, NewRoom, Renamed, Room, RoomLink, RoomSettings},
     session::{CloseSession, Outbound, RoomLinked, RoomRefused, Session, SessionHandle},
+    store::Store,
 };
+
+/// Drops a random u64 to 53 bits, the integers a JSON number holds exactly.
+const SEED_SHIFT: u32 = 11;
 
 /// What the Lobby knows of one session.
 struct Entry {
@@ -104,6 +108,8 @@ pub struct Lobby {
     room_limits: RoomLimits,
     /// Queue, game and room counters.
     metrics: Arc<Metrics>,
+    /// Where games and rooms keep what outlives them.
+    store: Addr<Store>,
 }
 
 /// Room sizes and what every room shares; from `[rooms]` and `[store]`.
@@ -142,7 +148,12 @@ pub struct RoomSeat {
 
 impl Lobby {
     /// An empty lobby; dropped sessions are held for `settings.reconnect_grace`.
-    pub fn new(settings: GameSettings, room_limits: RoomLimits, metrics: Arc<Metrics>) -> Lobby {
+    pub fn new(
+        settings: GameSettings,
+        room_limits: RoomLimits,
+        metrics: Arc<Metrics>,
+        store: Addr<Store>,
+    ) -> Lobby {
         Lobby {
             sessions: HashMap::new(),
             queues: HashMap::new(),
@@ -152,6 +163,7 @@ impl Lobby {
             settings,
             room_limits,
             metrics,
+            store,
         }
     }
 
@@ -780,10 +792,12 @@ impl Lobby {
                 id: game_id.clone(),
                 watch_key: watch_key.clone(),
                 players,
-                seed: rand::random(),
+                // 53 bits: a seed any JSON reader (JavaScript too) reads exactly.
+                seed: rand::random::<u64>() >> SEED_SHIFT,
                 settings: self.settings,
                 lobby: ctx.address(),
                 metrics: self.metrics.clone(),
+                store: self.store.clone(),
             },
         );
         let entry = GameEntry {

@@ -63,6 +63,10 @@ pub struct Metrics {
     relayed: IntCounter,
     /// State requests, by outcome (answered or timed out).
     state_requests: IntCounterVec,
+    /// Store writes done, by what (snapshot or game).
+    store_writes: IntCounterVec,
+    /// Store operations that failed.
+    store_errors: IntCounter,
 }
 
 impl Metrics {
@@ -133,6 +137,16 @@ impl Metrics {
                 &["outcome"],
             )
             .expect("valid metric"),
+            store_writes: IntCounterVec::new(
+                Opts::new("parlor_store_writes_total", "Store writes done, by what"),
+                &["what"],
+            )
+            .expect("valid metric"),
+            store_errors: IntCounter::new(
+                "parlor_store_errors_total",
+                "Store operations that failed",
+            )
+            .expect("valid metric"),
             registry,
         };
         metrics.register_all();
@@ -149,6 +163,9 @@ impl Metrics {
         for kind in RoomKind::ALL {
             metrics.rooms.with_label_values(&[kind.as_str()]);
         }
+        for what in ["snapshot", "game"] {
+            metrics.store_writes.with_label_values(&[what]);
+        }
         for outcome in ["answered", "timed_out"] {
             metrics.state_requests.with_label_values(&[outcome]);
         }
@@ -159,7 +176,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 15] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 17] = [
             Box::new(self.sessions.clone()),
             Box::new(self.sessions_opened.clone()),
             Box::new(self.frames_in.clone()),
@@ -175,6 +192,8 @@ impl Metrics {
             Box::new(self.members.clone()),
             Box::new(self.relayed.clone()),
             Box::new(self.state_requests.clone()),
+            Box::new(self.store_writes.clone()),
+            Box::new(self.store_errors.clone()),
         ];
         for collector in collectors {
             self.registry
@@ -235,6 +254,16 @@ impl Metrics {
     pub fn state_request(&self, answered: bool) {
         let outcome = if answered { "answered" } else { "timed_out" };
         self.state_requests.with_label_values(&[outcome]).inc();
+    }
+
+    /// The store wrote a `what` (snapshot or game).
+    pub fn store_written(&self, what: &str) {
+        self.store_writes.with_label_values(&[what]).inc();
+    }
+
+    /// A store operation failed.
+    pub fn store_failed(&self) {
+        self.store_errors.inc();
     }
 
     /// Counts one error frame sent with `code`.

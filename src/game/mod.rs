@@ -10,7 +10,12 @@ pub mod connect4;
 pub mod match3;
 pub mod tictactoe;
 
-use std::{collections::HashMap, panic::AssertUnwindSafe, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    panic::AssertUnwindSafe,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
 use actix::prelude::*;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -21,6 +26,7 @@ use crate::{
     metrics::Metrics,
     protocol::{self, ErrorCode, GameStatus, PlayerInfo, RequestId, ServerMsg},
     session::SessionHandle,
+    store::{self, GameRecord, SaveGame, Store, StoredPlayer},
 };
 
 /// The games Parlor hosts, as named on the wire.
@@ -309,6 +315,8 @@ pub struct NewGame {
     pub lobby: Addr<Lobby>,
     /// Game counters.
     pub metrics: Arc<Metrics>,
+    /// Where the finished game is recorded.
+    pub store: Addr<Store>,
 }
 
 /// Starts a game of `kind`: the registry of games, one line per kind.
@@ -369,6 +377,12 @@ pub struct Game<R: Rules> {
     lobby: Addr<Lobby>,
     /// Game counters.
     metrics: Arc<Metrics>,
+    /// Where the finished game is recorded.
+    store: Addr<Store>,
+    /// The seed the rules were made with.
+    seed: u64,
+    /// When all seats were first filled.
+    started_at: Option<SystemTime>,
 }
 
 impl<R: Rules> Actor for Game<R> {
@@ -414,6 +428,9 @@ impl<R: Rules> Game<R> {
             settings: new.settings,
             lobby: new.lobby,
             metrics: new.metrics,
+            store: new.store,
+            seed: new.seed,
+            started_at: None,
         };
         GameLink::new(new.id, game.start())
     }
@@ -537,7 +554,8 @@ impl<R: Rules> Game<R> {
     }
 
     /// Sends `game_start` to every player (with `you`) and spectator.
-    fn begin(&self, cause: Option<(&str, Option<&RequestId>)>) {
+    fn begin(&mut self, cause: Option<(&str, Option<&RequestId>)>) {
+        self.started_at = Some(SystemTime::now());
         let start_for = |you: Option<usize>| ServerMsg::GameStart {
             game_id: self.id.clone(),
             game: R::KIND,
@@ -714,10 +732,30 @@ impl<R: Rules> Game<R> {
         };
         self.broadcast(&over, cause);
         self.metrics.game_finished(result);
+        self.record(result, winner);
         self.lobby.do_send(GameFinished {
             game_id: self.id.clone(),
         });
         ctx.run_later(self.settings.linger, |_, ctx| ctx.stop());
+    }
+
+    /// Hands a started game's record to the store.
+    fn record(&self, result: GameResult, winner: Option<usize>) {
+        let Some(started_at) = self.started_at else {
+            return;
+        };
+        let players = self.players().iter().map(StoredPlayer::from).collect();
+        self.store.do_send(SaveGame(GameRecord {
+            game_id: self.id.clone(),
+            game: R::KIND,
+            players,
+            result,
+            winner: winner.map(|seat| Self::seat_name(seat).to_string()),
+            started_at: store::rfc3339(started_at),
+            ended_at: store::now_rfc3339(),
+            seed: self.seed,
+            moves: self.moves.clone(),
+        }));
     }
 
     fn on_take_seat(&mut self, msg: TakeSeat, ctx: &mut Context<Self>) {
@@ -966,7 +1004,10 @@ mod tests {
         fn handle(&mut self, _: Linked, _: &mut Context<Self>) {}
     }
 
-    fn game_with_inbox<R: Rules>(lobby: &Addr<Lobby>) -> (GameLink, Arc<Mutex<Vec<Value>>>) {
+    fn game_with_inbox<R: Rules>(
+        lobby: &Addr<Lobby>,
+        store: &Addr<Store>,
+    ) -> (GameLink, Arc<Mutex<Vec<Value>>>) {
         let frames = Arc::new(Mutex::new(Vec::new()));
         let inbox = Inbox(frames.clone()).start();
         let handle =
@@ -989,6 +1030,7 @@ mod tests {
             settings,
             lobby: lobby.clone(),
             metrics: Arc::new(Metrics::new()),
+            store: store.clone(),
         });
         (link, frames)
     }
@@ -1032,9 +1074,12 @@ mod tests {
                 ignore_actions: Arc::new(Vec::new()),
             },
         };
-        let lobby = Lobby::new(settings, room_limits, Arc::new(Metrics::new())).start();
-        let (broken, broken_frames) = game_with_inbox::<Broken>(&lobby);
-        let (sound, sound_frames) = game_with_inbox::<tictactoe::TicTacToe>(&lobby);
+        let metrics = Arc::new(Metrics::new());
+        let conn = store::open(store::IN_MEMORY).expect("an in-memory database opens");
+        let store = Store::start(store::IN_MEMORY.to_string(), conn, metrics.clone());
+        let lobby = Lobby::new(settings, room_limits, metrics, store.clone()).start();
+        let (broken, broken_frames) = game_with_inbox::<Broken>(&lobby, &store);
+        let (sound, sound_frames) = game_with_inbox::<tictactoe::TicTacToe>(&lobby, &store);
         let first_move = || PlayerRequest {
             session: "s_x".to_string(),
             action: Action::Move(json!({"type":"move","cell":4})),

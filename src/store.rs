@@ -1,0 +1,623 @@
+//! The Store actor: SQLite through rusqlite, on a thread of its own (a
+//! `SyncArbiter` with one thread), so no async worker ever waits on disk.
+//!
+//! It keeps room snapshots and finished games. Takes [`SaveSnapshot`] and
+//! [`SaveGame`] (fire and forget), [`LoadSnapshot`], [`ListHistory`] and
+//! [`GetGame`] (answered), and [`Sync`] (answered once everything before it is
+//! written). A write that fails is logged, counted in `/metrics` and kept to
+//! be tried again with the next message; the server goes on serving.
+
+use std::{
+    collections::HashMap,
+    fmt,
+    path::Path,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use actix::prelude::*;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{
+    game::{GameKind, GameResult},
+    metrics::Metrics,
+    protocol::{PlayerInfo, RoomKind},
+};
+
+/// The path that keeps nothing: an in-memory database.
+pub const IN_MEMORY: &str = ":memory:";
+
+/// How long a write waits for another connection's lock before it fails
+/// (and is tried again later).
+const BUSY_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// Schema migrations, in order; `PRAGMA user_version` counts those applied.
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE snapshots (
+        room       TEXT PRIMARY KEY,
+        kind       TEXT NOT NULL,
+        data       TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE games (
+        game_id    TEXT PRIMARY KEY,
+        game       TEXT NOT NULL,
+        seed       INTEGER NOT NULL,
+        players    TEXT NOT NULL,
+        moves      TEXT NOT NULL,
+        result     TEXT NOT NULL,
+        winner     TEXT,
+        started_at TEXT NOT NULL,
+        ended_at   TEXT NOT NULL
+    );
+    CREATE INDEX games_by_end ON games (ended_at DESC);
+    CREATE INDEX games_by_kind ON games (game, ended_at DESC);
+"];
+
+/// Why the store could not do something.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The folder for the database file could not be created.
+    Folder {
+        /// The folder.
+        path: String,
+        /// What the system said.
+        err: std::io::Error,
+    },
+    /// SQLite refused.
+    Sqlite(rusqlite::Error),
+    /// A stored value could not be read back.
+    Corrupt(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Folder { path, err } => write!(f, "cannot create the folder {path}: {err}"),
+            StoreError::Sqlite(err) => write!(f, "{err}"),
+            StoreError::Corrupt(what) => write!(f, "unreadable stored value: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        StoreError::Sqlite(err)
+    }
+}
+
+/// A finished game, whole: enough to list it and to replay it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GameRecord {
+    /// The game.
+    pub game_id: String,
+    /// Its kind.
+    pub game: GameKind,
+    /// The players, by seat.
+    pub players: Vec<StoredPlayer>,
+    /// How it ended.
+    pub result: GameResult,
+    /// The winning seat, if any.
+    pub winner: Option<String>,
+    /// When it started, RFC 3339 UTC.
+    pub started_at: String,
+    /// When it ended, RFC 3339 UTC.
+    pub ended_at: String,
+    /// The seed of its chance (below 2^53, so JSON carries it exactly).
+    pub seed: u64,
+    /// Every accepted move, as `moved.move` showed it.
+    pub moves: Vec<Value>,
+}
+
+/// A player as a stored game keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoredPlayer {
+    /// The seat.
+    pub seat: String,
+    /// The display name then.
+    pub name: String,
+    /// The color then.
+    pub color: String,
+}
+
+impl From<&PlayerInfo> for StoredPlayer {
+    fn from(player: &PlayerInfo) -> Self {
+        StoredPlayer {
+            seat: player.seat.to_string(),
+            name: player.name.clone(),
+            color: player.color.clone(),
+        }
+    }
+}
+
+/// A finished game in a listing: the record without seed and moves.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct HistoryEntry {
+    /// The game.
+    pub game_id: String,
+    /// Its kind.
+    pub game: GameKind,
+    /// The players.
+    pub players: Vec<StoredPlayer>,
+    /// How it ended.
+    pub result: GameResult,
+    /// The winning seat, if any.
+    pub winner: Option<String>,
+    /// When it started.
+    pub started_at: String,
+    /// When it ended.
+    pub ended_at: String,
+}
+
+/// The time now, RFC 3339 UTC to the second.
+pub fn now_rfc3339() -> String {
+    rfc3339(SystemTime::now())
+}
+
+/// A time as RFC 3339 UTC to the second.
+pub fn rfc3339(time: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+/// Opens (creating if needed) the database at `path` and brings its schema
+/// up to date.
+pub fn open(path: &str) -> Result<Connection, StoreError> {
+    let conn = if path == IN_MEMORY {
+        Connection::open_in_memory()?
+    } else {
+        if let Some(folder) = Path::new(path)
+            .parent()
+            .filter(|folder| !folder.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(folder).map_err(|err| StoreError::Folder {
+                path: folder.display().to_string(),
+                err,
+            })?;
+        }
+        Connection::open(path)?
+    };
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    if path != IN_MEMORY {
+        // WAL: readers never block the writer, and a crash loses at most the
+        // transactions not yet committed.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+    }
+    migrate(&conn)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let applied: usize = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    for (version, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(migration)?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The store: one SQLite connection, and the writes still to be retried.
+pub struct Store {
+    /// Where the database is.
+    path: String,
+    /// The connection; `None` while it cannot be opened.
+    conn: Option<Connection>,
+    /// Snapshot writes that failed, by room (only the newest counts).
+    failed_snapshots: HashMap<String, (RoomKind, Value)>,
+    /// Game records that failed to be written.
+    failed_games: Vec<GameRecord>,
+    /// Write and error counters.
+    metrics: Arc<Metrics>,
+}
+
+impl Store {
+    /// Starts the store on its own thread with the connection already opened
+    /// (and so checked) by [`open`].
+    pub fn start(path: String, conn: Connection, metrics: Arc<Metrics>) -> Addr<Store> {
+        let first = std::sync::Mutex::new(Some(conn));
+        SyncArbiter::start(1, move || {
+            // The factory runs again if the thread restarts: then it reopens.
+            let conn = first.lock().ok().and_then(|mut first| first.take());
+            let conn = conn.or_else(|| open(&path).map_err(|err| log::error!("store: {err}")).ok());
+            Store {
+                path: path.clone(),
+                conn,
+                failed_snapshots: HashMap::new(),
+                failed_games: Vec::new(),
+                metrics: metrics.clone(),
+            }
+        })
+    }
+
+    fn conn(&mut self) -> Result<&Connection, StoreError> {
+        if self.conn.is_none() {
+            self.conn = Some(open(&self.path)?);
+        }
+        self.conn
+            .as_ref()
+            .ok_or_else(|| StoreError::Corrupt("no connection".to_string()))
+    }
+
+    fn write_snapshot(
+        &mut self,
+        room: &str,
+        kind: RoomKind,
+        data: &Value,
+    ) -> Result<(), StoreError> {
+        let json = data.to_string();
+        self.conn()?.execute(
+            "INSERT INTO snapshots (room, kind, data, updated_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (room) DO UPDATE SET kind = ?2, data = ?3, updated_at = ?4",
+            params![room, kind.as_str(), json, now_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    fn write_game(&mut self, record: &GameRecord) -> Result<(), StoreError> {
+        let players = serde_json::to_string(&record.players).unwrap_or_default();
+        let moves = serde_json::to_string(&record.moves).unwrap_or_default();
+        self.conn()?.execute(
+            "INSERT OR REPLACE INTO games
+             (game_id, game, seed, players, moves, result, winner, started_at, ended_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                record.game_id,
+                record.game.as_str(),
+                seed_to_sql(record.seed),
+                players,
+                moves,
+                record.result.as_str(),
+                record.winner,
+                record.started_at,
+                record.ended_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn save_snapshot(&mut self, room: String, kind: RoomKind, data: Value) {
+        match self.write_snapshot(&room, kind, &data) {
+            Ok(()) => {
+                self.metrics.store_written("snapshot");
+                self.failed_snapshots.remove(&room);
+            }
+            Err(err) => {
+                self.failed(&format!("writing the snapshot of room {room}"), &err);
+                self.failed_snapshots.insert(room, (kind, data));
+            }
+        }
+    }
+
+    fn save_game(&mut self, record: GameRecord) {
+        match self.write_game(&record) {
+            Ok(()) => self.metrics.store_written("game"),
+            Err(err) => {
+                self.failed(&format!("writing game {}", record.game_id), &err);
+                self.failed_games.push(record);
+            }
+        }
+    }
+
+    fn failed(&self, what: &str, err: &StoreError) {
+        log::error!("store: {what} failed: {err}; it will be tried again");
+        self.metrics.store_failed();
+    }
+
+    /// Tries the writes that failed before, once each.
+    fn retry(&mut self) {
+        for (room, (kind, data)) in std::mem::take(&mut self.failed_snapshots) {
+            self.save_snapshot(room, kind, data);
+        }
+        for record in std::mem::take(&mut self.failed_games) {
+            self.save_game(record);
+        }
+    }
+
+    fn load_snapshot(&mut self, room: &str) -> Result<Option<Value>, StoreError> {
+        if let Some((_, data)) = self.failed_snapshots.get(room) {
+            return Ok(Some(data.clone()));
+        }
+        let data: Option<String> = self
+            .conn()?
+            .query_row(
+                "SELECT data FROM snapshots WHERE room = ?1",
+                [room],
+                |row| row.get(0),
+            )
+            .optional()?;
+        data.map(|data| {
+            serde_json::from_str(&data).map_err(|err| StoreError::Corrupt(err.to_string()))
+        })
+        .transpose()
+    }
+
+    fn history(
+        &mut self,
+        game: Option<GameKind>,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let conn = self.conn()?;
+        let columns = "game_id, game, players, result, winner, started_at, ended_at, seed, moves";
+        let mut statement = conn.prepare(&format!(
+            "SELECT {columns} FROM games WHERE (?1 IS NULL OR game = ?1)
+             ORDER BY ended_at DESC, rowid DESC LIMIT ?2"
+        ))?;
+        let rows =
+            statement.query_map(params![game.map(GameKind::as_str), limit], row_to_record)?;
+        let mut entries = Vec::new();
+        for row in rows {
+            let record = row??;
+            entries.push(HistoryEntry {
+                game_id: record.game_id,
+                game: record.game,
+                players: record.players,
+                result: record.result,
+                winner: record.winner,
+                started_at: record.started_at,
+                ended_at: record.ended_at,
+            });
+        }
+        Ok(entries)
+    }
+
+    fn game(&mut self, game_id: &str) -> Result<Option<GameRecord>, StoreError> {
+        let columns = "game_id, game, players, result, winner, started_at, ended_at, seed, moves";
+        let record = self
+            .conn()?
+            .query_row(
+                &format!("SELECT {columns} FROM games WHERE game_id = ?1"),
+                [game_id],
+                row_to_record,
+            )
+            .optional()?;
+        record.transpose()
+    }
+}
+
+fn seed_to_sql(seed: u64) -> i64 {
+    i64::try_from(seed).unwrap_or(i64::MAX)
+}
+
+/// Reads one `games` row; the inner result is about its JSON columns.
+fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<GameRecord, StoreError>> {
+    let text = |index: usize| row.get::<_, String>(index);
+    let (game, players, result, moves) = (text(1)?, text(2)?, text(3)?, text(8)?);
+    let seed: i64 = row.get(7)?;
+    let parsed = (|| {
+        let corrupt = |what: &str| StoreError::Corrupt(what.to_string());
+        Ok(GameRecord {
+            game_id: text(0).map_err(StoreError::from)?,
+            game: serde_json::from_value(Value::String(game)).map_err(|_| corrupt("game kind"))?,
+            players: serde_json::from_str(&players).map_err(|_| corrupt("players"))?,
+            result: serde_json::from_value(Value::String(result)).map_err(|_| corrupt("result"))?,
+            winner: row.get(4).map_err(StoreError::from)?,
+            started_at: text(5).map_err(StoreError::from)?,
+            ended_at: text(6).map_err(StoreError::from)?,
+            seed: u64::try_from(seed).map_err(|_| corrupt("seed"))?,
+            moves: serde_json::from_str(&moves).map_err(|_| corrupt("moves"))?,
+        })
+    })();
+    Ok(parsed)
+}
+
+impl Actor for Store {
+    type Context = SyncContext<Self>;
+}
+
+/// Write a room's snapshot (fire and forget).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SaveSnapshot {
+    /// The room.
+    pub room: String,
+    /// Its kind.
+    pub kind: RoomKind,
+    /// The snapshot.
+    pub data: Value,
+}
+
+/// Read a room's snapshot.
+#[derive(Message)]
+#[rtype(result = "Option<Value>")]
+pub struct LoadSnapshot {
+    /// The room.
+    pub room: String,
+}
+
+/// Write a finished game (fire and forget).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SaveGame(pub GameRecord);
+
+/// List finished games, newest first.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<HistoryEntry>, StoreError>")]
+pub struct ListHistory {
+    /// Only this kind, or every kind.
+    pub game: Option<GameKind>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// Read one finished game whole.
+#[derive(Message)]
+#[rtype(result = "Result<Option<GameRecord>, StoreError>")]
+pub struct GetGame {
+    /// The game.
+    pub game_id: String,
+}
+
+/// Answered once every message sent before it has been handled, after one
+/// more try of any failed write: how shutdown knows everything is written.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct Sync;
+
+impl Handler<SaveSnapshot> for Store {
+    type Result = ();
+
+    fn handle(&mut self, msg: SaveSnapshot, _: &mut SyncContext<Self>) {
+        self.retry();
+        self.save_snapshot(msg.room, msg.kind, msg.data);
+    }
+}
+
+impl Handler<LoadSnapshot> for Store {
+    type Result = Option<Value>;
+
+    fn handle(&mut self, msg: LoadSnapshot, _: &mut SyncContext<Self>) -> Option<Value> {
+        match self.load_snapshot(&msg.room) {
+            Ok(data) => data,
+            Err(err) => {
+                self.failed(&format!("reading the snapshot of room {}", msg.room), &err);
+                None
+            }
+        }
+    }
+}
+
+impl Handler<SaveGame> for Store {
+    type Result = ();
+
+    fn handle(&mut self, msg: SaveGame, _: &mut SyncContext<Self>) {
+        self.retry();
+        self.save_game(msg.0);
+    }
+}
+
+impl Handler<ListHistory> for Store {
+    type Result = Result<Vec<HistoryEntry>, StoreError>;
+
+    fn handle(&mut self, msg: ListHistory, _: &mut SyncContext<Self>) -> Self::Result {
+        self.history(msg.game, msg.limit)
+    }
+}
+
+impl Handler<GetGame> for Store {
+    type Result = Result<Option<GameRecord>, StoreError>;
+
+    fn handle(&mut self, msg: GetGame, _: &mut SyncContext<Self>) -> Self::Result {
+        self.game(&msg.game_id)
+    }
+}
+
+impl Handler<Sync> for Store {
+    type Result = usize;
+
+    /// Answers how many writes are still failing.
+    fn handle(&mut self, _: Sync, _: &mut SyncContext<Self>) -> usize {
+        self.retry();
+        self.failed_snapshots.len() + self.failed_games.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn store() -> Store {
+        Store {
+            path: IN_MEMORY.to_string(),
+            conn: Some(open(IN_MEMORY).unwrap()),
+            failed_snapshots: HashMap::new(),
+            failed_games: Vec::new(),
+            metrics: Arc::new(Metrics::new()),
+        }
+    }
+
+    fn record(game_id: &str, game: GameKind, ended_at: &str) -> GameRecord {
+        GameRecord {
+            game_id: game_id.to_string(),
+            game,
+            players: vec![StoredPlayer {
+                seat: "X".into(),
+                name: "Ada".into(),
+                color: "#112233".into(),
+            }],
+            result: GameResult::Win,
+            winner: Some("X".into()),
+            started_at: "2026-11-22T00:00:00Z".into(),
+            ended_at: ended_at.into(),
+            seed: (1 << 53) - 1,
+            moves: vec![json!({"cell":4})],
+        }
+    }
+
+    #[test]
+    fn migrations_set_the_user_version() {
+        let conn = open(IN_MEMORY).unwrap();
+        let version: usize = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len());
+        migrate(&conn).unwrap();
+    }
+
+    #[test]
+    fn snapshots_round_trip_and_overwrite() {
+        let mut store = store();
+        assert_eq!(store.load_snapshot("poetry").unwrap(), None);
+        store.save_snapshot("poetry".into(), RoomKind::Chat, json!({"words":["a"]}));
+        store.save_snapshot("poetry".into(), RoomKind::Chat, json!({"words":["b"]}));
+        assert_eq!(
+            store.load_snapshot("poetry").unwrap(),
+            Some(json!({"words":["b"]}))
+        );
+    }
+
+    #[test]
+    fn games_list_newest_first_by_kind_and_read_whole() {
+        let mut store = store();
+        store.save_game(record("g_1", GameKind::TicTacToe, "2026-11-22T00:01:00Z"));
+        store.save_game(record("g_2", GameKind::Connect4, "2026-11-22T00:02:00Z"));
+        store.save_game(record("g_3", GameKind::TicTacToe, "2026-11-22T00:03:00Z"));
+        let all: Vec<String> = store
+            .history(None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.game_id)
+            .collect();
+        assert_eq!(all, ["g_3", "g_2", "g_1"]);
+        let ttt: Vec<String> = store
+            .history(Some(GameKind::TicTacToe), 1)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.game_id)
+            .collect();
+        assert_eq!(ttt, ["g_3"]);
+        assert_eq!(
+            store.game("g_2").unwrap(),
+            Some(record("g_2", GameKind::Connect4, "2026-11-22T00:02:00Z"))
+        );
+        assert_eq!(store.game("g_404").unwrap(), None);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_refused() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            file.path(),
+            "this is not a database, just text that is long enough to matter".repeat(100),
+        )
+        .unwrap();
+        let err = open(file.path().to_str().unwrap()).unwrap_err();
+        assert!(err.to_string().contains("not a database"), "{err}");
+    }
+
+    #[test]
+    fn a_folder_that_cannot_be_made_is_named() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let path = file.path().join("inside-a-file").join("parlor.db");
+        let err = open(path.to_str().unwrap()).unwrap_err();
+        assert!(matches!(err, StoreError::Folder { .. }), "{err}");
+    }
+}
