@@ -9,18 +9,20 @@ use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
 use actix_web::{
     dev::{Server, ServiceRequest},
-    http::header,
+    http::{header, StatusCode},
     middleware::Logger,
     web, App, HttpRequest, HttpResponse, HttpServer,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use socket2::SockRef;
 
 use crate::{
+    game::GameKind,
     lobby::{Admit, ListGames, ListRooms},
     metrics::Rejection,
     protocol,
     session::Session,
+    store::{GetGame, ListHistory},
     AppState,
 };
 
@@ -113,7 +115,9 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(healthz))
         .route("/metrics", web::get().to(metrics))
         .route("/api/rooms", web::get().to(rooms))
-        .route("/api/games", web::get().to(games));
+        .route("/api/games", web::get().to(games))
+        .route("/api/history", web::get().to(history))
+        .route("/api/history/{game_id}", web::get().to(history_game));
 }
 
 /// The browser client, when its folder exists.
@@ -219,6 +223,75 @@ async fn games(state: web::Data<AppState>) -> actix_web::Result<HttpResponse> {
         .await
         .map_err(actix_web::error::ErrorServiceUnavailable)?;
     Ok(HttpResponse::Ok().json(listings))
+}
+
+/// `limit` when `/api/history` names none.
+const HISTORY_DEFAULT_LIMIT: usize = 20;
+
+/// The most games `/api/history` lists at once.
+const HISTORY_MAX_LIMIT: usize = 100;
+
+/// Query of `GET /api/history`.
+#[derive(Deserialize)]
+struct HistoryQuery {
+    /// Only games of this kind.
+    game: Option<GameKind>,
+    /// At most this many (default 20, at most 100).
+    limit: Option<usize>,
+}
+
+/// The body of an HTTP error: `{"error": "not_found"}`.
+#[derive(Serialize)]
+struct HttpError {
+    /// What went wrong, as a code.
+    error: &'static str,
+}
+
+fn http_error(status: StatusCode, error: &'static str) -> HttpResponse {
+    HttpResponse::build(status).json(HttpError { error })
+}
+
+/// Finished games, newest first.
+async fn history(
+    state: web::Data<AppState>,
+    query: Result<web::Query<HistoryQuery>, actix_web::Error>,
+) -> HttpResponse {
+    let Ok(query) = query else {
+        return http_error(StatusCode::BAD_REQUEST, "bad_request");
+    };
+    let limit = query
+        .limit
+        .unwrap_or(HISTORY_DEFAULT_LIMIT)
+        .min(HISTORY_MAX_LIMIT);
+    match state
+        .store
+        .send(ListHistory {
+            game: query.game,
+            limit,
+        })
+        .await
+    {
+        Ok(Ok(entries)) => HttpResponse::Ok().json(entries),
+        Ok(Err(err)) => store_trouble(&state, &err.to_string()),
+        Err(err) => store_trouble(&state, &err.to_string()),
+    }
+}
+
+/// One finished game whole, with its seed and moves.
+async fn history_game(state: web::Data<AppState>, game_id: web::Path<String>) -> HttpResponse {
+    let game_id = game_id.into_inner();
+    match state.store.send(GetGame { game_id }).await {
+        Ok(Ok(Some(record))) => HttpResponse::Ok().json(record),
+        Ok(Ok(None)) => http_error(StatusCode::NOT_FOUND, "not_found"),
+        Ok(Err(err)) => store_trouble(&state, &err.to_string()),
+        Err(err) => store_trouble(&state, &err.to_string()),
+    }
+}
+
+fn store_trouble(state: &AppState, err: &str) -> HttpResponse {
+    log::error!("store: reading history failed: {err}");
+    state.metrics.store_failed();
+    http_error(StatusCode::INTERNAL_SERVER_ERROR, "internal")
 }
 
 /// Live rooms with their kind and member count.

@@ -372,7 +372,7 @@ async fn match3_refuses_bad_swaps() {
 }
 
 /// A swap of neighbours that makes a line of three on `board`.
-fn find_swap(board: &Value) -> Option<([usize; 2], [usize; 2])> {
+pub fn find_swap(board: &Value) -> Option<([usize; 2], [usize; 2])> {
     swaps().find(|(from, to)| makes_line(board, *from, *to))
 }
 

@@ -12,3 +12,4 @@ mod limits;
 mod resume;
 mod rooms;
 mod session;
+mod store;

@@ -1,0 +1,318 @@
+//! The embedded store through the real server process: finished games kept
+//! and replayable, history queries, bad storage at start and at run time.
+
+use std::time::Duration;
+
+use parlor::game::{connect4::Connect4, match3::Match3, tictactoe::TicTacToe, Rules};
+use serde_json::{json, Value};
+
+use crate::support::{binary, http_get, spawn_binary, Client, ServerProcess};
+
+/// A server process keeping its data in `path`.
+fn server_on(path: &std::path::Path, extra: &[(&str, &str)]) -> ServerProcess {
+    let mut env = vec![("PARLOR_STORE__PATH", path.to_str().unwrap())];
+    env.extend_from_slice(extra);
+    spawn_binary(&[], &env)
+}
+
+async fn connect(server: &ServerProcess) -> Client {
+    let mut client = Client::open(&format!("ws://{}/ws", server.addr)).await;
+    client.recv_type("welcome").await;
+    client
+}
+
+async fn get_json(server: &ServerProcess, path: &str) -> (u16, Value) {
+    let (status, body) = http_get(server.addr, path).await;
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// Plays a quick match of `game` with `moves` (move fields, alternating
+/// seats) and returns its id once both saw it end.
+async fn play_game(server: &ServerProcess, game: &str, moves: &[Value]) -> String {
+    let mut first = connect(server).await;
+    let mut second = connect(server).await;
+    first.ask(json!({"type":"find_game","game":game})).await;
+    second.ask(json!({"type":"find_game","game":game})).await;
+    let start = first.recv_type("game_start").await;
+    second.recv_type("game_start").await;
+    let id = start["game_id"].as_str().unwrap().to_string();
+    for (n, fields) in moves.iter().enumerate() {
+        let mover = if n % 2 == 0 { &mut first } else { &mut second };
+        let mut request = json!({"type":"move","game_id":id});
+        request
+            .as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        assert_eq!(mover.ask(request).await["type"], "moved");
+    }
+    for player in [&mut first, &mut second] {
+        while player.recv().await["type"] != "game_over" {}
+    }
+    id
+}
+
+/// Replays a stored game through its rules; returns (result, winner seat).
+fn replay<R: Rules>(record: &Value) -> (Value, Value) {
+    let mut rules = R::new(record["seed"].as_u64().unwrap());
+    for played in record["moves"].as_array().unwrap() {
+        let mv: R::Move = serde_json::from_value(played.clone()).unwrap();
+        let seat = rules
+            .turn()
+            .expect("a recorded move was played while the game went on");
+        rules.play(seat, &mv).expect("a recorded move replays");
+    }
+    let ending = rules.ending().expect("the replay reaches the end");
+    let winner = ending
+        .winner
+        .map_or(Value::Null, |seat| json!(R::SEATS[seat]));
+    (serde_json::to_value(ending.result).unwrap(), winner)
+}
+
+async fn wait_for_history(server: &ServerProcess, query: &str, count: usize) -> Value {
+    for _ in 0..100 {
+        let (_, listed) = get_json(server, &format!("/api/history{query}")).await;
+        if listed.as_array().is_some_and(|games| games.len() >= count) {
+            return listed;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("history never listed {count} games for {query:?}");
+}
+
+#[tokio::test]
+async fn finished_games_are_kept_listed_and_replayable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data").join("parlor.db");
+    let server = server_on(&path, &[]);
+    let ttt = play_game(
+        &server,
+        "tictactoe",
+        &[
+            json!({"cell":0}),
+            json!({"cell":3}),
+            json!({"cell":1}),
+            json!({"cell":4}),
+            json!({"cell":2}),
+        ],
+    )
+    .await;
+    let c4 = play_game(
+        &server,
+        "connect4",
+        &[
+            json!({"column":0}),
+            json!({"column":1}),
+            json!({"column":0}),
+            json!({"column":1}),
+            json!({"column":0}),
+            json!({"column":1}),
+            json!({"column":0}),
+        ],
+    )
+    .await;
+    let listed = wait_for_history(&server, "", 2).await;
+    assert_eq!(listed[0]["game_id"], c4.as_str(), "newest first");
+    assert_eq!(listed[1]["game_id"], ttt.as_str());
+    assert!(listed[0].get("moves").is_none() && listed[0].get("seed").is_none());
+    assert_eq!(listed[0]["players"].as_array().unwrap().len(), 2);
+    drop(server);
+    // A new process on the same file still has them.
+    let server = server_on(&path, &[]);
+    let (_, only_ttt) = get_json(&server, "/api/history?game=tictactoe").await;
+    assert_eq!(only_ttt.as_array().unwrap().len(), 1);
+    let (status, record) = get_json(&server, &format!("/api/history/{ttt}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (record["result"].as_str(), record["winner"].as_str()),
+        (Some("win"), Some("X"))
+    );
+    assert_eq!(
+        replay::<TicTacToe>(&record),
+        (record["result"].clone(), record["winner"].clone())
+    );
+    let (_, record) = get_json(&server, &format!("/api/history/{c4}")).await;
+    assert_eq!(replay::<Connect4>(&record), (json!("win"), json!("red")));
+    assert!(
+        record["started_at"].as_str().unwrap().ends_with('Z')
+            && record["ended_at"].as_str().unwrap().ends_with('Z')
+    );
+}
+
+#[tokio::test]
+async fn a_match3_game_replays_from_its_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_on(&dir.path().join("parlor.db"), &[]);
+    let mut player = connect(&server).await;
+    player
+        .ask(json!({"type":"find_game","game":"match3"}))
+        .await;
+    let start = player.recv_type("game_start").await;
+    let id = start["game_id"].as_str().unwrap();
+    let mut board = start["board"].clone();
+    let mut score = 0;
+    for _ in 0..3 {
+        let Some((from, to)) = crate::games::find_swap(&board) else {
+            break;
+        };
+        let moved = player
+            .ask(json!({"type":"move","game_id":id,"from":from,"to":to}))
+            .await;
+        board = moved["board"].clone();
+        score = moved["move"]["score"].as_u64().unwrap();
+    }
+    let over = player.ask(json!({"type":"resign","game_id":id})).await;
+    assert_eq!(over["score"], score);
+    wait_for_history(&server, "?game=match3", 1).await;
+    let (_, record) = get_json(&server, &format!("/api/history/{id}")).await;
+    assert!(record["seed"].as_u64().unwrap() < 1 << 53);
+    let mut rules = Match3::new(record["seed"].as_u64().unwrap());
+    assert_eq!(
+        serde_json::to_value(rules.board()).unwrap(),
+        start["board"],
+        "the seed deals the same board"
+    );
+    for played in record["moves"].as_array().unwrap() {
+        rules
+            .play(0, &serde_json::from_value(played.clone()).unwrap())
+            .unwrap();
+    }
+    assert_eq!(serde_json::to_value(rules.board()).unwrap(), board);
+    assert_eq!(rules.score(), score as u32);
+}
+
+#[tokio::test]
+async fn history_queries_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_on(&dir.path().join("parlor.db"), &[]);
+    assert_eq!(get_json(&server, "/api/history").await, (200, json!([])));
+    assert_eq!(
+        get_json(&server, "/api/history?game=chess").await,
+        (400, json!({"error":"bad_request"}))
+    );
+    assert_eq!(
+        get_json(&server, "/api/history?limit=-3").await,
+        (400, json!({"error":"bad_request"}))
+    );
+    assert_eq!(
+        get_json(&server, "/api/history/g_unknown").await,
+        (404, json!({"error":"not_found"}))
+    );
+    for _ in 0..3 {
+        play_game(
+            &server,
+            "tictactoe",
+            &[
+                json!({"cell":0}),
+                json!({"cell":3}),
+                json!({"cell":1}),
+                json!({"cell":4}),
+                json!({"cell":2}),
+            ],
+        )
+        .await;
+    }
+    wait_for_history(&server, "", 3).await;
+    let (_, two) = get_json(&server, "/api/history?limit=2").await;
+    assert_eq!(two.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn an_unusable_store_path_stops_start_up() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let under_a_file = file.path().join("parlor.db");
+    let output = binary(
+        &[],
+        &[("PARLOR_STORE__PATH", under_a_file.to_str().unwrap())],
+    )
+    .output()
+    .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("store.path"), "{stderr}");
+}
+
+#[test]
+fn a_file_that_is_not_a_database_stops_start_up() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        file.path(),
+        "just some notes, not a database at all\n".repeat(200),
+    )
+    .unwrap();
+    let output = binary(
+        &[],
+        &[("PARLOR_STORE__PATH", file.path().to_str().unwrap())],
+    )
+    .output()
+    .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("store.path") && stderr.contains("not a database"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_locked_database_is_retried_while_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parlor.db");
+    let server = server_on(&path, &[]);
+    let errors_before = metric(&server, "parlor_store_errors_total").await;
+    // Another process takes the write lock, as a backup tool might.
+    let blocker = rusqlite::Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let first = play_game(
+        &server,
+        "tictactoe",
+        &[
+            json!({"cell":0}),
+            json!({"cell":3}),
+            json!({"cell":1}),
+            json!({"cell":4}),
+            json!({"cell":2}),
+        ],
+    )
+    .await;
+    let mut errors = errors_before;
+    for _ in 0..100 {
+        errors = metric(&server, "parlor_store_errors_total").await;
+        if errors > errors_before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(errors > errors_before, "the failed write is counted");
+    let mut client = connect(&server).await;
+    assert_eq!(
+        client
+            .ask(json!({"type":"echo","data":"still serving"}))
+            .await["data"],
+        "still serving"
+    );
+    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
+    // The next write tries the failed one again.
+    play_game(
+        &server,
+        "tictactoe",
+        &[
+            json!({"cell":0}),
+            json!({"cell":3}),
+            json!({"cell":1}),
+            json!({"cell":4}),
+            json!({"cell":2}),
+        ],
+    )
+    .await;
+    let listed = wait_for_history(&server, "", 2).await;
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|game| game["game_id"] == first.as_str()));
+}
+
+async fn metric(server: &ServerProcess, series: &str) -> f64 {
+    crate::support::metric_value(&http_get(server.addr, "/metrics").await.1, series)
+}
