@@ -163,6 +163,7 @@ pub fn start(config: Config) -> io::Result<Parlor> {
             state_request_timeout: Duration::from_millis(config.rooms.state_request_timeout_ms),
             canvas_tick_hz: config.rooms.canvas_tick_hz,
             ignore_actions: Arc::new(config.store.ignore_actions.clone()),
+            save_debounce: Duration::from_millis(config.store.save_debounce_ms),
         },
     };
     let path = config.store.path.clone();
@@ -217,10 +218,26 @@ impl Parlor {
         while self.state.slots.open() > 0 && Instant::now() < deadline {
             tokio::time::sleep(SHUTDOWN_POLL).await;
         }
+        flush_store(&self.state).await;
         handle.stop(true).await;
         serving
             .await
             .unwrap_or_else(|err| Err(io::Error::other(err)))
+    }
+}
+
+/// Has every live room write its pending snapshot, then waits for the
+/// store to have written everything it was given.
+async fn flush_store(state: &AppState) {
+    let rooms = state.lobby.send(lobby::LiveRooms).await.unwrap_or_default();
+    for room in rooms {
+        // A room that stopped meanwhile wrote its snapshot as it stopped.
+        let _ = room.send(room::Flush).await;
+    }
+    match state.store.send(store::Sync).await {
+        Ok(0) => log::info!("store: everything written"),
+        Ok(failing) => log::error!("store: {failing} writes could not be made before exit"),
+        Err(err) => log::error!("store: cannot reach the store at exit: {err}"),
     }
 }
 

@@ -100,8 +100,6 @@ pub struct Lobby {
     games: HashMap<String, GameEntry>,
     /// Live rooms by name.
     rooms: HashMap<String, RoomEntry>,
-    /// Snapshots of rooms that ended, for their next life.
-    snapshots: HashMap<String, Value>,
     /// Reconnect grace and linger, for the Lobby and its games.
     settings: GameSettings,
     /// Room sizes and the rooms' shared settings.
@@ -159,7 +157,6 @@ impl Lobby {
             queues: HashMap::new(),
             games: HashMap::new(),
             rooms: HashMap::new(),
-            snapshots: HashMap::new(),
             settings,
             room_limits,
             metrics,
@@ -909,6 +906,19 @@ pub struct RoomClosed {
     pub snapshot: Value,
 }
 
+/// The live rooms' actors, for the shutdown flush.
+#[derive(Message)]
+#[rtype(result = "Vec<Addr<Room>>")]
+pub struct LiveRooms;
+
+impl Handler<LiveRooms> for Lobby {
+    type Result = MessageResult<LiveRooms>;
+
+    fn handle(&mut self, _: LiveRooms, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.rooms.values().map(|room| room.addr.clone()).collect())
+    }
+}
+
 /// Lists the live rooms, for `/api/rooms`.
 #[derive(Message)]
 #[rtype(result = "Vec<RoomListing>")]
@@ -1036,10 +1046,10 @@ impl Lobby {
             name: msg.room.clone(),
             kind: msg.kind,
             zombies: msg.zombies,
-            snapshot: self.snapshots.remove(&msg.room).unwrap_or(Value::Null),
             settings: self.room_limits.settings.clone(),
             lobby: ctx.address(),
             metrics: self.metrics.clone(),
+            store: self.store.clone(),
         });
         self.rooms.insert(
             msg.room.clone(),
@@ -1144,15 +1154,10 @@ impl Handler<RoomClosed> for Lobby {
     type Result = ();
 
     fn handle(&mut self, msg: RoomClosed, _: &mut Context<Self>) {
-        if msg.snapshot.is_null() {
-            return;
-        }
-        match self.rooms.get(&msg.room) {
-            // The room came back to life before its old self closed.
-            Some(room) => room.addr.do_send(crate::room::Revive(msg.snapshot)),
-            None => {
-                self.snapshots.insert(msg.room, msg.snapshot);
-            }
+        // The room came back to life before its old self closed: hand the
+        // newer snapshot over (the store has it too).
+        if let (Some(room), false) = (self.rooms.get(&msg.room), msg.snapshot.is_null()) {
+            room.addr.do_send(crate::room::Revive(msg.snapshot));
         }
     }
 }

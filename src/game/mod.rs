@@ -1072,6 +1072,7 @@ mod tests {
                 state_request_timeout: Duration::from_secs(1),
                 canvas_tick_hz: 1,
                 ignore_actions: Arc::new(Vec::new()),
+                save_debounce: Duration::from_secs(1),
             },
         };
         let metrics = Arc::new(Metrics::new());

@@ -11,7 +11,11 @@
 
 pub mod canvas;
 
-use std::{collections::VecDeque, sync::Arc, time::Duration};
+use std::{
+    collections::VecDeque,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use actix::prelude::*;
 use bytestring::ByteString;
@@ -25,6 +29,7 @@ use crate::{
         CanvasPlayer, ErrorCode, LeaveReason, MemberInfo, RequestId, Role, RoomKind, ServerMsg,
     },
     session::SessionHandle,
+    store::{LoadSnapshot, SaveSnapshot, Store},
 };
 
 /// Timings and rules every room shares; from `[rooms]` and `[store]`.
@@ -36,6 +41,8 @@ pub struct RoomSettings {
     pub canvas_tick_hz: u32,
     /// `state` actions that never become the snapshot.
     pub ignore_actions: Arc<Vec<String>>,
+    /// At most one snapshot write per this period (`store.save_debounce_ms`).
+    pub save_debounce: Duration,
 }
 
 /// A member joins (or, already in, joins again).
@@ -76,6 +83,11 @@ pub struct Renamed {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct CloseRoom;
+
+/// Shutdown: write the snapshot now if it changed since the last write.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Flush;
 
 /// The snapshot of this room's previous life, which closed after this one
 /// opened: taken only if this one has none yet.
@@ -197,6 +209,16 @@ pub struct Room {
     lobby: Addr<Lobby>,
     /// Room counters.
     metrics: Arc<Metrics>,
+    /// Where the snapshot is kept.
+    store: Addr<Store>,
+    /// The snapshot as last written (or loaded).
+    persisted: Value,
+    /// When the snapshot was last written.
+    written_at: Option<Instant>,
+    /// The trailing write waiting for the debounce period to pass.
+    write_timer: Option<SpawnHandle>,
+    /// Whether anyone has published state since the room opened.
+    published: bool,
 }
 
 /// Everything a new room needs.
@@ -207,14 +229,14 @@ pub struct NewRoom {
     pub kind: RoomKind,
     /// Zombies, for a canvas room.
     pub zombies: u32,
-    /// The snapshot kept from the room's last life, if any.
-    pub snapshot: Value,
     /// Shared timings and rules.
     pub settings: RoomSettings,
     /// The Lobby.
     pub lobby: Addr<Lobby>,
     /// Room counters.
     pub metrics: Arc<Metrics>,
+    /// Where the snapshot is kept.
+    pub store: Addr<Store>,
 }
 
 impl Room {
@@ -231,12 +253,17 @@ impl Room {
             name: new.name.clone(),
             kind: new.kind,
             members: Vec::new(),
-            snapshot: new.snapshot,
+            snapshot: Value::Null,
             waiting: Vec::new(),
             canvas,
             settings: new.settings,
             lobby: new.lobby,
             metrics: new.metrics,
+            store: new.store,
+            persisted: Value::Null,
+            written_at: None,
+            write_timer: None,
+            published: false,
         };
         let addr = room.start();
         let link = RoomLink {
@@ -525,6 +552,8 @@ impl Room {
         let served = newcomer.and_then(|newcomer| self.serve(&newcomer, sender, &data, ctx));
         if !transient {
             self.snapshot = data;
+            self.published = true;
+            self.save_soon(ctx);
         }
         if served.is_some() {
             self.metrics.state_request(true);
@@ -598,6 +627,41 @@ impl Room {
         self.fan_out(&frame, |_| true);
     }
 
+    /// Writes the snapshot now if the last write is a debounce period old,
+    /// else once it is; never a snapshot identical to the last written.
+    fn save_soon(&mut self, ctx: &mut Context<Self>) {
+        if self.snapshot == self.persisted || self.write_timer.is_some() {
+            return;
+        }
+        let debounce = self.settings.save_debounce;
+        let wait = self
+            .written_at
+            .map_or(Duration::ZERO, |at| debounce.saturating_sub(at.elapsed()));
+        if wait.is_zero() {
+            self.save_now();
+        } else {
+            self.write_timer = Some(ctx.run_later(wait, |room, _| {
+                room.write_timer = None;
+                room.save_now();
+            }));
+        }
+    }
+
+    /// Hands the snapshot to the store if it differs from the last written.
+    fn save_now(&mut self) {
+        if self.snapshot == self.persisted {
+            return;
+        }
+        self.persisted = self.snapshot.clone();
+        self.written_at = Some(Instant::now());
+        let save = SaveSnapshot {
+            room: self.name.clone(),
+            kind: self.kind,
+            data: self.snapshot.clone(),
+        };
+        self.store.do_send(save);
+    }
+
     fn on_renamed(&mut self, msg: Renamed) {
         let Some(member) = self
             .members
@@ -620,6 +684,17 @@ impl Actor for Room {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.metrics.room_opened(self.kind);
+        // Nobody enters before the stored snapshot is here: `wait` holds
+        // every other message until it is.
+        let load = self.store.send(LoadSnapshot {
+            room: self.name.clone(),
+        });
+        ctx.wait(load.into_actor(self).map(|loaded, room, _| {
+            if let Ok(Some(snapshot)) = loaded {
+                room.persisted = snapshot.clone();
+                room.snapshot = snapshot;
+            }
+        }));
         if self.canvas.is_some() {
             let period =
                 Duration::from_secs_f64(1.0 / f64::from(self.settings.canvas_tick_hz.max(1)));
@@ -629,6 +704,7 @@ impl Actor for Room {
 
     fn stopped(&mut self, _: &mut Context<Self>) {
         self.metrics.room_closed(self.kind);
+        self.save_now();
         let snapshot = std::mem::take(&mut self.snapshot);
         self.lobby.do_send(RoomClosed {
             room: self.name.clone(),
@@ -673,9 +749,23 @@ impl Handler<Revive> for Room {
     type Result = ();
 
     fn handle(&mut self, msg: Revive, _: &mut Context<Self>) {
-        if self.snapshot.is_null() {
+        // The old room wrote this snapshot as it closed; this room may have
+        // loaded an older one before that write landed.
+        if !self.published {
+            self.persisted = msg.0.clone();
             self.snapshot = msg.0;
         }
+    }
+}
+
+impl Handler<Flush> for Room {
+    type Result = ();
+
+    fn handle(&mut self, _: Flush, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.write_timer.take() {
+            ctx.cancel_future(timer);
+        }
+        self.save_now();
     }
 }
 

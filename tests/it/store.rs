@@ -37,13 +37,20 @@ async fn play_game(server: &ServerProcess, game: &str, moves: &[Value]) -> Strin
     second.recv_type("game_start").await;
     let id = start["game_id"].as_str().unwrap().to_string();
     for (n, fields) in moves.iter().enumerate() {
-        let mover = if n % 2 == 0 { &mut first } else { &mut second };
+        let (mover, other) = if n % 2 == 0 {
+            (&mut first, &mut second)
+        } else {
+            (&mut second, &mut first)
+        };
         let mut request = json!({"type":"move","game_id":id});
         request
             .as_object_mut()
             .unwrap()
             .extend(fields.as_object().unwrap().clone());
-        assert_eq!(mover.ask(request).await["type"], "moved");
+        let moved = mover.ask(request).await;
+        assert_eq!(moved["type"], "moved", "{moved}");
+        // The opponent sees it too before moving next.
+        other.recv_type("moved").await;
     }
     for player in [&mut first, &mut second] {
         while player.recv().await["type"] != "game_over" {}
