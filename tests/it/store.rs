@@ -323,3 +323,160 @@ async fn a_locked_database_is_retried_while_the_server_keeps_serving() {
 async fn metric(server: &ServerProcess, series: &str) -> f64 {
     crate::support::metric_value(&http_get(server.addr, "/metrics").await.1, series)
 }
+
+/// Joins `room` (alone) and returns the `room_state` data.
+async fn join_alone(client: &mut Client, room: &str) -> Value {
+    assert_eq!(
+        client.ask(json!({"type":"join_room","room":room})).await["type"],
+        "room_joined"
+    );
+    client.recv_type("room_state").await["data"].clone()
+}
+
+async fn wait_for_metric(server: &ServerProcess, series: &str, at_least: f64) -> f64 {
+    let mut value = 0.0;
+    for _ in 0..100 {
+        value = metric(server, series).await;
+        if value >= at_least {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    value
+}
+
+const SNAPSHOT_WRITES: &str = "parlor_store_writes_total{what=\"snapshot\"}";
+
+#[tokio::test]
+async fn a_room_snapshot_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parlor.db");
+    let server = server_on(&path, &[("PARLOR_STORE__SAVE_DEBOUNCE_MS", "50")]);
+    let mut ada = connect(&server).await;
+    join_alone(&mut ada, "poetry").await;
+    ada.send(json!({"type":"state","room":"poetry","data":{"words":["moon","tide"]}}))
+        .await;
+    assert_eq!(wait_for_metric(&server, SNAPSHOT_WRITES, 1.0).await, 1.0);
+    server.terminate();
+    drop(server);
+    let server = server_on(&path, &[]);
+    let mut bob = connect(&server).await;
+    assert_eq!(
+        join_alone(&mut bob, "poetry").await,
+        json!({"words":["moon","tide"]})
+    );
+}
+
+#[tokio::test]
+async fn transient_and_unchanged_states_are_not_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_on(
+        &dir.path().join("parlor.db"),
+        &[("PARLOR_STORE__SAVE_DEBOUNCE_MS", "50")],
+    );
+    let mut ada = connect(&server).await;
+    join_alone(&mut ada, "sketch").await;
+    ada.send(json!({"type":"state","room":"sketch","data":"drawing"}))
+        .await;
+    assert_eq!(wait_for_metric(&server, SNAPSHOT_WRITES, 1.0).await, 1.0);
+    for action in ["cursor", "moving", "freeze"] {
+        ada.send(json!({"type":"state","room":"sketch","data":"wiggle","action":action}))
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    ada.send(json!({"type":"state","room":"sketch","data":"drawing","action":"redraw"}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // An echo answered means every frame before it was handled.
+    ada.ask(json!({"type":"echo"})).await;
+    assert_eq!(
+        metric(&server, SNAPSHOT_WRITES).await,
+        1.0,
+        "neither transient nor identical states are written"
+    );
+    ada.send(json!({"type":"state","room":"sketch","data":"drawing 2"}))
+        .await;
+    assert_eq!(wait_for_metric(&server, SNAPSHOT_WRITES, 2.0).await, 2.0);
+}
+
+#[tokio::test]
+async fn writes_are_debounced_and_the_last_one_trails() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parlor.db");
+    let server = server_on(&path, &[("PARLOR_STORE__SAVE_DEBOUNCE_MS", "400")]);
+    let mut ada = connect(&server).await;
+    join_alone(&mut ada, "tally").await;
+    for n in 1..=20 {
+        ada.send(json!({"type":"state","room":"tally","data":n}))
+            .await;
+    }
+    ada.ask(json!({"type":"echo"})).await;
+    assert_eq!(
+        metric(&server, SNAPSHOT_WRITES).await,
+        1.0,
+        "the first write is at once, the rest wait"
+    );
+    assert_eq!(
+        wait_for_metric(&server, SNAPSHOT_WRITES, 2.0).await,
+        2.0,
+        "one trailing write"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(metric(&server, SNAPSHOT_WRITES).await, 2.0);
+    let stored: String = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT data FROM snapshots WHERE room = 'tally'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored, "20");
+}
+
+#[tokio::test]
+async fn shutdown_writes_the_pending_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parlor.db");
+    let mut server = server_on(&path, &[("PARLOR_STORE__SAVE_DEBOUNCE_MS", "60000")]);
+    let mut ada = connect(&server).await;
+    join_alone(&mut ada, "drafts").await;
+    ada.send(json!({"type":"state","room":"drafts","data":"first"}))
+        .await;
+    ada.send(json!({"type":"state","room":"drafts","data":"second, still pending"}))
+        .await;
+    ada.ask(json!({"type":"echo"})).await;
+    server.terminate();
+    let status = server.child.wait().unwrap();
+    assert!(status.success());
+    drop(server);
+    let server = server_on(&path, &[]);
+    let mut bob = connect(&server).await;
+    assert_eq!(
+        join_alone(&mut bob, "drafts").await,
+        "second, still pending"
+    );
+}
+
+#[tokio::test]
+async fn after_kill_9_the_database_opens_with_what_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parlor.db");
+    let mut server = server_on(&path, &[("PARLOR_STORE__SAVE_DEBOUNCE_MS", "100")]);
+    let mut ada = connect(&server).await;
+    join_alone(&mut ada, "ledger").await;
+    ada.send(json!({"type":"state","room":"ledger","data":{"balance":42}}))
+        .await;
+    wait_for_metric(&server, SNAPSHOT_WRITES, 1.0).await;
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    drop(server);
+    let check: String = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let server = server_on(&path, &[]);
+    let mut bob = connect(&server).await;
+    assert_eq!(join_alone(&mut bob, "ledger").await, json!({"balance":42}));
+}
