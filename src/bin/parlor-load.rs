@@ -74,6 +74,10 @@ struct ChatArgs {
     /// Broadcasts per second per member.
     #[arg(long, default_value_t = 5.0)]
     rate: f64,
+    /// `state` messages per second in each room (sent by its first member),
+    /// to load the store with snapshots; 0 sends none.
+    #[arg(long, default_value_t = 0.0)]
+    states: f64,
 }
 
 /// Options every scenario takes.
@@ -291,10 +295,17 @@ async fn run_chat(args: ChatArgs) -> Report {
     let sessions = args.rooms * args.members;
     let gap = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
     let others = u64::from(args.members.saturating_sub(1));
+    let state_gap = (args.states > 0.0).then(|| Duration::from_secs_f64(1.0 / args.states));
     let seconds = drive(&args.common, sessions, &tally, |n, stop_at| {
         let (url, tally) = (args.common.url.clone(), tally.clone());
         let room = format!("load-{}", n % args.rooms);
-        async move { chatter(url, room, n, gap, others, stop_at, tally).await }
+        // The first member of each room publishes its state.
+        let pace = Pace {
+            gap,
+            state_gap: state_gap.filter(|_| n < args.rooms),
+            stop_at,
+        };
+        async move { chatter(url, room, n, pace, others, tally).await }
     })
     .await;
     report("chat", &args.common, u64::from(sessions), seconds, &tally)
@@ -569,15 +580,24 @@ async fn echoer(url: String, gap: Duration, stop_at: TokioInstant, tally: Shared
 /// One chat member: joins `room`, answers state requests, broadcasts
 /// `{t, n, from, m}` every `gap` and times every broadcast it receives
 /// (`m` marks broadcasts sent while measuring).
-async fn chatter(
-    url: String,
-    room: String,
-    me: u32,
+/// How often a chat member sends, and until when.
+struct Pace {
+    /// Between broadcasts.
     gap: Duration,
-    others: u64,
+    /// Between `state` messages, for members that send them.
+    state_gap: Option<Duration>,
+    /// When sending stops.
     stop_at: TokioInstant,
-    tally: Shared,
-) {
+}
+
+async fn chatter(url: String, room: String, me: u32, pace: Pace, others: u64, tally: Shared) {
+    let Pace {
+        gap,
+        state_gap,
+        stop_at,
+    } = pace;
+    let mut next_state = TokioInstant::now() + state_gap.unwrap_or_default();
+    let mut states = 0u64;
     let Some(mut socket) = open(&url, &tally).await else {
         return;
     };
@@ -592,6 +612,14 @@ async fn chatter(
     let mut last_seen: HashMap<u64, u64> = HashMap::new();
     loop {
         tokio::select! {
+            () = sleep_until(next_state), if state_gap.is_some() && next_state < stop_at => {
+                next_state += state_gap.unwrap_or_default();
+                states += 1;
+                let state = json!({"type":"state","room":room,"data":{"version":states}}).to_string();
+                if socket.send(Message::text(state)).await.is_err() {
+                    return;
+                }
+            }
             () = sleep_until(next), if next < stop_at => {
                 next += gap;
                 let measuring = tally.borrow().measuring_since.is_some();
