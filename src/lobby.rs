@@ -142,6 +142,8 @@ pub struct RoomSeat {
     pub kind: RoomKind,
     /// The session's role there.
     pub role: Role,
+    /// The zombies it asked for, should the room need opening again.
+    pub zombies: u32,
 }
 
 impl Lobby {
@@ -445,6 +447,8 @@ impl Handler<CloseAll> for Lobby {
 pub struct LobbyRequest {
     /// The asking session.
     pub session: String,
+    /// The asking connection, as in [`JoinRoomRequest`].
+    pub connection: u64,
     /// What it asks.
     pub action: LobbyAction,
     /// The request's `id`, echoed on the answer.
@@ -492,9 +496,13 @@ impl Handler<LobbyRequest> for Lobby {
     fn handle(&mut self, msg: LobbyRequest, ctx: &mut Context<Self>) {
         let LobbyRequest {
             session,
+            connection,
             action,
             id,
         } = msg;
+        if self.connection_of(&session) != connection {
+            return;
+        }
         let id = id.as_ref();
         let Some(addr) = self
             .sessions
@@ -882,6 +890,11 @@ pub struct JoinRoomRequest {
     pub zombies: u32,
     /// The request's `id`.
     pub id: Option<RequestId>,
+    /// The asking connection: a request from a connection already taken
+    /// over is ignored.
+    pub connection: u64,
+    /// Numbers this join among the session's joins, echoed in the answer.
+    pub serial: u64,
 }
 
 /// A session asks to leave a room.
@@ -894,6 +907,8 @@ pub struct LeaveRoomRequest {
     pub room: String,
     /// The request's `id`.
     pub id: Option<RequestId>,
+    /// The asking connection, as in [`JoinRoomRequest`].
+    pub connection: u64,
 }
 
 /// A room has stopped; keep its snapshot for its next life.
@@ -931,22 +946,34 @@ impl Handler<JoinRoomRequest> for Lobby {
         let Some(entry) = self.sessions.get(&msg.session) else {
             return;
         };
-        let Some(addr) = entry.addr.clone() else {
+        let Some(addr) = entry
+            .addr
+            .clone()
+            .filter(|_| entry.connection == msg.connection)
+        else {
             return;
         };
         let already_in = entry.rooms.iter().any(|seat| seat.room == msg.room);
         match self.admit_to_room(&msg, already_in, ctx) {
             Ok(link) => {
-                if !already_in {
-                    addr.do_send(RoomLinked(link.clone()));
-                }
+                // The room hears of the member before the member's messages
+                // can reach it.
                 self.enter(&msg, already_in);
+                if !already_in {
+                    addr.do_send(RoomLinked {
+                        link,
+                        serial: msg.serial,
+                    });
+                }
             }
             Err(refusal) => {
                 self.metrics.error_sent(ErrorCode::from(refusal.as_ref()));
                 addr.do_send(Outbound(refusal.encode_reply(msg.id.as_ref())));
                 if !already_in {
-                    addr.do_send(RoomRefused(msg.room.clone()));
+                    addr.do_send(RoomRefused {
+                        room: msg.room.clone(),
+                        serial: msg.serial,
+                    });
                 }
             }
         }
@@ -1050,6 +1077,7 @@ impl Lobby {
             lobby: ctx.address(),
             metrics: self.metrics.clone(),
             store: self.store.clone(),
+            seed: rand::random(),
         });
         self.rooms.insert(
             msg.room.clone(),
@@ -1079,6 +1107,7 @@ impl Lobby {
                 room: msg.room.clone(),
                 kind: msg.kind,
                 role,
+                zombies: msg.zombies,
             });
         }
         let member = MemberInfo {
@@ -1130,7 +1159,11 @@ impl Handler<LeaveRoomRequest> for Lobby {
     type Result = ();
 
     fn handle(&mut self, msg: LeaveRoomRequest, _: &mut Context<Self>) {
-        let Some(entry) = self.sessions.get_mut(&msg.session) else {
+        let Some(entry) = self
+            .sessions
+            .get_mut(&msg.session)
+            .filter(|entry| entry.connection == msg.connection)
+        else {
             return;
         };
         let Some(index) = entry.rooms.iter().position(|seat| seat.room == msg.room) else {

@@ -33,8 +33,8 @@ use crate::{
     },
     protocol::{
         self, BadRequest, Broadcast, ClientMsg, Direct, Echo, ErrorCode, GameChoice, GameTarget,
-        JoinGame, JoinRoom, LeaveReason, MoveRequest, Pos, Request, RequestId, RoomTarget,
-        ServerMsg, SetName, StateUpdate, WatchGame,
+        JoinGame, JoinRoom, LeaveReason, MoveRequest, Pos, Request, RequestId, Role, RoomKind,
+        RoomTarget, ServerMsg, SetName, StateUpdate, WatchGame,
     },
     rate_limit::{RateLimiter, Verdict},
     room::{RoomAction, RoomLink, RoomRequest},
@@ -109,8 +109,9 @@ impl SessionHandle {
 /// Where a room's messages go: queued while the join is on its way, then
 /// straight to the room.
 enum RoomRoute {
-    /// Joining: messages wait, in order, for the room's link.
-    Joining(Vec<RoomRequest>),
+    /// Joining (the join with this serial): messages wait, in order, for
+    /// the room's link.
+    Joining(u64, Vec<RoomRequest>),
     /// In the room.
     Joined(RoomLink),
 }
@@ -118,12 +119,22 @@ enum RoomRoute {
 /// The Lobby admitted this session to a room: route its messages there.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct RoomLinked(pub RoomLink);
+pub struct RoomLinked {
+    /// How to reach the room.
+    pub link: RoomLink,
+    /// The join it answers; an answer to an earlier join is stale.
+    pub serial: u64,
+}
 
-/// The Lobby refused this session's join of the named room.
+/// The Lobby refused this session's join of a room.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct RoomRefused(pub String);
+pub struct RoomRefused {
+    /// The room.
+    pub room: String,
+    /// The join it answers.
+    pub serial: u64,
+}
 
 /// Close the connection with this code and stop.
 #[derive(Message)]
@@ -154,6 +165,8 @@ pub struct Session {
     rooms: HashMap<String, RoomRoute>,
     /// Why the session's rooms will see it leave when it stops.
     leave_reason: LeaveReason,
+    /// Numbers this session's room joins (see [`RoomRoute`]).
+    join_serial: u64,
     /// The display name.
     name: String,
     /// The `#rrggbb` color.
@@ -197,6 +210,7 @@ impl Session {
             games: games.collect(),
             rooms: HashMap::new(),
             leave_reason: LeaveReason::Disconnected,
+            join_serial: 0,
             connection: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
             id: admission.id.clone(),
             name: admission.name.clone(),
@@ -331,20 +345,46 @@ impl Session {
 
     /// Rejoins the rooms a resumed session was in, as `join_room` would.
     fn rejoin(&mut self, seats: Vec<RoomSeat>) {
-        for RoomSeat { room, kind, role } in seats {
-            self.rooms
-                .entry(room.clone())
-                .or_insert_with(|| RoomRoute::Joining(Vec::new()));
-            let session = self.id.clone();
-            self.state.lobby.do_send(JoinRoomRequest {
-                session,
-                room,
-                kind,
-                role,
-                zombies: 0,
-                id: None,
-            });
+        for RoomSeat {
+            room,
+            kind,
+            role,
+            zombies,
+        } in seats
+        {
+            self.request_join(room, kind, role, zombies, None);
         }
+    }
+
+    /// Asks the Lobby for a room; until it answers, the room's messages
+    /// wait in a `Joining` route numbered by this join.
+    fn request_join(
+        &mut self,
+        room: String,
+        kind: RoomKind,
+        role: Role,
+        zombies: u32,
+        id: Option<RequestId>,
+    ) {
+        self.join_serial += 1;
+        let serial = self.join_serial;
+        // Already in or joining: the Lobby answers this join, but the room's
+        // link comes (or came) with the first one.
+        self.rooms
+            .entry(room.clone())
+            .or_insert_with(|| RoomRoute::Joining(serial, Vec::new()));
+        let (session, connection) = (self.id.clone(), self.connection);
+        let join = JoinRoomRequest {
+            session,
+            room,
+            kind,
+            role,
+            zombies,
+            id,
+            connection,
+            serial,
+        };
+        self.state.lobby.do_send(join);
     }
 
     /// Pings the client, or evicts it if it has been silent too long.
@@ -507,19 +547,8 @@ impl Session {
                 ctx,
             );
         }
-        self.rooms
-            .entry(room.clone())
-            .or_insert_with(|| RoomRoute::Joining(Vec::new()));
         let zombies = u32::try_from(zombies).unwrap_or(0);
-        let session = self.id.clone();
-        self.state.lobby.do_send(JoinRoomRequest {
-            session,
-            room,
-            kind,
-            role,
-            zombies,
-            id,
-        });
+        self.request_join(room, kind, role, zombies, id);
     }
 
     fn leave_room(&mut self, room: String, id: Option<RequestId>, ctx: &mut Context<Self>) {
@@ -534,9 +563,12 @@ impl Session {
             );
         }
         let session = self.id.clone();
-        self.state
-            .lobby
-            .do_send(LeaveRoomRequest { session, room, id });
+        self.state.lobby.do_send(LeaveRoomRequest {
+            session,
+            room,
+            id,
+            connection: self.connection,
+        });
     }
 
     /// Hands a room message to the room, queues it while the join is on its
@@ -559,7 +591,7 @@ impl Session {
         match self.rooms.get_mut(&room) {
             Some(RoomRoute::Joined(link)) => link.request(request),
             // The rate limit bounds this queue too; the cap is a backstop.
-            Some(RoomRoute::Joining(queued)) if queued.len() < burst => queued.push(request),
+            Some(RoomRoute::Joining(_, queued)) if queued.len() < burst => queued.push(request),
             _ => {
                 let kind = request.action.kind().to_string();
                 let message = format!("you are not in room {room}");
@@ -578,6 +610,7 @@ impl Session {
         let session = self.id.clone();
         self.state.lobby.do_send(LobbyRequest {
             session,
+            connection: self.connection,
             action,
             id,
         });
@@ -773,11 +806,16 @@ impl Handler<RoomLinked> for Session {
     type Result = ();
 
     fn handle(&mut self, msg: RoomLinked, _: &mut Context<Self>) {
-        let link = msg.0;
-        if let Some(RoomRoute::Joining(queued)) = self.rooms.remove(&link.name) {
-            for request in queued {
-                link.request(request);
-            }
+        let RoomLinked { link, serial } = msg;
+        // An answer to a join that was since left (and joined again) is stale.
+        let Some(RoomRoute::Joining(pending, queued)) = self.rooms.get_mut(&link.name) else {
+            return;
+        };
+        if *pending != serial {
+            return;
+        }
+        for request in std::mem::take(queued) {
+            link.request(request);
         }
         self.rooms
             .insert(link.name.clone(), RoomRoute::Joined(link));
@@ -788,11 +826,13 @@ impl Handler<RoomRefused> for Session {
     type Result = ();
 
     fn handle(&mut self, msg: RoomRefused, ctx: &mut Context<Self>) {
-        let Some(RoomRoute::Joining(queued)) = self.rooms.remove(&msg.0) else {
+        let pending = matches!(self.rooms.get(&msg.room), Some(RoomRoute::Joining(serial, _)) if *serial == msg.serial);
+        let Some(RoomRoute::Joining(_, queued)) = self.rooms.remove(&msg.room).filter(|_| pending)
+        else {
             return;
         };
         for request in queued {
-            let message = format!("you are not in room {}", msg.0);
+            let message = format!("you are not in room {}", msg.room);
             let kind = request.action.kind().to_string();
             self.error(
                 ErrorCode::NotInRoom,

@@ -66,6 +66,11 @@ impl Canvas {
         }
     }
 
+    /// Marks the board as changed, so the next tick sends a frame.
+    pub fn touch(&mut self) {
+        self.moved = true;
+    }
+
     /// Takes `session` off the board.
     pub fn remove(&mut self, session: &str) {
         let before = self.players.len();
@@ -181,6 +186,16 @@ mod tests {
         }
         assert_eq!(canvas.zombies()[0], at(30.0, 40.0));
         assert!(!canvas.tick(), "a zombie that reached its player stops");
+    }
+
+    #[test]
+    fn the_same_seed_places_the_same_zombies() {
+        let place = || {
+            Canvas::new(5, 20, &mut rand_chacha::ChaCha8Rng::seed_from_u64(9))
+                .zombies()
+                .to_vec()
+        };
+        assert_eq!(place(), place());
     }
 
     #[test]

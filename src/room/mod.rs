@@ -19,6 +19,8 @@ use std::{
 
 use actix::prelude::*;
 use bytestring::ByteString;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
 use self::canvas::Canvas;
@@ -237,6 +239,8 @@ pub struct NewRoom {
     pub metrics: Arc<Metrics>,
     /// Where the snapshot is kept.
     pub store: Addr<Store>,
+    /// The seed of the room's chance (where a canvas's zombies start).
+    pub seed: u64,
 }
 
 impl Room {
@@ -246,7 +250,7 @@ impl Room {
             Canvas::new(
                 new.zombies,
                 new.settings.canvas_tick_hz,
-                &mut rand::thread_rng(),
+                &mut ChaCha8Rng::seed_from_u64(new.seed),
             )
         });
         let room = Room {
@@ -351,7 +355,23 @@ impl Room {
             .map(|member| member.info.session.clone())
             .filter(|member| *member != session)
             .collect();
-        if again || candidates.is_empty() {
+        if again {
+            // Exactly one room_state per room_joined: a rejoin while this
+            // member's own state request is out gets that answer instead.
+            let waiting = self
+                .waiting
+                .iter()
+                .any(|waiting| waiting.session == session);
+            if !waiting {
+                self.send_snapshot(&msg.handle);
+            }
+            return;
+        }
+        if let Some(canvas) = &mut self.canvas {
+            // A frame goes out at the next tick, so the newcomer sees the board.
+            canvas.touch();
+        }
+        if candidates.is_empty() {
             return self.send_snapshot(&msg.handle);
         }
         let event = ServerMsg::MemberJoined {
@@ -522,18 +542,20 @@ impl Room {
         data: Value,
         id: Option<&RequestId>,
     ) {
-        self.touch(sender);
         let Some(target) = self.member(&to) else {
             let message = format!("{to} is not in room {}", self.name);
             return self.refuse(reply, ErrorCode::NotFound, message, "direct", id);
         };
+        let target = target.handle.clone();
+        // A direct that reached nobody is no activity.
+        self.touch(sender);
         let event = ServerMsg::Message {
             room: self.name.clone(),
             from: sender.to_string(),
             data,
             direct: true,
         };
-        target.handle.send(event.encode());
+        target.send(event.encode());
         self.metrics.relayed(1);
     }
 

@@ -30,17 +30,18 @@ async fn answer_state_request(member: &mut Client, room: &str, data: Value) -> S
     newcomer
 }
 
-/// The next frame of type `kind`, skipping member announcements on the way.
+/// The next frame of type `kind`, skipping member announcements (and a
+/// `room_joined` not waited for) on the way.
 async fn next_of(client: &mut Client, kind: &str) -> Value {
     loop {
         let frame = client.recv().await;
         if frame["type"] == kind {
             return frame;
         }
-        assert!(
-            frame["type"].as_str().unwrap().starts_with("member_"),
-            "expected {kind}, got {frame}"
-        );
+        let skippable = frame["type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("member_") || t == "room_joined");
+        assert!(skippable, "expected {kind}, got {frame}");
     }
 }
 
@@ -250,7 +251,9 @@ async fn leaving_in_every_way_is_announced_with_its_reason() {
                 assert_eq!(left, json!({"type":"room_left","room":"lounge","id":1}));
             }
             "disconnected" => drop(guest),
-            _ => tokio::time::sleep(Duration::from_millis(1200)).await, // not reading: evicted
+            // The guest stops reading (so answers no Pings) and is evicted,
+            // while the host goes on reading below.
+            _ => std::mem::forget(guest),
         }
         let gone = loop {
             let frame = host.recv().await;
@@ -520,4 +523,149 @@ async fn rooms_are_listed_and_counted() {
     );
     assert_eq!(server.metric("parlor_rooms{kind=\"chat\"}").await, 1.0);
     assert_eq!(server.metric("parlor_room_members").await, 2.0);
+}
+
+#[tokio::test]
+async fn join_leave_join_sent_at_once_lands_in_the_new_membership() {
+    let server = TestServer::start();
+    let (mut ada, _) = server.connect().await;
+    for request in [
+        json!({"type":"join_room","room":"flicker"}),
+        json!({"type":"leave_room","room":"flicker"}),
+        json!({"type":"join_room","room":"flicker"}),
+        json!({"type":"direct","room":"flicker","to":"s_nobody","data":1,"id":"d"}),
+    ] {
+        ada.send(request).await;
+    }
+    let answer = loop {
+        let frame = ada.recv().await;
+        if frame["id"] == "d" {
+            break frame;
+        }
+    };
+    assert_eq!(
+        answer["code"], "not_found",
+        "the direct reached the room: {answer}"
+    );
+}
+
+#[tokio::test]
+async fn rejoining_during_ones_own_state_request_gets_one_state() {
+    let server = TestServer::with(|config| config.rooms.state_request_timeout_ms = 300);
+    let (mut ada, _) = server.connect().await;
+    let (mut bob, _) = server.connect().await;
+    join(&mut ada, "echo", "chat").await;
+    bob.ask(json!({"type":"join_room","room":"echo"})).await;
+    let again = bob.ask(json!({"type":"join_room","room":"echo"})).await;
+    assert_eq!(again["type"], "room_joined");
+    bob.recv_type("room_state").await;
+    bob.idle(Duration::from_millis(500)).await;
+}
+
+#[tokio::test]
+async fn the_order_is_active_members_first_then_joiners_oldest_first() {
+    let server = TestServer::with(|config| config.rooms.state_request_timeout_ms = 150);
+    let (mut ada, ada_welcome) = server.connect().await;
+    let (mut bob, bob_welcome) = server.connect().await;
+    let (mut cy, cy_welcome) = server.connect().await;
+    join(&mut ada, "queue", "chat").await;
+    // Nobody answers Bob's and Cy's state requests: nobody becomes active.
+    join(&mut bob, "queue", "chat").await;
+    join(&mut cy, "queue", "chat").await;
+    bob.send(json!({"type":"broadcast","room":"queue","data":"hi"}))
+        .await;
+    bob.ask(json!({"type":"echo"})).await;
+    let (mut dee, _) = server.connect().await;
+    dee.send(json!({"type":"join_room","room":"queue"})).await;
+    // Bob (active) is asked first, then Ada (oldest joiner), then Cy.
+    let mut asked = Vec::new();
+    for (member, welcome) in [(&mut bob, &bob_welcome), (&mut ada, &ada_welcome)] {
+        next_of(member, "state_request").await;
+        asked.push(welcome["session"].clone());
+    }
+    let newcomer = loop {
+        let frame = cy.recv().await;
+        if frame["type"] == "state_request" {
+            break frame["for"].clone();
+        }
+    };
+    cy.send(json!({"type":"state","room":"queue","data":"from cy","for":newcomer}))
+        .await;
+    asked.push(cy_welcome["session"].clone());
+    let state = next_of(&mut dee, "room_state").await;
+    assert_eq!(state["from"], cy_welcome["session"]);
+    assert_eq!(asked.len(), 3);
+}
+
+#[tokio::test]
+async fn when_the_asked_member_leaves_the_next_is_asked_at_once() {
+    let server = TestServer::with(|config| config.rooms.state_request_timeout_ms = 60_000);
+    let (mut ada, _) = server.connect().await;
+    let (mut bob, bob_welcome) = server.connect().await;
+    join(&mut ada, "relay", "chat").await;
+    bob.ask(json!({"type":"join_room","room":"relay"})).await;
+    answer_state_request_after_joins(&mut ada, "relay", json!(0)).await;
+    bob.recv_type("room_state").await;
+    let (mut cy, _) = server.connect().await;
+    cy.send(json!({"type":"join_room","room":"relay"})).await;
+    // Ada answered last, so she is asked first; she leaves instead.
+    next_of(&mut ada, "state_request").await;
+    ada.ask(json!({"type":"leave_room","room":"relay"})).await;
+    answer_state_request_after_joins(&mut bob, "relay", json!("bob's")).await;
+    let state = next_of(&mut cy, "room_state").await;
+    assert_eq!(state["from"], bob_welcome["session"]);
+}
+
+#[tokio::test]
+async fn a_late_reply_only_updates_the_snapshot() {
+    let server = TestServer::with(|config| config.rooms.state_request_timeout_ms = 150);
+    let (mut ada, _) = server.connect().await;
+    join(&mut ada, "late", "chat").await;
+    let (mut bob, _) = server.connect().await;
+    bob.send(json!({"type":"join_room","room":"late"})).await;
+    let request = next_of(&mut ada, "state_request").await;
+    let state = next_of(&mut bob, "room_state").await;
+    assert_eq!(state["from"], Value::Null, "Ada was too slow");
+    ada.send(json!({"type":"state","room":"late","data":"too late","for":request["for"]}))
+        .await;
+    bob.idle(Duration::from_millis(300)).await;
+    let (mut cy, _) = server.connect().await;
+    cy.send(json!({"type":"join_room","room":"late"})).await;
+    let state = next_of(&mut cy, "room_state").await;
+    assert_eq!(
+        (&state["data"], &state["from"]),
+        (&json!("too late"), &Value::Null)
+    );
+}
+
+#[tokio::test]
+async fn a_takeover_moves_the_rooms_to_the_new_connection() {
+    let server = TestServer::start();
+    let (mut ada, ada_welcome) = server.connect().await;
+    let (mut bob, _) = server.connect().await;
+    join(&mut bob, "hub", "chat").await;
+    ada.ask(json!({"type":"join_room","room":"hub"})).await;
+    answer_state_request_after_joins(&mut bob, "hub", json!("x")).await;
+    ada.recv_type("room_state").await;
+    let token = ada_welcome["resume"].as_str().unwrap();
+    let (mut newer, _) = server.connect_with(&format!("resume={token}")).await;
+    assert_eq!(ada.ending().await, crate::support::Ending::Closed(4001));
+    assert_eq!(newer.recv_type("resumed").await["rooms"], json!(["hub"]));
+    newer.recv_type("room_joined").await;
+    let left = next_of(&mut bob, "member_left").await;
+    assert_eq!(left["reason"], "disconnected");
+    answer_state_request_after_joins(&mut bob, "hub", json!("y")).await;
+    assert_eq!(newer.recv_type("room_state").await["data"], "y");
+    newer
+        .send(json!({"type":"broadcast","room":"hub","data":"back"}))
+        .await;
+    assert_eq!(next_of(&mut bob, "message").await["data"], "back");
+}
+
+/// Like [`answer_state_request`], skipping member announcements first.
+async fn answer_state_request_after_joins(member: &mut Client, room: &str, data: Value) {
+    let request = next_of(member, "state_request").await;
+    member
+        .send(json!({"type":"state","room":room,"data":data,"for":request["for"]}))
+        .await;
 }
