@@ -5,6 +5,10 @@
 //! against a server started with `cargo run --release`.
 //!
 //! Scenarios:
+//! - `idle`: opens sessions that only answer Pings and holds them; reports
+//!   connected, failed by reason and evicted, and with `--server-pid` the
+//!   server's memory per session and CPU while idle. Past one process's
+//!   open-file limit it runs itself as several worker processes.
 //! - `games`: pairs sessions through the lobby's quick match and plays legal
 //!   moves at a steady rate; reports move round trips (a move sent until its
 //!   own `moved` comes back) and games finished.
@@ -30,7 +34,7 @@ use clap::{Args, Parser, Subcommand};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use rand::{seq::SliceRandom, Rng};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::time::{sleep_until, Instant as TokioInstant};
 use tokio_tungstenite::tungstenite::Message;
@@ -53,12 +57,33 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Scenario {
+    /// Idle sessions that only answer Pings; memory and CPU per session.
+    Idle(IdleArgs),
     /// Quick-match games playing legal moves; move round-trip percentiles.
     Games(GamesArgs),
     /// Sessions sending `echo`; round-trip percentiles.
     Echo(EchoArgs),
     /// Chat rooms whose members broadcast; delivery rate and latency.
     Chat(ChatArgs),
+}
+
+#[derive(Args)]
+struct IdleArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Sessions to open.
+    #[arg(long, default_value_t = 1000)]
+    sessions: u32,
+    /// How long to hold them, in seconds (the measuring time).
+    #[arg(long, default_value_t = 30)]
+    hold: u64,
+    /// Most sessions one process opens; more are spread over worker
+    /// processes. Default: this process's open-file limit less a margin.
+    #[arg(long)]
+    per_process: Option<u32>,
+    /// Run as one worker of a larger idle run (set by the parent).
+    #[arg(long, hide = true)]
+    worker: bool,
 }
 
 #[derive(Args)]
@@ -95,6 +120,13 @@ struct Common {
     /// Also write the report as one JSON object to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// The server's process id: its RSS and CPU are read from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Spread connections over this many source addresses 127.0.0.1…K, so
+    /// no one address runs out of ports.
+    #[arg(long, default_value_t = 8)]
+    sources: u8,
 }
 
 #[derive(Args)]
@@ -138,6 +170,10 @@ struct Tally {
     expected: u64,
     /// Deliveries seen twice or out of order (chat).
     duplicated: u64,
+    /// Sessions the server closed while measuring (idle).
+    evicted: u64,
+    /// The server's usage, when its pid is known.
+    server: Option<ServerUsage>,
     /// Sessions that connected.
     connected: u64,
     /// Sessions that failed to connect or dropped, by reason.
@@ -151,9 +187,9 @@ struct Tally {
 type Shared = Rc<RefCell<Tally>>;
 
 /// The report, printed as a table and optionally written as JSON.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct Report {
-    scenario: &'static str,
+    scenario: String,
     url: String,
     sessions: u64,
     connected: u64,
@@ -167,10 +203,66 @@ struct Report {
     rtt_ms: Percentiles,
     games_finished: u64,
     duplicated: u64,
+    evicted: u64,
     errors: Vec<String>,
+    /// The server's memory and CPU, with `--server-pid`.
+    server: Option<ServerUsage>,
 }
 
-#[derive(Serialize)]
+/// What /proc says of the server while measuring.
+#[derive(Serialize, Deserialize, Clone, Copy, Default)]
+struct ServerUsage {
+    /// Resident memory before the sessions connected, KiB.
+    rss_kib_before: u64,
+    /// Resident memory at the end of measuring, KiB.
+    rss_kib_after: u64,
+    /// (after − before) ÷ sessions, bytes.
+    bytes_per_session: u64,
+    /// CPU used while measuring, percent of one core.
+    cpu_percent: f64,
+}
+
+impl Report {
+    fn empty(scenario: &str, url: &str) -> Report {
+        Report {
+            scenario: scenario.to_string(),
+            url: url.to_string(),
+            sessions: 0,
+            connected: 0,
+            failed: 0,
+            failures: Vec::new(),
+            seconds: 0.0,
+            sent: 0,
+            answered: 0,
+            missing: 0,
+            per_second: 0.0,
+            rtt_ms: Percentiles {
+                p50: 0.0,
+                p90: 0.0,
+                p99: 0.0,
+                max: 0.0,
+            },
+            games_finished: 0,
+            duplicated: 0,
+            evicted: 0,
+            errors: Vec::new(),
+            server: None,
+        }
+    }
+
+    /// Adds a worker's idle report to this one.
+    fn absorb(&mut self, worker: Report) {
+        self.sessions += worker.sessions;
+        self.connected += worker.connected;
+        self.failed += worker.failed;
+        self.evicted += worker.evicted;
+        self.failures.extend(worker.failures);
+        self.failures.sort();
+        self.failures.dedup();
+    }
+}
+
+#[derive(Serialize, Deserialize)]
 struct Percentiles {
     p50: f64,
     p90: f64,
@@ -192,6 +284,7 @@ fn main() -> ExitCode {
     };
     raise_file_limit();
     let json = match &cli.scenario {
+        Scenario::Idle(args) => args.common.json.clone(),
         Scenario::Games(args) => args.common.json.clone(),
         Scenario::Echo(args) => args.common.json.clone(),
         Scenario::Chat(args) => args.common.json.clone(),
@@ -199,6 +292,7 @@ fn main() -> ExitCode {
     let local = tokio::task::LocalSet::new();
     let report = local.block_on(&runtime, async {
         match cli.scenario {
+            Scenario::Idle(args) => run_idle(args).await,
             Scenario::Games(args) => run_games(args).await,
             Scenario::Echo(args) => run_echo(args).await,
             Scenario::Chat(args) => run_chat(args).await,
@@ -222,6 +316,8 @@ fn new_tally() -> Shared {
         games_finished: 0,
         expected: 0,
         duplicated: 0,
+        evicted: 0,
+        server: None,
         connected: 0,
         failures: Vec::new(),
         errors: Vec::new(),
@@ -236,6 +332,9 @@ where
     F: Fn(u32, TokioInstant) -> Fut,
     Fut: std::future::Future<Output = ()> + 'static,
 {
+    SOURCES.with(|sources| sources.set(common.sources.max(1)));
+    let before = common.server_pid.and_then(sample);
+    let progress = tokio::task::spawn_local(progress(tally.clone()));
     let ramp_gap = Duration::from_secs_f64(1.0 / f64::from(common.ramp.max(1)));
     let ramp_end = TokioInstant::now() + ramp_gap * sessions;
     let measure_from = ramp_end + SETTLE;
@@ -251,9 +350,13 @@ where
     sleep_until(measure_from).await;
     tally.borrow_mut().measuring_since = Some(Instant::now());
     let started = Instant::now();
-    let progress = tokio::task::spawn_local(progress(tally.clone()));
+    let measuring = common.server_pid.and_then(sample);
     sleep_until(stop_at).await;
     let seconds = started.elapsed().as_secs_f64();
+    let after = common.server_pid.and_then(sample);
+    if let (Some(before), Some(measuring), Some(after)) = (before, measuring, after) {
+        tally.borrow_mut().server = Some(usage(before, measuring, after, sessions, seconds));
+    }
     // Answers still in flight may arrive for this long; later ones count as missing.
     tokio::time::sleep(DRAIN).await;
     progress.abort();
@@ -263,17 +366,65 @@ where
     seconds
 }
 
+/// How often the progress line is redrawn.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+/// A live progress line on stderr until aborted.
 async fn progress(tally: Shared) {
+    let line = indicatif::ProgressBar::new_spinner();
+    line.enable_steady_tick(PROGRESS_EVERY);
     loop {
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        tokio::time::sleep(PROGRESS_EVERY).await;
         let tally = tally.borrow();
-        eprintln!(
-            "parlor-load: {} connected, {} sent, {} answered, p99 {:.2} ms",
+        let phase = if tally.measuring_since.is_some() {
+            "measuring"
+        } else {
+            "connecting"
+        };
+        line.set_message(format!(
+            "{phase}: {} connected, {} failed, {} sent, {} answered, p99 {:.2} ms",
             tally.connected,
+            tally.failures.len(),
             tally.sent,
             tally.answered,
             tally.rtt.value_at_quantile(0.99) as f64 / 1000.0
-        );
+        ));
+    }
+}
+
+/// One reading of the server's /proc: (RSS KiB, CPU ticks).
+fn sample(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?;
+    let rss: u64 = rss.trim().trim_end_matches("kB").trim().parse().ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at state.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some((rss, ticks))
+}
+
+/// Clock ticks a second, as /proc counts CPU time (USER_HZ on Linux).
+const TICKS_PER_SEC: f64 = 100.0;
+
+fn usage(
+    before: (u64, u64),
+    measuring: (u64, u64),
+    after: (u64, u64),
+    sessions: u32,
+    seconds: f64,
+) -> ServerUsage {
+    let grown = after.0.saturating_sub(before.0) * 1024;
+    ServerUsage {
+        rss_kib_before: before.0,
+        rss_kib_after: after.0,
+        bytes_per_session: grown / u64::from(sessions.max(1)),
+        cpu_percent: (after.1.saturating_sub(measuring.1)) as f64
+            / TICKS_PER_SEC
+            / seconds.max(f64::EPSILON)
+            * 100.0,
     }
 }
 
@@ -282,9 +433,9 @@ async fn run_games(args: GamesArgs) -> Report {
     let solo = args.game == "match3";
     let sessions = if solo { args.games } else { args.games * 2 };
     let gap = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
-    let seconds = drive(&args.common, sessions, &tally, |_, stop_at| {
+    let seconds = drive(&args.common, sessions, &tally, |n, stop_at| {
         let (url, game, tally) = (args.common.url.clone(), args.game.clone(), tally.clone());
-        async move { player(url, game, gap, stop_at, tally).await }
+        async move { player(url, n, game, gap, stop_at, tally).await }
     })
     .await;
     report("games", &args.common, u64::from(sessions), seconds, &tally)
@@ -311,12 +462,122 @@ async fn run_chat(args: ChatArgs) -> Report {
     report("chat", &args.common, u64::from(sessions), seconds, &tally)
 }
 
+/// Open files a worker keeps free beyond its sessions (stdio, the runtime).
+const FILE_MARGIN: u64 = 64;
+
+async fn run_idle(args: IdleArgs) -> Report {
+    let limit = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft);
+    let per_process = args
+        .per_process
+        .unwrap_or_else(|| u32::try_from(limit.saturating_sub(FILE_MARGIN)).unwrap_or(u32::MAX))
+        .max(1);
+    if args.sessions > per_process && !args.worker {
+        return run_idle_workers(&args, per_process).await;
+    }
+    let tally = new_tally();
+    let mut common = args.common.clone();
+    common.duration = args.hold;
+    if args.worker {
+        // The parent reads the server; a worker only holds sessions.
+        common.server_pid = None;
+    }
+    let seconds = drive(&common, args.sessions, &tally, |n, _| {
+        let (url, tally) = (common.url.clone(), tally.clone());
+        async move { idler(url, n, tally).await }
+    })
+    .await;
+    report("idle", &common, u64::from(args.sessions), seconds, &tally)
+}
+
+/// Holds one session, answering Pings, until aborted; counts it evicted if
+/// the server closes it while measuring.
+async fn idler(url: String, n: u32, tally: Shared) {
+    let Some(mut socket) = open(&url, n, &tally).await else {
+        return;
+    };
+    while let Some(Ok(_)) = socket.next().await {}
+    let mut tally = tally.borrow_mut();
+    if tally.measuring_since.is_some() {
+        tally.evicted += 1;
+    }
+    tally.failures.push("closed by the server".to_string());
+}
+
+/// Runs an idle load too big for one process as several worker processes
+/// (this same binary), each holding its share, and adds up their reports.
+async fn run_idle_workers(args: &IdleArgs, per_process: u32) -> Report {
+    let workers = args.sessions.div_ceil(per_process);
+    let ramp_each = (args.common.ramp / workers).max(1);
+    let dir = std::env::temp_dir();
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("parlor-load"));
+    eprintln!(
+        "parlor-load: {} sessions over {workers} worker processes",
+        args.sessions
+    );
+    let mut children = Vec::new();
+    for worker in 0..workers {
+        let share = per_process.min(args.sessions - worker * per_process);
+        let json = dir.join(format!("parlor-load-{}-{worker}.json", std::process::id()));
+        let child = tokio::process::Command::new(&exe)
+            .args(["idle", "--worker", "--url", &args.common.url])
+            .args([
+                "--sessions",
+                &share.to_string(),
+                "--hold",
+                &args.hold.to_string(),
+            ])
+            .args([
+                "--ramp",
+                &ramp_each.to_string(),
+                "--sources",
+                &args.common.sources.to_string(),
+            ])
+            .arg("--json")
+            .arg(&json)
+            .stdout(std::process::Stdio::null())
+            .spawn();
+        match child {
+            Ok(child) => children.push((child, json)),
+            Err(err) => eprintln!("parlor-load: cannot start a worker: {err}"),
+        }
+    }
+    // The parent reads the server over the workers' measuring window.
+    let ramp = Duration::from_secs_f64(f64::from(per_process) / f64::from(ramp_each));
+    let before = args.common.server_pid.and_then(sample);
+    tokio::time::sleep(ramp + SETTLE).await;
+    let measuring = args.common.server_pid.and_then(sample);
+    tokio::time::sleep(Duration::from_secs(args.hold)).await;
+    let after = args.common.server_pid.and_then(sample);
+    let mut merged = Report::empty("idle", &args.common.url);
+    for (mut child, json) in children {
+        let _ = child.wait().await;
+        let text = std::fs::read_to_string(&json).ok();
+        let worker: Option<Report> = text.and_then(|text| serde_json::from_str(&text).ok());
+        let _ = std::fs::remove_file(&json);
+        match worker {
+            Some(worker) => merged.absorb(worker),
+            None => merged.failures.push("a worker process failed".to_string()),
+        }
+    }
+    merged.seconds = args.hold as f64;
+    if let (Some(before), Some(measuring), Some(after)) = (before, measuring, after) {
+        merged.server = Some(usage(
+            before,
+            measuring,
+            after,
+            args.sessions,
+            args.hold as f64,
+        ));
+    }
+    merged
+}
+
 async fn run_echo(args: EchoArgs) -> Report {
     let tally = new_tally();
     let gap = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
-    let seconds = drive(&args.common, args.sessions, &tally, |_, stop_at| {
+    let seconds = drive(&args.common, args.sessions, &tally, |n, stop_at| {
         let (url, tally) = (args.common.url.clone(), tally.clone());
-        async move { echoer(url, gap, stop_at, tally).await }
+        async move { echoer(url, n, gap, stop_at, tally).await }
     })
     .await;
     report(
@@ -331,19 +592,50 @@ async fn run_echo(args: EchoArgs) -> Report {
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn open(url: &str, tally: &Shared) -> Option<Socket> {
+thread_local! {
+    /// How many source addresses connections are spread over.
+    static SOURCES: std::cell::Cell<u8> = const { std::cell::Cell::new(1) };
+}
+
+/// Connects session `n`, from source address 127.0.0.(1 + n mod K) when
+/// the server is on loopback.
+async fn dial(url: &str, n: u32) -> Result<Socket, String> {
+    let uri: tokio_tungstenite::tungstenite::http::Uri =
+        url.parse().map_err(|err| format!("bad url: {err}"))?;
+    let host = uri.host().unwrap_or("127.0.0.1");
+    let port = uri.port_u16().unwrap_or(80);
+    let server: std::net::SocketAddr = format!("{}:{port}", host.replace("localhost", "127.0.0.1"))
+        .parse()
+        .map_err(|_| format!("{host} is not an IP address"))?;
+    let socket = tokio::net::TcpSocket::new_v4().map_err(|err| err.to_string())?;
+    if server.ip().is_loopback() {
+        let sources = u32::from(SOURCES.with(std::cell::Cell::get));
+        let source = std::net::Ipv4Addr::new(127, 0, 0, 1 + (n % sources) as u8);
+        socket
+            .bind((source, 0).into())
+            .map_err(|err| format!("bind: {err}"))?;
+    }
+    let stream = socket
+        .connect(server)
+        .await
+        .map_err(|err| format!("connect: {err}"))?;
     // Nagle's algorithm would hold small frames back for the peer's delayed ACK.
-    let disable_nagle = true;
-    match tokio_tungstenite::connect_async_with_config(url, None, disable_nagle).await {
-        Ok((socket, _)) => {
+    stream.set_nodelay(true).map_err(|err| err.to_string())?;
+    let (socket, _) =
+        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await
+            .map_err(|err| err.to_string())?;
+    Ok(socket)
+}
+
+async fn open(url: &str, n: u32, tally: &Shared) -> Option<Socket> {
+    match dial(url, n).await {
+        Ok(socket) => {
             tally.borrow_mut().connected += 1;
             Some(socket)
         }
         Err(err) => {
-            tally
-                .borrow_mut()
-                .failures
-                .push(short_reason(&err.to_string()));
+            tally.borrow_mut().failures.push(short_reason(&err));
             None
         }
     }
@@ -378,8 +670,15 @@ fn count_answer(tally: &Shared, sent_at: Instant) {
 
 /// One player: queues, plays legal moves every `gap` when it is its turn,
 /// and queues again when a game ends, until `stop_at`.
-async fn player(url: String, game: String, gap: Duration, stop_at: TokioInstant, tally: Shared) {
-    let Some(mut socket) = open(&url, &tally).await else {
+async fn player(
+    url: String,
+    n: u32,
+    game: String,
+    gap: Duration,
+    stop_at: TokioInstant,
+    tally: Shared,
+) {
+    let Some(mut socket) = open(&url, n, &tally).await else {
         return;
     };
     let find = json!({"type":"find_game","game":game}).to_string();
@@ -542,8 +841,8 @@ fn swap_makes_line(grid: &[Vec<u64>], a: (usize, usize), b: (usize, usize)) -> b
 }
 
 /// One echo session: sends `echo` every `gap` with its send time, until `stop_at`.
-async fn echoer(url: String, gap: Duration, stop_at: TokioInstant, tally: Shared) {
-    let Some(mut socket) = open(&url, &tally).await else {
+async fn echoer(url: String, n: u32, gap: Duration, stop_at: TokioInstant, tally: Shared) {
+    let Some(mut socket) = open(&url, n, &tally).await else {
         return;
     };
     let origin = Instant::now();
@@ -598,7 +897,7 @@ async fn chatter(url: String, room: String, me: u32, pace: Pace, others: u64, ta
     } = pace;
     let mut next_state = TokioInstant::now() + state_gap.unwrap_or_default();
     let mut states = 0u64;
-    let Some(mut socket) = open(&url, &tally).await else {
+    let Some(mut socket) = open(&url, me, &tally).await else {
         return;
     };
     let join = json!({"type":"join_room","room":room,"kind":"chat"}).to_string();
@@ -712,7 +1011,7 @@ fn report(
     errors.sort();
     errors.dedup();
     Report {
-        scenario,
+        scenario: scenario.to_string(),
         url: common.url.clone(),
         sessions,
         connected: tally.connected,
@@ -734,7 +1033,9 @@ fn report(
         },
         games_finished: tally.games_finished,
         duplicated: tally.duplicated,
+        evicted: tally.evicted,
         errors,
+        server: tally.server,
     }
 }
 
@@ -760,6 +1061,15 @@ fn finish(report: &Report, json: Option<PathBuf>) -> ExitCode {
     if report.scenario == "chat" {
         println!("duplicated      {}", report.duplicated);
     }
+    if report.scenario == "idle" {
+        println!("evicted         {}", report.evicted);
+    }
+    if let Some(server) = &report.server {
+        println!(
+            "server          RSS {} -> {} KiB ({} bytes a session), CPU {:.1} % of a core while measuring",
+            server.rss_kib_before, server.rss_kib_after, server.bytes_per_session, server.cpu_percent
+        );
+    }
     if !report.errors.is_empty() {
         println!("error codes     {:?}", report.errors);
     }
@@ -770,8 +1080,12 @@ fn finish(report: &Report, json: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let shortfall =
-        report.missing > 0 || report.connected < report.sessions || report.answered == 0;
+    let idle = report.scenario == "idle";
+    let shortfall = (report.answered == 0 && !idle)
+        || report.evicted > 0
+        || report.missing > 0
+        || report.duplicated > 0
+        || report.connected < report.sessions;
     if shortfall {
         ExitCode::FAILURE
     } else {
