@@ -70,6 +70,9 @@ const FD_HEADROOM: u64 = 256;
 /// How often shutdown checks whether every session has closed.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(20);
 
+/// The longest pause between two tries of the store's failed writes at exit.
+const STORE_RETRY_MAX_PAUSE: Duration = Duration::from_secs(1);
+
 /// What every request handler and session shares.
 pub struct AppState {
     /// The configuration the server was started with.
@@ -170,6 +173,10 @@ pub fn start(config: Config) -> io::Result<Parlor> {
     let conn = store::open(&path)
         .map_err(|err| io::Error::other(format!("store.path {path:?}: {err}")))?;
     let store = Store::start(path, conn, metrics.clone());
+    retry_store_writes(
+        store.clone(),
+        Duration::from_millis(config.store.save_debounce_ms),
+    );
     let lobby = Lobby::new(settings, room_limits, metrics.clone(), store.clone()).start();
     let slots = SessionSlots::new(cap);
     let state = Arc::new(AppState {
@@ -218,27 +225,68 @@ impl Parlor {
         while self.state.slots.open() > 0 && Instant::now() < deadline {
             tokio::time::sleep(SHUTDOWN_POLL).await;
         }
-        flush_store(&self.state).await;
+        // Stopping the server closes every connection: nothing changes after.
         handle.stop(true).await;
-        serving
+        let served = serving
             .await
-            .unwrap_or_else(|err| Err(io::Error::other(err)))
+            .unwrap_or_else(|err| Err(io::Error::other(err)));
+        let unwritten = flush_store(&self.state).await;
+        if !unwritten.is_empty() {
+            let lost = format!("{} writes could not be made before exit", unwritten.len());
+            return Err(io::Error::other(lost));
+        }
+        served
     }
 }
 
-/// Has every live room write its pending snapshot, then waits for the
-/// store to have written everything it was given.
-async fn flush_store(state: &AppState) {
-    let rooms = state.lobby.send(lobby::LiveRooms).await.unwrap_or_default();
+/// Has every live room write its pending snapshot, then waits (retrying,
+/// up to `server.shutdown_timeout_ms`) until the store has written
+/// everything it was given; returns what could not be written.
+async fn flush_store(state: &AppState) -> Vec<String> {
+    let deadline = Instant::now() + state.config.shutdown_timeout();
+    let rooms = loop {
+        let (rooms, closing) = state.lobby.send(lobby::LiveRooms).await.unwrap_or_default();
+        if closing == 0 || Instant::now() >= deadline {
+            break rooms;
+        }
+        tokio::time::sleep(SHUTDOWN_POLL).await;
+    };
     for room in rooms {
         // A room that stopped meanwhile wrote its snapshot as it stopped.
         let _ = room.send(room::Flush).await;
     }
-    match state.store.send(store::Sync).await {
-        Ok(0) => log::info!("store: everything written"),
-        Ok(failing) => log::error!("store: {failing} writes could not be made before exit"),
-        Err(err) => log::error!("store: cannot reach the store at exit: {err}"),
+    let mut pause = SHUTDOWN_POLL;
+    loop {
+        let unwritten = match state.store.send(store::Drain).await {
+            Ok(unwritten) => unwritten,
+            Err(err) => vec![format!("everything (the store is unreachable: {err})")],
+        };
+        if unwritten.is_empty() {
+            log::info!("store: everything written");
+            return unwritten;
+        }
+        if Instant::now() >= deadline {
+            for item in &unwritten {
+                log::error!("store: lost at exit: {item}");
+            }
+            return unwritten;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(STORE_RETRY_MAX_PAUSE);
     }
+}
+
+/// Has the store try its failed writes again every `period`.
+fn retry_store_writes(store: Addr<Store>, period: Duration) {
+    actix_rt::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        loop {
+            tick.tick().await;
+            if store.try_send(store::Retry).is_err() && !store.connected() {
+                return;
+            }
+        }
+    });
 }
 
 /// Raises the soft open-file limit to the hard one and caps sessions below

@@ -100,6 +100,8 @@ pub struct Lobby {
     games: HashMap<String, GameEntry>,
     /// Live rooms by name.
     rooms: HashMap<String, RoomEntry>,
+    /// Rooms told to close that have not yet reported closing.
+    closing: std::collections::HashSet<String>,
     /// Reconnect grace and linger, for the Lobby and its games.
     settings: GameSettings,
     /// Room sizes and the rooms' shared settings.
@@ -159,6 +161,7 @@ impl Lobby {
             queues: HashMap::new(),
             games: HashMap::new(),
             rooms: HashMap::new(),
+            closing: std::collections::HashSet::new(),
             settings,
             room_limits,
             metrics,
@@ -921,16 +924,18 @@ pub struct RoomClosed {
     pub snapshot: Value,
 }
 
-/// The live rooms' actors, for the shutdown flush.
+/// The live rooms' actors, and how many rooms are still closing, for the
+/// shutdown flush.
 #[derive(Message)]
-#[rtype(result = "Vec<Addr<Room>>")]
+#[rtype(result = "(Vec<Addr<Room>>, usize)")]
 pub struct LiveRooms;
 
 impl Handler<LiveRooms> for Lobby {
     type Result = MessageResult<LiveRooms>;
 
     fn handle(&mut self, _: LiveRooms, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.rooms.values().map(|room| room.addr.clone()).collect())
+        let live = self.rooms.values().map(|room| room.addr.clone()).collect();
+        MessageResult((live, self.closing.len()))
     }
 }
 
@@ -1151,6 +1156,7 @@ impl Lobby {
         if room.members == 0 {
             room.addr.do_send(CloseRoom);
             self.rooms.remove(name);
+            self.closing.insert(name.to_string());
         }
     }
 }
@@ -1187,6 +1193,7 @@ impl Handler<RoomClosed> for Lobby {
     type Result = ();
 
     fn handle(&mut self, msg: RoomClosed, _: &mut Context<Self>) {
+        self.closing.remove(&msg.room);
         // The room came back to life before its old self closed: hand the
         // newer snapshot over (the store has it too).
         if let (Some(room), false) = (self.rooms.get(&msg.room), msg.snapshot.is_null()) {

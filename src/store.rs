@@ -3,9 +3,10 @@
 //!
 //! It keeps room snapshots and finished games. Takes [`SaveSnapshot`] and
 //! [`SaveGame`] (fire and forget), [`LoadSnapshot`], [`ListHistory`] and
-//! [`GetGame`] (answered), and [`Sync`] (answered once everything before it is
-//! written). A write that fails is logged, counted in `/metrics` and kept to
-//! be tried again with the next message; the server goes on serving.
+//! [`GetGame`] (answered), [`Retry`] (from a timer) and [`Drain`] (answered,
+//! after one more try, with what is still unwritten). A write that fails is
+//! logged, counted in `/metrics` and kept, newest per room, to be tried again
+//! at the next [`Retry`]; the server goes on serving meanwhile.
 
 use std::{
     collections::HashMap,
@@ -34,7 +35,8 @@ pub const IN_MEMORY: &str = ":memory:";
 const BUSY_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// Schema migrations, in order; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE snapshots (
         room       TEXT PRIMARY KEY,
         kind       TEXT NOT NULL,
@@ -53,8 +55,15 @@ const MIGRATIONS: &[&str] = &["
         ended_at   TEXT NOT NULL
     );
     CREATE INDEX games_by_end ON games (ended_at DESC);
-    CREATE INDEX games_by_kind ON games (game, ended_at DESC);
-"];
+        CREATE INDEX games_by_kind ON games (game, ended_at DESC);
+",
+    "
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+",
+];
 
 /// Why the store could not do something.
 #[derive(Debug)]
@@ -153,6 +162,20 @@ pub struct HistoryEntry {
     pub ended_at: String,
 }
 
+impl From<&GameRecord> for HistoryEntry {
+    fn from(record: &GameRecord) -> Self {
+        HistoryEntry {
+            game_id: record.game_id.clone(),
+            game: record.game,
+            players: record.players.clone(),
+            result: record.result,
+            winner: record.winner.clone(),
+            started_at: record.started_at.clone(),
+            ended_at: record.ended_at.clone(),
+        }
+    }
+}
+
 /// The time now, RFC 3339 UTC to the second.
 pub fn now_rfc3339() -> String {
     rfc3339(SystemTime::now())
@@ -188,6 +211,13 @@ pub fn open(path: &str) -> Result<Connection, StoreError> {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
     }
     migrate(&conn)?;
+    // A read-only file or a full disk opens and migrates (nothing to do)
+    // without writing: one small write proves the store can keep data.
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('opened_at', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = ?1",
+        [now_rfc3339()],
+    )?;
     Ok(conn)
 }
 
@@ -305,7 +335,7 @@ impl Store {
     }
 
     fn failed(&self, what: &str, err: &StoreError) {
-        log::error!("store: {what} failed: {err}; it will be tried again");
+        log::error!("store: {what} failed: {err}");
         self.metrics.store_failed();
     }
 
@@ -317,6 +347,19 @@ impl Store {
         for record in std::mem::take(&mut self.failed_games) {
             self.save_game(record);
         }
+    }
+
+    /// What is still unwritten, named for the log.
+    fn unwritten(&self) -> Vec<String> {
+        let rooms = self
+            .failed_snapshots
+            .keys()
+            .map(|room| format!("snapshot of room {room}"));
+        let games = self
+            .failed_games
+            .iter()
+            .map(|game| format!("game {}", game.game_id));
+        rooms.chain(games).collect()
     }
 
     fn load_snapshot(&mut self, room: &str) -> Result<Option<Value>, StoreError> {
@@ -342,6 +385,23 @@ impl Store {
         game: Option<GameKind>,
         limit: usize,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let mut entries = self.stored_history(game, limit)?;
+        // Games whose write is still being retried are history too.
+        let pending = self
+            .failed_games
+            .iter()
+            .filter(|record| game.is_none_or(|kind| record.game == kind));
+        entries.extend(pending.map(HistoryEntry::from));
+        entries.sort_by(|a, b| b.ended_at.cmp(&a.ended_at));
+        entries.truncate(limit);
+        Ok(entries)
+    }
+
+    fn stored_history(
+        &mut self,
+        game: Option<GameKind>,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let conn = self.conn()?;
         let columns = "game_id, game, players, result, winner, started_at, ended_at, seed, moves";
@@ -353,21 +413,19 @@ impl Store {
             statement.query_map(params![game.map(GameKind::as_str), limit], row_to_record)?;
         let mut entries = Vec::new();
         for row in rows {
-            let record = row??;
-            entries.push(HistoryEntry {
-                game_id: record.game_id,
-                game: record.game,
-                players: record.players,
-                result: record.result,
-                winner: record.winner,
-                started_at: record.started_at,
-                ended_at: record.ended_at,
-            });
+            entries.push(HistoryEntry::from(&row??));
         }
         Ok(entries)
     }
 
     fn game(&mut self, game_id: &str) -> Result<Option<GameRecord>, StoreError> {
+        if let Some(pending) = self
+            .failed_games
+            .iter()
+            .find(|record| record.game_id == game_id)
+        {
+            return Ok(Some(pending.clone()));
+        }
         let columns = "game_id, game, players, result, winner, started_at, ended_at, seed, moves";
         let record = self
             .conn()?
@@ -423,9 +481,10 @@ pub struct SaveSnapshot {
     pub data: Value,
 }
 
-/// Read a room's snapshot.
+/// Read a room's snapshot: `Ok(None)` when it has none, `Err` when it
+/// could not be read (then the room must not overwrite what is stored).
 #[derive(Message)]
-#[rtype(result = "Option<Value>")]
+#[rtype(result = "Result<Option<Value>, String>")]
 pub struct LoadSnapshot {
     /// The room.
     pub room: String,
@@ -454,32 +513,39 @@ pub struct GetGame {
     pub game_id: String,
 }
 
-/// Answered once every message sent before it has been handled, after one
-/// more try of any failed write: how shutdown knows everything is written.
+/// Try the failed writes again (sent by a timer).
 #[derive(Message)]
-#[rtype(result = "usize")]
-pub struct Sync;
+#[rtype(result = "()")]
+pub struct Retry;
+
+/// Answered once every message sent before it has been handled, after one
+/// more try of any failed write, with what is still unwritten: how shutdown
+/// knows everything is written.
+#[derive(Message)]
+#[rtype(result = "Vec<String>")]
+pub struct Drain;
 
 impl Handler<SaveSnapshot> for Store {
     type Result = ();
 
     fn handle(&mut self, msg: SaveSnapshot, _: &mut SyncContext<Self>) {
-        self.retry();
+        // Still failing: keep the newest, write it at the next retry.
+        if let Some(pending) = self.failed_snapshots.get_mut(&msg.room) {
+            *pending = (msg.kind, msg.data);
+            return;
+        }
         self.save_snapshot(msg.room, msg.kind, msg.data);
     }
 }
 
 impl Handler<LoadSnapshot> for Store {
-    type Result = Option<Value>;
+    type Result = Result<Option<Value>, String>;
 
-    fn handle(&mut self, msg: LoadSnapshot, _: &mut SyncContext<Self>) -> Option<Value> {
-        match self.load_snapshot(&msg.room) {
-            Ok(data) => data,
-            Err(err) => {
-                self.failed(&format!("reading the snapshot of room {}", msg.room), &err);
-                None
-            }
-        }
+    fn handle(&mut self, msg: LoadSnapshot, _: &mut SyncContext<Self>) -> Self::Result {
+        self.load_snapshot(&msg.room).map_err(|err| {
+            self.failed(&format!("reading the snapshot of room {}", msg.room), &err);
+            err.to_string()
+        })
     }
 }
 
@@ -487,7 +553,6 @@ impl Handler<SaveGame> for Store {
     type Result = ();
 
     fn handle(&mut self, msg: SaveGame, _: &mut SyncContext<Self>) {
-        self.retry();
         self.save_game(msg.0);
     }
 }
@@ -508,13 +573,20 @@ impl Handler<GetGame> for Store {
     }
 }
 
-impl Handler<Sync> for Store {
-    type Result = usize;
+impl Handler<Retry> for Store {
+    type Result = ();
 
-    /// Answers how many writes are still failing.
-    fn handle(&mut self, _: Sync, _: &mut SyncContext<Self>) -> usize {
+    fn handle(&mut self, _: Retry, _: &mut SyncContext<Self>) {
         self.retry();
-        self.failed_snapshots.len() + self.failed_games.len()
+    }
+}
+
+impl Handler<Drain> for Store {
+    type Result = Vec<String>;
+
+    fn handle(&mut self, _: Drain, _: &mut SyncContext<Self>) -> Vec<String> {
+        self.retry();
+        self.unwritten()
     }
 }
 

@@ -684,6 +684,31 @@ impl Room {
         self.store.do_send(save);
     }
 
+    /// Loads the stored snapshot before anyone enters: `wait` holds every
+    /// other message until it is here. If it cannot be read, the room tries
+    /// again rather than start empty and overwrite it.
+    fn load(&mut self, ctx: &mut Context<Self>) {
+        let load = self.store.send(LoadSnapshot {
+            room: self.name.clone(),
+        });
+        ctx.wait(load.into_actor(self).map(|loaded, room, ctx| match loaded {
+            Ok(Ok(stored)) => {
+                if let Some(snapshot) = stored {
+                    room.persisted = snapshot.clone();
+                    room.snapshot = snapshot;
+                }
+            }
+            _ => {
+                log::error!(
+                    "room {}: its snapshot cannot be read yet; trying again",
+                    room.name
+                );
+                let pause = actix::clock::sleep(room.settings.save_debounce);
+                ctx.wait(pause.into_actor(room).map(|(), room, ctx| room.load(ctx)));
+            }
+        }));
+    }
+
     fn on_renamed(&mut self, msg: Renamed) {
         let Some(member) = self
             .members
@@ -706,17 +731,7 @@ impl Actor for Room {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.metrics.room_opened(self.kind);
-        // Nobody enters before the stored snapshot is here: `wait` holds
-        // every other message until it is.
-        let load = self.store.send(LoadSnapshot {
-            room: self.name.clone(),
-        });
-        ctx.wait(load.into_actor(self).map(|loaded, room, _| {
-            if let Ok(Some(snapshot)) = loaded {
-                room.persisted = snapshot.clone();
-                room.snapshot = snapshot;
-            }
-        }));
+        self.load(ctx);
         if self.canvas.is_some() {
             let period =
                 Duration::from_secs_f64(1.0 / f64::from(self.settings.canvas_tick_hz.max(1)));

@@ -403,18 +403,23 @@ async fn transient_and_unchanged_states_are_not_written() {
 async fn writes_are_debounced_and_the_last_one_trails() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("parlor.db");
-    let server = server_on(&path, &[("PARLOR_STORE__SAVE_DEBOUNCE_MS", "400")]);
+    let server = server_on(&path, &[("PARLOR_STORE__SAVE_DEBOUNCE_MS", "2000")]);
     let mut ada = connect(&server).await;
     join_alone(&mut ada, "tally").await;
     for n in 1..=20 {
         ada.send(json!({"type":"state","room":"tally","data":n}))
             .await;
     }
-    ada.ask(json!({"type":"echo"})).await;
+    assert_eq!(
+        wait_for_metric(&server, SNAPSHOT_WRITES, 1.0).await,
+        1.0,
+        "the first write is at once"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         metric(&server, SNAPSHOT_WRITES).await,
         1.0,
-        "the first write is at once, the rest wait"
+        "the rest wait for the period to pass"
     );
     assert_eq!(
         wait_for_metric(&server, SNAPSHOT_WRITES, 2.0).await,
@@ -479,4 +484,100 @@ async fn after_kill_9_the_database_opens_with_what_was_written() {
     let server = server_on(&path, &[]);
     let mut bob = connect(&server).await;
     assert_eq!(join_alone(&mut bob, "ledger").await, json!({"balance":42}));
+}
+
+#[tokio::test]
+async fn a_failed_snapshot_write_is_retried_without_further_traffic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parlor.db");
+    let mut server = server_on(&path, &[("PARLOR_STORE__SAVE_DEBOUNCE_MS", "100")]);
+    let mut ada = connect(&server).await;
+    join_alone(&mut ada, "vault").await;
+    let blocker = rusqlite::Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    ada.send(json!({"type":"state","room":"vault","data":"kept despite the lock"}))
+        .await;
+    assert!(wait_for_metric(&server, "parlor_store_errors_total", 1.0).await >= 1.0);
+    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
+    // Nothing else is sent: the store's own timer retries the write.
+    assert!(wait_for_metric(&server, SNAPSHOT_WRITES, 1.0).await >= 1.0);
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    drop(server);
+    let server = server_on(&path, &[]);
+    let mut bob = connect(&server).await;
+    assert_eq!(join_alone(&mut bob, "vault").await, "kept despite the lock");
+}
+
+#[tokio::test]
+async fn writes_still_failing_at_exit_are_named_and_the_exit_is_not_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parlor.db");
+    let server = binary(
+        &[],
+        &[
+            ("PARLOR_STORE__PATH", path.to_str().unwrap()),
+            ("PARLOR_SERVER__SHUTDOWN_TIMEOUT_MS", "500"),
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut server = crate::support::attach(server);
+    let mut ada = connect(&server).await;
+    join_alone(&mut ada, "doomed").await;
+    let blocker = rusqlite::Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    ada.send(json!({"type":"state","room":"doomed","data":1}))
+        .await;
+    wait_for_metric(&server, "parlor_store_errors_total", 1.0).await;
+    server.terminate();
+    let output = tokio::task::spawn_blocking(move || {
+        let child = std::mem::replace(
+            &mut server.child,
+            std::process::Command::new("true").spawn().unwrap(),
+        );
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    drop(blocker);
+    assert!(
+        !output.status.success(),
+        "an exit that lost data is not clean"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("lost at exit: snapshot of room doomed"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_full_disk_at_start_stops_start_up() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parlor.db");
+    let mut command = binary(&[], &[("PARLOR_STORE__PATH", path.to_str().unwrap())]);
+    // A file-size limit of 4 KiB stands in for a full disk: writes past it fail.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit {
+                rlim_cur: 4096,
+                rlim_max: 4096,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let output = command.output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("store.path"), "{stderr}");
 }

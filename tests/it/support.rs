@@ -305,10 +305,17 @@ pub struct ServerProcess {
 /// The `parlor` binary with `args`, port 0 and `env` added to the
 /// environment; waits for its "listening" line.
 pub fn spawn_binary(args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
-    let mut child = binary(args, env)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("parlor starts");
+    attach(
+        binary(args, env)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("parlor starts"),
+    )
+}
+
+/// A started `parlor` child (with stdout piped), once it prints its
+/// "listening" line.
+pub fn attach(mut child: Child) -> ServerProcess {
     let stdout = child.stdout.take().expect("piped stdout");
     let mut line = String::new();
     BufReader::new(stdout)
