@@ -842,6 +842,15 @@ struct Reply<'a> {
 }
 
 impl ServerMsg {
+    /// An `error` frame answering a request of type `request`.
+    pub fn error(code: ErrorCode, message: impl Into<String>, request: &str) -> ServerMsg {
+        ServerMsg::Error {
+            code,
+            message: message.into(),
+            request: Some(request.to_string()),
+        }
+    }
+
     /// Serialises the event once, ready to be shared by every recipient.
     pub fn encode(&self) -> ByteString {
         self.encode_reply(None)

@@ -701,12 +701,8 @@ async fn player(
                 }
             }
             frame = socket.next() => {
-                let Some(Ok(frame)) = frame else {
-                    tally.borrow_mut().failures.push("dropped by the server".to_string());
-                    return;
-                };
-                let Message::Text(text) = frame else { continue };
-                let Ok(event) = serde_json::from_str::<Value>(&text) else { continue };
+                let Some(event) = event_of(frame, &tally) else { return };
+                let Some(event) = event else { continue };
                 match table.apply(&event) {
                     Some(Happened::MyMove) => {
                         if let Some(sent_at) = pending.take() {
@@ -729,6 +725,25 @@ async fn player(
             }
         }
     }
+}
+
+/// A frame read from the server as JSON: `None` when the connection ended
+/// (counted as a failure), `Some(None)` for a frame that is not a JSON text.
+fn event_of(
+    frame: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    tally: &Shared,
+) -> Option<Option<Value>> {
+    let Some(Ok(frame)) = frame else {
+        tally
+            .borrow_mut()
+            .failures
+            .push("dropped by the server".to_string());
+        return None;
+    };
+    let Message::Text(text) = frame else {
+        return Some(None);
+    };
+    Some(serde_json::from_str(&text).ok())
 }
 
 /// What a frame meant to a player.
@@ -860,12 +875,8 @@ async fn echoer(url: String, n: u32, gap: Duration, stop_at: TokioInstant, tally
                 }
             }
             frame = socket.next() => {
-                let Some(Ok(frame)) = frame else {
-                    tally.borrow_mut().failures.push("dropped by the server".to_string());
-                    return;
-                };
-                let Message::Text(text) = frame else { continue };
-                let Ok(event) = serde_json::from_str::<Value>(&text) else { continue };
+                let Some(event) = event_of(frame, &tally) else { return };
+                let Some(event) = event else { continue };
                 if event["type"] == "echo" {
                     if let Some(micros) = event["data"].as_u64() {
                         count_answer(&tally, origin + Duration::from_micros(micros));
@@ -936,12 +947,8 @@ async fn chatter(url: String, room: String, me: u32, pace: Pace, others: u64, ta
                 }
             }
             frame = socket.next() => {
-                let Some(Ok(frame)) = frame else {
-                    tally.borrow_mut().failures.push("dropped by the server".to_string());
-                    return;
-                };
-                let Message::Text(text) = frame else { continue };
-                let Ok(event) = serde_json::from_str::<Value>(&text) else { continue };
+                let Some(event) = event_of(frame, &tally) else { return };
+                let Some(event) = event else { continue };
                 match event["type"].as_str() {
                     Some("message") => record_delivery(&event["data"], origin, &mut last_seen, &tally),
                     Some("state_request") => {

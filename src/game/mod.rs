@@ -545,11 +545,7 @@ impl<R: Rules> Game<R> {
         id: Option<&RequestId>,
     ) {
         self.metrics.error_sent(code);
-        let error = ServerMsg::Error {
-            code,
-            message,
-            request: Some(request.to_string()),
-        };
+        let error = ServerMsg::error(code, message, request);
         self.reply(session, &error, id);
     }
 

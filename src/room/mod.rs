@@ -310,11 +310,7 @@ impl Room {
         id: Option<&RequestId>,
     ) {
         self.metrics.error_sent(code);
-        let error = ServerMsg::Error {
-            code,
-            message,
-            request: Some(request.to_string()),
-        };
+        let error = ServerMsg::error(code, message, request);
         reply.send(error.encode_reply(id));
     }
 

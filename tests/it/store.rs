@@ -58,6 +58,14 @@ async fn play_game(server: &ServerProcess, game: &str, moves: &[Value]) -> Strin
     id
 }
 
+/// Tic-tac-toe moves in which X wins along the top row.
+fn x_wins() -> Vec<Value> {
+    [0, 3, 1, 4, 2]
+        .iter()
+        .map(|cell| json!({"cell": cell}))
+        .collect()
+}
+
 /// Replays a stored game through its rules; returns (result, winner seat).
 fn replay<R: Rules>(record: &Value) -> (Value, Value) {
     let mut rules = R::new(record["seed"].as_u64().unwrap());
@@ -91,18 +99,7 @@ async fn finished_games_are_kept_listed_and_replayable() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("data").join("parlor.db");
     let server = server_on(&path, &[]);
-    let ttt = play_game(
-        &server,
-        "tictactoe",
-        &[
-            json!({"cell":0}),
-            json!({"cell":3}),
-            json!({"cell":1}),
-            json!({"cell":4}),
-            json!({"cell":2}),
-        ],
-    )
-    .await;
+    let ttt = play_game(&server, "tictactoe", &x_wins()).await;
     let c4 = play_game(
         &server,
         "connect4",
@@ -205,18 +202,7 @@ async fn history_queries_are_checked() {
         (404, json!({"error":"not_found"}))
     );
     for _ in 0..3 {
-        play_game(
-            &server,
-            "tictactoe",
-            &[
-                json!({"cell":0}),
-                json!({"cell":3}),
-                json!({"cell":1}),
-                json!({"cell":4}),
-                json!({"cell":2}),
-            ],
-        )
-        .await;
+        play_game(&server, "tictactoe", &x_wins()).await;
     }
     wait_for_history(&server, "", 3).await;
     let (_, two) = get_json(&server, "/api/history?limit=2").await;
@@ -269,18 +255,7 @@ async fn a_locked_database_is_retried_while_the_server_keeps_serving() {
     // Another process takes the write lock, as a backup tool might.
     let blocker = rusqlite::Connection::open(&path).unwrap();
     blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
-    let first = play_game(
-        &server,
-        "tictactoe",
-        &[
-            json!({"cell":0}),
-            json!({"cell":3}),
-            json!({"cell":1}),
-            json!({"cell":4}),
-            json!({"cell":2}),
-        ],
-    )
-    .await;
+    let first = play_game(&server, "tictactoe", &x_wins()).await;
     let mut errors = errors_before;
     for _ in 0..100 {
         errors = metric(&server, "parlor_store_errors_total").await;
@@ -300,18 +275,7 @@ async fn a_locked_database_is_retried_while_the_server_keeps_serving() {
     blocker.execute_batch("ROLLBACK").unwrap();
     drop(blocker);
     // The next write tries the failed one again.
-    play_game(
-        &server,
-        "tictactoe",
-        &[
-            json!({"cell":0}),
-            json!({"cell":3}),
-            json!({"cell":1}),
-            json!({"cell":4}),
-            json!({"cell":2}),
-        ],
-    )
-    .await;
+    play_game(&server, "tictactoe", &x_wins()).await;
     let listed = wait_for_history(&server, "", 2).await;
     assert!(listed
         .as_array()

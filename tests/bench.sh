@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Measures Parlor against its peers (Node's ws, the actix examples' chat) on
+# this machine, in one run, and prints one comparison table.
+#
+# Run with: bash tests/bench.sh            (from the repository root)
+#   PEERS=../shared/peers   where the peers live (default: ../shared/peers)
+#   SECONDS_EACH=20         how long each scenario measures
+#   IDLE_SESSIONS=10000     idle sessions per server
+#
+# Each server runs pinned to core 0 and parlor-load to core 1 (taskset), on
+# loopback only. Figures come from parlor-load's JSON reports; server memory
+# and CPU from /proc through --server-pid. The machine is shared and noisy:
+# compare ratios from one run, repeat, and quote medians.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PEERS=${PEERS:-../shared/peers}
+SECONDS_EACH=${SECONDS_EACH:-20}
+IDLE_SESSIONS=${IDLE_SESSIONS:-10000}
+PORT=9390
+WORK=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+echo "--- building Parlor (release)"
+cargo build --release --quiet
+LOAD=target/release/parlor-load
+
+echo "--- preparing the peers from $PEERS"
+cp -r "$PEERS/node-ws" "$WORK/node-ws"
+(cd "$WORK/node-ws" && npm ci --silent --no-audit --no-fund)
+# The actix example builds into a cache of its own, kept between runs.
+PEER_TARGET=${PEER_TARGET:-target/peer-actix-example}
+cargo build --release --quiet --manifest-path "$PEERS/actix-example/Cargo.toml" --target-dir "$PEER_TARGET"
+
+start_server() {
+  case "$1" in
+    parlor) PARLOR_SERVER__BIND=127.0.0.1:$PORT PARLOR_STORE__PATH=:memory: RUST_LOG=warn \
+              taskset -c 0 target/release/parlor >/dev/null 2>&1 & ;;
+    node-ws) (cd "$WORK/node-ws" && PORT=$PORT exec taskset -c 0 node server.js >/dev/null 2>&1) & ;;
+    actix-example) TCP_NODELAY=1 PORT=$PORT taskset -c 0 "$PEER_TARGET/release/actix-example" >/dev/null 2>&1 & ;;
+  esac
+  # taskset (and the subshell, through exec) becomes the server: $! is its pid.
+  SERVER_PID=$!
+  for _ in $(seq 100); do
+    if (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+}
+
+stop_server() {
+  kill "$SERVER_PID" 2>/dev/null || true
+  wait 2>/dev/null || true
+  sleep 1
+}
+
+run() { # server scenario args...
+  local server=$1 scenario=$2; shift 2
+  start_server "$server"
+  taskset -c 1 "$LOAD" "$scenario" --url "ws://127.0.0.1:$PORT/ws" --server-pid "$SERVER_PID" \
+    --json "$WORK/$server-$scenario.json" "$@" >/dev/null 2>&1 || true
+  stop_server
+}
+
+for server in parlor node-ws actix-example; do
+  echo "--- $server"
+  run "$server" idle --sessions "$IDLE_SESSIONS" --ramp 2000 --hold "$SECONDS_EACH"
+  run "$server" chat --rooms 100 --members 10 --rate 5 --duration "$SECONDS_EACH"
+  run "$server" echo --sessions 1000 --rate 10 --duration "$SECONDS_EACH"
+done
+
+python3 - "$WORK" <<'PY'
+import json, os, sys
+work = sys.argv[1]
+def load(server, scenario):
+    try:
+        with open(os.path.join(work, f"{server}-{scenario}.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+def cell(report, *path, fmt="{:.2f}"):
+    value = report
+    for key in path:
+        if not isinstance(value, dict) or value.get(key) is None:
+            return "-"
+        value = value[key]
+    return fmt.format(value)
+rows = [("server", "idle B/session", "idle CPU %", "idle evicted",
+         "chat deliv/s", "chat p50 ms", "chat p99 ms", "chat missing", "chat CPU %",
+         "echo p50 ms", "echo p99 ms")]
+for server in ("parlor", "node-ws", "actix-example"):
+    idle, chat, echo = load(server, "idle"), load(server, "chat"), load(server, "echo")
+    rows.append((server,
+        cell(idle, "server", "bytes_per_session", fmt="{:.0f}"), cell(idle, "server", "cpu_percent", fmt="{:.1f}"),
+        cell(idle, "evicted", fmt="{}"),
+        cell(chat, "per_second", fmt="{:.0f}"), cell(chat, "rtt_ms", "p50"), cell(chat, "rtt_ms", "p99"),
+        cell(chat, "missing", fmt="{}"), cell(chat, "server", "cpu_percent", fmt="{:.1f}"),
+        cell(echo, "rtt_ms", "p50"), cell(echo, "rtt_ms", "p99")))
+widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+for row in rows:
+    print("  ".join(value.rjust(width) for value, width in zip(row, widths)))
+PY
