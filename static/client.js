@@ -6,11 +6,18 @@
 //   import { connect } from "./client.js";
 //   const client = connect({ welcome(msg) { ... }, profile(msg) { ... } });
 //   client.send({ type: "set_name", name: "Ada" });
+//
+// Also shared by the pages: `el()` builds DOM (user text only ever as
+// textContent), `safeColor()` vets a colour before it reaches a style,
+// `param()` reads the page's query string.
 
 /** localStorage key of the display name the user chose. */
 export const NAME_KEY = "parlor.name";
 /** sessionStorage key of the latest resume token (per tab, see PROTOCOL.md). */
 export const RESUME_KEY = "parlor.resume";
+
+/** sessionStorage prefix keeping a game's watch key for the game page. */
+export const WATCH_PREFIX = "parlor.watch.";
 
 /** Close code the server uses when another connection resumed this session. */
 const CLOSE_TAKEN_OVER = 4001;
@@ -24,7 +31,11 @@ const DEFAULTS = {
   indicator: "#connection",
   /** Element showing server errors. */
   errorElement: "#error",
+  /** Button shown while closed, to reconnect by hand. */
+  reconnectButton: "#reconnect",
 };
+
+const HEX_COLOR = /^#[0-9a-f]{6}$/i;
 
 const STATE_TEXT = {
   open: "Connected",
@@ -49,6 +60,42 @@ export function storeName(name) {
   safeSet(localStorage, NAME_KEY, name);
 }
 
+/** A `#rrggbb` colour from the server, or the fallback when it is not one. */
+export function safeColor(color, fallback = "#8a8596") {
+  return typeof color === "string" && HEX_COLOR.test(color) ? color : fallback;
+}
+
+/** The first letter of a name, upper-cased, for an avatar. */
+export function initialOf(name) {
+  const first = [...String(name || "").trim()][0];
+  return first ? first.toUpperCase() : "?";
+}
+
+/** The page's query parameter `key`, or null. */
+export function param(key) {
+  return new URLSearchParams(location.search).get(key);
+}
+
+/**
+ * Builds an element: `el("a", {href, class: "x", dataset: {cell: 3}}, "text", child)`.
+ * Strings become text nodes, so text from other users is never parsed as HTML.
+ */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
 /** Puts an error frame (or a plain message) in the page's error element. */
 export function showError(el, err) {
   if (!el) return;
@@ -70,8 +117,13 @@ export function clearError(el) {
  * One logical connection to the server that survives socket drops.
  *
  * `handlers` maps a frame `type` to a function taking the frame; `"*"` sees
- * every frame. Also called: `state(state, text)` on connection changes and
- * `resume_failed(errorFrame)` when the server did not know the resume token.
+ * every frame. Also called: `state(state, text)` on connection changes,
+ * `resume_failed(errorFrame)` when the server did not know the resume token,
+ * and `ready({resumed, games, rooms})` once per connection when it is known
+ * whether the session came back (after `resumed`, or the refused token, or
+ * at once after a `welcome` for which no token was offered). An `error`
+ * handler that returns `true` has shown the error itself; otherwise it goes
+ * to the error element.
  */
 export class ParlorClient {
   constructor(handlers = {}, opts = {}) {
@@ -85,8 +137,14 @@ export class ParlorClient {
     this.retryTimer = null;
     // Set when the page or the server says not to come back by ourselves.
     this.stopped = false;
+    // Whether the socket being opened offered a resume token.
+    this.offeredToken = false;
     this.onOnline = () => this.retryNow();
     window.addEventListener("online", this.onOnline);
+    const button = this.element("reconnectButton");
+    if (button) button.addEventListener("click", () => this.open());
+    const errorEl = this.element("errorElement");
+    if (errorEl) errorEl.addEventListener("click", () => clearError(errorEl));
   }
 
   /** Starts (or restarts) connecting. */
@@ -95,7 +153,9 @@ export class ParlorClient {
     this.clearRetry();
     if (this.ws) return;
     this.setState("reconnecting", this.welcome ? STATE_TEXT.reconnecting : "Connecting…");
-    const ws = new WebSocket(this.url());
+    const url = this.url();
+    this.offeredToken = /[?&]resume=/.test(url);
+    const ws = new WebSocket(url);
     this.ws = ws;
     ws.onmessage = (ev) => this.receive(ev.data);
     ws.onclose = (ev) => this.closed(ws, ev);
@@ -148,19 +208,30 @@ export class ParlorClient {
       return;
     }
     if (!msg || typeof msg.type !== "string") return;
-    if (msg.type === "welcome") this.welcomed(msg);
     if (msg.type === "error" && msg.code === "not_found" && msg.ref === "resume") {
       // The server already sent a fresh welcome; the old session is gone.
       this.call("resume_failed", msg);
+      this.call("ready", { resumed: false, games: [], rooms: [] });
       return;
     }
-    if (msg.type === "error") showError(this.element("errorElement"), msg);
+    if (msg.type === "welcome") this.welcomed(msg);
+    if (msg.type === "error" && this.call("error", msg) !== true) {
+      showError(this.element("errorElement"), msg);
+    }
     this.call("*", msg);
-    this.call(msg.type, msg);
+    if (msg.type !== "error") this.call(msg.type, msg);
+    if (msg.type === "welcome" && !this.offeredToken) {
+      this.call("ready", { resumed: false, games: [], rooms: [] });
+    }
+    if (msg.type === "resumed") {
+      this.call("ready", { resumed: true, games: msg.games || [], rooms: msg.rooms || [] });
+    }
   }
 
   welcomed(msg) {
     this.welcome = msg;
+    // Every page wears the session's colour as its accent (`--me`).
+    document.documentElement.style.setProperty("--me", safeColor(msg.color));
     this.attempt = 0;
     if (typeof msg.resume === "string") safeSet(sessionStorage, RESUME_KEY, msg.resume);
     this.setState("open", STATE_TEXT.open);
@@ -207,6 +278,8 @@ export class ParlorClient {
       label.textContent = text;
       el.title = text;
     }
+    const button = this.element("reconnectButton");
+    if (button) button.hidden = state !== "closed";
     this.call("state", state, text);
   }
 
@@ -217,7 +290,7 @@ export class ParlorClient {
 
   call(name, ...args) {
     const fn = this.handlers[name];
-    if (typeof fn === "function") fn(...args);
+    return typeof fn === "function" ? fn(...args) : undefined;
   }
 }
 

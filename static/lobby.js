@@ -1,7 +1,13 @@
-// The landing page: shows who you are (name and colour from `welcome`) and
-// lets you change your display name with `set_name`.
+// The landing page: who you are (name and colour from `welcome`, changed
+// with `set_name`), quick matches with a waiting state (`find_game`,
+// `queued`, `cancel_find`), private games with shareable links
+// (`create_game` → `game_created`), live games to watch (`/api/games`), and
+// rooms to join or open (`/api/rooms`). A started game (`game_start`) opens
+// the game page, which resumes this session with the token in sessionStorage.
 
-import { connect, storeName, clearError, showError } from "./client.js";
+import {
+  connect, storeName, clearError, showError, el, safeColor, initialOf, WATCH_PREFIX,
+} from "./client.js";
 
 const $ = (id) => document.getElementById(id);
 const nameEl = $("my-name");
@@ -10,14 +16,35 @@ const form = $("name-form");
 const input = $("name-input");
 const statusEl = $("name-status");
 const errorEl = $("error");
-const reconnectBtn = $("reconnect");
 
-const HEX_COLOR = /^#[0-9a-f]{6}$/i;
+/** How often the live games and rooms lists are fetched again. */
+const REFRESH_MS = 3000;
+/** sessionStorage key of the private game this tab created and waits on. */
+const PRIVATE_KEY = "parlor.private";
+
+const GAME_NAMES = { tictactoe: "Tic-tac-toe", connect4: "Connect four", match3: "Match three" };
+const KIND_NAMES = { chat: "Chat", stage: "Stage", canvas: "Canvas" };
+const KIND_HINTS = {
+  chat: "Talk with everyone in the room; newcomers see the recent messages.",
+  stage: "One big screen (the host) and phones as controllers.",
+  canvas: "Move your square with the mouse or a finger. Watch out for zombies.",
+};
+
 let statusTimer = null;
+/** The game kind this tab is queued for, or null. */
+let queuedFor = null;
+/** The private game this tab waits on: `{game_id, game, join_key, watch_key}`. */
+let privateGame = readPrivate();
 
 const client = connect({
   welcome(msg) {
     showProfile(msg.name, msg.color);
+    // A new connection is in no queue: a dropped session left it.
+    setQueued(null);
+    $("return-game").hidden = true;
+  },
+  ready(info) {
+    if (privateGame && !info.games.includes(privateGame.game_id)) forgetPrivate();
   },
   profile(msg) {
     showProfile(msg.name, msg.color);
@@ -26,24 +53,71 @@ const client = connect({
     input.value = "";
     flashStatus("Name saved.");
   },
+  queued(msg) {
+    if (msg.game !== "match3") setQueued(msg.game);
+  },
+  find_cancelled() {
+    setQueued(null);
+  },
+  game_created(msg) {
+    privateGame = {
+      game_id: msg.game_id, game: msg.game, join_key: msg.join_key, watch_key: msg.watch_key,
+    };
+    savePrivate();
+    showPrivate();
+  },
+  game_start(msg) {
+    openGame(msg.game_id, msg.watch_key);
+  },
+  game_state(msg) {
+    resumedGame(msg);
+  },
+  game_over(msg) {
+    if (privateGame && msg.game_id === privateGame.game_id) forgetPrivate();
+  },
+  room_joined(msg) {
+    // A resumed session comes back into its rooms; this page shows none.
+    client.send({ type: "leave_room", room: msg.room });
+  },
   error(msg) {
     if (msg.code === "name_invalid") input.focus();
+    if (msg.code === "already_queued") flashStatus("You are already looking for a game.");
   },
   state(state) {
-    reconnectBtn.hidden = state !== "closed";
+    document.body.dataset.connection = state;
+    if (state === "open") refreshLists();
   },
 });
 
 form.addEventListener("submit", (ev) => {
   ev.preventDefault();
-  if (client.send({ type: "set_name", name: input.value }) === null) {
-    showError(errorEl, "Not connected to Parlor right now. Try again in a moment.");
-  }
+  request({ type: "set_name", name: input.value });
 });
 
-reconnectBtn.addEventListener("click", () => client.open());
+document.addEventListener("click", (ev) => {
+  const target = ev.target.closest("button");
+  if (!target) return;
+  const { find, create, cancel, copy } = target.dataset;
+  if (find) request({ type: "find_game", game: find });
+  if (create) request({ type: "create_game", game: create });
+  if (cancel) request({ type: "cancel_find", game: cancel });
+  if (copy) copyField($(copy), target);
+});
 
-errorEl.addEventListener("click", () => clearError(errorEl));
+$("private-cancel").addEventListener("click", () => {
+  // Resigning a game nobody joined yet ends it; nothing is recorded.
+  if (privateGame) request({ type: "resign", game_id: privateGame.game_id });
+  forgetPrivate();
+});
+
+/** Sends a request, or says in the page that we are offline. */
+function request(msg) {
+  if (client.send(msg) === null) {
+    showError(errorEl, "Not connected to Parlor right now. Try again in a moment.");
+    return false;
+  }
+  return true;
+}
 
 /** Shows a name and colour; the name is user text, so textContent only. */
 function showProfile(name, color) {
@@ -52,15 +126,10 @@ function showProfile(name, color) {
     colorEl.dataset.initial = initialOf(name);
     input.placeholder = name;
   }
-  if (typeof color === "string" && HEX_COLOR.test(color)) {
-    colorEl.style.backgroundColor = color;
-    document.documentElement.style.setProperty("--me", color);
+  if (typeof color === "string") {
+    colorEl.style.backgroundColor = safeColor(color);
+    document.documentElement.style.setProperty("--me", safeColor(color));
   }
-}
-
-function initialOf(name) {
-  const first = [...name.trim()][0];
-  return first ? first.toUpperCase() : "";
 }
 
 function flashStatus(text) {
@@ -68,3 +137,219 @@ function flashStatus(text) {
   clearTimeout(statusTimer);
   statusTimer = setTimeout(() => (statusEl.textContent = ""), 2500);
 }
+
+// Quick match
+
+/** Shows the waiting state on `game`'s card (or none), and locks the rest. */
+function setQueued(game) {
+  queuedFor = game;
+  for (const card of document.querySelectorAll(".game-card")) {
+    const waiting = card.dataset.game === game;
+    card.classList.toggle("is-waiting", waiting);
+    const box = card.querySelector(".queue-box");
+    if (box) box.hidden = !waiting;
+    for (const button of card.querySelectorAll("[data-find], [data-create]")) {
+      button.disabled = game !== null;
+    }
+  }
+  $("queue-status").textContent = game ? `Looking for a ${GAME_NAMES[game].toLowerCase()} opponent…` : "";
+}
+
+/** Opens the game page for a started game; the new page resumes this session. */
+function openGame(gameId, watchKey) {
+  if (typeof watchKey === "string") {
+    try {
+      sessionStorage.setItem(WATCH_PREFIX + gameId, watchKey);
+    } catch {
+      // The game page then just offers no watch link.
+    }
+  }
+  if (privateGame && privateGame.game_id === gameId) forgetPrivate();
+  location.assign(`play.html?game=${encodeURIComponent(gameId)}`);
+}
+
+/** A resumed session still sits in a game: offer the way back to it. */
+function resumedGame(msg) {
+  if (msg.status === "over") return;
+  if (privateGame && privateGame.game_id === msg.game_id && msg.status === "waiting") {
+    showPrivate();
+    return;
+  }
+  const link = $("return-game");
+  link.href = `play.html?game=${encodeURIComponent(msg.game_id)}`;
+  link.querySelector("span").textContent =
+    `You have a ${GAME_NAMES[msg.game].toLowerCase()} game in progress.`;
+  link.hidden = false;
+}
+
+// Private games
+
+function showPrivate() {
+  if (!privateGame) return;
+  const base = new URL("play.html", location.href);
+  $("private-title").textContent = `Private ${GAME_NAMES[privateGame.game].toLowerCase()} game`;
+  $("private-join-link").value = `${base.href}?join=${encodeURIComponent(privateGame.join_key)}`;
+  $("private-watch-link").value = `${base.href}?watch=${encodeURIComponent(privateGame.watch_key)}`;
+  $("private").hidden = false;
+  for (const button of document.querySelectorAll("[data-find], [data-create]")) button.disabled = true;
+}
+
+function forgetPrivate() {
+  privateGame = null;
+  try {
+    sessionStorage.removeItem(PRIVATE_KEY);
+  } catch {
+    // Nothing kept.
+  }
+  $("private").hidden = true;
+  setQueued(queuedFor);
+}
+
+function savePrivate() {
+  try {
+    sessionStorage.setItem(PRIVATE_KEY, JSON.stringify(privateGame));
+  } catch {
+    // Only a reload would need it.
+  }
+}
+
+function readPrivate() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(PRIVATE_KEY) || "null");
+    return saved && typeof saved.game_id === "string" ? saved : null;
+  } catch {
+    return null;
+  }
+}
+
+async function copyField(field, button) {
+  field.select();
+  try {
+    await navigator.clipboard.writeText(field.value);
+    button.textContent = "Copied";
+  } catch {
+    button.textContent = "Selected";
+  }
+  setTimeout(() => (button.textContent = "Copy"), 1500);
+}
+
+// Live games and rooms
+
+let refreshTimer = null;
+
+async function refreshLists() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(refreshLists, REFRESH_MS);
+  if (client.state !== "open" || document.hidden) return;
+  const [games, rooms] = await Promise.all([fetchJson("/api/games"), fetchJson("/api/rooms")]);
+  if (games) renderGames(games);
+  if (rooms) renderRooms(rooms);
+}
+
+async function fetchJson(path) {
+  try {
+    const response = await fetch(path, { cache: "no-store" });
+    return response.ok ? await response.json() : null;
+  } catch {
+    return null;
+  }
+}
+
+function renderGames(games) {
+  const list = $("live-games");
+  const items = games.filter((game) => GAME_NAMES[game.game]).map((game) => {
+    const players = (game.players || []).map((player, i) => [
+      i > 0 ? el("span", { class: "vs" }, "vs") : null,
+      el("span", { class: "who" },
+        el("span", { class: "dot", dataset: { color: safeColor(player.color) } }),
+        el("span", { class: "who-name" }, player.name)),
+    ]);
+    const item = el("li", { class: "item", dataset: { game: game.game, gameId: game.game_id } },
+      el("span", { class: `item-icon icon-${game.game}`, "aria-hidden": "true" }),
+      el("span", { class: "item-main" },
+        el("span", { class: "item-title" }, GAME_NAMES[game.game]),
+        el("span", { class: "item-sub" }, players, el("span", { class: "ago" }, ` · ${ago(game.started_at)}`))),
+      el("a", { class: "btn small", href: `play.html?watch=${encodeURIComponent(game.watch_key)}` }, "Watch"));
+    return item;
+  });
+  paintDots(items);
+  list.replaceChildren(...items);
+  $("live-empty").hidden = items.length > 0;
+}
+
+function renderRooms(rooms) {
+  const list = $("rooms-list");
+  const sorted = [...rooms].sort((a, b) => b.members - a.members || a.room.localeCompare(b.room));
+  const items = sorted.filter((room) => KIND_NAMES[room.kind]).map((room) => {
+    const links = room.kind === "stage"
+      ? [roomLink(room, "host", "Screen"), roomLink(room, "controller", "Controller")]
+      : [roomLink(room, "member", "Join")];
+    const count = `${room.members} ${room.members === 1 ? "person" : "people"}`;
+    return el("li", { class: "item", dataset: { room: room.room, kind: room.kind } },
+      el("span", { class: `item-icon icon-${room.kind}`, "aria-hidden": "true" }),
+      el("span", { class: "item-main" },
+        el("span", { class: "item-title" }, room.room),
+        el("span", { class: "item-sub" }, `${KIND_NAMES[room.kind]} · ${count}`)),
+      el("span", { class: "item-links" }, links));
+  });
+  list.replaceChildren(...items);
+  $("rooms-empty").hidden = items.length > 0;
+}
+
+function roomLink(room, role, label) {
+  return el("a", { class: "btn small", href: roomHref(room.room, room.kind, role) }, label);
+}
+
+function roomHref(name, kind, role, zombies) {
+  const query = new URLSearchParams({ room: name, kind, role });
+  if (kind === "canvas" && zombies !== undefined) query.set("zombies", String(zombies));
+  return `room.html?${query}`;
+}
+
+/** Colours chosen by the server, vetted, set through CSSOM (the CSP forbids inline styles). */
+function paintDots(nodes) {
+  for (const node of nodes) {
+    for (const dot of node.querySelectorAll(".dot[data-color]")) dot.style.backgroundColor = dot.dataset.color;
+  }
+}
+
+function ago(rfc3339) {
+  const secs = Math.max(0, Math.round((Date.now() - Date.parse(rfc3339)) / 1000));
+  if (!Number.isFinite(secs) || secs < 60) return "just started";
+  const mins = Math.round(secs / 60);
+  return mins < 60 ? `${mins} min` : `${Math.round(mins / 60)} h`;
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden) refreshLists();
+});
+
+// Open a room
+
+const roomForm = $("room-form");
+const kindSelect = $("room-kind");
+
+function showKindFields() {
+  const kind = kindSelect.value;
+  $("room-role-field").hidden = kind !== "stage";
+  $("room-zombies-field").hidden = kind !== "canvas";
+  $("room-kind-hint").textContent = KIND_HINTS[kind] || "";
+}
+
+kindSelect.addEventListener("change", showKindFields);
+showKindFields();
+$("room-name").placeholder = `lounge-${Math.floor(100 + Math.random() * 900)}`;
+
+roomForm.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const nameInput = $("room-name");
+  const name = nameInput.value.trim() || nameInput.placeholder;
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
+    showError(errorEl, "Room names use letters, digits, -, _ and . only (up to 64).");
+    return;
+  }
+  const kind = kindSelect.value;
+  const role = kind === "stage" ? $("room-role").value : "member";
+  const zombies = Math.min(20, Math.max(0, Number($("room-zombies").value) || 0));
+  location.assign(roomHref(name, kind, role, zombies));
+});

@@ -1,0 +1,108 @@
+// Keeping the seat: a game page loaded after the match (and reloaded
+// mid-game) resumes the session with the token in sessionStorage, and a
+// socket the server drops (a dead network, noticed by the heartbeat) comes
+// back through client.js's reconnect with the resume token.
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+
+import {
+  launchBrowser, movesShown, playCell, quickMatch, startProxy, startServer, waitForFrame, withPages,
+} from "./helpers.mjs";
+
+/** A fast heartbeat, so a silent (stalled) socket is dropped within a second. */
+const QUICK_HEARTBEAT = { PARLOR_HEARTBEAT__INTERVAL_MS: "200", PARLOR_HEARTBEAT__TIMEOUT_MS: "800" };
+
+describe("reconnecting", { timeout: 60000 }, () => {
+  let server;
+  let browser;
+
+  before(async () => {
+    server = await startServer(QUICK_HEARTBEAT);
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  const welcomes = (page) => page.frames.filter((f) => f.dir === "in" && f.msg.type === "welcome").map((f) => f.msg);
+
+  test("the game page resumes the lobby's session, and a reload keeps the seat", async (t) => {
+    await withPages(browser, t, [{ name: "Ada" }, { name: "Grace" }], async (a, b) => {
+      const [x, o] = await quickMatch(a, b, server.url, "tictactoe");
+      for (const page of [x, o]) {
+        // Lobby socket, then the game page's, which offered the lobby's token.
+        const [lobby, game] = welcomes(page);
+        assert.equal(game.session, lobby.session);
+        assert.match(page.sockets[1], /[?&]resume=/);
+        const state = await waitForFrame(page, (m) => m.type === "game_state");
+        assert.ok(state.you, "the resumed game_state names the seat");
+      }
+
+      await playCell(x, 4);
+      await movesShown([x, o], 1);
+      const before = o.frames.length;
+      await o.reload();
+      await o.waitForSelector('#connection[data-state="open"]');
+      const resumed = await waitForFrame(o, (m) => m.type === "resumed", { after: before });
+      assert.ok(resumed.games.includes(new URL(o.url()).searchParams.get("game")));
+      await o.waitForSelector('#board[data-moves="1"]');
+      assert.equal(await o.textContent('[data-cell="4"]'), "X");
+      assert.equal(await o.textContent("#status"), "Your turn");
+      await waitForFrame(x, (m) => m.type === "opponent_back");
+
+      await playCell(o, 0);
+      await movesShown([x, o], 2);
+      assert.equal(await x.textContent('[data-cell="0"]'), "O");
+    });
+  });
+
+  test("a socket dropped by the server comes back with the resume token and keeps the seat", async (t) => {
+    const proxy = await startProxy(server.url);
+    try {
+      await withPages(browser, t, [{ name: "Ada" }, { name: "Grace" }], async (a, b) => {
+        // Only b reaches the server through the proxy, so only b's network can be cut.
+        const [x, o] = await quickMatch(a, b, server.url, "tictactoe", proxy.url);
+        const cut = b;
+        const other = b === x ? o : x;
+        await playCell(x, 4);
+        await movesShown([x, o], 1);
+        const session = welcomes(cut).at(-1).session;
+        const sockets = cut.sockets.length;
+        const mark = other.frames.length;
+        const cutMark = cut.frames.length;
+
+        proxy.stall();
+        proxy.refuse(true);
+        await cut.waitForSelector('#connection[data-state="reconnecting"]', { timeout: 5000 });
+        const away = await waitForFrame(other, (m) => m.type === "opponent_away", { after: mark });
+        assert.equal(away.seat, await cut.$eval(".player.me", (el) => el.dataset.seat));
+        await other.waitForSelector('#away[data-state="away"]', { state: "visible" });
+        assert.match(await other.textContent("#away"), /lost the connection\. Their seat is held for \d+ s\./);
+
+        proxy.refuse(false);
+        await cut.waitForSelector('#connection[data-state="open"]', { timeout: 15000 });
+        const resumed = await waitForFrame(cut, (m) => m.type === "resumed", { after: cutMark });
+        assert.equal(resumed.session, session, "the same session came back");
+        assert.ok(cut.sockets.length > sockets);
+        assert.match(cut.sockets.at(-1), /[?&]resume=/);
+        await waitForFrame(other, (m) => m.type === "opponent_back", { after: mark });
+        await other.waitForSelector('#away[data-state="back"]', { state: "visible" });
+
+        // The seat was kept: the game goes on from where it was.
+        assert.equal(await cut.textContent('[data-cell="4"]'), "X");
+        await playCell(o, 0);
+        await movesShown([x, o], 2);
+        await playCell(x, 8);
+        await movesShown([x, o], 3);
+
+        // Refused handshakes while the network was down are logged by the browser; nothing else may be.
+        cut.errors = cut.errors.filter((err) => !/WebSocket connection to .* failed/.test(err));
+      });
+    } finally {
+      await proxy.close();
+    }
+  });
+});
