@@ -27,6 +27,18 @@ async fn pair(server: &TestServer, game: &str) -> (Client, Value, Client, Value)
     (first, first_start, second, second_start)
 }
 
+/// Like [`pair`], but returns the first player's `game_start` and the
+/// second player's `welcome` (for its resume token).
+async fn pair_keeping_welcome(server: &TestServer, game: &str) -> (Client, Value, Client, Value) {
+    let (mut first, _) = server.connect().await;
+    let (mut second, welcome) = server.connect().await;
+    first.ask(json!({"type":"find_game","game":game})).await;
+    second.ask(json!({"type":"find_game","game":game})).await;
+    let start = first.recv_type("game_start").await;
+    second.recv_type("game_start").await;
+    (first, start, second, welcome)
+}
+
 fn game_id(start: &Value) -> String {
     start["game_id"].as_str().expect("a game id").to_string()
 }
@@ -498,13 +510,7 @@ async fn quick_matches_are_listed_until_they_end() {
 #[tokio::test]
 async fn resume_restores_the_seat_and_tells_the_opponent() {
     let server = TestServer::start();
-    let (mut x, _) = server.connect().await;
-    let (o, o_welcome) = server.connect().await;
-    let mut o = o;
-    x.ask(json!({"type":"find_game","game":"tictactoe"})).await;
-    o.ask(json!({"type":"find_game","game":"tictactoe"})).await;
-    let start = x.recv_type("game_start").await;
-    o.recv_type("game_start").await;
+    let (mut x, start, mut o, o_welcome) = pair_keeping_welcome(&server, "tictactoe").await;
     let id = game_id(&start);
     play([&mut x, &mut o], &id, &cells(&[4])).await;
     drop(o);
@@ -670,13 +676,7 @@ async fn the_first_error_that_applies_wins() {
 #[tokio::test]
 async fn spectators_see_away_back_and_the_end() {
     let server = TestServer::start();
-    let (mut x, _) = server.connect().await;
-    let (o, o_welcome) = server.connect().await;
-    let mut o = o;
-    x.ask(json!({"type":"find_game","game":"connect4"})).await;
-    o.ask(json!({"type":"find_game","game":"connect4"})).await;
-    let start = x.recv_type("game_start").await;
-    o.recv_type("game_start").await;
+    let (mut x, start, o, o_welcome) = pair_keeping_welcome(&server, "connect4").await;
     let (mut watcher, _) = server.connect().await;
     watcher
         .ask(json!({"type":"watch_game","watch_key":start["watch_key"]}))
@@ -696,12 +696,7 @@ async fn spectators_see_away_back_and_the_end() {
 #[tokio::test]
 async fn a_takeover_mid_game_keeps_the_seat() {
     let server = TestServer::start();
-    let (mut x, _) = server.connect().await;
-    let (mut o, o_welcome) = server.connect().await;
-    x.ask(json!({"type":"find_game","game":"tictactoe"})).await;
-    o.ask(json!({"type":"find_game","game":"tictactoe"})).await;
-    let start = x.recv_type("game_start").await;
-    o.recv_type("game_start").await;
+    let (mut x, start, mut o, o_welcome) = pair_keeping_welcome(&server, "tictactoe").await;
     let token = o_welcome["resume"].as_str().unwrap();
     let (mut newer, _) = server.connect_with(&format!("resume={token}")).await;
     assert_eq!(o.ending().await, crate::support::Ending::Closed(4001));
@@ -722,13 +717,7 @@ async fn a_takeover_mid_game_keeps_the_seat() {
 #[tokio::test]
 async fn a_resume_after_the_game_ended_shows_it_over() {
     let server = TestServer::start();
-    let (mut x, _) = server.connect().await;
-    let (o, o_welcome) = server.connect().await;
-    let mut o = o;
-    x.ask(json!({"type":"find_game","game":"tictactoe"})).await;
-    o.ask(json!({"type":"find_game","game":"tictactoe"})).await;
-    let start = x.recv_type("game_start").await;
-    o.recv_type("game_start").await;
+    let (mut x, start, o, o_welcome) = pair_keeping_welcome(&server, "tictactoe").await;
     drop(o);
     x.recv_type("opponent_away").await;
     x.ask(json!({"type":"resign","game_id":start["game_id"]}))
