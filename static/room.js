@@ -40,7 +40,6 @@ const BUTTON_GLYPHS = { A: "A", B: "B", up: "▲", down: "▼", left: "◀", rig
 const PRESS_LOG = 12;
 /** `pos` is sent at most once per canvas tick; this is the guess until frames show the real rate. */
 const DEFAULT_TICK_MS = 50;
-const MIN_TICK_MS = 16;
 const MAX_TICK_MS = 250;
 /** A leave waits this long for `room_left` before the page goes anyway. */
 const LEAVE_WAIT_MS = 800;
@@ -439,20 +438,14 @@ for (const button of document.querySelectorAll(".pad-btn")) {
 
 const canvas = {
   board: $("canvas"),
+  // The server's default tick (20 Hz). Guessing it from frame spacing
+  // misleads under load, when frames arrive bunched.
   tickMs: DEFAULT_TICK_MS,
-  lastFrameAt: 0,
   lastSentAt: 0,
   pendingPos: null,
   sendTimer: null,
 
   frame(msg) {
-    const now = performance.now();
-    if (canvas.lastFrameAt) {
-      const gap = now - canvas.lastFrameAt;
-      // Back-to-back frames show the tick; longer gaps are just stillness.
-      if (gap >= MIN_TICK_MS && gap < canvas.tickMs) canvas.tickMs = Math.max(MIN_TICK_MS, gap);
-    }
-    canvas.lastFrameAt = now;
     canvas.draw(msg.players || [], msg.zombies || []);
   },
   draw(players, zombieList) {
