@@ -1,15 +1,20 @@
 //! The Lobby actor: one per server. It owns the session registry (the id,
 //! name, color, resume secret and address of every session, live or held for
 //! reconnection), the quick-match queues, the private games' join and watch
-//! keys, and the directory of games.
+//! keys, the directory of games, and the directory of rooms (who is in
+//! which room: the Lobby alone decides joins and leaves).
 //!
 //! Takes [`Admit`] from the `/ws` handler (before a session actor exists),
-//! [`Register`], [`Unregister`], [`Rename`] and [`LobbyRequest`] from
-//! sessions, [`GameFinished`] and [`GameClosed`] from games, [`ListGames`]
-//! from `/api/games`, and [`CloseAll`] at shutdown. Starts Game actors and
-//! sends sessions [`Outbound`] answers and [`CloseSession`]: 4001 to one
+//! [`Register`], [`Unregister`], [`Rename`], [`LobbyRequest`],
+//! [`JoinRoomRequest`] and [`LeaveRoomRequest`] from sessions,
+//! [`GameFinished`] and [`GameClosed`] from games, [`RoomClosed`] from rooms,
+//! [`ListGames`] and [`ListRooms`] from the HTTP API, and [`CloseAll`] and
+//! [`LiveRooms`] at shutdown. Starts Game and Room actors; sends rooms
+//! `Enter`, `Exit`, `Renamed` and `CloseRoom`; sends sessions [`Outbound`]
+//! answers, `RoomLinked`/`RoomRefused`, and [`CloseSession`]: 4001 to one
 //! whose resume token was presented by a newer connection, 1001 to all at
-//! shutdown. Once a game has started, its players talk to it directly.
+//! shutdown. Once a game has started or a room joined, sessions talk to it
+//! directly.
 //!
 //! A session that drops is held for `games.reconnect_grace_ms`: its token
 //! brings back the same id, name and color, and its seats, within that time.

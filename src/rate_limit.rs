@@ -25,7 +25,7 @@ pub enum Verdict {
         /// Whether this drop should be answered with an error frame.
         notify: bool,
     },
-    /// Over the limit for [`ABUSE_PERIOD`]: close the connection.
+    /// Over the limit for ten seconds: close the connection.
     Close,
 }
 

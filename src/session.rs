@@ -3,9 +3,12 @@
 //! It owns the connection's identity (id, name, color), its heartbeat, its
 //! rate limiter and its outbox. Incoming frames arrive as a stream
 //! (`ctx.add_stream`); each text frame is parsed into a request and answered
-//! or routed. Takes [`Outbound`] (a frame another actor wants delivered) and
-//! [`CloseSession`]; sends [`Register`], [`Unregister`] and [`Rename`] to the
-//! Lobby.
+//! or routed. Takes [`Outbound`] (a frame another actor wants delivered),
+//! [`Linked`] (a game to route moves to), [`RoomLinked`] and [`RoomRefused`]
+//! (the answer to a room join), and [`CloseSession`]. Sends [`Register`],
+//! [`Unregister`], [`Rename`], [`LobbyRequest`], [`JoinRoomRequest`] and
+//! [`LeaveRoomRequest`] to the Lobby, [`PlayerRequest`] and [`Presence`]
+//! straight to its games, and [`RoomRequest`] straight to its rooms.
 //!
 //! Outgoing frames go into a bounded outbox of `limits.max_outbox` frames that
 //! one writer task drains into the socket. A full outbox means the client is

@@ -354,7 +354,7 @@ struct Over {
 ///
 /// It owns the rules, the seats, the spectators and the move list; takes
 /// [`PlayerRequest`], [`TakeSeat`], [`Watch`] and [`Presence`]; sends
-/// [`Outbound`] frames and [`Linked`] to sessions, and [`GameFinished`] and
+/// [`Outbound`](crate::session::Outbound) frames and [`Linked`](crate::session::Linked) to sessions, and [`GameFinished`] and
 /// [`GameClosed`] to the Lobby. A panic in the rules ends this game only.
 pub struct Game<R: Rules> {
     /// The game id.
