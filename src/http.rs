@@ -87,6 +87,8 @@ pub fn bind(state: Arc<AppState>) -> std::io::Result<(Server, SocketAddr)> {
         );
     }
     let mut server = HttpServer::new(move || {
+        // Runs once on each worker's thread, as the worker starts.
+        data.workers.register_current();
         App::new()
             .app_data(data.clone())
             .wrap(request_logger())

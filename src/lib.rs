@@ -17,6 +17,7 @@
 //! - [`rate_limit`]: the per-session token bucket.
 //! - [`shutdown`]: the signal that starts a graceful shutdown.
 //! - [`store`]: SQLite on its own thread: room snapshots and finished games.
+//! - [`workers`]: which thread each Room and Game runs on.
 //!
 //! ```no_run
 //! # async fn example() -> std::io::Result<()> {
@@ -39,6 +40,7 @@ pub mod room;
 pub mod session;
 pub mod shutdown;
 pub mod store;
+pub mod workers;
 
 use std::{
     future::Future,
@@ -61,6 +63,7 @@ use crate::{
     metrics::Metrics,
     room::RoomSettings,
     store::Store,
+    workers::Workers,
 };
 
 /// Open files kept free for listeners, logs and the store when the
@@ -85,6 +88,8 @@ pub struct AppState {
     pub slots: SessionSlots,
     /// The embedded store.
     pub store: Addr<Store>,
+    /// The HTTP workers' threads, where rooms and games run.
+    pub workers: Arc<Workers>,
 }
 
 /// Counts open sessions against a cap (`server.max_sessions`, or fewer when
@@ -177,7 +182,15 @@ pub fn start(config: Config) -> io::Result<Parlor> {
         store.clone(),
         Duration::from_millis(config.store.save_debounce_ms),
     );
-    let lobby = Lobby::new(settings, room_limits, metrics.clone(), store.clone()).start();
+    let workers = Arc::new(Workers::new());
+    let lobby = Lobby::new(
+        settings,
+        room_limits,
+        metrics.clone(),
+        store.clone(),
+        workers.clone(),
+    )
+    .start();
     let slots = SessionSlots::new(cap);
     let state = Arc::new(AppState {
         config,
@@ -185,6 +198,7 @@ pub fn start(config: Config) -> io::Result<Parlor> {
         metrics,
         slots,
         store,
+        workers,
     });
     let (server, addr) = http::bind(state.clone())?;
     Ok(Parlor {
@@ -225,12 +239,15 @@ impl Parlor {
         while self.state.slots.open() > 0 && Instant::now() < deadline {
             tokio::time::sleep(SHUTDOWN_POLL).await;
         }
+        // Rooms run on the workers' threads (see `workers`): they write
+        // their snapshots before the server stops those threads.
+        flush_rooms(&self.state).await;
         // Stopping the server closes every connection: nothing changes after.
         handle.stop(true).await;
         let served = serving
             .await
             .unwrap_or_else(|err| Err(io::Error::other(err)));
-        let unwritten = flush_store(&self.state).await;
+        let unwritten = drain_store(&self.state).await;
         if !unwritten.is_empty() {
             let lost = format!("{} writes could not be made before exit", unwritten.len());
             return Err(io::Error::other(lost));
@@ -239,10 +256,9 @@ impl Parlor {
     }
 }
 
-/// Has every live room write its pending snapshot, then waits (retrying,
-/// up to `server.shutdown_timeout_ms`) until the store has written
-/// everything it was given; returns what could not be written.
-async fn flush_store(state: &AppState) -> Vec<String> {
+/// Has every live room write its pending snapshot (waiting, up to
+/// `server.shutdown_timeout_ms`, for closing rooms to finish).
+async fn flush_rooms(state: &AppState) {
     let deadline = Instant::now() + state.config.shutdown_timeout();
     let rooms = loop {
         let (rooms, closing) = state.lobby.send(lobby::LiveRooms).await.unwrap_or_default();
@@ -255,6 +271,12 @@ async fn flush_store(state: &AppState) -> Vec<String> {
         // A room that stopped meanwhile wrote its snapshot as it stopped.
         let _ = room.send(room::Flush).await;
     }
+}
+
+/// Waits (retrying, up to `server.shutdown_timeout_ms`) until the store has
+/// written everything it was given; returns what could not be written.
+async fn drain_store(state: &AppState) -> Vec<String> {
+    let deadline = Instant::now() + state.config.shutdown_timeout();
     let mut pause = SHUTDOWN_POLL;
     loop {
         let unwritten = match state.store.send(store::Drain).await {

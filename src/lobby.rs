@@ -41,6 +41,7 @@ use crate::{
     room::{CloseRoom, Enter, Exit, NewRoom, Renamed, Room, RoomLink, RoomSettings},
     session::{CloseSession, Outbound, RoomLinked, RoomRefused, Session, SessionHandle},
     store::Store,
+    workers::Workers,
 };
 
 /// Drops a random u64 to 53 bits, the integers a JSON number holds exactly.
@@ -115,6 +116,8 @@ pub struct Lobby {
     metrics: Arc<Metrics>,
     /// Where games and rooms keep what outlives them.
     store: Addr<Store>,
+    /// The threads games and rooms run on.
+    workers: Arc<Workers>,
 }
 
 /// Room sizes and what every room shares; from `[rooms]` and `[store]`.
@@ -160,6 +163,7 @@ impl Lobby {
         room_limits: RoomLimits,
         metrics: Arc<Metrics>,
         store: Addr<Store>,
+        workers: Arc<Workers>,
     ) -> Lobby {
         Lobby {
             sessions: HashMap::new(),
@@ -171,6 +175,7 @@ impl Lobby {
             room_limits,
             metrics,
             store,
+            workers,
         }
     }
 
@@ -800,6 +805,7 @@ impl Lobby {
             }
         }
         let link = game::start_game(
+            &self.workers,
             kind,
             NewGame {
                 id: game_id.clone(),
@@ -1079,16 +1085,19 @@ impl Lobby {
     }
 
     fn open_room(&mut self, msg: &JoinRoomRequest, ctx: &mut Context<Self>) {
-        let (addr, link) = Room::launch(NewRoom {
-            name: msg.room.clone(),
-            kind: msg.kind,
-            zombies: msg.zombies,
-            settings: self.room_limits.settings.clone(),
-            lobby: ctx.address(),
-            metrics: self.metrics.clone(),
-            store: self.store.clone(),
-            seed: rand::random(),
-        });
+        let (addr, link) = Room::launch(
+            &self.workers,
+            NewRoom {
+                name: msg.room.clone(),
+                kind: msg.kind,
+                zombies: msg.zombies,
+                settings: self.room_limits.settings.clone(),
+                lobby: ctx.address(),
+                metrics: self.metrics.clone(),
+                store: self.store.clone(),
+                seed: rand::random(),
+            },
+        );
         self.rooms.insert(
             msg.room.clone(),
             RoomEntry {

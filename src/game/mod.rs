@@ -27,6 +27,7 @@ use crate::{
     protocol::{self, ErrorCode, GameStatus, PlayerInfo, RequestId, ServerMsg},
     session::SessionHandle,
     store::{self, GameRecord, SaveGame, Store, StoredPlayer},
+    workers::Workers,
 };
 
 /// The games Parlor hosts, as named on the wire.
@@ -320,11 +321,11 @@ pub struct NewGame {
 }
 
 /// Starts a game of `kind`: the registry of games, one line per kind.
-pub fn start_game(kind: GameKind, new: NewGame) -> GameLink {
+pub fn start_game(workers: &Workers, kind: GameKind, new: NewGame) -> GameLink {
     match kind {
-        GameKind::TicTacToe => Game::<tictactoe::TicTacToe>::launch(new),
-        GameKind::Connect4 => Game::<connect4::Connect4>::launch(new),
-        GameKind::Match3 => Game::<match3::Match3>::launch(new),
+        GameKind::TicTacToe => Game::<tictactoe::TicTacToe>::launch(workers, new),
+        GameKind::Connect4 => Game::<connect4::Connect4>::launch(workers, new),
+        GameKind::Match3 => Game::<match3::Match3>::launch(workers, new),
     }
 }
 
@@ -413,7 +414,7 @@ impl<R: Rules> Actor for Game<R> {
 }
 
 impl<R: Rules> Game<R> {
-    fn launch(new: NewGame) -> GameLink {
+    fn launch(workers: &Workers, new: NewGame) -> GameLink {
         let mut seats: Vec<Option<Occupant>> =
             new.players.into_iter().map(occupant).map(Some).collect();
         seats.resize_with(R::SEATS.len(), || None);
@@ -432,7 +433,7 @@ impl<R: Rules> Game<R> {
             seed: new.seed,
             started_at: None,
         };
-        GameLink::new(new.id, game.start())
+        GameLink::new(new.id, workers.start(|_| game))
     }
 
     fn is_full(&self) -> bool {
@@ -1018,16 +1019,19 @@ mod tests {
             reconnect_grace: Duration::from_secs(5),
             linger: Duration::from_secs(5),
         };
-        let link = Game::<R>::launch(NewGame {
-            id: crate::identity::new_id(crate::identity::GAME_PREFIX),
-            watch_key: "watch".to_string(),
-            players: vec![player("s_x"), player("s_o")],
-            seed: 1,
-            settings,
-            lobby: lobby.clone(),
-            metrics: Arc::new(Metrics::new()),
-            store: store.clone(),
-        });
+        let link = Game::<R>::launch(
+            &Workers::new(),
+            NewGame {
+                id: crate::identity::new_id(crate::identity::GAME_PREFIX),
+                watch_key: "watch".to_string(),
+                players: vec![player("s_x"), player("s_o")],
+                seed: 1,
+                settings,
+                lobby: lobby.clone(),
+                metrics: Arc::new(Metrics::new()),
+                store: store.clone(),
+            },
+        );
         (link, frames)
     }
 
@@ -1074,7 +1078,8 @@ mod tests {
         let metrics = Arc::new(Metrics::new());
         let conn = store::open(store::IN_MEMORY).expect("an in-memory database opens");
         let store = Store::start(store::IN_MEMORY.to_string(), conn, metrics.clone());
-        let lobby = Lobby::new(settings, room_limits, metrics, store.clone()).start();
+        let workers = Arc::new(Workers::new());
+        let lobby = Lobby::new(settings, room_limits, metrics, store.clone(), workers).start();
         let (broken, broken_frames) = game_with_inbox::<Broken>(&lobby, &store);
         let (sound, sound_frames) = game_with_inbox::<tictactoe::TicTacToe>(&lobby, &store);
         let first_move = || PlayerRequest {

@@ -32,6 +32,7 @@ use crate::{
     },
     session::SessionHandle,
     store::{LoadSnapshot, SaveSnapshot, Store},
+    workers::Workers,
 };
 
 /// Timings and rules every room shares; from `[rooms]` and `[store]`.
@@ -245,7 +246,7 @@ pub struct NewRoom {
 
 impl Room {
     /// Starts a room; returns its address and the link sessions use.
-    pub fn launch(new: NewRoom) -> (Addr<Room>, RoomLink) {
+    pub fn launch(workers: &Workers, new: NewRoom) -> (Addr<Room>, RoomLink) {
         let canvas = (new.kind == RoomKind::Canvas).then(|| {
             Canvas::new(
                 new.zombies,
@@ -269,7 +270,7 @@ impl Room {
             write_timer: None,
             published: false,
         };
-        let addr = room.start();
+        let addr = workers.start(|_| room);
         let link = RoomLink {
             name: new.name,
             requests: addr.clone().recipient(),
