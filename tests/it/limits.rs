@@ -131,6 +131,40 @@ async fn a_client_that_does_not_read_is_dropped() {
 }
 
 #[tokio::test]
+async fn a_room_member_that_does_not_read_is_dropped_and_the_room_goes_on() {
+    let server = TestServer::with(|config| {
+        config.limits.max_outbox = 16;
+        config.limits.msgs_per_sec = 100_000;
+        config.limits.burst = 100_000;
+    });
+    let (mut lazy, lazy_welcome) = server.connect().await;
+    let (mut talker, _) = server.connect().await;
+    assert_eq!(
+        lazy.ask(json!({"type":"join_room","room":"hall"})).await["type"],
+        "room_joined"
+    );
+    assert_eq!(
+        talker.ask(json!({"type":"join_room","room":"hall"})).await["type"],
+        "room_joined"
+    );
+    // The room's fan-out fills the lazy member's outbox, not the talker's.
+    let big = json!({"type":"broadcast","room":"hall","data":"z".repeat(60_000)}).to_string();
+    for _ in 0..600 {
+        talker.send_text(&big).await;
+        if server.metric("parlor_slow_client_drops_total").await >= 1.0 {
+            break;
+        }
+    }
+    assert_eq!(server.metric("parlor_slow_client_drops_total").await, 1.0);
+    let left = talker.recv_type("member_left").await;
+    assert_eq!(
+        (&left["session"], left["reason"].as_str()),
+        (&lazy_welcome["session"], Some("disconnected"))
+    );
+    server.wait_for_sessions(1).await;
+}
+
+#[tokio::test]
 async fn past_max_sessions_the_handshake_gets_503() {
     let server = TestServer::with(|config| config.server.max_sessions = 2);
     let (first, _) = server.connect().await;
