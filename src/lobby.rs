@@ -10,10 +10,9 @@
 //! [`GameFinished`] and [`GameClosed`] from games, [`RoomClosed`] from rooms,
 //! [`ListGames`] and [`ListRooms`] from the HTTP API, and [`CloseAll`] and
 //! [`LiveRooms`] at shutdown. Starts Game and Room actors; sends rooms
-//! `Enter`, `Exit`, `Renamed` and `CloseRoom`; puts answers straight into
-//! sessions' outboxes (through their `SessionHandle`s); sends sessions
-//! `RoomLinked`/`RoomRefused`, and [`CloseSession`]: 4001 to one whose
-//! resume token was presented by a newer connection, 1001 to all at
+//! `Enter`, `Exit`, `Renamed` and `CloseRoom`; sends sessions [`Outbound`]
+//! answers, `RoomLinked`/`RoomRefused`, and [`CloseSession`]: 4001 to one
+//! whose resume token was presented by a newer connection, 1001 to all at
 //! shutdown. Once a game has started or a room joined, sessions talk to it
 //! directly.
 //!
@@ -40,7 +39,7 @@ use crate::{
         RoomListing, ServerMsg, CLOSE_TAKEN_OVER, MAX_SUGGESTIONS,
     },
     room::{CloseRoom, Enter, Exit, NewRoom, Renamed, Room, RoomLink, RoomSettings},
-    session::{CloseSession, RoomLinked, RoomRefused, Session, SessionHandle},
+    session::{CloseSession, Outbound, RoomLinked, RoomRefused, Session, SessionHandle},
     store::Store,
     workers::Workers,
 };
@@ -58,8 +57,6 @@ struct Entry {
     resume_secret: String,
     /// The live session actor; `None` while held for reconnection.
     addr: Option<Addr<Session>>,
-    /// How frames reach the live session; `None` while held.
-    handle: Option<SessionHandle>,
     /// The live actor's connection number.
     connection: u64,
     /// Bumped at every drop, so that an expiry timer set for an earlier
@@ -191,7 +188,6 @@ impl Lobby {
         if let Some(older) = entry.addr.take() {
             older.do_send(CloseSession(CloseCode::Other(CLOSE_TAKEN_OVER)));
         }
-        entry.handle = None;
         // The older connection will not unregister (it is no longer the
         // entry's), so its place in a queue and its rooms go with it here;
         // the new connection rejoins those rooms.
@@ -228,7 +224,6 @@ impl Lobby {
             color: identity::random_color(),
             resume_secret: identity::new_secret(),
             addr: None,
-            handle: None,
             connection: 0,
             drops: 0,
             queued: None,
@@ -301,8 +296,8 @@ pub struct Register {
     pub id: String,
     /// The session actor.
     pub addr: Addr<Session>,
-    /// How frames reach it; carries its connection number.
-    pub handle: SessionHandle,
+    /// Its connection number.
+    pub connection: u64,
 }
 
 /// A session actor has stopped; its session is held for reconnection.
@@ -367,8 +362,7 @@ impl Handler<Register> for Lobby {
         match self.sessions.get_mut(&msg.id) {
             Some(entry) => {
                 entry.addr = Some(msg.addr);
-                entry.connection = msg.handle.connection();
-                entry.handle = Some(msg.handle);
+                entry.connection = msg.connection;
             }
             None => msg.addr.do_send(CloseSession(CloseCode::Error)),
         }
@@ -386,7 +380,6 @@ impl Handler<Unregister> for Lobby {
             return;
         }
         entry.addr = None;
-        entry.handle = None;
         let queued = entry.queued.take();
         let rooms = std::mem::take(&mut entry.rooms);
         entry.away_rooms = rooms.clone();
@@ -524,10 +517,10 @@ impl Handler<LobbyRequest> for Lobby {
             return;
         }
         let id = id.as_ref();
-        let Some(handle) = self
+        let Some(addr) = self
             .sessions
             .get(&session)
-            .and_then(|entry| entry.handle.clone())
+            .and_then(|entry| entry.addr.clone())
         else {
             return;
         };
@@ -536,12 +529,13 @@ impl Handler<LobbyRequest> for Lobby {
             LobbyAction::Cancel(kind) => Ok(self.cancel(&session, kind)),
             LobbyAction::Create(kind) => Ok(self.create(&session, kind, ctx)),
             LobbyAction::Join(key) => self.join(&session, &key, id).map(|()| None),
-            LobbyAction::Watch(key) => self
-                .watch(&session, handle.clone(), &key, id)
-                .map(|()| None),
+            LobbyAction::Watch(key) => {
+                let handle = SessionHandle::new(addr.clone(), self.connection_of(&session));
+                self.watch(&session, handle, &key, id).map(|()| None)
+            }
         };
         match answer {
-            Ok(Some(reply)) => handle.send(reply.encode_reply(id)),
+            Ok(Some(reply)) => addr.do_send(Outbound(reply.encode_reply(id))),
             Ok(None) => {}
             Err(refusal) => {
                 self.metrics.error_sent(refusal.code);
@@ -550,7 +544,7 @@ impl Handler<LobbyRequest> for Lobby {
                     message: refusal.message,
                     request: Some(refusal.request.to_string()),
                 };
-                handle.send(error.encode_reply(id));
+                addr.do_send(Outbound(error.encode_reply(id)));
             }
         }
     }
@@ -592,8 +586,8 @@ impl Lobby {
             let message = format!("already queued for {}", queued.as_str());
             return Err(refusal(ErrorCode::AlreadyQueued, "find_game", message));
         }
-        if let Some(handle) = &entry.handle {
-            handle.send(ServerMsg::Queued { game: kind }.encode_reply(id));
+        if let Some(addr) = &entry.addr {
+            addr.do_send(Outbound(ServerMsg::Queued { game: kind }.encode_reply(id)));
         }
         if kind.seats().len() == 1 {
             self.launch(kind, vec![session.to_string()], true, None, ctx);
@@ -772,7 +766,7 @@ impl Lobby {
             session: session.to_string(),
             name: entry.name.clone(),
             color: entry.color.clone(),
-            addr: entry.handle.clone()?,
+            addr: SessionHandle::new(entry.addr.clone()?, entry.connection),
         })
     }
 
@@ -968,12 +962,13 @@ impl Handler<JoinRoomRequest> for Lobby {
         let Some(entry) = self.sessions.get(&msg.session) else {
             return;
         };
-        let (Some(addr), Some(handle)) = (entry.addr.clone(), entry.handle.clone()) else {
+        let Some(addr) = entry
+            .addr
+            .clone()
+            .filter(|_| entry.connection == msg.connection)
+        else {
             return;
         };
-        if entry.connection != msg.connection {
-            return;
-        }
         let already_in = entry.rooms.iter().any(|seat| seat.room == msg.room);
         match self.admit_to_room(&msg, already_in, ctx) {
             Ok(link) => {
@@ -989,7 +984,7 @@ impl Handler<JoinRoomRequest> for Lobby {
             }
             Err(refusal) => {
                 self.metrics.error_sent(ErrorCode::from(refusal.as_ref()));
-                handle.send(refusal.encode_reply(msg.id.as_ref()));
+                addr.do_send(Outbound(refusal.encode_reply(msg.id.as_ref())));
                 if !already_in {
                     addr.do_send(RoomRefused {
                         room: msg.room.clone(),
@@ -1119,7 +1114,7 @@ impl Lobby {
         let Some(entry) = self.sessions.get_mut(&msg.session) else {
             return;
         };
-        let Some(handle) = entry.handle.clone() else {
+        let Some(addr) = entry.addr.clone() else {
             return;
         };
         let role = match entry.rooms.iter().find(|seat| seat.room == msg.room) {
@@ -1140,6 +1135,7 @@ impl Lobby {
             color: entry.color.clone(),
             role,
         };
+        let handle = SessionHandle::new(addr, entry.connection);
         let Some(room) = self.rooms.get_mut(&msg.room) else {
             return;
         };
@@ -1191,14 +1187,14 @@ impl Handler<LeaveRoomRequest> for Lobby {
             return;
         };
         let Some(index) = entry.rooms.iter().position(|seat| seat.room == msg.room) else {
-            if let Some(handle) = &entry.handle {
+            if let Some(addr) = &entry.addr {
                 self.metrics.error_sent(ErrorCode::NotInRoom);
                 let error = ServerMsg::Error {
                     code: ErrorCode::NotInRoom,
                     message: format!("you are not in room {}", msg.room),
                     request: Some("leave_room".to_string()),
                 };
-                handle.send(error.encode_reply(msg.id.as_ref()));
+                addr.do_send(Outbound(error.encode_reply(msg.id.as_ref())));
             }
             return;
         };

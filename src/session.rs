@@ -4,18 +4,16 @@
 //! rate limiter and its outbox. Incoming frames arrive as a stream
 //! (`ctx.add_stream`); each text frame is parsed into a request and answered
 //! or routed. Takes [`Outbound`] (a frame another actor wants delivered),
-//! `Overflowed` (its outbox is full), [`Linked`] (a game to route moves to), [`RoomLinked`] and [`RoomRefused`]
+//! [`Linked`] (a game to route moves to), [`RoomLinked`] and [`RoomRefused`]
 //! (the answer to a room join), and [`CloseSession`]. Sends [`Register`],
 //! [`Unregister`], [`Rename`], [`LobbyRequest`], [`JoinRoomRequest`] and
 //! [`LeaveRoomRequest`] to the Lobby, [`PlayerRequest`] and [`Presence`]
 //! straight to its games, and [`RoomRequest`] straight to its rooms.
 //!
 //! Outgoing frames go into a bounded outbox of `limits.max_outbox` frames that
-//! one writer task drains into the socket. The Lobby, rooms and games put
-//! their frames straight into it through the session's [`SessionHandle`],
-//! not through the session's mailbox, so a room's fan-out costs one queue
-//! per member. A full outbox means the client is not reading: the session
-//! drops it (1008) instead of buffering without bound.
+//! one writer task drains into the socket. A full outbox means the client is
+//! not reading: the session drops it (1008) instead of buffering without
+//! bound.
 
 use std::{
     collections::HashMap,
@@ -28,7 +26,6 @@ use actix::prelude::*;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use bytes::Bytes;
 use bytestring::ByteString;
-use prometheus::IntCounter;
 use tokio::{sync::mpsc, task::JoinHandle};
 
 use crate::{
@@ -61,18 +58,12 @@ pub struct Linked(pub GameLink);
 /// connection from the one that took it over.
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 
-/// The session's outbox is full: its client does not read.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Overflowed;
-
-/// How the Lobby, rooms and games reach a session: its frames and its game
-/// links. Each session makes its own and registers it with the Lobby;
-/// tests may build one over any actor that takes both.
+/// How games reach a session: its frames and its game links. Built from a
+/// session's address, or (in tests) from any actor that takes both.
 #[derive(Clone)]
 pub struct SessionHandle {
     /// Where frames go.
-    frames: Frames,
+    frames: Recipient<Outbound>,
     /// Where game links go.
     links: Recipient<Linked>,
     /// Which connection of the session this is.
@@ -80,14 +71,23 @@ pub struct SessionHandle {
 }
 
 impl SessionHandle {
-    /// A handle over any two recipients: frames arrive as [`Outbound`].
+    /// The handle of a session actor serving `connection`.
+    pub fn new(addr: Addr<Session>, connection: u64) -> SessionHandle {
+        SessionHandle {
+            frames: addr.clone().recipient(),
+            links: addr.recipient(),
+            connection,
+        }
+    }
+
+    /// A handle over any two recipients.
     pub fn from_recipients(
         frames: Recipient<Outbound>,
         links: Recipient<Linked>,
         connection: u64,
     ) -> SessionHandle {
         SessionHandle {
-            frames: Frames::Actor(frames),
+            frames,
             links,
             connection,
         }
@@ -98,45 +98,15 @@ impl SessionHandle {
         self.connection
     }
 
-    /// Queues a frame for the session's client. A full outbox drops the
-    /// client (the session hears of it); a closed one means the session is
-    /// going and the frame is not needed.
+    /// Queues a frame for the session.
     pub fn send(&self, frame: ByteString) {
-        match &self.frames {
-            Frames::Outbox {
-                queue,
-                overflow,
-                counted,
-            } => match queue.try_send(Outgoing::Text(frame)) {
-                Ok(()) => counted.inc(),
-                Err(mpsc::error::TrySendError::Full(_)) => overflow.do_send(Overflowed),
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
-            },
-            Frames::Actor(frames) => frames.do_send(Outbound(frame)),
-        }
+        self.frames.do_send(Outbound(frame));
     }
 
     /// Tells the session to route a game's requests to `link`.
     pub fn link(&self, link: GameLink) {
         self.links.do_send(Linked(link));
     }
-}
-
-/// Where a [`SessionHandle`]'s frames go.
-#[derive(Clone)]
-enum Frames {
-    /// Straight into a session's outbox, in the order they are sent: a
-    /// room's fan-out costs no trip through the session's mailbox.
-    Outbox {
-        /// The outbox the writer task drains.
-        queue: mpsc::Sender<Outgoing>,
-        /// The session, told when the outbox is full.
-        overflow: Recipient<Overflowed>,
-        /// `parlor_frames_out_total`.
-        counted: IntCounter,
-    },
-    /// To an actor, as [`Outbound`] messages.
-    Actor(Recipient<Outbound>),
 }
 
 /// Where a room's messages go: queued while the join is on its way, then
@@ -273,20 +243,6 @@ impl Session {
             Err(mpsc::error::TrySendError::Full(_)) => self.drop_slow_client(ctx),
             // The writer has ended: the socket is gone.
             Err(mpsc::error::TrySendError::Closed(_)) => ctx.stop(),
-        }
-    }
-
-    /// How others reach this session (see [`SessionHandle`]).
-    fn session_handle(&self, ctx: &Context<Self>) -> SessionHandle {
-        let addr = ctx.address();
-        SessionHandle {
-            frames: Frames::Outbox {
-                queue: self.outbox.clone(),
-                overflow: addr.clone().recipient(),
-                counted: self.state.metrics.frames_out.clone(),
-            },
-            links: addr.recipient(),
-            connection: self.connection,
         }
     }
 
@@ -627,7 +583,7 @@ impl Session {
         id: Option<RequestId>,
         ctx: &mut Context<Self>,
     ) {
-        let reply = self.session_handle(ctx);
+        let reply = SessionHandle::new(ctx.address(), self.connection);
         let request = RoomRequest {
             session: self.id.clone(),
             reply,
@@ -758,14 +714,14 @@ impl Actor for Session {
         self.state.lobby.do_send(Register {
             id: self.id.clone(),
             addr: ctx.address(),
-            handle: self.session_handle(ctx),
+            connection: self.connection,
         });
         let rooms = self.welcome(ctx);
         for link in self.games.values() {
             link.presence(Presence {
                 session: self.id.clone(),
                 connection: self.connection,
-                addr: Some(self.session_handle(ctx)),
+                addr: Some(SessionHandle::new(ctx.address(), self.connection)),
             });
         }
         self.rejoin(rooms);
@@ -836,16 +792,6 @@ impl Handler<Outbound> for Session {
 
     fn handle(&mut self, msg: Outbound, ctx: &mut Context<Self>) {
         self.send(msg.0, ctx);
-    }
-}
-
-impl Handler<Overflowed> for Session {
-    type Result = ();
-
-    fn handle(&mut self, _: Overflowed, ctx: &mut Context<Self>) {
-        if !self.closing {
-            self.drop_slow_client(ctx);
-        }
     }
 }
 
