@@ -6,17 +6,20 @@
 #   PEERS=../shared/peers   where the peers live (default: ../shared/peers)
 #   SECONDS_EACH=20         how long each scenario measures
 #   IDLE_SESSIONS=10000     idle sessions per server
+#   RUNS=1                  rounds over all servers; each cell is the median
 #
 # Each server runs pinned to core 0 and parlor-load to core 1 (taskset), on
 # loopback only. Figures come from parlor-load's JSON reports; server memory
 # and CPU from /proc through --server-pid. The machine is shared and noisy:
-# compare ratios from one run, repeat, and quote medians.
+# rounds interleave the servers (so a busy spell hits all of them), and with
+# RUNS=3 or more each cell is the median of the rounds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PEERS=${PEERS:-../shared/peers}
 SECONDS_EACH=${SECONDS_EACH:-20}
 IDLE_SESSIONS=${IDLE_SESSIONS:-10000}
+RUNS=${RUNS:-1}
 PORT=9390
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -53,37 +56,48 @@ stop_server() {
   sleep 1
 }
 
-run() { # server scenario args...
-  local server=$1 scenario=$2; shift 2
+run() { # round server scenario args...
+  local round=$1 server=$2 scenario=$3; shift 3
   start_server "$server"
   taskset -c 1 "$LOAD" "$scenario" --url "ws://127.0.0.1:$PORT/ws" --server-pid "$SERVER_PID" \
-    --json "$WORK/$server-$scenario.json" "$@" >/dev/null 2>&1 || true
+    --json "$WORK/$server-$scenario-$round.json" "$@" >/dev/null 2>&1 || true
   stop_server
 }
 
-for server in parlor node-ws actix-example; do
-  echo "--- $server"
-  run "$server" idle --sessions "$IDLE_SESSIONS" --ramp 2000 --hold "$SECONDS_EACH"
-  run "$server" chat --rooms 100 --members 10 --rate 5 --duration "$SECONDS_EACH"
-  run "$server" echo --sessions 1000 --rate 10 --duration "$SECONDS_EACH"
+for round in $(seq "$RUNS"); do
+  for server in parlor node-ws actix-example; do
+    echo "--- round $round of $RUNS: $server"
+    run "$round" "$server" idle --sessions "$IDLE_SESSIONS" --ramp 2000 --hold "$SECONDS_EACH"
+    run "$round" "$server" chat --rooms 100 --members 10 --rate 5 --duration "$SECONDS_EACH"
+    run "$round" "$server" echo --sessions 1000 --rate 10 --duration "$SECONDS_EACH"
+  done
 done
 
-python3 - "$WORK" <<'PY'
-import json, os, sys
-work = sys.argv[1]
+python3 - "$WORK" "$RUNS" <<'PY'
+import json, os, statistics, sys
+work, runs = sys.argv[1], int(sys.argv[2])
 def load(server, scenario):
-    try:
-        with open(os.path.join(work, f"{server}-{scenario}.json")) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-def cell(report, *path, fmt="{:.2f}"):
-    value = report
-    for key in path:
-        if not isinstance(value, dict) or value.get(key) is None:
-            return "-"
-        value = value[key]
-    return fmt.format(value)
+    reports = []
+    for round in range(1, runs + 1):
+        try:
+            with open(os.path.join(work, f"{server}-{scenario}-{round}.json")) as f:
+                reports.append(json.load(f))
+        except (OSError, ValueError):
+            pass
+    return reports
+def cell(reports, *path, fmt="{:.2f}", agg=statistics.median):
+    values = []
+    for value in reports:
+        for key in path:
+            if not isinstance(value, dict) or value.get(key) is None:
+                value = None
+                break
+            value = value[key]
+        if value is not None:
+            values.append(value)
+    if not values:
+        return "-"
+    return fmt.format(agg(values))
 rows = [("server", "idle B/session", "idle CPU %", "idle evicted",
          "chat deliv/s", "chat p50 ms", "chat p99 ms", "chat missing", "chat CPU %",
          "echo p50 ms", "echo p99 ms")]
@@ -91,11 +105,12 @@ for server in ("parlor", "node-ws", "actix-example"):
     idle, chat, echo = load(server, "idle"), load(server, "chat"), load(server, "echo")
     rows.append((server,
         cell(idle, "server", "bytes_per_session", fmt="{:.0f}"), cell(idle, "server", "cpu_percent", fmt="{:.1f}"),
-        cell(idle, "evicted", fmt="{}"),
+        cell(idle, "evicted", fmt="{}", agg=max),
         cell(chat, "per_second", fmt="{:.0f}"), cell(chat, "rtt_ms", "p50"), cell(chat, "rtt_ms", "p99"),
-        cell(chat, "missing", fmt="{}"), cell(chat, "server", "cpu_percent", fmt="{:.1f}"),
+        cell(chat, "missing", fmt="{}", agg=max), cell(chat, "server", "cpu_percent", fmt="{:.1f}"),
         cell(echo, "rtt_ms", "p50"), cell(echo, "rtt_ms", "p99")))
 widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+print(f"medians of {runs} rounds (evicted and missing: the most in any round)" if runs > 1 else "one round")
 for row in rows:
     print("  ".join(value.rjust(width) for value, width in zip(row, widths)))
 PY
