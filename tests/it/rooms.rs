@@ -669,3 +669,49 @@ async fn answer_state_request_after_joins(member: &mut Client, room: &str, data:
         .send(json!({"type":"state","room":room,"data":data,"for":request["for"]}))
         .await;
 }
+
+#[tokio::test]
+async fn rooms_on_different_workers_reach_members_on_any_worker() {
+    // Rooms start on the workers in turn, and connections land on either:
+    // with two workers, some deliveries cross threads and some do not.
+    let server = TestServer::with(|config| config.server.workers = 2);
+    let mut members = Vec::new();
+    for _ in 0..3 {
+        let (client, welcome) = server.connect().await;
+        members.push((client, session(&welcome)));
+    }
+    let rooms = ["north", "south", "east", "west"];
+    for room in rooms {
+        join(&mut members[0].0, room, "chat").await;
+        for index in 1..members.len() {
+            members[index]
+                .0
+                .ask(json!({"type":"join_room","room":room}))
+                .await;
+            answer_state_request_after_joins(&mut members[0].0, room, json!(room)).await;
+            assert_eq!(
+                next_of(&mut members[index].0, "room_state").await["data"],
+                room
+            );
+        }
+    }
+    for room in rooms {
+        for sender in 0..members.len() {
+            members[sender]
+                .0
+                .send(json!({"type":"broadcast","room":room,"data":sender}))
+                .await;
+            let from = members[sender].1.clone();
+            for (receiver, (client, _)) in members.iter_mut().enumerate() {
+                if receiver != sender {
+                    let message = next_of(client, "message").await;
+                    assert_eq!(
+                        (message["room"].as_str(), message["from"].as_str()),
+                        (Some(room), Some(from.as_str()))
+                    );
+                    assert_eq!(message["data"], sender);
+                }
+            }
+        }
+    }
+}
