@@ -240,14 +240,16 @@ impl Parlor {
             tokio::time::sleep(SHUTDOWN_POLL).await;
         }
         // Rooms run on the workers' threads (see `workers`): they write
-        // their snapshots before the server stops those threads.
-        flush_rooms(&self.state).await;
+        // their snapshots before the server stops those threads. Rooms and
+        // store share one more `server.shutdown_timeout_ms`.
+        let store_deadline = Instant::now() + self.state.config.shutdown_timeout();
+        flush_rooms(&self.state, store_deadline).await;
         // Stopping the server closes every connection: nothing changes after.
         handle.stop(true).await;
         let served = serving
             .await
             .unwrap_or_else(|err| Err(io::Error::other(err)));
-        let unwritten = drain_store(&self.state).await;
+        let unwritten = drain_store(&self.state, store_deadline).await;
         if !unwritten.is_empty() {
             let lost = format!("{} writes could not be made before exit", unwritten.len());
             return Err(io::Error::other(lost));
@@ -256,10 +258,9 @@ impl Parlor {
     }
 }
 
-/// Has every live room write its pending snapshot (waiting, up to
-/// `server.shutdown_timeout_ms`, for closing rooms to finish).
-async fn flush_rooms(state: &AppState) {
-    let deadline = Instant::now() + state.config.shutdown_timeout();
+/// Has every live room write its pending snapshot (waiting, until
+/// `deadline`, for closing rooms to finish).
+async fn flush_rooms(state: &AppState, deadline: Instant) {
     let rooms = loop {
         let (rooms, closing) = state.lobby.send(lobby::LiveRooms).await.unwrap_or_default();
         if closing == 0 || Instant::now() >= deadline {
@@ -273,10 +274,9 @@ async fn flush_rooms(state: &AppState) {
     }
 }
 
-/// Waits (retrying, up to `server.shutdown_timeout_ms`) until the store has
-/// written everything it was given; returns what could not be written.
-async fn drain_store(state: &AppState) -> Vec<String> {
-    let deadline = Instant::now() + state.config.shutdown_timeout();
+/// Waits (retrying, until `deadline`) until the store has written
+/// everything it was given; returns what could not be written.
+async fn drain_store(state: &AppState, deadline: Instant) -> Vec<String> {
     let mut pause = SHUTDOWN_POLL;
     loop {
         let unwritten = match state.store.send(store::Drain).await {
