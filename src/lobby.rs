@@ -527,7 +527,16 @@ impl Handler<LobbyRequest> for Lobby {
         let answer = match action {
             LobbyAction::Find(kind) => self.find(&session, kind, id, ctx),
             LobbyAction::Cancel(kind) => Ok(self.cancel(&session, kind)),
-            LobbyAction::Create(kind) => Ok(self.create(&session, kind, ctx)),
+            LobbyAction::Create(kind) => {
+                self.launch(
+                    kind,
+                    vec![session.clone()],
+                    false,
+                    Some((&session, id)),
+                    ctx,
+                );
+                Ok(None)
+            }
             LobbyAction::Join(key) => self.join(&session, &key, id).map(|()| None),
             LobbyAction::Watch(key) => {
                 let handle = SessionHandle::new(addr.clone(), self.connection_of(&session));
@@ -647,30 +656,6 @@ impl Lobby {
         self.metrics.queue_length(kind, length);
     }
 
-    /// `create_game`: a private game with the creator in the first seat.
-    fn create(
-        &mut self,
-        session: &str,
-        kind: GameKind,
-        ctx: &mut Context<Self>,
-    ) -> Option<ServerMsg> {
-        let game_id = self.launch(
-            kind,
-            vec![session.to_string()],
-            false,
-            Some(session.to_string()),
-            ctx,
-        )?;
-        let game = self.games.get(&game_id)?;
-        let join_secret = game.join_secret.as_deref().unwrap_or_default();
-        Some(ServerMsg::GameCreated {
-            join_key: identity::token(&game_id, join_secret),
-            watch_key: game.watch_key.clone(),
-            game: kind,
-            game_id,
-        })
-    }
-
     /// `join_game`: spend the join key and take the free seat.
     fn join(&mut self, session: &str, key: &str, id: Option<&RequestId>) -> Result<(), Refusal> {
         let not_found = || {
@@ -770,15 +755,17 @@ impl Lobby {
         })
     }
 
-    /// Starts a game of `kind` with `players` seated in order; returns its id.
+    /// Starts a game of `kind` with `players` seated in order. A private
+    /// game (`create_game`) names its creator and the request to answer
+    /// with `game_created`.
     fn launch(
         &mut self,
         kind: GameKind,
         players: Vec<String>,
         listed: bool,
-        creator: Option<String>,
+        creator: Option<(&str, Option<&RequestId>)>,
         ctx: &mut Context<Self>,
-    ) -> Option<String> {
+    ) {
         let players: Vec<Player> = players
             .iter()
             .filter_map(|session| self.player(session))
@@ -804,6 +791,20 @@ impl Lobby {
                 entry.games.push(game_id.clone());
             }
         }
+        let join_secret = identity::new_secret();
+        // The creator hears of its game before the game can speak: it starts
+        // on another thread, and a match three game starts at once.
+        if let Some((session, id)) = creator {
+            if let Some(addr) = self.sessions.get(session).and_then(|e| e.addr.as_ref()) {
+                let created = ServerMsg::GameCreated {
+                    game_id: game_id.clone(),
+                    game: kind,
+                    join_key: identity::token(&game_id, &join_secret),
+                    watch_key: watch_key.clone(),
+                };
+                addr.do_send(Outbound(created.encode_reply(id)));
+            }
+        }
         let link = game::start_game(
             &self.workers,
             kind,
@@ -821,18 +822,17 @@ impl Lobby {
         );
         let entry = GameEntry {
             link,
-            join_secret: Some(identity::new_secret()),
+            join_secret: Some(join_secret),
             watch_secret,
             watch_key,
-            creator,
+            creator: creator.map(|(session, _)| session.to_string()),
             listed,
             players: infos,
             seated,
             started_at: SystemTime::now(),
             finished: false,
         };
-        self.games.insert(game_id.clone(), entry);
-        Some(game_id)
+        self.games.insert(game_id, entry);
     }
 }
 

@@ -16,7 +16,7 @@
 //! bound.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::atomic::{AtomicU64, Ordering},
     sync::Arc,
     time::{Duration, Instant},
@@ -112,11 +112,29 @@ impl SessionHandle {
 /// Where a room's messages go: queued while the join is on its way, then
 /// straight to the room.
 enum RoomRoute {
-    /// Joining (the join with this serial): messages wait, in order, for
-    /// the room's link.
-    Joining(u64, Vec<RoomRequest>),
+    /// Joining: messages wait, in order, for the room's link.
+    Joining {
+        /// The join that opened this route; a link answering it or any
+        /// later join is this route's.
+        since: u64,
+        /// The newest join of the room; only its refusal ends the route
+        /// (an earlier join may be refused and a later one admitted).
+        latest: u64,
+        /// Messages for the room, in order.
+        queued: Vec<RoomRequest>,
+    },
     /// In the room.
     Joined(RoomLink),
+}
+
+/// A resumed session's room joins, held until its games have linked back,
+/// so that every `game_state` comes before any `room_joined` (PROTOCOL.md,
+/// *Reconnecting*): games and rooms answer from different threads.
+struct Resuming {
+    /// Games that have not yet linked back.
+    games: HashSet<String>,
+    /// Joins for the Lobby, in order.
+    joins: Vec<JoinRoomRequest>,
 }
 
 /// The Lobby admitted this session to a room: route its messages there.
@@ -190,6 +208,8 @@ pub struct Session {
     admission: Option<Admission>,
     /// Set once a Close frame is queued, so nothing is queued after it.
     closing: bool,
+    /// Set while a resumed session's room joins wait for its games.
+    resuming: Option<Resuming>,
 }
 
 impl Session {
@@ -226,6 +246,7 @@ impl Session {
             last_seen: now,
             admission: Some(admission),
             closing: false,
+            resuming: None,
         };
         Session::create(|ctx| {
             ctx.add_stream(stream);
@@ -360,7 +381,7 @@ impl Session {
     }
 
     /// Asks the Lobby for a room; until it answers, the room's messages
-    /// wait in a `Joining` route numbered by this join.
+    /// wait in a `Joining` route.
     fn request_join(
         &mut self,
         room: String,
@@ -371,11 +392,19 @@ impl Session {
     ) {
         self.join_serial += 1;
         let serial = self.join_serial;
-        // Already in or joining: the Lobby answers this join, but the room's
-        // link comes (or came) with the first one.
-        self.rooms
+        // Already in: the Lobby answers this join, but the room's link came
+        // with an earlier one.
+        let route = self
+            .rooms
             .entry(room.clone())
-            .or_insert_with(|| RoomRoute::Joining(serial, Vec::new()));
+            .or_insert_with(|| RoomRoute::Joining {
+                since: serial,
+                latest: serial,
+                queued: Vec::new(),
+            });
+        if let RoomRoute::Joining { latest, .. } = route {
+            *latest = serial;
+        }
         let (session, connection) = (self.id.clone(), self.connection);
         let join = JoinRoomRequest {
             session,
@@ -387,7 +416,20 @@ impl Session {
             connection,
             serial,
         };
-        self.state.lobby.do_send(join);
+        match &mut self.resuming {
+            Some(resuming) => resuming.joins.push(join),
+            None => self.state.lobby.do_send(join),
+        }
+    }
+
+    /// The resumed session's games have linked back (or had their time):
+    /// its room joins go to the Lobby.
+    fn resumed(&mut self) {
+        if let Some(resuming) = self.resuming.take() {
+            for join in resuming.joins {
+                self.state.lobby.do_send(join);
+            }
+        }
     }
 
     /// Pings the client, or evicts it if it has been silent too long.
@@ -594,7 +636,9 @@ impl Session {
         match self.rooms.get_mut(&room) {
             Some(RoomRoute::Joined(link)) => link.request(request),
             // The rate limit bounds this queue too; the cap is a backstop.
-            Some(RoomRoute::Joining(_, queued)) if queued.len() < burst => queued.push(request),
+            Some(RoomRoute::Joining { queued, .. }) if queued.len() < burst => {
+                queued.push(request);
+            }
             _ => {
                 let kind = request.action.kind().to_string();
                 let message = format!("you are not in room {room}");
@@ -717,6 +761,23 @@ impl Actor for Session {
             connection: self.connection,
         });
         let rooms = self.welcome(ctx);
+        let games: HashSet<String> = self
+            .games
+            .iter()
+            .filter(|(_, link)| link.alive())
+            .map(|(id, _)| id.clone())
+            .collect();
+        if !games.is_empty() && !rooms.is_empty() {
+            self.resuming = Some(Resuming {
+                games,
+                joins: Vec::new(),
+            });
+            // A game that stops before it answers holds the rooms back no
+            // longer than one heartbeat.
+            ctx.run_later(self.state.config.heartbeat_interval(), |session, _| {
+                session.resumed()
+            });
+        }
         for link in self.games.values() {
             link.presence(Presence {
                 session: self.id.clone(),
@@ -801,6 +862,13 @@ impl Handler<Linked> for Session {
     fn handle(&mut self, msg: Linked, _: &mut Context<Self>) {
         // Games stop after lingering; forget them as new ones come.
         self.games.retain(|_, link| link.alive());
+        if let Some(resuming) = &mut self.resuming {
+            resuming.games.remove(&msg.0.id);
+            if resuming.games.is_empty() {
+                // The game queued its `game_state` before its link.
+                self.resumed();
+            }
+        }
         self.games.insert(msg.0.id.clone(), msg.0);
     }
 }
@@ -811,10 +879,15 @@ impl Handler<RoomLinked> for Session {
     fn handle(&mut self, msg: RoomLinked, _: &mut Context<Self>) {
         let RoomLinked { link, serial } = msg;
         // An answer to a join that was since left (and joined again) is stale.
-        let Some(RoomRoute::Joining(pending, queued)) = self.rooms.get_mut(&link.name) else {
+        let Some(RoomRoute::Joining {
+            since,
+            latest,
+            queued,
+        }) = self.rooms.get_mut(&link.name)
+        else {
             return;
         };
-        if *pending != serial {
+        if !(*since..=*latest).contains(&serial) {
             return;
         }
         for request in std::mem::take(queued) {
@@ -829,9 +902,14 @@ impl Handler<RoomRefused> for Session {
     type Result = ();
 
     fn handle(&mut self, msg: RoomRefused, ctx: &mut Context<Self>) {
-        let pending = matches!(self.rooms.get(&msg.room), Some(RoomRoute::Joining(serial, _)) if *serial == msg.serial);
-        let Some(RoomRoute::Joining(_, queued)) = self.rooms.remove(&msg.room).filter(|_| pending)
-        else {
+        // Only the refusal of the newest join ends the route: an earlier
+        // join's refusal is stale, and so is one for a route since left.
+        let newest = matches!(self.rooms.get(&msg.room),
+            Some(RoomRoute::Joining { latest, .. }) if *latest == msg.serial);
+        if !newest {
+            return;
+        }
+        let Some(RoomRoute::Joining { queued, .. }) = self.rooms.remove(&msg.room) else {
             return;
         };
         for request in queued {

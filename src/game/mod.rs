@@ -775,6 +775,9 @@ impl<R: Rules> Game<R> {
             .addr
             .link(GameLink::new(self.id.clone(), ctx.address()));
         let session = msg.player.session.clone();
+        // A guest who watched the waiting game now plays it: one copy of
+        // each event, the player's.
+        self.spectators.remove(&session);
         if let Some(slot) = self.seats.get_mut(seat) {
             *slot = Some(occupant(msg.player));
         }
@@ -806,6 +809,12 @@ impl<R: Rules> Game<R> {
         match msg.addr {
             None if current(self.addr_of(&msg.session)) => self.player_away(seat, ctx),
             None => {}
+            // A connection older than the seat's own came back late (two
+            // resumes close together): the newer one keeps the seat.
+            Some(addr)
+                if self
+                    .addr_of(&msg.session)
+                    .is_some_and(|seated| seated.connection() > addr.connection()) => {}
             Some(addr) => self.player_back(seat, addr, ctx),
         }
     }
@@ -829,15 +838,19 @@ impl<R: Rules> Game<R> {
     }
 
     fn player_back(&mut self, seat: usize, addr: SessionHandle, ctx: &mut Context<Self>) {
-        addr.link(GameLink::new(self.id.clone(), ctx.address()));
+        // The state first: a resuming session waits for the link before it
+        // rejoins its rooms, and `game_state` must come before `room_joined`.
         addr.send(self.state_for(Some(seat)).encode());
+        addr.link(GameLink::new(self.id.clone(), ctx.address()));
+        let mut was_away = false;
         if let Some(Some(occupant)) = self.seats.get_mut(seat) {
             if let Some(timer) = occupant.grace.take() {
                 ctx.cancel_future(timer);
             }
-            occupant.addr = Some(addr);
+            was_away = occupant.addr.replace(addr).is_none();
         }
-        if self.over.is_none() {
+        // A takeover of a live connection is no return: nobody saw it go.
+        if was_away && self.over.is_none() {
             let back = ServerMsg::OpponentBack {
                 game_id: self.id.clone(),
                 seat: Self::seat_name(seat),

@@ -814,3 +814,55 @@ async fn a_resume_that_takes_over_leaves_the_queue() {
         "queued"
     );
 }
+
+#[tokio::test]
+async fn a_guest_who_watched_then_joined_gets_each_event_once() {
+    let server = TestServer::start();
+    let (mut host, _) = server.connect().await;
+    let created = host
+        .ask(json!({"type":"create_game","game":"tictactoe"}))
+        .await;
+    let (mut guest, _) = server.connect().await;
+    let waiting = guest
+        .ask(json!({"type":"watch_game","watch_key":created["watch_key"]}))
+        .await;
+    assert_eq!(waiting["status"], "waiting");
+    let start = guest
+        .ask(json!({"type":"join_game","join_key":created["join_key"]}))
+        .await;
+    assert_eq!(start["type"], "game_start");
+    let id = game_id(&start);
+    let host_start = host.recv_type("game_start").await;
+    let (mut first, mut second) = if host_start["you"] == host_start["turn"] {
+        (host, guest)
+    } else {
+        (guest, host)
+    };
+    // A win in five moves; each player must see each `moved` exactly once.
+    let over = play([&mut first, &mut second], &id, &cells(&[0, 3, 1, 4, 2])).await;
+    assert_eq!(over["type"], "moved");
+    for player in [&mut first, &mut second] {
+        assert_eq!(player.recv_type("game_over").await["result"], "win");
+        // An echo is a barrier: nothing of the game may come before it.
+        assert_eq!(player.ask(json!({"type":"echo"})).await["type"], "echo");
+    }
+}
+
+#[tokio::test]
+async fn game_created_always_comes_before_a_match3_game_start() {
+    // Games start on the workers in turn, so with two workers a match three
+    // game often starts on another thread than the Lobby's answer.
+    let server = TestServer::with(|config| config.server.workers = 2);
+    for _ in 0..20 {
+        let (mut player, _) = server.connect().await;
+        let created = player
+            .ask(json!({"type":"create_game","game":"match3","id":7}))
+            .await;
+        assert_eq!(
+            (created["type"].as_str(), created["id"].as_i64()),
+            (Some("game_created"), Some(7))
+        );
+        let start = player.recv_type("game_start").await;
+        assert_eq!(start["game_id"], created["game_id"]);
+    }
+}

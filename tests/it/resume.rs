@@ -77,3 +77,32 @@ async fn a_held_session_expires_after_the_grace() {
     assert_ne!(fresh["session"], welcome["session"]);
     assert_eq!(late.recv_type("error").await["code"], "not_found");
 }
+
+#[tokio::test]
+async fn a_resume_sends_game_state_before_room_joined() {
+    // Games and rooms run on the workers in turn: with two workers they
+    // answer a resume from different threads. (The race this guards against
+    // is rare; the order is what PROTOCOL.md promises.)
+    let server = TestServer::with(|config| config.server.workers = 2);
+    for _ in 0..5 {
+        let (mut x, _) = server.connect().await;
+        let (mut o, o_welcome) = server.connect().await;
+        x.ask(json!({"type":"find_game","game":"tictactoe"})).await;
+        o.ask(json!({"type":"find_game","game":"tictactoe"})).await;
+        x.recv_type("game_start").await;
+        o.recv_type("game_start").await;
+        o.ask(json!({"type":"join_room","room":"lounge"})).await;
+        o.recv_type("room_state").await;
+        drop(o);
+        x.recv_type("opponent_away").await;
+        let token = o_welcome["resume"].as_str().unwrap();
+        let (mut back, _) = server.connect_with(&format!("resume={token}")).await;
+        let kinds = ["resumed", "game_state", "room_joined", "room_state"];
+        for kind in kinds {
+            back.recv_type(kind).await;
+        }
+        drop(back);
+        drop(x);
+        server.wait_for_sessions(0).await;
+    }
+}

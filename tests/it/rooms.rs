@@ -715,3 +715,54 @@ async fn rooms_on_different_workers_reach_members_on_any_worker() {
         }
     }
 }
+
+/// Bob's join of Ada's chat room, after whatever `first` sent: Ada serves
+/// the state, then Bob's broadcast must reach her.
+async fn bob_gets_in(ada: &mut Client, bob: &mut Client) {
+    answer_state_request_after_joins(ada, "den", json!("served")).await;
+    assert_eq!(next_of(bob, "room_state").await["data"], "served");
+    bob.send(json!({"type":"broadcast","room":"den","data":"in"}))
+        .await;
+    assert_eq!(next_of(ada, "message").await["data"], "in");
+}
+
+#[tokio::test]
+async fn a_refused_join_then_a_good_one_sent_at_once_gets_in() {
+    let server = TestServer::start();
+    let (mut ada, _) = server.connect().await;
+    let (mut bob, _) = server.connect().await;
+    join(&mut ada, "den", "chat").await;
+    // The first join names the wrong kind; the second, sent before the
+    // refusal comes back, is right.
+    bob.send_together(&[
+        json!({"type":"join_room","room":"den","kind":"stage"}),
+        json!({"type":"join_room","room":"den","kind":"chat"}),
+    ])
+    .await;
+    assert_eq!(bob.recv_type("error").await["code"], "bad_request");
+    assert_eq!(bob.recv_type("room_joined").await["room"], "den");
+    bob_gets_in(&mut ada, &mut bob).await;
+}
+
+#[tokio::test]
+async fn a_stale_refusal_does_not_undo_a_later_join() {
+    let server = TestServer::start();
+    let (mut ada, _) = server.connect().await;
+    let (mut bob, _) = server.connect().await;
+    join(&mut ada, "den", "chat").await;
+    // Refused, left, joined again: all sent before any answer.
+    bob.send_together(&[
+        json!({"type":"join_room","room":"den","kind":"stage"}),
+        json!({"type":"leave_room","room":"den"}),
+        json!({"type":"join_room","room":"den","kind":"chat"}),
+    ])
+    .await;
+    assert_eq!(bob.recv_type("error").await["code"], "bad_request");
+    let leave = bob.recv_type("error").await;
+    assert_eq!(
+        (leave["code"].as_str(), leave["ref"].as_str()),
+        (Some("not_in_room"), Some("leave_room"))
+    );
+    assert_eq!(bob.recv_type("room_joined").await["room"], "den");
+    bob_gets_in(&mut ada, &mut bob).await;
+}

@@ -216,6 +216,18 @@ impl Client {
         self.ws.send(Message::text(text)).await.expect("send");
     }
 
+    /// Sends several JSON values as text frames in one write, so that the
+    /// server reads them together, before any answer to the first.
+    pub async fn send_together(&mut self, values: &[Value]) {
+        for value in values {
+            self.ws
+                .feed(Message::text(value.to_string()))
+                .await
+                .expect("send");
+        }
+        self.ws.flush().await.expect("send");
+    }
+
     /// Sends a raw frame of any kind.
     pub async fn send_frame(&mut self, message: Message) {
         self.ws.send(message).await.expect("send");
