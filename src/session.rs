@@ -58,10 +58,14 @@ pub struct Linked(pub GameLink);
 /// connection from the one that took it over.
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 
-/// How games reach a session: its frames and its game links. Built from a
-/// session's address, or (in tests) from any actor that takes both.
+/// How games and rooms reach a session: its frames and its game links.
+/// Built from a session's address, or (in tests) from any actor that takes
+/// both; cheap to clone (every room message carries one).
 #[derive(Clone)]
-pub struct SessionHandle {
+pub struct SessionHandle(Arc<Reach>);
+
+/// What a [`SessionHandle`] holds.
+struct Reach {
     /// Where frames go.
     frames: Recipient<Outbound>,
     /// Where game links go.
@@ -73,11 +77,7 @@ pub struct SessionHandle {
 impl SessionHandle {
     /// The handle of a session actor serving `connection`.
     pub fn new(addr: Addr<Session>, connection: u64) -> SessionHandle {
-        SessionHandle {
-            frames: addr.clone().recipient(),
-            links: addr.recipient(),
-            connection,
-        }
+        SessionHandle::from_recipients(addr.clone().recipient(), addr.recipient(), connection)
     }
 
     /// A handle over any two recipients.
@@ -86,26 +86,26 @@ impl SessionHandle {
         links: Recipient<Linked>,
         connection: u64,
     ) -> SessionHandle {
-        SessionHandle {
+        SessionHandle(Arc::new(Reach {
             frames,
             links,
             connection,
-        }
+        }))
     }
 
     /// Which connection of the session this handle reaches.
     pub fn connection(&self) -> u64 {
-        self.connection
+        self.0.connection
     }
 
     /// Queues a frame for the session.
     pub fn send(&self, frame: ByteString) {
-        self.frames.do_send(Outbound(frame));
+        self.0.frames.do_send(Outbound(frame));
     }
 
     /// Tells the session to route a game's requests to `link`.
     pub fn link(&self, link: GameLink) {
-        self.links.do_send(Linked(link));
+        self.0.links.do_send(Linked(link));
     }
 }
 
@@ -210,6 +210,8 @@ pub struct Session {
     closing: bool,
     /// Set while a resumed session's room joins wait for its games.
     resuming: Option<Resuming>,
+    /// How rooms and games reach this session (made once, shared).
+    handle: SessionHandle,
 }
 
 impl Session {
@@ -225,32 +227,35 @@ impl Session {
         let writer = actix_rt::spawn(write_frames(queue, socket.clone(), slot));
         let now = Instant::now();
         let limits = &state.config.limits;
+        let rate = RateLimiter::new(limits.msgs_per_sec, limits.burst, now);
         let games = admission
             .games
             .iter()
-            .map(|link| (link.id.clone(), link.clone()));
-        let session = Session {
-            games: games.collect(),
-            rooms: HashMap::new(),
-            leave_reason: LeaveReason::Disconnected,
-            join_serial: 0,
-            connection: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
-            id: admission.id.clone(),
-            name: admission.name.clone(),
-            color: admission.color.clone(),
-            rate: RateLimiter::new(limits.msgs_per_sec, limits.burst, now),
-            state,
-            outbox,
-            writer,
-            socket,
-            last_seen: now,
-            admission: Some(admission),
-            closing: false,
-            resuming: None,
-        };
-        Session::create(|ctx| {
+            .map(|link| (link.id.clone(), link.clone()))
+            .collect();
+        let connection = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
+        Session::create(move |ctx| {
             ctx.add_stream(stream);
-            session
+            Session {
+                games,
+                rooms: HashMap::new(),
+                leave_reason: LeaveReason::Disconnected,
+                join_serial: 0,
+                connection,
+                id: admission.id.clone(),
+                name: admission.name.clone(),
+                color: admission.color.clone(),
+                rate,
+                state,
+                outbox,
+                writer,
+                socket,
+                last_seen: now,
+                admission: Some(admission),
+                closing: false,
+                resuming: None,
+                handle: SessionHandle::new(ctx.address(), connection),
+            }
         })
     }
 
@@ -625,7 +630,7 @@ impl Session {
         id: Option<RequestId>,
         ctx: &mut Context<Self>,
     ) {
-        let reply = SessionHandle::new(ctx.address(), self.connection);
+        let reply = self.handle.clone();
         let request = RoomRequest {
             session: self.id.clone(),
             reply,
@@ -782,7 +787,7 @@ impl Actor for Session {
             link.presence(Presence {
                 session: self.id.clone(),
                 connection: self.connection,
-                addr: Some(SessionHandle::new(ctx.address(), self.connection)),
+                addr: Some(self.handle.clone()),
             });
         }
         self.rejoin(rooms);

@@ -15,10 +15,7 @@
 
 use std::{
     future,
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        Mutex, MutexGuard, PoisonError,
-    },
+    sync::{Mutex, MutexGuard, PoisonError},
     thread::{self, ThreadId},
 };
 
@@ -27,11 +24,15 @@ use actix_rt::ArbiterHandle;
 
 /// The workers' arbiters, taken in turn.
 #[derive(Default)]
-pub struct Workers {
+pub struct Workers(Mutex<Turns>);
+
+/// The arbiters and whose turn it is.
+#[derive(Default)]
+struct Turns {
     /// One arbiter per worker thread.
-    arbiters: Mutex<Vec<(ThreadId, ArbiterHandle)>>,
+    arbiters: Vec<(ThreadId, ArbiterHandle)>,
     /// Which worker takes the next actor.
-    next: AtomicUsize,
+    next: usize,
 }
 
 impl Workers {
@@ -47,7 +48,7 @@ impl Workers {
             return;
         };
         let thread = thread::current().id();
-        let mut arbiters = self.lock();
+        let arbiters = &mut self.lock().arbiters;
         if arbiters.iter().all(|(known, _)| *known != thread) {
             arbiters.push((thread, arbiter));
         }
@@ -55,7 +56,7 @@ impl Workers {
 
     /// How many workers are registered.
     pub fn count(&self) -> usize {
-        self.lock().len()
+        self.lock().arbiters.len()
     }
 
     /// Starts an actor on the next worker's arbiter, or on the caller's
@@ -73,21 +74,23 @@ impl Workers {
     /// The next worker's arbiter that still runs; forgets any that stopped
     /// (a worker that failed and was replaced registers anew).
     fn next_live(&self) -> Option<ArbiterHandle> {
-        let mut arbiters = self.lock();
-        while !arbiters.is_empty() {
-            let index = self.next.fetch_add(1, Ordering::Relaxed) % arbiters.len();
-            let arbiter = arbiters[index].1.clone();
+        let mut turns = self.lock();
+        while !turns.arbiters.is_empty() {
+            let index = turns.next % turns.arbiters.len();
+            let arbiter = turns.arbiters[index].1.clone();
+            // Probing wakes the worker once; rooms and games start seldom.
             if arbiter.spawn(future::ready(())) {
+                turns.next = index + 1;
                 return Some(arbiter);
             }
-            arbiters.swap_remove(index);
+            turns.arbiters.swap_remove(index);
         }
         None
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<(ThreadId, ArbiterHandle)>> {
+    fn lock(&self) -> MutexGuard<'_, Turns> {
         // The list stays valid whatever a panicking holder was doing.
-        self.arbiters.lock().unwrap_or_else(PoisonError::into_inner)
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
