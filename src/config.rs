@@ -159,7 +159,10 @@ impl Config {
         file: Option<&Path>,
         env: Option<HashMap<String, String>>,
     ) -> Result<Config, ConfigError> {
-        let env = env.unwrap_or_else(|| std::env::vars().collect());
+        let env = match env {
+            Some(env) => env,
+            None => process_overrides()?,
+        };
         let env = env
             .into_iter()
             .filter(|(name, _)| is_override(name))
@@ -258,6 +261,12 @@ impl Config {
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_millis(self.server.shutdown_timeout_ms)
     }
+
+    /// How often a failed store read or write is tried again:
+    /// `store.save_debounce_ms`, but never more often than every 100 ms.
+    pub fn store_retry(&self) -> Duration {
+        Duration::from_millis(self.store.save_debounce_ms).max(STORE_RETRY_FLOOR)
+    }
 }
 
 /// `PARLOR_<SECTION>__<KEY>`: the prefix, then a section and a key.
@@ -265,6 +274,29 @@ fn is_override(name: &str) -> bool {
     name.strip_prefix(ENV_PREFIX)
         .and_then(|rest| rest.strip_prefix('_'))
         .is_some_and(|rest| rest.contains("__"))
+}
+
+/// The shortest pause between tries of a failed store read or write, so
+/// that `store.save_debounce_ms = 0` (write every change at once) does not
+/// make the retries spin.
+const STORE_RETRY_FLOOR: Duration = Duration::from_millis(100);
+
+/// The `PARLOR_<SECTION>__<KEY>` variables of the process environment. Other
+/// variables are never looked at, even when they are not Unicode.
+fn process_overrides() -> Result<HashMap<String, String>, ConfigError> {
+    let mut overrides = HashMap::new();
+    for (name, value) in std::env::vars_os() {
+        let Some(name) = name.to_str().filter(|name| is_override(name)) else {
+            continue;
+        };
+        let value = value.into_string().map_err(|_| {
+            ConfigError::Load(config::ConfigError::Message(format!(
+                "environment variable {name} is not valid UTF-8"
+            )))
+        })?;
+        overrides.insert(name.to_string(), value);
+    }
+    Ok(overrides)
 }
 
 fn invalid(key: &'static str, reason: String) -> ConfigError {
@@ -300,7 +332,11 @@ mod tests {
     fn defaults_match_the_protocol_table() {
         let config = Config::defaults();
         assert_eq!(config.server.bind, "127.0.0.1:8080");
+        assert_eq!(config.server.workers, 0);
         assert_eq!(config.server.max_sessions, 100_000);
+        assert!(config.server.allowed_origins.is_empty());
+        assert_eq!(config.server.static_dir, "static");
+        assert_eq!(config.server.shutdown_timeout_ms, 5000);
         assert_eq!(config.heartbeat.interval_ms, 5000);
         assert_eq!(config.heartbeat.timeout_ms, 15000);
         assert_eq!(config.limits.max_frame_bytes, 65536);
@@ -308,6 +344,13 @@ mod tests {
         assert_eq!(config.limits.burst, 100);
         assert_eq!(config.limits.max_outbox, 1024);
         assert_eq!(config.rooms.max_members, 64);
+        assert_eq!(config.rooms.max_per_session, 4);
+        assert_eq!(config.rooms.state_request_timeout_ms, 2000);
+        assert_eq!(config.rooms.canvas_tick_hz, 20);
+        assert_eq!(config.games.reconnect_grace_ms, 30000);
+        assert_eq!(config.games.linger_ms, 60000);
+        assert_eq!(config.store.path, "data/parlor.db");
+        assert_eq!(config.store.save_debounce_ms, 1000);
         assert_eq!(config.store.ignore_actions, ["moving", "freeze", "cursor"]);
     }
 

@@ -5,7 +5,7 @@
 //! - `GET /healthz`, `GET /metrics`, `GET /api/rooms`, `GET /api/games`.
 //! - everything else: the browser client from `server.static_dir`.
 
-use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
+use std::{net::SocketAddr, num::NonZeroUsize, path::Path, sync::Arc, time::Duration};
 
 use actix_web::{
     dev::{Server, ServiceRequest},
@@ -27,8 +27,9 @@ use crate::{
 };
 
 /// Connections beyond the session cap that may still be open for plain HTTP
-/// (health checks, pages, refused handshakes).
-const HTTP_CONNECTION_HEADROOM: usize = 1024;
+/// (health checks, pages, refused handshakes): half the open files kept free
+/// (`FD_HEADROOM`), so that they never take the files the server needs.
+const HTTP_CONNECTION_HEADROOM: usize = crate::FD_HEADROOM as usize / 2;
 
 /// After every session has closed (or `server.shutdown_timeout_ms` ran
 /// out), how long actix-web lets connections finish writing before it drops
@@ -97,7 +98,14 @@ pub fn bind(state: Arc<AppState>) -> std::io::Result<(Server, SocketAddr)> {
     })
     .disable_signals()
     .shutdown_timeout(CONNECTION_FLUSH_SECS)
-    .max_connections(state.slots.cap().saturating_add(HTTP_CONNECTION_HEADROOM))
+    // actix-web's cap is per worker; all workers together stay under it.
+    .max_connections(
+        state
+            .slots
+            .cap()
+            .saturating_add(HTTP_CONNECTION_HEADROOM)
+            .div_ceil(worker_count(config.server.workers)),
+    )
     .on_connect(move |connection, _| tune_socket(connection, user_timeout));
     if config.server.workers > 0 {
         server = server.workers(config.server.workers);
@@ -110,6 +118,15 @@ pub fn bind(state: Arc<AppState>) -> std::io::Result<(Server, SocketAddr)> {
         .ok_or_else(|| std::io::Error::other("bound to no address"))?;
     log::info!("listening on {addr}");
     Ok((server.run(), addr))
+}
+
+/// How many workers actix-web starts for `server.workers` (0: one per core
+/// this process may run on, as actix-web counts them).
+fn worker_count(workers: usize) -> usize {
+    match workers {
+        0 => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
+        n => n,
+    }
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
@@ -163,10 +180,13 @@ async fn websocket(
     }
     let Some(slot) = state.slots.try_take() else {
         state.metrics.rejected(Rejection::Capacity);
-        log::warn!(
-            "handshake refused: {} sessions open, the most this server takes",
-            state.slots.cap()
-        );
+        if state.slots.note_refusal() {
+            log::warn!(
+                "server full: {} sessions open, the most this server takes; handshakes get 503 \
+                 (counted in parlor_handshake_rejections_total) until one closes",
+                state.slots.cap()
+            );
+        }
         return Ok(HttpResponse::ServiceUnavailable().body("server full\n"));
     };
     let (response, socket, stream) = actix_ws::handle(&req, body)?;
@@ -218,13 +238,16 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Quick matches in progress; private games are never listed.
-async fn games(state: web::Data<AppState>) -> actix_web::Result<HttpResponse> {
-    let listings = state
-        .lobby
-        .send(ListGames)
-        .await
-        .map_err(actix_web::error::ErrorServiceUnavailable)?;
-    Ok(HttpResponse::Ok().json(listings))
+async fn games(state: web::Data<AppState>) -> HttpResponse {
+    match state.lobby.send(ListGames).await {
+        Ok(listings) => HttpResponse::Ok().json(listings),
+        Err(_) => lobby_gone(),
+    }
+}
+
+/// The Lobby did not answer: the server is shutting down.
+fn lobby_gone() -> HttpResponse {
+    http_error(StatusCode::SERVICE_UNAVAILABLE, "internal")
 }
 
 /// `limit` when `/api/history` names none.
@@ -297,11 +320,9 @@ fn store_trouble(state: &AppState, err: &str) -> HttpResponse {
 }
 
 /// Live rooms with their kind and member count.
-async fn rooms(state: web::Data<AppState>) -> actix_web::Result<HttpResponse> {
-    let listings = state
-        .lobby
-        .send(ListRooms)
-        .await
-        .map_err(actix_web::error::ErrorServiceUnavailable)?;
-    Ok(HttpResponse::Ok().json(listings))
+async fn rooms(state: web::Data<AppState>) -> HttpResponse {
+    match state.lobby.send(ListRooms).await {
+        Ok(listings) => HttpResponse::Ok().json(listings),
+        Err(_) => lobby_gone(),
+    }
 }

@@ -47,7 +47,7 @@ use std::{
     io,
     net::SocketAddr,
     sync::{
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc,
     },
     time::{Duration, Instant},
@@ -66,9 +66,9 @@ use crate::{
     workers::Workers,
 };
 
-/// Open files kept free for listeners, logs and the store when the
-/// open-file limit caps the number of sessions.
-const FD_HEADROOM: u64 = 256;
+/// Open files kept free for listeners, logs, the store and plain HTTP
+/// connections when the open-file limit caps the number of sessions.
+pub(crate) const FD_HEADROOM: u64 = 256;
 
 /// How often shutdown checks whether every session has closed.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(20);
@@ -99,6 +99,9 @@ pub struct SessionSlots {
     open: Arc<AtomicUsize>,
     /// Sessions allowed at once.
     cap: usize,
+    /// Set by a handshake refused for want of a place, cleared by the next
+    /// place taken: the first refusal of each full spell is logged.
+    refusing: AtomicBool,
 }
 
 /// One taken place; gives it back when dropped.
@@ -113,6 +116,7 @@ impl SessionSlots {
         SessionSlots {
             open: Arc::new(AtomicUsize::new(0)),
             cap,
+            refusing: AtomicBool::new(false),
         }
     }
 
@@ -123,9 +127,19 @@ impl SessionSlots {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
                 (open < self.cap).then_some(open + 1)
             });
-        taken.ok().map(|_| SessionSlot {
+        let slot = taken.ok().map(|_| SessionSlot {
             open: self.open.clone(),
-        })
+        });
+        if slot.is_some() {
+            self.refusing.store(false, Ordering::Relaxed);
+        }
+        slot
+    }
+
+    /// Notes a handshake refused because every place is taken; `true` for
+    /// the first refusal since a place was last taken.
+    pub fn note_refusal(&self) -> bool {
+        !self.refusing.swap(true, Ordering::Relaxed)
     }
 
     /// Sessions open now.
@@ -172,16 +186,14 @@ pub fn start(config: Config) -> io::Result<Parlor> {
             canvas_tick_hz: config.rooms.canvas_tick_hz,
             ignore_actions: Arc::new(config.store.ignore_actions.clone()),
             save_debounce: Duration::from_millis(config.store.save_debounce_ms),
+            store_retry: config.store_retry(),
         },
     };
     let path = config.store.path.clone();
     let conn = store::open(&path)
         .map_err(|err| io::Error::other(format!("store.path {path:?}: {err}")))?;
     let store = Store::start(path, conn, metrics.clone());
-    retry_store_writes(
-        store.clone(),
-        Duration::from_millis(config.store.save_debounce_ms),
-    );
+    retry_store_writes(store.clone(), config.store_retry());
     let workers = Arc::new(Workers::new());
     let lobby = Lobby::new(
         settings,

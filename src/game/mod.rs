@@ -1086,6 +1086,7 @@ mod tests {
                 canvas_tick_hz: 1,
                 ignore_actions: Arc::new(Vec::new()),
                 save_debounce: Duration::from_secs(1),
+                store_retry: Duration::from_secs(1),
             },
         };
         let metrics = Arc::new(Metrics::new());

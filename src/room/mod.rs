@@ -46,6 +46,8 @@ pub struct RoomSettings {
     pub ignore_actions: Arc<Vec<String>>,
     /// At most one snapshot write per this period (`store.save_debounce_ms`).
     pub save_debounce: Duration,
+    /// The pause before a failed snapshot load is tried again.
+    pub store_retry: Duration,
 }
 
 /// A member joins (or, already in, joins again).
@@ -700,7 +702,7 @@ impl Room {
                     "room {}: its snapshot cannot be read yet; trying again",
                     room.name
                 );
-                let pause = actix::clock::sleep(room.settings.save_debounce);
+                let pause = actix::clock::sleep(room.settings.store_retry);
                 ctx.wait(pause.into_actor(room).map(|(), room, ctx| room.load(ctx)));
             }
         }));

@@ -52,6 +52,65 @@ fn a_bad_environment_value_stops_start_up_naming_the_key() {
     assert!(stderr.contains("limits.max_outbox"), "{stderr}");
 }
 
+#[tokio::test]
+async fn environment_variables_that_are_not_unicode_are_ignored_unless_they_are_parlors() {
+    use std::{ffi::OsStr, os::unix::ffi::OsStrExt, process::Stdio};
+    let not_unicode = OsStr::from_bytes(b"caf\xe9");
+    let child = binary(&[], &[])
+        .env("SOMEONE_ELSES", not_unicode)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let server = crate::support::attach(child);
+    let mut client = Client::open(&format!("ws://{}/ws", server.addr)).await;
+    client.recv_type("welcome").await;
+    let output = binary(&[], &[])
+        .env("PARLOR_SERVER__BIND", not_unicode)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("PARLOR_SERVER__BIND"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_full_server_logs_once_per_full_spell() {
+    use std::process::Stdio;
+    let child = binary(&[], &[("PARLOR_SERVER__MAX_SESSIONS", "1")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = crate::support::attach(child);
+    let url = format!("ws://{}/ws", server.addr);
+    let first = Client::open(&url).await;
+    for _ in 0..3 {
+        assert_eq!(Client::try_open(&url, &[]).await.err(), Some(503));
+    }
+    drop(first);
+    // Once a place is free again, the next full spell is logged again.
+    let mut second = loop {
+        if let Ok(client) = Client::try_open(&url, &[]).await {
+            break client;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    second.recv_type("welcome").await;
+    assert_eq!(Client::try_open(&url, &[]).await.err(), Some(503));
+    server.terminate();
+    let output = tokio::task::spawn_blocking(move || {
+        let child = std::mem::replace(
+            &mut server.child,
+            std::process::Command::new("true").spawn().unwrap(),
+        );
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.matches("server full").count(), 2, "{stderr}");
+}
+
 #[test]
 fn a_bad_relation_stops_start_up() {
     let output = binary(&[], &[("PARLOR_HEARTBEAT__INTERVAL_MS", "20000")])
