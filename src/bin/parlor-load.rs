@@ -17,13 +17,14 @@
 //!   reports offered and delivered messages a second, missing and duplicated
 //!   deliveries, and delivery latency.
 //!
-//! Every run is bounded by `--duration`, stops by itself, prints a table,
-//! optionally writes one JSON object (`--json FILE`), and exits non-zero
-//! when answers fall short of what was sent.
+//! Every run is bounded in time (`--duration`, or `--hold` for `idle`),
+//! stops by itself, prints a table, optionally writes one JSON object
+//! (`--json FILE`), and exits non-zero when answers fall short of what was
+//! sent or any session failed to connect or was dropped.
 
 use std::{
     cell::RefCell,
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     path::PathBuf,
     process::ExitCode,
     rc::Rc,
@@ -46,9 +47,22 @@ const SETTLE: Duration = Duration::from_secs(1);
 /// How long answers may still arrive after sending stops.
 const DRAIN: Duration = Duration::from_secs(1);
 
-/// Load tester for Parlor's WebSocket protocol.
+/// Longest time a run may measure or hold, in seconds (a day), so every
+/// deadline stays representable.
+const MAX_SECONDS: u64 = 86_400;
+
+/// Slowest and fastest rates accepted, per second: gaps between 1000 s and
+/// 1 µs, never zero.
+const RATE_RANGE: std::ops::RangeInclusive<f64> = 0.001..=1_000_000.0;
+
+/// Most connections opened a second while ramping (a gap of 1 µs).
+const MAX_RAMP: i64 = 1_000_000;
+
+/// parlor-load: opens many WebSocket sessions against a Parlor server (or
+/// any server speaking the same protocol subset) and measures round trips,
+/// deliveries, and the server's memory and CPU.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version, long_about = None)]
 struct Cli {
     /// Which load to run.
     #[command(subcommand)]
@@ -72,10 +86,10 @@ struct IdleArgs {
     #[command(flatten)]
     common: Common,
     /// Sessions to open.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     sessions: u32,
     /// How long to hold them, in seconds (the measuring time).
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
     hold: u64,
     /// Most sessions one process opens; more are spread over worker
     /// processes. Default: this process's open-file limit less a margin.
@@ -90,18 +104,21 @@ struct IdleArgs {
 struct ChatArgs {
     #[command(flatten)]
     common: Common,
+    /// How long to measure, in seconds, after every session is connected.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
+    duration: u64,
     /// Rooms.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     rooms: u32,
     /// Members per room.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000))]
     members: u32,
     /// Broadcasts per second per member.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 5.0, value_parser = rate)]
     rate: f64,
     /// `state` messages per second in each room (sent by its first member),
     /// to load the store with snapshots; 0 sends none.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = rate_or_zero)]
     states: f64,
 }
 
@@ -111,11 +128,8 @@ struct Common {
     /// The server's WebSocket URL.
     #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
     url: String,
-    /// How long to measure, in seconds, after every session is connected.
-    #[arg(long, default_value_t = 30)]
-    duration: u64,
     /// New connections per second while ramping up.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=MAX_RAMP))]
     ramp: u32,
     /// Also write the report as one JSON object to this file.
     #[arg(long)]
@@ -125,7 +139,7 @@ struct Common {
     server_pid: Option<u32>,
     /// Spread connections over this many source addresses 127.0.0.1…K, so
     /// no one address runs out of ports.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..))]
     sources: u8,
 }
 
@@ -133,14 +147,18 @@ struct Common {
 struct GamesArgs {
     #[command(flatten)]
     common: Common,
-    /// tictactoe, connect4 or match3.
-    #[arg(long, default_value = "connect4")]
+    /// How long to measure, in seconds, after every session is connected.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
+    duration: u64,
+    /// Which game to play.
+    #[arg(long, default_value = "connect4", value_parser = ["tictactoe", "connect4", "match3"])]
     game: String,
     /// Games in play at once.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     games: u32,
-    /// Moves per second in each game.
-    #[arg(long, default_value_t = 1.0)]
+    /// Moves per second in each game (not per player): the player to move
+    /// moves 1/rate seconds after the game's previous move, or its start.
+    #[arg(long, default_value_t = 1.0, value_parser = rate)]
     rate: f64,
 }
 
@@ -148,12 +166,45 @@ struct GamesArgs {
 struct EchoArgs {
     #[command(flatten)]
     common: Common,
+    /// How long to measure, in seconds, after every session is connected.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
+    duration: u64,
     /// Sessions.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     sessions: u32,
     /// Echoes per second per session.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = rate)]
     rate: f64,
+}
+
+/// Parses a rate a second within `RATE_RANGE`, so its gap is never zero
+/// nor too long to represent.
+fn rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text.parse().map_err(|err| format!("{err}"))?;
+    if RATE_RANGE.contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(format!(
+            "must be between {} and {}",
+            RATE_RANGE.start(),
+            RATE_RANGE.end()
+        ))
+    }
+}
+
+/// Like `rate`, also accepting 0 (none).
+fn rate_or_zero(text: &str) -> Result<f64, String> {
+    if text.parse::<f64>() == Ok(0.0) {
+        Ok(0.0)
+    } else {
+        rate(text).map_err(|err| format!("{err}, or 0"))
+    }
+}
+
+/// The time between two events at `rate` a second (`rate` is within
+/// `RATE_RANGE`).
+fn gap(rate: f64) -> Duration {
+    Duration::from_secs_f64(1.0 / rate)
 }
 
 /// What every session records, shared within this single-threaded process.
@@ -174,37 +225,67 @@ struct Tally {
     evicted: u64,
     /// The server's usage, when its pid is known.
     server: Option<ServerUsage>,
+    /// This process's CPU while measuring, percent of one core.
+    load_cpu_percent: Option<f64>,
     /// Sessions that connected.
     connected: u64,
-    /// Sessions that failed to connect or dropped, by reason.
-    failures: Vec<String>,
-    /// Error frames received, by code.
-    errors: Vec<String>,
+    /// Sessions that failed to connect or were dropped, counted by reason.
+    failures: BTreeMap<String, u64>,
+    /// Error frames received, counted by code.
+    errors: BTreeMap<String, u64>,
     /// When measuring began (after the ramp).
     measuring_since: Option<Instant>,
+}
+
+impl Tally {
+    /// Counts a session that failed to connect or was dropped.
+    fn fail(&mut self, reason: String) {
+        *self.failures.entry(reason).or_default() += 1;
+    }
+
+    /// Counts an error frame.
+    fn error(&mut self, code: String) {
+        *self.errors.entry(code).or_default() += 1;
+    }
 }
 
 type Shared = Rc<RefCell<Tally>>;
 
 /// The report, printed as a table and optionally written as JSON.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Default)]
 struct Report {
     scenario: String,
     url: String,
+    /// Sessions asked for.
     sessions: u64,
     connected: u64,
-    failed: usize,
-    failures: Vec<String>,
+    /// Sessions that failed to connect or were dropped.
+    failed: u64,
+    /// `failed`, counted by reason.
+    failures: BTreeMap<String, u64>,
+    /// The measuring time.
     seconds: f64,
+    /// Requests (chat: broadcasts) sent while measuring.
     sent: u64,
+    /// Answers (chat: first deliveries) to what was sent while measuring.
     answered: u64,
+    /// Answers due: one a request; chat: one a broadcast per other member.
+    expected: u64,
     missing: u64,
+    /// `answered` a second (chat: deliveries a second).
     per_second: f64,
+    /// `expected` a second (chat: deliveries offered a second).
+    expected_per_second: f64,
     rtt_ms: Percentiles,
     games_finished: u64,
     duplicated: u64,
     evicted: u64,
-    errors: Vec<String>,
+    /// Error frames, counted by code.
+    errors: BTreeMap<String, u64>,
+    /// This load generator's CPU while measuring, percent of one core
+    /// (summed over worker processes): near 100 it, not the server, was
+    /// the limit.
+    load_cpu_percent: Option<f64>,
     /// The server's memory and CPU, with `--server-pid`.
     server: Option<ServerUsage>,
 }
@@ -216,53 +297,36 @@ struct ServerUsage {
     rss_kib_before: u64,
     /// Resident memory at the end of measuring, KiB.
     rss_kib_after: u64,
-    /// (after − before) ÷ sessions, bytes.
+    /// (after − before) ÷ sessions connected, bytes.
     bytes_per_session: u64,
     /// CPU used while measuring, percent of one core.
     cpu_percent: f64,
 }
 
 impl Report {
-    fn empty(scenario: &str, url: &str) -> Report {
-        Report {
-            scenario: scenario.to_string(),
-            url: url.to_string(),
-            sessions: 0,
-            connected: 0,
-            failed: 0,
-            failures: Vec::new(),
-            seconds: 0.0,
-            sent: 0,
-            answered: 0,
-            missing: 0,
-            per_second: 0.0,
-            rtt_ms: Percentiles {
-                p50: 0.0,
-                p90: 0.0,
-                p99: 0.0,
-                max: 0.0,
-            },
-            games_finished: 0,
-            duplicated: 0,
-            evicted: 0,
-            errors: Vec::new(),
-            server: None,
-        }
-    }
-
     /// Adds a worker's idle report to this one.
     fn absorb(&mut self, worker: Report) {
         self.sessions += worker.sessions;
         self.connected += worker.connected;
         self.failed += worker.failed;
         self.evicted += worker.evicted;
-        self.failures.extend(worker.failures);
-        self.failures.sort();
-        self.failures.dedup();
+        for (reason, count) in worker.failures {
+            *self.failures.entry(reason).or_default() += count;
+        }
+        if let Some(cpu) = worker.load_cpu_percent {
+            *self.load_cpu_percent.get_or_insert(0.0) += cpu;
+        }
+    }
+
+    /// Counts `sessions` sessions of a worker process that failed as a whole.
+    fn lose(&mut self, sessions: u32, reason: String) {
+        self.sessions += u64::from(sessions);
+        self.failed += u64::from(sessions);
+        *self.failures.entry(reason).or_default() += u64::from(sessions);
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Default)]
 struct Percentiles {
     p50: f64,
     p90: f64,
@@ -301,10 +365,22 @@ fn main() -> ExitCode {
     finish(&report, json)
 }
 
+/// Raises the soft open-file limit to the hard one, and says what it got.
 fn raise_file_limit() {
+    let (soft, hard) = match rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        Ok(limits) => limits,
+        Err(err) => {
+            eprintln!("parlor-load: cannot read the open-file limit: {err}");
+            return;
+        }
+    };
     match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) => eprintln!("parlor-load: open-file limit {limit}"),
-        Err(err) => eprintln!("parlor-load: cannot raise the open-file limit: {err}"),
+        Ok(raised) => eprintln!(
+            "parlor-load: open-file limit was soft {soft}, hard {hard}; soft now {raised}"
+        ),
+        Err(err) => eprintln!(
+            "parlor-load: open-file limit soft {soft}, hard {hard}; cannot raise it: {err}"
+        ),
     }
 }
 
@@ -318,27 +394,34 @@ fn new_tally() -> Shared {
         duplicated: 0,
         evicted: 0,
         server: None,
+        load_cpu_percent: None,
         connected: 0,
-        failures: Vec::new(),
-        errors: Vec::new(),
+        failures: BTreeMap::new(),
+        errors: BTreeMap::new(),
         measuring_since: None,
     }))
 }
 
-/// Starts `sessions` session tasks at the ramp rate, measures for the
-/// duration, and stops them all.
-async fn drive<F, Fut>(common: &Common, sessions: u32, tally: &Shared, session: F) -> f64
+/// Starts `sessions` session tasks at the ramp rate, measures for
+/// `seconds`, and stops them all.
+async fn drive<F, Fut>(
+    common: &Common,
+    seconds: u64,
+    sessions: u32,
+    tally: &Shared,
+    session: F,
+) -> f64
 where
     F: Fn(u32, TokioInstant) -> Fut,
     Fut: std::future::Future<Output = ()> + 'static,
 {
-    SOURCES.with(|sources| sources.set(common.sources.max(1)));
-    let before = common.server_pid.and_then(sample);
+    SOURCES.with(|sources| sources.set(common.sources));
+    let before = server_sample(common);
     let progress = tokio::task::spawn_local(progress(tally.clone()));
-    let ramp_gap = Duration::from_secs_f64(1.0 / f64::from(common.ramp.max(1)));
+    let ramp_gap = gap(f64::from(common.ramp));
     let ramp_end = TokioInstant::now() + ramp_gap * sessions;
     let measure_from = ramp_end + SETTLE;
-    let stop_at = measure_from + Duration::from_secs(common.duration);
+    let stop_at = measure_from + Duration::from_secs(seconds);
     // Sessions stop sending at `stop_at` and keep reading until aborted here.
     let mut tasks = Vec::new();
     let mut ramp = tokio::time::interval(ramp_gap);
@@ -350,12 +433,18 @@ where
     sleep_until(measure_from).await;
     tally.borrow_mut().measuring_since = Some(Instant::now());
     let started = Instant::now();
-    let measuring = common.server_pid.and_then(sample);
+    let measuring = server_sample(common);
+    let load_measuring = sample("/proc/self");
     sleep_until(stop_at).await;
     let seconds = started.elapsed().as_secs_f64();
-    let after = common.server_pid.and_then(sample);
+    let after = server_sample(common);
+    let load_after = sample("/proc/self");
+    let connected = tally.borrow().connected;
     if let (Some(before), Some(measuring), Some(after)) = (before, measuring, after) {
-        tally.borrow_mut().server = Some(usage(before, measuring, after, sessions, seconds));
+        tally.borrow_mut().server = Some(usage(before, measuring, after, connected, seconds));
+    }
+    if let (Some((_, from)), Some((_, to))) = (load_measuring, load_after) {
+        tally.borrow_mut().load_cpu_percent = Some(cpu_percent(to.saturating_sub(from), seconds));
     }
     // Answers still in flight may arrive for this long; later ones count as missing.
     tokio::time::sleep(DRAIN).await;
@@ -384,7 +473,7 @@ async fn progress(tally: Shared) {
         line.set_message(format!(
             "{phase}: {} connected, {} failed, {} sent, {} answered, p99 {:.2} ms",
             tally.connected,
-            tally.failures.len(),
+            tally.failures.values().sum::<u64>(),
             tally.sent,
             tally.answered,
             tally.rtt.value_at_quantile(0.99) as f64 / 1000.0
@@ -392,39 +481,51 @@ async fn progress(tally: Shared) {
     }
 }
 
-/// One reading of the server's /proc: (RSS KiB, CPU ticks).
-fn sample(pid: u32) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+/// One reading of the server's /proc, with `--server-pid`.
+fn server_sample(common: &Common) -> Option<(u64, u64)> {
+    sample(&format!("/proc/{}", common.server_pid?))
+}
+
+/// One reading of a process's /proc folder (`/proc/PID` or `/proc/self`):
+/// (RSS KiB, CPU ticks).
+fn sample(proc_dir: &str) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("{proc_dir}/status")).ok()?;
     let rss = status
         .lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))?;
     let rss: u64 = rss.trim().trim_end_matches("kB").trim().parse().ok()?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = std::fs::read_to_string(format!("{proc_dir}/stat")).ok()?;
     // Fields after the command name (which may hold spaces) start at state.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     Some((rss, ticks))
 }
 
-/// Clock ticks a second, as /proc counts CPU time (USER_HZ on Linux).
+/// Clock ticks a second, as /proc counts CPU time: USER_HZ, which Linux
+/// fixes at 100 for user space (sysconf(_SC_CLK_TCK) would need libc,
+/// which is not a dependency of this binary).
 const TICKS_PER_SEC: f64 = 100.0;
 
+/// CPU `ticks` over `seconds`, as percent of one core.
+fn cpu_percent(ticks: u64, seconds: f64) -> f64 {
+    ticks as f64 / TICKS_PER_SEC / seconds.max(f64::EPSILON) * 100.0
+}
+
+/// The server's usage from samples before the ramp, when measuring began
+/// and when it ended; memory is shared among the sessions `connected`.
 fn usage(
     before: (u64, u64),
     measuring: (u64, u64),
     after: (u64, u64),
-    sessions: u32,
+    connected: u64,
     seconds: f64,
 ) -> ServerUsage {
     let grown = after.0.saturating_sub(before.0) * 1024;
     ServerUsage {
         rss_kib_before: before.0,
         rss_kib_after: after.0,
-        bytes_per_session: grown / u64::from(sessions.max(1)),
-        cpu_percent: (after.1.saturating_sub(measuring.1)) as f64
-            / TICKS_PER_SEC
-            / seconds.max(f64::EPSILON)
-            * 100.0,
+        bytes_per_session: grown / connected.max(1),
+        cpu_percent: cpu_percent(after.1.saturating_sub(measuring.1), seconds),
     }
 }
 
@@ -432,11 +533,17 @@ async fn run_games(args: GamesArgs) -> Report {
     let tally = new_tally();
     let solo = args.game == "match3";
     let sessions = if solo { args.games } else { args.games * 2 };
-    let gap = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
-    let seconds = drive(&args.common, sessions, &tally, |n, stop_at| {
-        let (url, game, tally) = (args.common.url.clone(), args.game.clone(), tally.clone());
-        async move { player(url, n, game, gap, stop_at, tally).await }
-    })
+    let gap = gap(args.rate);
+    let seconds = drive(
+        &args.common,
+        args.duration,
+        sessions,
+        &tally,
+        |n, stop_at| {
+            let (url, game, tally) = (args.common.url.clone(), args.game.clone(), tally.clone());
+            async move { player(url, n, game, gap, stop_at, tally).await }
+        },
+    )
     .await;
     report("games", &args.common, u64::from(sessions), seconds, &tally)
 }
@@ -444,20 +551,26 @@ async fn run_games(args: GamesArgs) -> Report {
 async fn run_chat(args: ChatArgs) -> Report {
     let tally = new_tally();
     let sessions = args.rooms * args.members;
-    let gap = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
-    let others = u64::from(args.members.saturating_sub(1));
-    let state_gap = (args.states > 0.0).then(|| Duration::from_secs_f64(1.0 / args.states));
-    let seconds = drive(&args.common, sessions, &tally, |n, stop_at| {
-        let (url, tally) = (args.common.url.clone(), tally.clone());
-        let room = format!("load-{}", n % args.rooms);
-        // The first member of each room publishes its state.
-        let pace = Pace {
-            gap,
-            state_gap: state_gap.filter(|_| n < args.rooms),
-            stop_at,
-        };
-        async move { chatter(url, room, n, pace, others, tally).await }
-    })
+    let broadcast_gap = gap(args.rate);
+    let others = u64::from(args.members - 1);
+    let state_gap = (args.states > 0.0).then(|| gap(args.states));
+    let seconds = drive(
+        &args.common,
+        args.duration,
+        sessions,
+        &tally,
+        |n, stop_at| {
+            let (url, tally) = (args.common.url.clone(), tally.clone());
+            let room = format!("load-{}", n % args.rooms);
+            // The first member of each room publishes its state.
+            let pace = Pace {
+                gap: broadcast_gap,
+                state_gap: state_gap.filter(|_| n < args.rooms),
+                stop_at,
+            };
+            async move { chatter(url, room, n, pace, others, tally).await }
+        },
+    )
     .await;
     report("chat", &args.common, u64::from(sessions), seconds, &tally)
 }
@@ -476,12 +589,11 @@ async fn run_idle(args: IdleArgs) -> Report {
     }
     let tally = new_tally();
     let mut common = args.common.clone();
-    common.duration = args.hold;
     if args.worker {
         // The parent reads the server; a worker only holds sessions.
         common.server_pid = None;
     }
-    let seconds = drive(&common, args.sessions, &tally, |n, _| {
+    let seconds = drive(&common, args.hold, args.sessions, &tally, |n, _| {
         let (url, tally) = (common.url.clone(), tally.clone());
         async move { idler(url, n, tally).await }
     })
@@ -495,12 +607,12 @@ async fn idler(url: String, n: u32, tally: Shared) {
     let Some(mut socket) = open(&url, n, &tally).await else {
         return;
     };
-    while let Some(Ok(_)) = socket.next().await {}
+    // `event_of` counts the drop as a failure, with its reason.
+    while event_of(socket.next().await, &tally).is_some() {}
     let mut tally = tally.borrow_mut();
     if tally.measuring_since.is_some() {
         tally.evicted += 1;
     }
-    tally.failures.push("closed by the server".to_string());
 }
 
 /// Runs an idle load too big for one process as several worker processes
@@ -514,6 +626,11 @@ async fn run_idle_workers(args: &IdleArgs, per_process: u32) -> Report {
         "parlor-load: {} sessions over {workers} worker processes",
         args.sessions
     );
+    let mut merged = Report {
+        scenario: "idle".to_string(),
+        url: args.common.url.clone(),
+        ..Report::default()
+    };
     let mut children = Vec::new();
     for worker in 0..workers {
         let share = per_process.min(args.sessions - worker * per_process);
@@ -537,48 +654,48 @@ async fn run_idle_workers(args: &IdleArgs, per_process: u32) -> Report {
             .stdout(std::process::Stdio::null())
             .spawn();
         match child {
-            Ok(child) => children.push((child, json)),
-            Err(err) => eprintln!("parlor-load: cannot start a worker: {err}"),
+            Ok(child) => children.push((child, json, share)),
+            Err(err) => merged.lose(share, format!("worker process did not start: {err}")),
         }
     }
     // The parent reads the server over the workers' measuring window.
     let ramp = Duration::from_secs_f64(f64::from(per_process) / f64::from(ramp_each));
-    let before = args.common.server_pid.and_then(sample);
+    let before = server_sample(&args.common);
     tokio::time::sleep(ramp + SETTLE).await;
-    let measuring = args.common.server_pid.and_then(sample);
+    let measuring = server_sample(&args.common);
     tokio::time::sleep(Duration::from_secs(args.hold)).await;
-    let after = args.common.server_pid.and_then(sample);
-    let mut merged = Report::empty("idle", &args.common.url);
-    for (mut child, json) in children {
+    let after = server_sample(&args.common);
+    for (mut child, json, share) in children {
         let _ = child.wait().await;
         let text = std::fs::read_to_string(&json).ok();
         let worker: Option<Report> = text.and_then(|text| serde_json::from_str(&text).ok());
         let _ = std::fs::remove_file(&json);
         match worker {
             Some(worker) => merged.absorb(worker),
-            None => merged.failures.push("a worker process failed".to_string()),
+            None => merged.lose(share, "worker process did not report".to_string()),
         }
     }
     merged.seconds = args.hold as f64;
     if let (Some(before), Some(measuring), Some(after)) = (before, measuring, after) {
-        merged.server = Some(usage(
-            before,
-            measuring,
-            after,
-            args.sessions,
-            args.hold as f64,
-        ));
+        let seconds = args.hold as f64;
+        merged.server = Some(usage(before, measuring, after, merged.connected, seconds));
     }
     merged
 }
 
 async fn run_echo(args: EchoArgs) -> Report {
     let tally = new_tally();
-    let gap = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
-    let seconds = drive(&args.common, args.sessions, &tally, |n, stop_at| {
-        let (url, tally) = (args.common.url.clone(), tally.clone());
-        async move { echoer(url, n, gap, stop_at, tally).await }
-    })
+    let gap = gap(args.rate);
+    let seconds = drive(
+        &args.common,
+        args.duration,
+        args.sessions,
+        &tally,
+        |n, stop_at| {
+            let (url, tally) = (args.common.url.clone(), tally.clone());
+            async move { echoer(url, n, gap, stop_at, tally).await }
+        },
+    )
     .await;
     report(
         "echo",
@@ -624,7 +741,13 @@ async fn dial(url: &str, n: u32) -> Result<Socket, String> {
     let (socket, _) =
         tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
             .await
-            .map_err(|err| err.to_string())?;
+            .map_err(|err| match err {
+                // Its Display would add the reason phrase, or nothing useful.
+                tokio_tungstenite::tungstenite::Error::Http(response) => {
+                    format!("HTTP {}", response.status().as_u16())
+                }
+                err => format!("handshake: {err}"),
+            })?;
     Ok(socket)
 }
 
@@ -635,19 +758,10 @@ async fn open(url: &str, n: u32, tally: &Shared) -> Option<Socket> {
             Some(socket)
         }
         Err(err) => {
-            tally.borrow_mut().failures.push(short_reason(&err));
+            tally.borrow_mut().fail(err);
             None
         }
     }
-}
-
-fn short_reason(reason: &str) -> String {
-    reason
-        .split(':')
-        .next()
-        .unwrap_or(reason)
-        .trim()
-        .to_string()
 }
 
 /// Counts a request sent, if measuring.
@@ -668,8 +782,9 @@ fn count_answer(tally: &Shared, sent_at: Instant) {
     }
 }
 
-/// One player: queues, plays legal moves every `gap` when it is its turn,
-/// and queues again when a game ends, until `stop_at`.
+/// One player: queues, and when it is its turn moves `gap` after the
+/// game's previous move (or its start), so a game makes one move a `gap`;
+/// queues again when a game ends, until `stop_at`.
 async fn player(
     url: String,
     n: u32,
@@ -692,10 +807,20 @@ async fn player(
         let my_turn = table.my_turn() && pending.is_none() && TokioInstant::now() < stop_at;
         tokio::select! {
             () = sleep_until(next_move), if my_turn => {
-                let Some(request) = table.legal_move() else { continue };
-                count_sent(&tally);
-                pending = Some(Instant::now());
+                // Whatever comes of this, the next try waits a gap.
                 next_move = TokioInstant::now() + gap;
+                let request = match table.legal_move() {
+                    Some(request) => {
+                        count_sent(&tally);
+                        pending = Some(Instant::now());
+                        request
+                    }
+                    None => {
+                        // Resigning ends the game for both players, who queue again.
+                        tally.borrow_mut().error("no legal move (resigned)".to_string());
+                        table.resign()
+                    }
+                };
                 if socket.send(Message::text(request.to_string())).await.is_err() {
                     return;
                 }
@@ -704,13 +829,19 @@ async fn player(
                 let Some(event) = event_of(frame, &tally) else { return };
                 let Some(event) = event else { continue };
                 match table.apply(&event) {
-                    Some(Happened::MyMove) => {
-                        if let Some(sent_at) = pending.take() {
-                            count_answer(&tally, sent_at);
+                    Some(Happened::Started) => next_move = TokioInstant::now() + gap,
+                    Some(Happened::Moved { mine }) => {
+                        next_move = TokioInstant::now() + gap;
+                        if mine {
+                            if let Some(sent_at) = pending.take() {
+                                count_answer(&tally, sent_at);
+                            }
                         }
                     }
-                    Some(Happened::Over) => {
-                        tally.borrow_mut().games_finished += 1;
+                    Some(Happened::Over { first_seat }) => {
+                        if first_seat {
+                            tally.borrow_mut().games_finished += 1;
+                        }
                         pending = None;
                         if socket.send(Message::text(find.clone())).await.is_err() {
                             return;
@@ -718,7 +849,7 @@ async fn player(
                     }
                     Some(Happened::Error(code)) => {
                         pending = None;
-                        tally.borrow_mut().errors.push(code);
+                        tally.borrow_mut().error(code);
                     }
                     None => {}
                 }
@@ -728,30 +859,35 @@ async fn player(
 }
 
 /// A frame read from the server as JSON: `None` when the connection ended
-/// (counted as a failure), `Some(None)` for a frame that is not a JSON text.
+/// (counted as a failure, with how it ended), `Some(None)` for a frame that
+/// is not a JSON text.
 fn event_of(
     frame: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
     tally: &Shared,
 ) -> Option<Option<Value>> {
-    let Some(Ok(frame)) = frame else {
-        tally
-            .borrow_mut()
-            .failures
-            .push("dropped by the server".to_string());
-        return None;
+    let reason = match frame {
+        Some(Ok(Message::Text(text))) => return Some(serde_json::from_str(&text).ok()),
+        Some(Ok(Message::Close(Some(close)))) => {
+            format!("closed by the server ({})", u16::from(close.code))
+        }
+        Some(Ok(Message::Close(None))) => "closed by the server".to_string(),
+        Some(Ok(_)) => return Some(None),
+        Some(Err(err)) => format!("dropped: {err}"),
+        None => "dropped by the server".to_string(),
     };
-    let Message::Text(text) = frame else {
-        return Some(None);
-    };
-    Some(serde_json::from_str(&text).ok())
+    tally.borrow_mut().fail(reason);
+    None
 }
 
 /// What a frame meant to a player.
 enum Happened {
-    /// The server accepted this player's move.
-    MyMove,
-    /// The game ended (counted once, by the first seat).
-    Over,
+    /// A game began for this player.
+    Started,
+    /// The server accepted a move in this player's game; `mine` if this
+    /// player made it.
+    Moved { mine: bool },
+    /// The game ended; both players see it, the first seat counts it.
+    Over { first_seat: bool },
     /// An error frame, with its code.
     Error(String),
 }
@@ -782,20 +918,28 @@ impl Table {
                 self.first_seat = event["players"][0]["seat"] == event["you"];
                 self.turn = text("turn");
                 self.board = event["board"].clone();
-                None
+                Some(Happened::Started)
             }
             "moved" if text("game_id") == self.game_id => {
                 self.turn = text("turn");
                 self.board = event["board"].clone();
-                (text("seat").as_deref() == Some(self.me.as_str())).then_some(Happened::MyMove)
+                let mine = text("seat").as_deref() == Some(self.me.as_str());
+                Some(Happened::Moved { mine })
             }
             "game_over" if text("game_id") == self.game_id => {
                 self.game_id = None;
-                self.first_seat.then_some(Happened::Over)
+                Some(Happened::Over {
+                    first_seat: self.first_seat,
+                })
             }
             "error" => Some(Happened::Error(text("code").unwrap_or_default())),
             _ => None,
         }
+    }
+
+    /// Gives up the current game.
+    fn resign(&self) -> Value {
+        json!({"type":"resign","game_id":self.game_id})
     }
 
     /// A random legal move on the board as last seen.
@@ -887,9 +1031,6 @@ async fn echoer(url: String, n: u32, gap: Duration, stop_at: TokioInstant, tally
     }
 }
 
-/// One chat member: joins `room`, answers state requests, broadcasts
-/// `{t, n, from, m}` every `gap` and times every broadcast it receives
-/// (`m` marks broadcasts sent while measuring).
 /// How often a chat member sends, and until when.
 struct Pace {
     /// Between broadcasts.
@@ -900,6 +1041,9 @@ struct Pace {
     stop_at: TokioInstant,
 }
 
+/// One chat member: joins `room`, answers state requests, broadcasts
+/// `{t, n, from, m}` every `gap` and times every broadcast it receives
+/// (`m` marks broadcasts sent while measuring).
 async fn chatter(url: String, room: String, me: u32, pace: Pace, others: u64, tally: Shared) {
     let Pace {
         gap,
@@ -959,7 +1103,7 @@ async fn chatter(url: String, room: String, me: u32, pace: Pace, others: u64, ta
                     }
                     Some("error") => {
                         let code = event["code"].as_str().unwrap_or_default().to_string();
-                        tally.borrow_mut().errors.push(code);
+                        tally.borrow_mut().error(code);
                     }
                     _ => {}
                 }
@@ -968,8 +1112,9 @@ async fn chatter(url: String, room: String, me: u32, pace: Pace, others: u64, ta
     }
 }
 
-/// Counts one delivered broadcast: latency if it was sent while measuring,
-/// and a duplicate if its sequence number is not past the last one seen.
+/// Counts one delivered broadcast: a duplicate if its sequence number is
+/// not past the last one seen from its sender, else a delivery (with its
+/// latency) if it was sent while measuring.
 fn record_delivery(
     data: &Value,
     origin: Instant,
@@ -983,11 +1128,13 @@ fn record_delivery(
     ) else {
         return;
     };
-    let last = last_seen.insert(from, sequence).unwrap_or(0);
     let mut tally = tally.borrow_mut();
-    if sequence <= last {
+    let last = last_seen.entry(from).or_default();
+    if sequence <= *last {
         tally.duplicated += 1;
+        return;
     }
+    *last = sequence;
     if data["m"] == true {
         tally.answered += 1;
         let micros = (origin.elapsed().as_micros() as u64)
@@ -1011,27 +1158,27 @@ fn report(
 ) -> Report {
     let tally = tally.borrow();
     let ms = |quantile: f64| tally.rtt.value_at_quantile(quantile) as f64 / 1000.0;
-    let mut failures = tally.failures.clone();
-    failures.sort();
-    failures.dedup();
-    let mut errors = tally.errors.clone();
-    errors.sort();
-    errors.dedup();
+    let per_second = |count: u64| count as f64 / seconds.max(f64::EPSILON);
+    // Chat counts deliveries due per broadcast; the others one answer a request.
+    let expected = if scenario == "chat" {
+        tally.expected
+    } else {
+        tally.sent
+    };
     Report {
         scenario: scenario.to_string(),
         url: common.url.clone(),
         sessions,
         connected: tally.connected,
-        failed: tally.failures.len(),
-        failures,
+        failed: tally.failures.values().sum(),
+        failures: tally.failures.clone(),
         seconds,
         sent: tally.sent,
         answered: tally.answered,
-        missing: tally
-            .expected
-            .max(tally.sent)
-            .saturating_sub(tally.answered),
-        per_second: tally.answered as f64 / seconds.max(f64::EPSILON),
+        expected,
+        missing: expected.saturating_sub(tally.answered),
+        per_second: per_second(tally.answered),
+        expected_per_second: per_second(expected),
         rtt_ms: Percentiles {
             p50: ms(0.5),
             p90: ms(0.9),
@@ -1041,45 +1188,14 @@ fn report(
         games_finished: tally.games_finished,
         duplicated: tally.duplicated,
         evicted: tally.evicted,
-        errors,
+        errors: tally.errors.clone(),
+        load_cpu_percent: tally.load_cpu_percent,
         server: tally.server,
     }
 }
 
 fn finish(report: &Report, json: Option<PathBuf>) -> ExitCode {
-    println!("scenario        {}", report.scenario);
-    println!(
-        "sessions        {} ({} connected, {} failed {:?})",
-        report.sessions, report.connected, report.failed, report.failures
-    );
-    println!("measured        {:.1} s", report.seconds);
-    println!(
-        "sent / answered {} / {} ({} missing), {:.0}/s",
-        report.sent, report.answered, report.missing, report.per_second
-    );
-    let rtt = &report.rtt_ms;
-    println!(
-        "round trip ms   p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}",
-        rtt.p50, rtt.p90, rtt.p99, rtt.max
-    );
-    if report.scenario == "games" {
-        println!("games finished  {}", report.games_finished);
-    }
-    if report.scenario == "chat" {
-        println!("duplicated      {}", report.duplicated);
-    }
-    if report.scenario == "idle" {
-        println!("evicted         {}", report.evicted);
-    }
-    if let Some(server) = &report.server {
-        println!(
-            "server          RSS {} -> {} KiB ({} bytes a session), CPU {:.1} % of a core while measuring",
-            server.rss_kib_before, server.rss_kib_after, server.bytes_per_session, server.cpu_percent
-        );
-    }
-    if !report.errors.is_empty() {
-        println!("error codes     {:?}", report.errors);
-    }
+    print_table(report);
     if let Some(path) = json {
         let written = serde_json::to_string_pretty(report).map(|json| std::fs::write(&path, json));
         if !matches!(written, Ok(Ok(()))) {
@@ -1087,15 +1203,84 @@ fn finish(report: &Report, json: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let idle = report.scenario == "idle";
-    let shortfall = (report.answered == 0 && !idle)
-        || report.evicted > 0
-        || report.missing > 0
-        || report.duplicated > 0
-        || report.connected < report.sessions;
-    if shortfall {
+    if shortfall(report) {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Whether the run fell short: a session failed or was dropped, an answer
+/// or delivery is missing or doubled, or nothing came back at all.
+fn shortfall(report: &Report) -> bool {
+    // Idle sends nothing; chat with one member a room has no one to deliver to.
+    let answers_due = match report.scenario.as_str() {
+        "idle" => false,
+        "chat" => report.expected > 0,
+        _ => true,
+    };
+    (answers_due && report.answered == 0)
+        || report.failed > 0
+        || report.evicted > 0
+        || report.missing > 0
+        || report.duplicated > 0
+        || report.connected < report.sessions
+}
+
+fn print_table(report: &Report) {
+    println!("scenario        {}", report.scenario);
+    println!(
+        "sessions        {} ({} connected, {} failed)",
+        report.sessions, report.connected, report.failed
+    );
+    for (reason, count) in &report.failures {
+        println!("  failed        {count} × {reason}");
+    }
+    println!("measured        {:.1} s", report.seconds);
+    let rtt = &report.rtt_ms;
+    let percentiles = format!(
+        "p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}",
+        rtt.p50, rtt.p90, rtt.p99, rtt.max
+    );
+    if report.scenario == "chat" {
+        println!("broadcasts      {} sent", report.sent);
+        println!(
+            "deliveries      {} offered ({:.0}/s), {} delivered ({:.0}/s), {} missing, {} duplicated",
+            report.expected,
+            report.expected_per_second,
+            report.answered,
+            report.per_second,
+            report.missing,
+            report.duplicated
+        );
+        println!("latency ms      {percentiles}");
+    } else if report.scenario != "idle" {
+        println!(
+            "sent / answered {} / {} ({} missing), {:.0}/s offered, {:.0}/s answered",
+            report.sent,
+            report.answered,
+            report.missing,
+            report.expected_per_second,
+            report.per_second
+        );
+        println!("round trip ms   {percentiles}");
+    }
+    if report.scenario == "games" {
+        println!("games finished  {}", report.games_finished);
+    }
+    if report.scenario == "idle" {
+        println!("evicted         {}", report.evicted);
+    }
+    if let Some(cpu) = report.load_cpu_percent {
+        println!("load generator  CPU {cpu:.1} % of a core while measuring");
+    }
+    if let Some(server) = &report.server {
+        println!(
+            "server          RSS {} -> {} KiB ({} bytes a session), CPU {:.1} % of a core while measuring",
+            server.rss_kib_before, server.rss_kib_after, server.bytes_per_session, server.cpu_percent
+        );
+    }
+    for (code, count) in &report.errors {
+        println!("error frames    {count} × {code}");
     }
 }
