@@ -99,7 +99,7 @@ def cell(reports, *path, fmt="{:.2f}", agg=statistics.median):
         return "-"
     return fmt.format(agg(values))
 rows = [("server", "idle B/session", "idle CPU %", "idle evicted",
-         "chat deliv/s", "chat p50 ms", "chat p99 ms", "chat missing", "chat CPU %",
+         "chat deliv/s", "chat p50 ms", "chat p99 ms", "chat missing", "chat CPU %", "chat load CPU %",
          "echo p50 ms", "echo p99 ms")]
 for server in ("parlor", "node-ws", "actix-example"):
     idle, chat, echo = load(server, "idle"), load(server, "chat"), load(server, "echo")
@@ -108,6 +108,7 @@ for server in ("parlor", "node-ws", "actix-example"):
         cell(idle, "evicted", fmt="{}", agg=max),
         cell(chat, "per_second", fmt="{:.0f}"), cell(chat, "rtt_ms", "p50"), cell(chat, "rtt_ms", "p99"),
         cell(chat, "missing", fmt="{}", agg=max), cell(chat, "server", "cpu_percent", fmt="{:.1f}"),
+        cell(chat, "load_cpu_percent", fmt="{:.1f}"),
         cell(echo, "rtt_ms", "p50"), cell(echo, "rtt_ms", "p99")))
 widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
 print(f"medians of {runs} rounds (evicted and missing: the most in any round)" if runs > 1 else "one round")
