@@ -21,6 +21,16 @@ export const WATCH_PREFIX = "parlor.watch.";
 
 /** Close code the server uses when another connection resumed this session. */
 const CLOSE_TAKEN_OVER = 4001;
+/**
+ * Close codes by which the server refused this client (see PROTOCOL.md,
+ * *Close codes*): worth telling the user, and worth backing off from, since
+ * coming straight back may well meet the same fate.
+ */
+const CLOSE_REFUSALS = {
+  1008: "The server closed the connection: too many messages, or messages not read fast enough.",
+  1009: "The server closed the connection: a message was too big.",
+  1011: "The server closed the connection after an error on its side.",
+};
 
 const DEFAULTS = {
   /** First reconnect delay; doubles per failed attempt. */
@@ -139,6 +149,8 @@ export class ParlorClient {
     this.stopped = false;
     // Whether the socket being opened offered a resume token.
     this.offeredToken = false;
+    // Set when the server refused the last socket: the next welcome keeps the backoff.
+    this.refused = false;
     this.onOnline = () => this.retryNow();
     window.addEventListener("online", this.onOnline);
     const button = this.element("reconnectButton");
@@ -232,7 +244,9 @@ export class ParlorClient {
     this.welcome = msg;
     // Every page wears the session's colour as its accent (`--me`).
     document.documentElement.style.setProperty("--me", safeColor(msg.color));
-    this.attempt = 0;
+    // A server that keeps refusing us is retried ever more slowly.
+    if (!this.refused) this.attempt = 0;
+    this.refused = false;
     if (typeof msg.resume === "string") safeSet(sessionStorage, RESUME_KEY, msg.resume);
     this.setState("open", STATE_TEXT.open);
   }
@@ -248,6 +262,9 @@ export class ParlorClient {
       this.setState("closed", "Opened in another tab");
       return;
     }
+    const refusal = CLOSE_REFUSALS[ev.code];
+    this.refused = Boolean(refusal);
+    if (refusal) showError(this.element("errorElement"), { code: `closed_${ev.code}`, message: refusal });
     this.scheduleRetry();
   }
 

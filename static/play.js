@@ -438,8 +438,12 @@ function renderActions() {
   const playing = game.status === "playing" || game.status === "waiting";
   const resign = $("resign");
   resign.hidden = !player || !playing;
-  resign.textContent = game.status === "waiting" ? "Call off" : "Resign";
-  delete resign.dataset.confirm;
+  // A confirmation survives the opponent's moves, not a change of status.
+  if (resign.dataset.confirm !== game.status) delete resign.dataset.confirm;
+  const confirming = resign.dataset.confirm !== undefined;
+  resign.textContent = game.status === "waiting"
+    ? (confirming ? "Really call off?" : "Call off")
+    : (confirming ? "Really resign?" : "Resign");
   $("again").hidden = !player || playing || searching;
   $("share").hidden = !shareLink();
 }
@@ -448,12 +452,14 @@ function renderActions() {
 
 function play(fields) {
   if (!canMove()) return;
-  if (client.send({ type: "move", game_id: game.id, ...fields }) !== null) {
-    pending = true;
-    clearError(errorEl);
-    boardEl.classList.remove("my-turn");
-    for (const button of boardEl.querySelectorAll("button")) button.disabled = true;
+  if (client.send({ type: "move", game_id: game.id, ...fields }) === null) {
+    showError(errorEl, "Not connected");
+    return;
   }
+  pending = true;
+  clearError(errorEl);
+  boardEl.classList.remove("my-turn");
+  for (const button of boardEl.querySelectorAll("button")) button.disabled = true;
 }
 
 function pick(r, c) {
@@ -613,19 +619,26 @@ function onError(msg) {
 
 // Actions
 
+/** Ends an unanswered resign confirmation. */
+let confirmTimer = null;
+
 $("resign").addEventListener("click", (ev) => {
   const button = ev.currentTarget;
   if (!game || !game.you) return;
-  if (button.dataset.confirm !== "1") {
-    button.dataset.confirm = "1";
-    button.textContent = game.status === "waiting" ? "Really call off?" : "Really resign?";
-    setTimeout(() => {
-      if (button.dataset.confirm === "1") renderActions();
+  clearTimeout(confirmTimer);
+  if (button.dataset.confirm !== game.status) {
+    // Armed for this status only: a game that starts meanwhile asks again.
+    button.dataset.confirm = game.status;
+    confirmTimer = setTimeout(() => {
+      delete button.dataset.confirm;
+      renderActions();
     }, CONFIRM_MS);
+    renderActions();
     return;
   }
   delete button.dataset.confirm;
-  client.send({ type: "resign", game_id: game.id });
+  if (client.send({ type: "resign", game_id: game.id }) === null) showError(errorEl, "Not connected");
+  renderActions();
 });
 
 $("again").addEventListener("click", () => {

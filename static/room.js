@@ -33,6 +33,13 @@ const KEEP_MESSAGES = 200;
 const HISTORY_MESSAGES = 50;
 /** Longest chat message this page sends. */
 const MAX_TEXT = 500;
+/**
+ * Largest `state` frame this page sends, in UTF-8 bytes: well under the
+ * server's default `limits.max_frame_bytes` (64 KiB), which closes the
+ * connection (1009) on a bigger frame. Fifty messages of CJK text can pass it,
+ * so the oldest are left out until the frame fits.
+ */
+const STATE_BUDGET_BYTES = 32 * 1024;
 /** The stage's buttons, as controllers send them. */
 const BUTTONS = ["A", "B", "up", "down", "left", "right"];
 const BUTTON_GLYPHS = { A: "A", B: "B", up: "▲", down: "▼", left: "◀", right: "▶" };
@@ -87,14 +94,15 @@ const client = connect({
     if (msg.room === roomName) views[view].message(msg);
   },
   state_request(msg) {
-    if (msg.room !== roomName) return;
-    client.send({ type: "state", room: roomName, for: msg.for, data: views[view].snapshot() });
+    if (msg.room === roomName) sendState({ for: msg.for });
   },
   frame(msg) {
     if (msg.room === roomName && view === "canvas") canvas.frame(msg);
   },
   room_left(msg) {
-    if (msg.room === roomName && leaving) location.assign("./");
+    if (msg.room !== roomName) return;
+    if (view === "canvas") canvas.clear();
+    if (leaving) location.assign("./");
   },
   error: onError,
 });
@@ -192,6 +200,17 @@ function renderMembers() {
   views[view].members?.();
 }
 
+// The room's state
+
+const encoder = new TextEncoder();
+
+/** Sends this page's view of the room as `state` (plus `fields`), within STATE_BUDGET_BYTES. */
+function sendState(fields = {}) {
+  const frame = { type: "state", room: roomName, ...fields };
+  const fits = (data) => encoder.encode(JSON.stringify({ ...frame, data })).length <= STATE_BUDGET_BYTES;
+  client.send({ ...frame, data: views[view].snapshot(fits) });
+}
+
 function nameOf(session) {
   return members.get(session)?.name ?? "Someone";
 }
@@ -256,9 +275,12 @@ const chat = {
     const later = [...list.children].find((node) => Number(node.dataset.at) > at);
     list.insertBefore(item, later || null);
   },
-  snapshot() {
+  /** The recent messages, the oldest left out until `fits` the frame they go in. */
+  snapshot(fits) {
     const recent = chat.messages.slice(-HISTORY_MESSAGES);
-    return { messages: recent.map(({ id, from, name, color, text, at }) => ({ id, from, name, color, text, at })) };
+    const messages = recent.map(({ id, from, name, color, text, at }) => ({ id, from, name, color, text, at }));
+    while (messages.length && !fits({ messages })) messages.shift();
+    return { messages };
   },
   add(message) {
     if (chat.seen.has(message.id)) return;
@@ -281,7 +303,7 @@ const chat = {
     const mine = members.get(me);
     chat.add({ ...message, from: me, name: mine ? mine.name : "You", color: mine ? mine.color : null });
     // The sender keeps the room's snapshot current, for whoever comes next.
-    client.send({ type: "state", room: roomName, data: chat.snapshot() });
+    sendState();
     return true;
   },
 };
@@ -407,8 +429,9 @@ const pad = {
   state(data) {
     pad.data = data ?? null;
   },
-  snapshot() {
-    return pad.data;
+  /** The state as received, unless too big to hand on: then none, rather than a closed connection. */
+  snapshot(fits) {
+    return fits(pad.data) ? pad.data : null;
   },
   press(button, node) {
     node.classList.add("held");
@@ -447,6 +470,16 @@ const canvas = {
 
   frame(msg) {
     canvas.draw(msg.players || [], msg.zombies || []);
+  },
+  /** A member who left takes their dot along, even if no frame follows (say, one missed while reconnecting). */
+  members() {
+    for (const dot of canvas.board.querySelectorAll("[data-player]")) {
+      if (!members.has(dot.dataset.player)) dot.remove();
+    }
+  },
+  /** Out of the room: nobody is shown any more. */
+  clear() {
+    canvas.draw([], []);
   },
   draw(players, zombieList) {
     const seen = new Set();

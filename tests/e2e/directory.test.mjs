@@ -2,34 +2,20 @@
 // games to watch, rooms to join and the form that opens one; other
 // people's names in those lists are text, never markup.
 
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 
 import {
-  joinRoom, launchBrowser, movesShown, playCell, quickMatch, startServer, visit, waitForFrame,
+  HTML_NAME, PHONE, joinRoom, movesShown, playCell, quickMatch, useServer, visit, waitForFrame,
   withPages,
 } from "./helpers.mjs";
 
-/** A display name that would be markup if a page used innerHTML. */
-const HTML_NAME = "<i>Eve</i><img src=x>";
-
 describe("lobby directory", { timeout: 60000 }, () => {
-  let server;
-  let browser;
-
-  before(async () => {
-    server = await startServer();
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  const parlor = useServer();
 
   test("a quick match waits visibly and can be cancelled", async (t) => {
-    await withPages(browser, t, [{ name: "Ada" }], async (page) => {
-      await visit(page, server.url);
+    await withPages(parlor.browser, t, [{ name: "Ada" }], async (page) => {
+      await visit(page, parlor.url);
       await page.click('[data-find="connect4"]');
       const queued = await waitForFrame(page, (m) => m.type === "queued");
       assert.equal(queued.game, "connect4");
@@ -47,11 +33,11 @@ describe("lobby directory", { timeout: 60000 }, () => {
 
   test("a live game is listed with its players and can be watched from the list", async (t) => {
     const people = [{ name: "Ada" }, { name: HTML_NAME }, { name: "Watcher" }];
-    await withPages(browser, t, people, async (a, b, watcher) => {
-      const [x, o] = await quickMatch(a, b, server.url, "tictactoe");
+    await withPages(parlor.browser, t, people, async (a, b, watcher) => {
+      const [x, o] = await quickMatch(a, b, parlor.url, "tictactoe");
       const gameId = new URL(x.url()).searchParams.get("game");
 
-      await visit(watcher, server.url);
+      await visit(watcher, parlor.url);
       const item = watcher.locator(`#live-games li[data-game-id="${gameId}"]`);
       await item.waitFor();
       assert.deepEqual(await item.locator(".who-name").allTextContents(), ["Ada", HTML_NAME]);
@@ -72,8 +58,8 @@ describe("lobby directory", { timeout: 60000 }, () => {
   });
 
   test("the form opens a room, which the lobby then lists for others to join", async (t) => {
-    await withPages(browser, t, [{ name: HTML_NAME }, { name: "Ada" }], async (opener, other) => {
-      await visit(opener, server.url);
+    await withPages(parlor.browser, t, [{ name: HTML_NAME }, { name: "Ada" }], async (opener, other) => {
+      await visit(opener, parlor.url);
       await opener.fill("#room-name", "e2e-garden");
       await opener.selectOption("#room-kind", "canvas");
       assert.equal(await opener.isVisible("#room-zombies"), true);
@@ -89,7 +75,7 @@ describe("lobby directory", { timeout: 60000 }, () => {
       const joined = await waitForFrame(opener, (m) => m.type === "room_joined");
       assert.equal(joined.kind, "canvas");
 
-      await visit(other, server.url);
+      await visit(other, parlor.url);
       const item = other.locator('#rooms-list li[data-room="e2e-garden"]');
       await item.waitFor();
       assert.match(await item.textContent(), /Canvas · 1 person/);
@@ -102,21 +88,20 @@ describe("lobby directory", { timeout: 60000 }, () => {
   });
 
   test("a stage room offers a screen and a controller link, both on a phone's screen", async (t) => {
-    const phone = { name: "Ada", viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true };
-    await withPages(browser, t, [{ name: "Screen" }, phone], async (screen, other) => {
-      await joinRoom(screen, server.url, "e2e-party-with-a-long-name", "stage", { role: "host" });
+    await withPages(parlor.browser, t, [{ name: "Screen" }, { name: "Ada", ...PHONE }], async (screen, other) => {
+      await joinRoom(screen, parlor.url, "e2e-party-with-a-long-name", "stage", { role: "host" });
       assert.match(
         await screen.textContent("#controller-link"),
         /room\.html\?room=e2e-party-with-a-long-name&kind=stage&role=controller$/,
       );
 
-      await visit(other, server.url);
+      await visit(other, parlor.url);
       const item = other.locator('#rooms-list li[data-room="e2e-party-with-a-long-name"]');
       await item.waitFor();
       assert.deepEqual(await item.locator("a").allTextContents(), ["Screen", "Controller"]);
       for (const link of await item.locator("a").all()) {
         const box = await link.boundingBox();
-        assert.ok(box.x >= 0 && box.x + box.width <= 390, `${await link.textContent()} is on screen`);
+        assert.ok(box.x >= 0 && box.x + box.width <= PHONE.viewport.width, `${await link.textContent()} is on screen`);
       }
       await item.locator("a", { hasText: "Controller" }).click();
       await other.waitForSelector(".pad");

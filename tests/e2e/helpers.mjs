@@ -9,6 +9,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import readline from "node:readline";
+import { after, before } from "node:test";
 
 import { chromium } from "playwright-core";
 
@@ -17,6 +18,11 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(HERE, "..", "..");
 /** Where screenshots of failed tests go (gitignored). */
 export const ARTIFACTS = path.join(HERE, "artifacts");
+
+/** A display name that would be markup if a page used innerHTML. */
+export const HTML_NAME = "<i>Eve</i><img src=x>";
+/** A phone's screen, as a page spec for `withPages` (add a `name`). */
+export const PHONE = { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true };
 
 const LISTENING = /^Parlor is listening on (http:\/\/127\.0\.0\.1:\d+\/)\s*$/;
 const START_TIMEOUT_MS = 20000;
@@ -99,6 +105,32 @@ function serverlessEnv() {
   return Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("PARLOR_")));
 }
 
+/**
+ * Starts a server (with `extraEnv`) and a browser before the tests of the
+ * enclosing `describe`, stops both after them, and returns getters for them:
+ * `const parlor = useServer(); … parlor.browser, parlor.url`.
+ */
+export function useServer(extraEnv = {}) {
+  let server;
+  let browser;
+  before(async () => {
+    server = await startServer(extraEnv);
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+  return {
+    get browser() {
+      return browser;
+    },
+    get url() {
+      return server.url;
+    },
+  };
+}
+
 /** Headless Chromium from Debian's package (`CHROMIUM_PATH` overrides). */
 export function launchBrowser() {
   return chromium.launch({
@@ -106,38 +138,6 @@ export function launchBrowser() {
     headless: true,
     args: CHROMIUM_ARGS,
   });
-}
-
-/**
- * Opens a fresh context and page (own localStorage), records the page's
- * console errors and uncaught exceptions in `page.errors` and its WebSocket
- * frames in `page.frames`, runs `fn(page)`, and on failure saves a
- * screenshot named after the test in `tests/e2e/artifacts/`.
- */
-export async function withPage(browser, t, fn, contextOptions = {}) {
-  const context = await browser.newContext(contextOptions);
-  const page = await context.newPage();
-  page.setDefaultTimeout(10000);
-  page.errors = [];
-  page.frames = [];
-  page.sockets = [];
-  page.on("console", (msg) => {
-    if (msg.type() === "error") page.errors.push(`console: ${msg.text()}`);
-  });
-  page.on("pageerror", (err) => page.errors.push(`pageerror: ${err.message}`));
-  page.on("websocket", (ws) => {
-    page.sockets.push(ws.url());
-    ws.on("framereceived", ({ payload }) => page.frames.push({ dir: "in", msg: parse(payload) }));
-    ws.on("framesent", ({ payload }) => page.frames.push({ dir: "out", msg: parse(payload) }));
-  });
-  try {
-    await fn(page);
-  } catch (err) {
-    await screenshot(page, t.name).catch(() => {});
-    throw err;
-  } finally {
-    await context.close();
-  }
 }
 
 /** Saves a full-page screenshot as `tests/e2e/artifacts/<name>.png`. */
@@ -148,30 +148,32 @@ export async function screenshot(page, name) {
   return file;
 }
 
-/** Waits until a received frame matches `pred` and returns it; `after` skips earlier frames. */
-export async function waitForFrame(page, pred, { after = 0, timeout = 10000 } = {}) {
+/**
+ * Waits until a received frame (a sent one with `dir: "out"`) matches `pred`
+ * and returns it; `after` skips the first `after` frames of `page.wsFrames`.
+ */
+export async function waitForFrame(page, pred, { after = 0, dir = "in", timeout = 10000 } = {}) {
   const deadline = Date.now() + timeout;
   for (;;) {
-    const hit = page.frames.slice(after).find((f) => f.dir === "in" && pred(f.msg));
+    const hit = page.wsFrames.slice(after).find((f) => f.dir === dir && pred(f.msg));
     if (hit) return hit.msg;
     if (Date.now() > deadline) {
-      const seen = page.frames.map((f) => `${f.dir} ${JSON.stringify(f.msg)}`).join("\n");
+      const seen = page.wsFrames.map((f) => `${f.dir} ${JSON.stringify(f.msg)}`).join("\n");
       throw new Error(`no matching frame within ${timeout} ms; frames:\n${seen}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
 
-/** Loads the page and waits for `#connection[data-state=open]`. */
-export async function openLobby(page, url) {
-  await page.goto(url);
-  await page.waitForSelector('#connection[data-state="open"]');
-}
-
 /** `#3a7bd5` as the `rgb(58, 123, 213)` that getComputedStyle reports. */
 export function hexToRgb(hex) {
   const n = parseInt(hex.slice(1), 16);
   return `rgb(${(n >> 16) & 255}, ${(n >> 8) & 255}, ${n & 255})`;
+}
+
+/** One entry of `page.wsFrames`; `bytes` is the frame's size on the wire. */
+function record(dir, payload) {
+  return { dir, msg: parse(payload), bytes: Buffer.byteLength(payload) };
 }
 
 function parse(payload) {
@@ -185,8 +187,8 @@ function parse(payload) {
 // Several people at once: pages, games and rooms.
 
 /**
- * Opens a fresh context (own storage) and page, instrumented like
- * `withPage`. `name` is stored as the display name before the page loads,
+ * Opens a fresh context (own storage) and page, instrumented (see
+ * `instrument`). `name` is stored as the display name before the page loads,
  * so the first connection already carries it.
  */
 export async function openPage(browser, { name, ...contextOptions } = {}) {
@@ -201,11 +203,15 @@ export async function openPage(browser, { name, ...contextOptions } = {}) {
   return page;
 }
 
-/** Records console errors, uncaught exceptions and WebSocket frames on the page. */
+/**
+ * Records on the page its console errors and uncaught exceptions
+ * (`page.errors`), its WebSocket URLs (`page.sockets`) and frames
+ * (`page.wsFrames`: `{dir: "in"|"out", msg, bytes}`).
+ */
 export function instrument(page) {
   page.setDefaultTimeout(10000);
   page.errors = [];
-  page.frames = [];
+  page.wsFrames = [];
   page.sockets = [];
   page.on("console", (msg) => {
     if (msg.type() === "error") page.errors.push(`console: ${msg.text()}`);
@@ -213,16 +219,17 @@ export function instrument(page) {
   page.on("pageerror", (err) => page.errors.push(`pageerror: ${err.message}`));
   page.on("websocket", (ws) => {
     page.sockets.push(ws.url());
-    ws.on("framereceived", ({ payload }) => page.frames.push({ dir: "in", msg: parse(payload) }));
-    ws.on("framesent", ({ payload }) => page.frames.push({ dir: "out", msg: parse(payload) }));
+    ws.on("framereceived", ({ payload }) => page.wsFrames.push(record("in", payload)));
+    ws.on("framesent", ({ payload }) => page.wsFrames.push(record("out", payload)));
   });
   return page;
 }
 
 /**
- * Runs `fn(...pages)` with one fresh page per spec (`{name, viewport, …}`);
- * on failure saves a screenshot of each page; afterwards asserts that no
- * page logged a console error or threw.
+ * Runs `fn(...pages)` with one fresh page per spec (`{name, viewport, …}`,
+ * see `openPage`); on failure saves a screenshot of each page in
+ * `tests/e2e/artifacts/`; afterwards asserts that no page logged a console
+ * error or threw.
  */
 export async function withPages(browser, t, specs, fn) {
   const pages = [];

@@ -1,49 +1,42 @@
 // Keeping the seat: a game page loaded after the match (and reloaded
 // mid-game) resumes the session with the token in sessionStorage, and a
 // socket the server drops (a dead network, noticed by the heartbeat) comes
-// back through client.js's reconnect with the resume token.
+// back through client.js's reconnect with the resume token. A socket the
+// server closes for a breach (a frame too big) is named on the page.
 
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 
 import {
-  launchBrowser, movesShown, playCell, quickMatch, startProxy, startServer, waitForFrame, withPages,
+  joinRoom, movesShown, playCell, quickMatch, startProxy, startServer, useServer, waitForFrame,
+  withPages,
 } from "./helpers.mjs";
 
 /** A fast heartbeat, so a silent (stalled) socket is dropped within a second. */
 const QUICK_HEARTBEAT = { PARLOR_HEARTBEAT__INTERVAL_MS: "200", PARLOR_HEARTBEAT__TIMEOUT_MS: "800" };
 
 describe("reconnecting", { timeout: 60000 }, () => {
-  let server;
-  let browser;
+  const parlor = useServer(QUICK_HEARTBEAT);
 
-  before(async () => {
-    server = await startServer(QUICK_HEARTBEAT);
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
-
-  const welcomes = (page) => page.frames.filter((f) => f.dir === "in" && f.msg.type === "welcome").map((f) => f.msg);
+  const welcomes = (page) => page.wsFrames.filter((f) => f.dir === "in" && f.msg.type === "welcome").map((f) => f.msg);
 
   test("the game page resumes the lobby's session, and a reload keeps the seat", async (t) => {
-    await withPages(browser, t, [{ name: "Ada" }, { name: "Grace" }], async (a, b) => {
-      const [x, o] = await quickMatch(a, b, server.url, "tictactoe");
+    await withPages(parlor.browser, t, [{ name: "Ada" }, { name: "Grace" }], async (a, b) => {
+      const [x, o] = await quickMatch(a, b, parlor.url, "tictactoe");
       for (const page of [x, o]) {
-        // Lobby socket, then the game page's, which offered the lobby's token.
-        const [lobby, game] = welcomes(page);
-        assert.equal(game.session, lobby.session);
-        assert.match(page.sockets[1], /[?&]resume=/);
+        // Lobby socket first, the game page's last, which offered the lobby's token.
+        const all = welcomes(page);
+        assert.ok(all.length >= 2, "a welcome on the lobby and on the game page");
+        assert.equal(all.at(-1).session, all[0].session);
+        assert.match(page.sockets.at(-1), /[?&]resume=/);
         const state = await waitForFrame(page, (m) => m.type === "game_state");
         assert.ok(state.you, "the resumed game_state names the seat");
       }
 
       await playCell(x, 4);
       await movesShown([x, o], 1);
-      const before = o.frames.length;
+      const before = o.wsFrames.length;
+      const xBefore = x.wsFrames.length;
       await o.reload();
       await o.waitForSelector('#connection[data-state="open"]');
       const resumed = await waitForFrame(o, (m) => m.type === "resumed", { after: before });
@@ -51,7 +44,7 @@ describe("reconnecting", { timeout: 60000 }, () => {
       await o.waitForSelector('#board[data-moves="1"]');
       assert.equal(await o.textContent('[data-cell="4"]'), "X");
       assert.equal(await o.textContent("#status"), "Your turn");
-      await waitForFrame(x, (m) => m.type === "opponent_back");
+      await waitForFrame(x, (m) => m.type === "opponent_back", { after: xBefore });
 
       await playCell(o, 0);
       await movesShown([x, o], 2);
@@ -60,19 +53,19 @@ describe("reconnecting", { timeout: 60000 }, () => {
   });
 
   test("a socket dropped by the server comes back with the resume token and keeps the seat", async (t) => {
-    const proxy = await startProxy(server.url);
+    const proxy = await startProxy(parlor.url);
     try {
-      await withPages(browser, t, [{ name: "Ada" }, { name: "Grace" }], async (a, b) => {
+      await withPages(parlor.browser, t, [{ name: "Ada" }, { name: "Grace" }], async (a, b) => {
         // Only b reaches the server through the proxy, so only b's network can be cut.
-        const [x, o] = await quickMatch(a, b, server.url, "tictactoe", proxy.url);
+        const [x, o] = await quickMatch(a, b, parlor.url, "tictactoe", proxy.url);
         const cut = b;
         const other = b === x ? o : x;
         await playCell(x, 4);
         await movesShown([x, o], 1);
         const session = welcomes(cut).at(-1).session;
         const sockets = cut.sockets.length;
-        const mark = other.frames.length;
-        const cutMark = cut.frames.length;
+        const mark = other.wsFrames.length;
+        const cutMark = cut.wsFrames.length;
 
         proxy.stall();
         proxy.refuse(true);
@@ -103,6 +96,26 @@ describe("reconnecting", { timeout: 60000 }, () => {
       });
     } finally {
       await proxy.close();
+    }
+  });
+
+  test("a frame too big for the server is named on the page, and the page comes back", async (t) => {
+    const strict = await startServer({ PARLOR_LIMITS__MAX_FRAME_BYTES: "1024" });
+    try {
+      await withPages(parlor.browser, t, [{ name: "Ada" }], async (page) => {
+        await joinRoom(page, strict.url, "e2e-small-frames", "chat");
+        // 500 CJK characters are about 1.5 KB of UTF-8: over this server's limit.
+        await page.fill("#chat-input", "漢".repeat(500));
+        await page.press("#chat-input", "Enter");
+
+        await page.waitForSelector('#error[data-code="closed_1009"]', { state: "visible" });
+        assert.match(await page.textContent("#error"), /too big/);
+        await page.waitForSelector('#connection[data-state="open"]', { timeout: 15000 });
+        assert.ok(page.sockets.length >= 2, "the page connected again");
+        assert.match(page.sockets.at(-1), /[?&]resume=/);
+      });
+    } finally {
+      await strict.stop();
     }
   });
 });
