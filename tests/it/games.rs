@@ -197,6 +197,10 @@ async fn move_errors_in_protocol_order() {
     assert_eq!(error(x.ask(mv(json!(9))).await).0, "bad_request");
     assert_eq!(error(x.ask(mv(json!("zero"))).await).0, "bad_request");
     let missing = x.ask(json!({"type":"move","game_id":id})).await;
+    assert_eq!(
+        (missing["code"].as_str(), missing["ref"].as_str()),
+        (Some("bad_request"), Some("move"))
+    );
     assert!(
         missing["message"].as_str().unwrap().contains("cell"),
         "{missing}"
@@ -375,12 +379,12 @@ async fn match3_refuses_bad_swaps() {
         player.ask(swap(json!([0]), json!([0, 1]))).await["code"],
         "bad_request"
     );
-    if let Some((from, to)) = find_dud(&start["board"]) {
-        assert_eq!(
-            player.ask(swap(json!(from), json!(to))).await["code"],
-            "illegal_move"
-        );
-    }
+    // A random 8×8 board always has some swap that matches nothing.
+    let (from, to) = find_dud(&start["board"]).expect("a swap that matches nothing");
+    assert_eq!(
+        player.ask(swap(json!(from), json!(to))).await["code"],
+        "illegal_move"
+    );
 }
 
 /// A swap of neighbours that makes a line of three on `board`.
@@ -865,4 +869,26 @@ async fn game_created_always_comes_before_a_match3_game_start() {
         let start = player.recv_type("game_start").await;
         assert_eq!(start["game_id"], created["game_id"]);
     }
+}
+
+#[tokio::test]
+async fn connect4_bad_columns_and_a_full_column() {
+    let server = TestServer::start();
+    let (mut red, start, mut yellow, _) = pair(&server, "connect4").await;
+    let id = game_id(&start);
+    let drop_in = |column: Value| json!({"type":"move","game_id":id,"column":column});
+    for column in [json!(7), json!(-1), json!("a"), json!(2.5)] {
+        let error = red.ask(drop_in(column.clone())).await;
+        assert_eq!(
+            (error["code"].as_str(), error["ref"].as_str()),
+            (Some("bad_request"), Some("move")),
+            "column {column}: {error}"
+        );
+    }
+    // Six discs fill column 3 without a line of four.
+    play([&mut red, &mut yellow], &id, &columns(&[3, 3, 3, 3, 3, 3])).await;
+    let full = red.ask(drop_in(json!(3))).await;
+    assert_eq!(full["code"], "illegal_move", "{full}");
+    // The game goes on.
+    play([&mut red, &mut yellow], &id, &columns(&[0])).await;
 }

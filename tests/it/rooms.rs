@@ -562,39 +562,81 @@ async fn rejoining_during_ones_own_state_request_gets_one_state() {
     bob.idle(Duration::from_millis(500)).await;
 }
 
+/// A member that, while `answering` is set, answers every state request at
+/// once with its own name; it runs until aborted.
+fn responder(
+    mut member: Client,
+    room: &'static str,
+    name: &'static str,
+    answering: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    tokio::spawn(async move {
+        while let Some(Ok(frame)) = member.ws.next().await {
+            let Message::Text(text) = frame else {
+                continue;
+            };
+            let frame: Value = serde_json::from_str(&text).unwrap();
+            if frame["type"] == "state_request"
+                && answering.load(std::sync::atomic::Ordering::SeqCst)
+            {
+                let state = json!({"type":"state","room":room,"data":name,"for":frame["for"]});
+                let _ = member.ws.send(Message::text(state.to_string())).await;
+            }
+        }
+    })
+}
+
 #[tokio::test]
 async fn the_order_is_active_members_first_then_joiners_oldest_first() {
+    use std::sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    };
     let server = TestServer::with(|config| config.rooms.state_request_timeout_ms = 150);
-    let (mut ada, ada_welcome) = server.connect().await;
-    let (mut bob, bob_welcome) = server.connect().await;
-    let (mut cy, cy_welcome) = server.connect().await;
+    let (mut ada, _) = server.connect().await;
+    let (mut bob, _) = server.connect().await;
+    let (mut cy, _) = server.connect().await;
+    // Ada answers Bob's join (and so is active); Bob then broadcasts (and
+    // is the most recent); Cy joins last and stays quiet.
     join(&mut ada, "queue", "chat").await;
-    // Nobody answers Bob's and Cy's state requests: nobody becomes active.
-    join(&mut bob, "queue", "chat").await;
-    join(&mut cy, "queue", "chat").await;
+    bob.send(json!({"type":"join_room","room":"queue"})).await;
+    answer_state_request_after_joins(&mut ada, "queue", json!("ada")).await;
+    next_of(&mut bob, "room_state").await;
     bob.send(json!({"type":"broadcast","room":"queue","data":"hi"}))
         .await;
-    bob.ask(json!({"type":"echo"})).await;
-    let (mut dee, _) = server.connect().await;
-    dee.send(json!({"type":"join_room","room":"queue"})).await;
-    // Bob (active) is asked first, then Ada (oldest joiner), then Cy.
-    let mut asked = Vec::new();
-    for (member, welcome) in [(&mut bob, &bob_welcome), (&mut ada, &ada_welcome)] {
-        next_of(member, "state_request").await;
-        asked.push(welcome["session"].clone());
-    }
-    let newcomer = loop {
-        let frame = cy.recv().await;
-        if frame["type"] == "state_request" {
-            break frame["for"].clone();
+    next_of(&mut ada, "message").await;
+    cy.send(json!({"type":"join_room","room":"queue"})).await;
+    answer_state_request_after_joins(&mut bob, "queue", json!("bob")).await;
+    next_of(&mut cy, "room_state").await;
+    // Bob answered Cy, so Bob is the most recent. The order is Bob, Ada,
+    // then Cy: whoever of them answers first is the first one asked.
+    let answering = [(); 3].map(|_| Arc::new(AtomicBool::new(true)));
+    let tasks = [
+        responder(ada, "queue", "ada", answering[0].clone()),
+        responder(bob, "queue", "bob", answering[1].clone()),
+        responder(cy, "queue", "cy", answering[2].clone()),
+    ];
+    let (mut first_asked, mut newcomers) = (Vec::new(), Vec::new());
+    for silent in 0..3 {
+        // Round 0: everyone answers; round 1: Bob is silent; round 2: Bob
+        // and Ada are.
+        if silent > 0 {
+            answering[silent % 2].store(false, Ordering::SeqCst);
         }
-    };
-    cy.send(json!({"type":"state","room":"queue","data":"from cy","for":newcomer}))
-        .await;
-    asked.push(cy_welcome["session"].clone());
-    let state = next_of(&mut dee, "room_state").await;
-    assert_eq!(state["from"], cy_welcome["session"]);
-    assert_eq!(asked.len(), 3);
+        let (mut newcomer, _) = server.connect().await;
+        newcomer
+            .send(json!({"type":"join_room","room":"queue"}))
+            .await;
+        first_asked.push(next_of(&mut newcomer, "room_state").await["data"].clone());
+        // The newcomer stays, after Cy, never active.
+        newcomers.push(newcomer);
+    }
+    for task in tasks {
+        task.abort();
+    }
+    assert_eq!(first_asked, [json!("bob"), json!("ada"), json!("cy")]);
 }
 
 #[tokio::test]

@@ -236,3 +236,61 @@ async fn assert_still_open(client: &mut crate::support::Client) {
     let reply = client.ask(json!({"type":"echo","data":"still here"})).await;
     assert_eq!(reply["data"], "still here");
 }
+
+/// Every request with a field missing, ill-typed or out of range: each gets
+/// `bad_request` with its `ref` and `id`, names the field, and nothing breaks.
+#[tokio::test]
+async fn each_request_with_a_bad_field_gets_bad_request_naming_it() {
+    let server = TestServer::start();
+    let (mut client, _) = server.connect().await;
+    let cases = [
+        (json!({"type":"find_game","game":"chess"}), "game"),
+        (json!({"type":"find_game"}), "game"),
+        (json!({"type":"cancel_find","game":7}), "game"),
+        (json!({"type":"create_game","game":"chess"}), "game"),
+        (json!({"type":"join_game"}), "join_key"),
+        (json!({"type":"join_game","join_key":5}), "join_key"),
+        (json!({"type":"watch_game"}), "watch_key"),
+        (json!({"type":"move","cell":1}), "game_id"),
+        (json!({"type":"resign"}), "game_id"),
+        (json!({"type":"join_room"}), "room"),
+        (json!({"type":"join_room","room":7}), "room"),
+        (
+            json!({"type":"join_room","room":"r","kind":"lobby"}),
+            "kind",
+        ),
+        (json!({"type":"join_room","room":"r","role":"king"}), "role"),
+        (
+            json!({"type":"join_room","room":"r","kind":"canvas","zombies":1.5}),
+            "zombies",
+        ),
+        (
+            json!({"type":"join_room","room":"r","kind":"canvas","zombies":21}),
+            "zombies",
+        ),
+        (json!({"type":"leave_room"}), "room"),
+        (json!({"type":"broadcast","data":1}), "room"),
+        (json!({"type":"direct","room":"r","data":1}), "to"),
+        (json!({"type":"state","data":1}), "room"),
+        (json!({"type":"pos","room":"r","x":"left","y":1}), "x"),
+    ];
+    for (n, (mut request, field)) in cases.into_iter().enumerate() {
+        let kind = request["type"].as_str().unwrap().to_string();
+        request["id"] = json!(n);
+        let error = client.ask(request).await;
+        assert_eq!(
+            (
+                error["code"].as_str(),
+                error["ref"].as_str(),
+                error["id"].as_u64()
+            ),
+            (Some("bad_request"), Some(kind.as_str()), Some(n as u64)),
+            "{error}"
+        );
+        assert!(
+            error["message"].as_str().unwrap().contains(field),
+            "case {n}: {error} should name {field}"
+        );
+    }
+    assert_still_open(&mut client).await;
+}
