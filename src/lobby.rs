@@ -548,11 +548,7 @@ impl Handler<LobbyRequest> for Lobby {
             Ok(None) => {}
             Err(refusal) => {
                 self.metrics.error_sent(refusal.code);
-                let error = ServerMsg::Error {
-                    code: refusal.code,
-                    message: refusal.message,
-                    request: Some(refusal.request.to_string()),
-                };
+                let error = ServerMsg::error(refusal.code, refusal.message, refusal.request);
                 addr.do_send(Outbound(error.encode_reply(id)));
             }
         }
@@ -1017,11 +1013,7 @@ impl Lobby {
         ctx: &mut Context<Self>,
     ) -> Result<RoomLink, Box<ServerMsg>> {
         let error = |code, message: String| -> Box<ServerMsg> {
-            Box::new(ServerMsg::Error {
-                code,
-                message,
-                request: Some("join_room".to_string()),
-            })
+            Box::new(ServerMsg::error(code, message, "join_room"))
         };
         if let Some(room) = self.rooms.get(&msg.room) {
             if room.kind != msg.kind {
@@ -1189,11 +1181,8 @@ impl Handler<LeaveRoomRequest> for Lobby {
         let Some(index) = entry.rooms.iter().position(|seat| seat.room == msg.room) else {
             if let Some(addr) = &entry.addr {
                 self.metrics.error_sent(ErrorCode::NotInRoom);
-                let error = ServerMsg::Error {
-                    code: ErrorCode::NotInRoom,
-                    message: format!("you are not in room {}", msg.room),
-                    request: Some("leave_room".to_string()),
-                };
+                let message = format!("you are not in room {}", msg.room);
+                let error = ServerMsg::error(ErrorCode::NotInRoom, message, "leave_room");
                 addr.do_send(Outbound(error.encode_reply(msg.id.as_ref())));
             }
             return;

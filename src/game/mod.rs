@@ -762,11 +762,11 @@ impl<R: Rules> Game<R> {
             .position(Option::is_none)
             .filter(|_| self.over.is_none());
         let Some(seat) = free else {
-            let error = ServerMsg::Error {
-                code: ErrorCode::NotFound,
-                message: "that game has no free seat".to_string(),
-                request: Some("join_game".to_string()),
-            };
+            let error = ServerMsg::error(
+                ErrorCode::NotFound,
+                "that game has no free seat",
+                "join_game",
+            );
             self.metrics.error_sent(ErrorCode::NotFound);
             msg.player.addr.send(error.encode_reply(msg.id.as_ref()));
             return;
