@@ -788,19 +788,17 @@ impl Lobby {
             }
         }
         let join_secret = identity::new_secret();
-        // The creator hears of its game before the game can speak: it starts
-        // on another thread, and a match three game starts at once.
-        if let Some((session, id)) = creator {
-            if let Some(addr) = self.sessions.get(session).and_then(|e| e.addr.as_ref()) {
-                let created = ServerMsg::GameCreated {
-                    game_id: game_id.clone(),
-                    game: kind,
-                    join_key: identity::token(&game_id, &join_secret),
-                    watch_key: watch_key.clone(),
-                };
-                addr.do_send(Outbound(created.encode_reply(id)));
-            }
-        }
+        // The game itself answers its creator: after the link, before
+        // `game_start` (it runs on another thread than the Lobby).
+        let created = creator.map(|(_, id)| {
+            let created = ServerMsg::GameCreated {
+                game_id: game_id.clone(),
+                game: kind,
+                join_key: identity::token(&game_id, &join_secret),
+                watch_key: watch_key.clone(),
+            };
+            created.encode_reply(id)
+        });
         let link = game::start_game(
             &self.workers,
             kind,
@@ -814,6 +812,7 @@ impl Lobby {
                 lobby: ctx.address(),
                 metrics: self.metrics.clone(),
                 store: self.store.clone(),
+                created,
             },
         );
         let entry = GameEntry {

@@ -102,20 +102,9 @@ impl From<rusqlite::Error> for StoreError {
 /// A finished game, whole: enough to list it and to replay it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct GameRecord {
-    /// The game.
-    pub game_id: String,
-    /// Its kind.
-    pub game: GameKind,
-    /// The players, by seat.
-    pub players: Vec<StoredPlayer>,
-    /// How it ended.
-    pub result: GameResult,
-    /// The winning seat, if any.
-    pub winner: Option<String>,
-    /// When it started, RFC 3339 UTC.
-    pub started_at: String,
-    /// When it ended, RFC 3339 UTC.
-    pub ended_at: String,
+    /// What a listing shows of it.
+    #[serde(flatten)]
+    pub entry: HistoryEntry,
     /// The seed of its chance (below 2^53, so JSON carries it exactly).
     pub seed: u64,
     /// Every accepted move, as `moved.move` showed it.
@@ -144,36 +133,22 @@ impl From<&PlayerInfo> for StoredPlayer {
 }
 
 /// A finished game in a listing: the record without seed and moves.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct HistoryEntry {
     /// The game.
     pub game_id: String,
     /// Its kind.
     pub game: GameKind,
-    /// The players.
+    /// The players, by seat.
     pub players: Vec<StoredPlayer>,
     /// How it ended.
     pub result: GameResult,
     /// The winning seat, if any.
     pub winner: Option<String>,
-    /// When it started.
+    /// When it started, RFC 3339 UTC.
     pub started_at: String,
-    /// When it ended.
+    /// When it ended, RFC 3339 UTC.
     pub ended_at: String,
-}
-
-impl From<&GameRecord> for HistoryEntry {
-    fn from(record: &GameRecord) -> Self {
-        HistoryEntry {
-            game_id: record.game_id.clone(),
-            game: record.game,
-            players: record.players.clone(),
-            result: record.result,
-            winner: record.winner.clone(),
-            started_at: record.started_at.clone(),
-            ended_at: record.ended_at.clone(),
-        }
-    }
 }
 
 /// The time now, RFC 3339 UTC to the second.
@@ -290,22 +265,23 @@ impl Store {
     }
 
     fn write_game(&mut self, record: &GameRecord) -> Result<(), StoreError> {
-        let players = serde_json::to_string(&record.players).unwrap_or_default();
+        let entry = &record.entry;
+        let players = serde_json::to_string(&entry.players).unwrap_or_default();
         let moves = serde_json::to_string(&record.moves).unwrap_or_default();
         self.conn()?.execute(
             "INSERT OR REPLACE INTO games
              (game_id, game, seed, players, moves, result, winner, started_at, ended_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
-                record.game_id,
-                record.game.as_str(),
+                entry.game_id,
+                entry.game.as_str(),
                 seed_to_sql(record.seed),
                 players,
                 moves,
-                record.result.as_str(),
-                record.winner,
-                record.started_at,
-                record.ended_at,
+                entry.result.as_str(),
+                entry.winner,
+                entry.started_at,
+                entry.ended_at,
             ],
         )?;
         Ok(())
@@ -328,7 +304,7 @@ impl Store {
         match self.write_game(&record) {
             Ok(()) => self.metrics.store_written("game"),
             Err(err) => {
-                self.failed(&format!("writing game {}", record.game_id), &err);
+                self.failed(&format!("writing game {}", record.entry.game_id), &err);
                 self.failed_games.push(record);
             }
         }
@@ -358,7 +334,7 @@ impl Store {
         let games = self
             .failed_games
             .iter()
-            .map(|game| format!("game {}", game.game_id));
+            .map(|game| format!("game {}", game.entry.game_id));
         rooms.chain(games).collect()
     }
 
@@ -390,8 +366,8 @@ impl Store {
         let pending = self
             .failed_games
             .iter()
-            .filter(|record| game.is_none_or(|kind| record.game == kind));
-        entries.extend(pending.map(HistoryEntry::from));
+            .filter(|record| game.is_none_or(|kind| record.entry.game == kind));
+        entries.extend(pending.map(|record| record.entry.clone()));
         entries.sort_by(|a, b| b.ended_at.cmp(&a.ended_at));
         entries.truncate(limit);
         Ok(entries)
@@ -404,16 +380,16 @@ impl Store {
     ) -> Result<Vec<HistoryEntry>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let conn = self.conn()?;
-        let columns = "game_id, game, players, result, winner, started_at, ended_at, seed, moves";
         let mut statement = conn.prepare(&format!(
-            "SELECT {columns} FROM games WHERE (?1 IS NULL OR game = ?1)
+            "SELECT {ENTRY_COLUMNS} FROM games WHERE (?1 IS NULL OR game = ?1)
              ORDER BY ended_at DESC, rowid DESC LIMIT ?2"
         ))?;
-        let rows =
-            statement.query_map(params![game.map(GameKind::as_str), limit], row_to_record)?;
+        let rows = statement.query_map(params![game.map(GameKind::as_str), limit], |row| {
+            Ok(row_to_entry(row))
+        })?;
         let mut entries = Vec::new();
         for row in rows {
-            entries.push(HistoryEntry::from(&row??));
+            entries.push(row??);
         }
         Ok(entries)
     }
@@ -422,15 +398,14 @@ impl Store {
         if let Some(pending) = self
             .failed_games
             .iter()
-            .find(|record| record.game_id == game_id)
+            .find(|record| record.entry.game_id == game_id)
         {
             return Ok(Some(pending.clone()));
         }
-        let columns = "game_id, game, players, result, winner, started_at, ended_at, seed, moves";
         let record = self
             .conn()?
             .query_row(
-                &format!("SELECT {columns} FROM games WHERE game_id = ?1"),
+                &format!("SELECT {ENTRY_COLUMNS}, seed, moves FROM games WHERE game_id = ?1"),
                 [game_id],
                 row_to_record,
             )
@@ -443,21 +418,34 @@ fn seed_to_sql(seed: u64) -> i64 {
     i64::try_from(seed).unwrap_or(i64::MAX)
 }
 
-/// Reads one `games` row; the inner result is about its JSON columns.
-fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<GameRecord, StoreError>> {
+/// The `games` columns of a [`HistoryEntry`], in the order [`row_to_entry`]
+/// reads them.
+const ENTRY_COLUMNS: &str = "game_id, game, players, result, winner, started_at, ended_at";
+
+/// Reads a listing's columns of a `games` row; the inner result is about
+/// its JSON columns.
+fn row_to_entry(row: &rusqlite::Row<'_>) -> Result<HistoryEntry, StoreError> {
     let text = |index: usize| row.get::<_, String>(index);
-    let (game, players, result, moves) = (text(1)?, text(2)?, text(3)?, text(8)?);
+    let corrupt = |what: &str| StoreError::Corrupt(what.to_string());
+    Ok(HistoryEntry {
+        game_id: text(0)?,
+        game: serde_json::from_value(Value::String(text(1)?)).map_err(|_| corrupt("game kind"))?,
+        players: serde_json::from_str(&text(2)?).map_err(|_| corrupt("players"))?,
+        result: serde_json::from_value(Value::String(text(3)?)).map_err(|_| corrupt("result"))?,
+        winner: row.get(4)?,
+        started_at: text(5)?,
+        ended_at: text(6)?,
+    })
+}
+
+/// Reads a whole `games` row (`ENTRY_COLUMNS`, then seed and moves).
+fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<GameRecord, StoreError>> {
     let seed: i64 = row.get(7)?;
+    let moves: String = row.get(8)?;
     let parsed = (|| {
         let corrupt = |what: &str| StoreError::Corrupt(what.to_string());
         Ok(GameRecord {
-            game_id: text(0).map_err(StoreError::from)?,
-            game: serde_json::from_value(Value::String(game)).map_err(|_| corrupt("game kind"))?,
-            players: serde_json::from_str(&players).map_err(|_| corrupt("players"))?,
-            result: serde_json::from_value(Value::String(result)).map_err(|_| corrupt("result"))?,
-            winner: row.get(4).map_err(StoreError::from)?,
-            started_at: text(5).map_err(StoreError::from)?,
-            ended_at: text(6).map_err(StoreError::from)?,
+            entry: row_to_entry(row)?,
             seed: u64::try_from(seed).map_err(|_| corrupt("seed"))?,
             moves: serde_json::from_str(&moves).map_err(|_| corrupt("moves"))?,
         })
@@ -608,17 +596,19 @@ mod tests {
 
     fn record(game_id: &str, game: GameKind, ended_at: &str) -> GameRecord {
         GameRecord {
-            game_id: game_id.to_string(),
-            game,
-            players: vec![StoredPlayer {
-                seat: "X".into(),
-                name: "Ada".into(),
-                color: "#112233".into(),
-            }],
-            result: GameResult::Win,
-            winner: Some("X".into()),
-            started_at: "2026-11-22T00:00:00Z".into(),
-            ended_at: ended_at.into(),
+            entry: HistoryEntry {
+                game_id: game_id.to_string(),
+                game,
+                players: vec![StoredPlayer {
+                    seat: "X".into(),
+                    name: "Ada".into(),
+                    color: "#112233".into(),
+                }],
+                result: GameResult::Win,
+                winner: Some("X".into()),
+                started_at: "2026-11-22T00:00:00Z".into(),
+                ended_at: ended_at.into(),
+            },
             seed: (1 << 53) - 1,
             moves: vec![json!({"cell":4})],
         }

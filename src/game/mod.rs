@@ -18,6 +18,7 @@ use std::{
 };
 
 use actix::prelude::*;
+use bytestring::ByteString;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::Value;
 
@@ -26,7 +27,7 @@ use crate::{
     metrics::Metrics,
     protocol::{self, ErrorCode, GameStatus, PlayerInfo, RequestId, ServerMsg},
     session::SessionHandle,
-    store::{self, GameRecord, SaveGame, Store, StoredPlayer},
+    store::{self, GameRecord, HistoryEntry, SaveGame, Store, StoredPlayer},
     workers::Workers,
 };
 
@@ -318,6 +319,9 @@ pub struct NewGame {
     pub metrics: Arc<Metrics>,
     /// Where the finished game is recorded.
     pub store: Addr<Store>,
+    /// For a private game, the creator's `game_created` answer: the game
+    /// sends it once the creator knows the game's link.
+    pub created: Option<ByteString>,
 }
 
 /// Starts a game of `kind`: the registry of games, one line per kind.
@@ -384,6 +388,8 @@ pub struct Game<R: Rules> {
     seed: u64,
     /// When all seats were first filled.
     started_at: Option<SystemTime>,
+    /// A private game's `game_created` answer, until its creator is linked.
+    created: Option<ByteString>,
 }
 
 impl<R: Rules> Actor for Game<R> {
@@ -399,6 +405,14 @@ impl<R: Rules> Actor for Game<R> {
             .filter_map(|seat| seat.addr.as_ref())
         {
             addr.link(link.clone());
+        }
+        // After the link, so that a move sent on `game_created` finds the
+        // game; before `game_start` (a match three game starts at once).
+        if let Some(created) = self.created.take() {
+            let creator = self.seats.first().and_then(Option::as_ref);
+            if let Some(addr) = creator.and_then(|occupant| occupant.addr.as_ref()) {
+                addr.send(created);
+            }
         }
         if self.is_full() {
             self.begin(None);
@@ -432,6 +446,7 @@ impl<R: Rules> Game<R> {
             store: new.store,
             seed: new.seed,
             started_at: None,
+            created: new.created,
         };
         GameLink::new(new.id, workers.start(|_| game))
     }
@@ -743,13 +758,15 @@ impl<R: Rules> Game<R> {
         };
         let players = self.players().iter().map(StoredPlayer::from).collect();
         self.store.do_send(SaveGame(GameRecord {
-            game_id: self.id.clone(),
-            game: R::KIND,
-            players,
-            result,
-            winner: winner.map(|seat| Self::seat_name(seat).to_string()),
-            started_at: store::rfc3339(started_at),
-            ended_at: store::now_rfc3339(),
+            entry: HistoryEntry {
+                game_id: self.id.clone(),
+                game: R::KIND,
+                players,
+                result,
+                winner: winner.map(|seat| Self::seat_name(seat).to_string()),
+                started_at: store::rfc3339(started_at),
+                ended_at: store::now_rfc3339(),
+            },
             seed: self.seed,
             moves: self.moves.clone(),
         }));
@@ -1043,6 +1060,7 @@ mod tests {
                 lobby: lobby.clone(),
                 metrics: Arc::new(Metrics::new()),
                 store: store.clone(),
+                created: None,
             },
         );
         (link, frames)

@@ -853,7 +853,7 @@ async fn a_guest_who_watched_then_joined_gets_each_event_once() {
 }
 
 #[tokio::test]
-async fn game_created_always_comes_before_a_match3_game_start() {
+async fn game_created_comes_before_game_start_and_its_game_is_reachable() {
     // Games start on the workers in turn, so with two workers a match three
     // game often starts on another thread than the Lobby's answer.
     let server = TestServer::with(|config| config.server.workers = 2);
@@ -866,8 +866,13 @@ async fn game_created_always_comes_before_a_match3_game_start() {
             (created["type"].as_str(), created["id"].as_i64()),
             (Some("game_created"), Some(7))
         );
+        // A request sent on `game_created` alone already finds the game.
+        player
+            .send(json!({"type":"resign","game_id":created["game_id"]}))
+            .await;
         let start = player.recv_type("game_start").await;
         assert_eq!(start["game_id"], created["game_id"]);
+        assert_eq!(player.recv_type("game_over").await["result"], "forfeit");
     }
 }
 
