@@ -2,10 +2,18 @@
 //! by `--config`, then `PARLOR_<SECTION>__<KEY>` environment variables.
 //!
 //! Every section denies unknown fields, so a misspelt key stops start-up with a
-//! message that names it; [`Config::validate`] then checks values and relations
-//! (zero limits, `heartbeat.interval_ms` below `heartbeat.timeout_ms`).
+//! message that names it. Sizes, rates and periods that cannot be zero are
+//! `NonZero*` types, so a zero fails as it is read, naming its key;
+//! [`Config::validate`] then checks relations (`heartbeat.interval_ms` below
+//! `heartbeat.timeout_ms`) and addresses.
 
-use std::{collections::HashMap, fmt, path::Path, time::Duration};
+use std::{
+    collections::HashMap,
+    fmt,
+    num::{NonZeroU32, NonZeroU64, NonZeroUsize},
+    path::Path,
+    time::Duration,
+};
 
 use serde::Deserialize;
 
@@ -45,13 +53,13 @@ pub struct ServerConfig {
     /// actix-web workers; 0 means one per core.
     pub workers: usize,
     /// Open WebSocket sessions at most.
-    pub max_sessions: usize,
+    pub max_sessions: NonZeroUsize,
     /// Handshake `Origin` allow-list; empty allows any.
     pub allowed_origins: Vec<String>,
     /// Folder of the browser client.
     pub static_dir: String,
     /// Grace for closing sessions on SIGTERM/SIGINT.
-    pub shutdown_timeout_ms: u64,
+    pub shutdown_timeout_ms: NonZeroU64,
 }
 
 /// `[heartbeat]`
@@ -59,9 +67,9 @@ pub struct ServerConfig {
 #[serde(deny_unknown_fields)]
 pub struct HeartbeatConfig {
     /// Server Ping period.
-    pub interval_ms: u64,
+    pub interval_ms: NonZeroU64,
     /// Silence after which a session is evicted.
-    pub timeout_ms: u64,
+    pub timeout_ms: NonZeroU64,
 }
 
 /// `[limits]`
@@ -69,13 +77,13 @@ pub struct HeartbeatConfig {
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Largest accepted frame, in bytes.
-    pub max_frame_bytes: usize,
+    pub max_frame_bytes: NonZeroUsize,
     /// Token-bucket refill, messages per second.
-    pub msgs_per_sec: u32,
+    pub msgs_per_sec: NonZeroU32,
     /// Token-bucket size.
-    pub burst: u32,
+    pub burst: NonZeroU32,
     /// Queued outgoing frames before a non-reading client is dropped.
-    pub max_outbox: usize,
+    pub max_outbox: NonZeroUsize,
 }
 
 /// `[rooms]`
@@ -83,13 +91,13 @@ pub struct LimitsConfig {
 #[serde(deny_unknown_fields)]
 pub struct RoomsConfig {
     /// Members per room.
-    pub max_members: usize,
+    pub max_members: NonZeroUsize,
     /// Rooms one session may be in.
-    pub max_per_session: usize,
+    pub max_per_session: NonZeroUsize,
     /// Wait for a source-of-truth reply before asking the next member.
-    pub state_request_timeout_ms: u64,
+    pub state_request_timeout_ms: NonZeroU64,
     /// Canvas frames per second.
-    pub canvas_tick_hz: u32,
+    pub canvas_tick_hz: NonZeroU32,
 }
 
 /// `[games]`
@@ -97,9 +105,11 @@ pub struct RoomsConfig {
 #[serde(deny_unknown_fields)]
 pub struct GamesConfig {
     /// How long a dropped player's seat is held.
-    pub reconnect_grace_ms: u64,
+    pub reconnect_grace_ms: NonZeroU64,
     /// How long a finished game stays addressable.
     pub linger_ms: u64,
+    /// Games one session may wait in or play at once.
+    pub max_per_session: NonZeroUsize,
 }
 
 /// `[store]`
@@ -199,30 +209,6 @@ impl Config {
 
     /// Checks values that deserialise but cannot work.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let positive: [(&'static str, u64); 13] = [
-            ("server.max_sessions", self.server.max_sessions as u64),
-            (
-                "server.shutdown_timeout_ms",
-                self.server.shutdown_timeout_ms,
-            ),
-            ("heartbeat.interval_ms", self.heartbeat.interval_ms),
-            ("heartbeat.timeout_ms", self.heartbeat.timeout_ms),
-            ("limits.max_frame_bytes", self.limits.max_frame_bytes as u64),
-            ("limits.msgs_per_sec", u64::from(self.limits.msgs_per_sec)),
-            ("limits.burst", u64::from(self.limits.burst)),
-            ("limits.max_outbox", self.limits.max_outbox as u64),
-            ("rooms.max_members", self.rooms.max_members as u64),
-            ("rooms.max_per_session", self.rooms.max_per_session as u64),
-            (
-                "rooms.state_request_timeout_ms",
-                self.rooms.state_request_timeout_ms,
-            ),
-            ("rooms.canvas_tick_hz", u64::from(self.rooms.canvas_tick_hz)),
-            ("games.reconnect_grace_ms", self.games.reconnect_grace_ms),
-        ];
-        if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
-            return Err(invalid(key, "must be above 0".to_string()));
-        }
         if self.heartbeat.interval_ms >= self.heartbeat.timeout_ms {
             return Err(invalid(
                 "heartbeat.interval_ms",
@@ -249,17 +235,17 @@ impl Config {
 
     /// `heartbeat.interval_ms` as a duration.
     pub fn heartbeat_interval(&self) -> Duration {
-        Duration::from_millis(self.heartbeat.interval_ms)
+        Duration::from_millis(self.heartbeat.interval_ms.get())
     }
 
     /// `heartbeat.timeout_ms` as a duration.
     pub fn heartbeat_timeout(&self) -> Duration {
-        Duration::from_millis(self.heartbeat.timeout_ms)
+        Duration::from_millis(self.heartbeat.timeout_ms.get())
     }
 
     /// `server.shutdown_timeout_ms` as a duration.
     pub fn shutdown_timeout(&self) -> Duration {
-        Duration::from_millis(self.server.shutdown_timeout_ms)
+        Duration::from_millis(self.server.shutdown_timeout_ms.get())
     }
 
     /// How often a failed store read or write is tried again:
@@ -333,22 +319,23 @@ mod tests {
         let config = Config::defaults();
         assert_eq!(config.server.bind, "127.0.0.1:8080");
         assert_eq!(config.server.workers, 0);
-        assert_eq!(config.server.max_sessions, 100_000);
+        assert_eq!(config.server.max_sessions.get(), 100_000);
         assert!(config.server.allowed_origins.is_empty());
         assert_eq!(config.server.static_dir, "static");
-        assert_eq!(config.server.shutdown_timeout_ms, 5000);
-        assert_eq!(config.heartbeat.interval_ms, 5000);
-        assert_eq!(config.heartbeat.timeout_ms, 15000);
-        assert_eq!(config.limits.max_frame_bytes, 65536);
-        assert_eq!(config.limits.msgs_per_sec, 50);
-        assert_eq!(config.limits.burst, 100);
-        assert_eq!(config.limits.max_outbox, 1024);
-        assert_eq!(config.rooms.max_members, 64);
-        assert_eq!(config.rooms.max_per_session, 4);
-        assert_eq!(config.rooms.state_request_timeout_ms, 2000);
-        assert_eq!(config.rooms.canvas_tick_hz, 20);
-        assert_eq!(config.games.reconnect_grace_ms, 30000);
+        assert_eq!(config.server.shutdown_timeout_ms.get(), 5000);
+        assert_eq!(config.heartbeat.interval_ms.get(), 5000);
+        assert_eq!(config.heartbeat.timeout_ms.get(), 15000);
+        assert_eq!(config.limits.max_frame_bytes.get(), 65536);
+        assert_eq!(config.limits.msgs_per_sec.get(), 50);
+        assert_eq!(config.limits.burst.get(), 100);
+        assert_eq!(config.limits.max_outbox.get(), 1024);
+        assert_eq!(config.rooms.max_members.get(), 64);
+        assert_eq!(config.rooms.max_per_session.get(), 4);
+        assert_eq!(config.rooms.state_request_timeout_ms.get(), 2000);
+        assert_eq!(config.rooms.canvas_tick_hz.get(), 20);
+        assert_eq!(config.games.reconnect_grace_ms.get(), 30000);
         assert_eq!(config.games.linger_ms, 60000);
+        assert_eq!(config.games.max_per_session.get(), 8);
         assert_eq!(config.store.path, "data/parlor.db");
         assert_eq!(config.store.save_debounce_ms, 1000);
         assert_eq!(config.store.ignore_actions, ["moving", "freeze", "cursor"]);
@@ -368,7 +355,7 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(config.heartbeat.interval_ms, 1234);
+        assert_eq!(config.heartbeat.interval_ms.get(), 1234);
         assert_eq!(
             config.server.allowed_origins,
             ["http://a.test", "http://b.test"]
@@ -381,9 +368,9 @@ mod tests {
         let file = temp_toml("[limits]\nburst = 7\nmsgs_per_sec = 3\n");
         let config =
             Config::load(Some(file.path()), env(&[("PARLOR_LIMITS__BURST", "9")])).unwrap();
-        assert_eq!(config.limits.msgs_per_sec, 3);
-        assert_eq!(config.limits.burst, 9);
-        assert_eq!(config.limits.max_outbox, 1024);
+        assert_eq!(config.limits.msgs_per_sec.get(), 3);
+        assert_eq!(config.limits.burst.get(), 9);
+        assert_eq!(config.limits.max_outbox.get(), 1024);
     }
 
     #[test]

@@ -17,10 +17,9 @@ use serde::{Deserialize, Serialize};
 use socket2::SockRef;
 
 use crate::{
-    game::GameKind,
     lobby::{Admit, ListGames, ListRooms},
     metrics::Rejection,
-    protocol,
+    protocol::{self, GameKind},
     session::Session,
     store::{GetGame, ListHistory},
     AppState,
@@ -190,7 +189,7 @@ async fn websocket(
         return Ok(HttpResponse::ServiceUnavailable().body("server full\n"));
     };
     let (response, socket, stream) = actix_ws::handle(&req, body)?;
-    let max_frame = state.config.limits.max_frame_bytes;
+    let max_frame = state.config.limits.max_frame_bytes.get();
     let stream = stream
         .max_frame_size(max_frame)
         .aggregate_continuations()
@@ -205,7 +204,7 @@ async fn websocket(
         .send(admit)
         .await
         .map_err(actix_web::error::ErrorServiceUnavailable)?;
-    Session::start(state.into_inner(), admission, socket, stream, slot);
+    Session::start(state.sessions.clone(), admission, socket, stream, slot);
     Ok(response)
 }
 

@@ -1,15 +1,19 @@
 //! Parlor: a real-time room and game server on actix actors.
 //!
 //! Every WebSocket connection is a [`session::Session`] actor registered with
-//! one [`lobby::Lobby`] actor. The wire protocol is `shared/PROTOCOL.md`,
-//! typed in [`protocol`].
+//! one [`lobby::Lobby`] actor. The wire protocol is `docs/PROTOCOL.md`,
+//! typed in [`protocol`]. Modules form layers and import only downward
+//! (`protocol`, `config`, `identity` at the bottom; then [`links`]; then
+//! the actors, which know `links` and never each other; then the Lobby;
+//! then HTTP and start-up).
 //!
 //! Modules:
 //! - [`config`]: the configuration (built-in defaults, `--config`, `PARLOR_*`).
 //! - [`protocol`]: every frame of the wire protocol as serde types.
-//! - [`session`]: the per-connection actor: heartbeat, limits, routing.
-//! - [`lobby`]: the session registry, reconnection, matchmaking, the game directory.
-//! - [`game`]: the Game actor and the rules of each game.
+//! - [`links`]: how actors reach each other, and the messages they share.
+//! - [`session`]: the per-connection actor: heartbeat, limits, outbox, routing.
+//! - [`lobby`]: the session registry, reconnection, matchmaking, the directories.
+//! - [`game`]: the registry of games, their rules, and the Game actor.
 //! - [`room`]: the Room actor (chat, stage, canvas) and the canvas board.
 //! - [`http`]: the routes: `/ws`, `/healthz`, `/metrics`, `/api/*`, static files.
 //! - [`metrics`]: Prometheus counters.
@@ -32,6 +36,7 @@ pub mod config;
 pub mod game;
 pub mod http;
 pub mod identity;
+pub mod links;
 pub mod lobby;
 pub mod metrics;
 pub mod protocol;
@@ -58,10 +63,10 @@ use actix_web::dev::Server;
 
 use crate::{
     config::Config,
-    game::GameSettings,
-    lobby::{Lobby, RoomLimits},
+    links::{LobbyLink, StoreLink},
+    lobby::Lobby,
     metrics::Metrics,
-    room::RoomSettings,
+    session::SessionShared,
     store::Store,
     workers::Workers,
 };
@@ -79,7 +84,7 @@ const STORE_RETRY_MAX_PAUSE: Duration = Duration::from_secs(1);
 /// What every request handler and session shares.
 pub struct AppState {
     /// The configuration the server was started with.
-    pub config: Config,
+    pub config: Arc<Config>,
     /// The one Lobby.
     pub lobby: Addr<Lobby>,
     /// Prometheus metrics, shared with the Lobby and games.
@@ -90,6 +95,8 @@ pub struct AppState {
     pub store: Addr<Store>,
     /// The HTTP workers' threads, where rooms and games run.
     pub workers: Arc<Workers>,
+    /// What every session shares.
+    pub sessions: Arc<SessionShared>,
 }
 
 /// Counts open sessions against a cap (`server.max_sessions`, or fewer when
@@ -172,23 +179,9 @@ pub struct Parlor {
 /// Binds the server described by `config`. Must be called inside an actix
 /// system (`#[actix_web::main]`); serving starts with [`Parlor::run_until`].
 pub fn start(config: Config) -> io::Result<Parlor> {
-    let cap = session_cap(config.server.max_sessions);
+    let cap = session_cap(config.server.max_sessions.get());
+    let config = Arc::new(config);
     let metrics = Arc::new(Metrics::new());
-    let settings = GameSettings {
-        reconnect_grace: Duration::from_millis(config.games.reconnect_grace_ms),
-        linger: Duration::from_millis(config.games.linger_ms),
-    };
-    let room_limits = RoomLimits {
-        max_members: config.rooms.max_members,
-        max_per_session: config.rooms.max_per_session,
-        settings: RoomSettings {
-            state_request_timeout: Duration::from_millis(config.rooms.state_request_timeout_ms),
-            canvas_tick_hz: config.rooms.canvas_tick_hz,
-            ignore_actions: Arc::new(config.store.ignore_actions.clone()),
-            save_debounce: Duration::from_millis(config.store.save_debounce_ms),
-            store_retry: config.store_retry(),
-        },
-    };
     let path = config.store.path.clone();
     let conn = store::open(&path)
         .map_err(|err| io::Error::other(format!("store.path {path:?}: {err}")))?;
@@ -196,13 +189,17 @@ pub fn start(config: Config) -> io::Result<Parlor> {
     retry_store_writes(store.clone(), config.store_retry());
     let workers = Arc::new(Workers::new());
     let lobby = Lobby::new(
-        settings,
-        room_limits,
+        &config,
         metrics.clone(),
-        store.clone(),
+        StoreLink::new(&store),
         workers.clone(),
     )
     .start();
+    let sessions = Arc::new(SessionShared {
+        config: config.clone(),
+        metrics: metrics.clone(),
+        lobby: LobbyLink::new(&lobby),
+    });
     let slots = SessionSlots::new(cap);
     let state = Arc::new(AppState {
         config,
@@ -211,6 +208,7 @@ pub fn start(config: Config) -> io::Result<Parlor> {
         slots,
         store,
         workers,
+        sessions,
     });
     let (server, addr) = http::bind(state.clone())?;
     Ok(Parlor {

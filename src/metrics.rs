@@ -6,10 +6,9 @@ use prometheus::{
     Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::{
-    game::{GameKind, GameResult},
-    protocol::{ErrorCode, RoomKind},
-};
+use strum::IntoEnumIterator;
+
+use crate::protocol::{ErrorCode, GameKind, GameResult, RoomKind};
 
 /// Why a WebSocket handshake was refused.
 #[derive(Debug, Clone, Copy)]
@@ -150,17 +149,17 @@ impl Metrics {
             registry,
         };
         metrics.register_all();
-        for code in ErrorCode::ALL {
+        for code in ErrorCode::iter() {
             metrics.errors.with_label_values(&[code.as_str()]);
         }
         for why in [Rejection::Capacity, Rejection::Origin] {
             metrics.rejections.with_label_values(&[why.label()]);
         }
-        for kind in GameKind::ALL {
+        for kind in GameKind::iter() {
             metrics.games.with_label_values(&[kind.as_str()]);
             metrics.queues.with_label_values(&[kind.as_str()]);
         }
-        for kind in RoomKind::ALL {
+        for kind in RoomKind::iter() {
             metrics.rooms.with_label_values(&[kind.as_str()]);
         }
         for what in ["snapshot", "game"] {
@@ -169,7 +168,7 @@ impl Metrics {
         for outcome in ["answered", "timed_out"] {
             metrics.state_requests.with_label_values(&[outcome]);
         }
-        for result in GameResult::ALL {
+        for result in GameResult::iter() {
             metrics.games_finished.with_label_values(&[result.as_str()]);
         }
         metrics

@@ -18,13 +18,12 @@ use std::{
 
 use actix::prelude::*;
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{
-    game::{GameKind, GameResult},
+    links::{LoadSnapshot, SaveGame, SaveSnapshot},
     metrics::Metrics,
-    protocol::{PlayerInfo, RoomKind},
+    protocol::{self, GameKind, GameRecord, HistoryEntry, RoomKind},
 };
 
 /// The path that keeps nothing: an in-memory database.
@@ -99,66 +98,9 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-/// A finished game, whole: enough to list it and to replay it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct GameRecord {
-    /// What a listing shows of it.
-    #[serde(flatten)]
-    pub entry: HistoryEntry,
-    /// The seed of its chance (below 2^53, so JSON carries it exactly).
-    pub seed: u64,
-    /// Every accepted move, as `moved.move` showed it.
-    pub moves: Vec<Value>,
-}
-
-/// A player as a stored game keeps it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct StoredPlayer {
-    /// The seat.
-    pub seat: String,
-    /// The display name then.
-    pub name: String,
-    /// The color then.
-    pub color: String,
-}
-
-impl From<&PlayerInfo> for StoredPlayer {
-    fn from(player: &PlayerInfo) -> Self {
-        StoredPlayer {
-            seat: player.seat.to_string(),
-            name: player.name.clone(),
-            color: player.color.clone(),
-        }
-    }
-}
-
-/// A finished game in a listing: the record without seed and moves.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct HistoryEntry {
-    /// The game.
-    pub game_id: String,
-    /// Its kind.
-    pub game: GameKind,
-    /// The players, by seat.
-    pub players: Vec<StoredPlayer>,
-    /// How it ended.
-    pub result: GameResult,
-    /// The winning seat, if any.
-    pub winner: Option<String>,
-    /// When it started, RFC 3339 UTC.
-    pub started_at: String,
-    /// When it ended, RFC 3339 UTC.
-    pub ended_at: String,
-}
-
-/// The time now, RFC 3339 UTC to the second.
-pub fn now_rfc3339() -> String {
-    rfc3339(SystemTime::now())
-}
-
-/// A time as RFC 3339 UTC to the second.
-pub fn rfc3339(time: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(time).to_string()
+/// The time now, as stored: RFC 3339 UTC to the second.
+fn now_rfc3339() -> String {
+    protocol::rfc3339(SystemTime::now())
 }
 
 /// Opens (creating if needed) the database at `path` and brings its schema
@@ -457,32 +399,6 @@ impl Actor for Store {
     type Context = SyncContext<Self>;
 }
 
-/// Write a room's snapshot (fire and forget).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SaveSnapshot {
-    /// The room.
-    pub room: String,
-    /// Its kind.
-    pub kind: RoomKind,
-    /// The snapshot.
-    pub data: Value,
-}
-
-/// Read a room's snapshot: `Ok(None)` when it has none, `Err` when it
-/// could not be read (then the room must not overwrite what is stored).
-#[derive(Message)]
-#[rtype(result = "Result<Option<Value>, String>")]
-pub struct LoadSnapshot {
-    /// The room.
-    pub room: String,
-}
-
-/// Write a finished game (fire and forget).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SaveGame(pub GameRecord);
-
 /// List finished games, newest first.
 #[derive(Message)]
 #[rtype(result = "Result<Vec<HistoryEntry>, StoreError>")]
@@ -583,6 +499,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::protocol::{GameResult, StoredPlayer};
 
     fn store() -> Store {
         Store {

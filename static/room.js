@@ -45,9 +45,8 @@ const BUTTONS = ["A", "B", "up", "down", "left", "right"];
 const BUTTON_GLYPHS = { A: "A", B: "B", up: "▲", down: "▼", left: "◀", right: "▶" };
 /** Presses the host keeps in its log. */
 const PRESS_LOG = 12;
-/** `pos` is sent at most once per canvas tick; this is the guess until frames show the real rate. */
+/** `pos` is sent at most once per canvas tick; the tick until `room_joined` says it (`tick_hz`). */
 const DEFAULT_TICK_MS = 50;
-const MAX_TICK_MS = 250;
 /** A leave waits this long for `room_left` before the page goes anyway. */
 const LEAVE_WAIT_MS = 800;
 
@@ -130,6 +129,7 @@ function onJoined(msg) {
     return;
   }
   me = msg.you;
+  if (msg.tick_hz > 0) canvas.tickMs = 1000 / msg.tick_hz;
   members.clear();
   for (const member of msg.members || []) members.set(member.session, member);
   renderMembers();
@@ -461,8 +461,8 @@ for (const button of document.querySelectorAll(".pad-btn")) {
 
 const canvas = {
   board: $("canvas"),
-  // The server's default tick (20 Hz). Guessing it from frame spacing
-  // misleads under load, when frames arrive bunched.
+  // The room's tick, from `room_joined.tick_hz` (guessing it from frame
+  // spacing misleads under load, when frames arrive bunched).
   tickMs: DEFAULT_TICK_MS,
   lastSentAt: 0,
   pendingPos: null,

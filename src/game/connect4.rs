@@ -4,7 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Ending, GameKind, GameResult, MoveError, Rules};
+use super::{Ending, MoveError, Rules};
+use crate::protocol::{GameKind, GameResult};
 
 /// Rows on the board.
 const ROWS: usize = 6;

@@ -18,7 +18,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::game::{Ending, GameKind, GameResult, MoveError, Rules};
+use crate::{
+    game::{Ending, MoveError, Rules},
+    protocol::{GameKind, GameResult},
+};
 
 /// Rows and columns of the board.
 pub const SIZE: usize = 8;

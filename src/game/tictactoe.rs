@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Ending, GameKind, GameResult, MoveError, Rules};
+use super::{Ending, MoveError, Rules};
+use crate::protocol::{GameKind, GameResult};
 
 /// Cells on the board.
 const CELLS: usize = 9;

@@ -66,11 +66,6 @@ impl Canvas {
         }
     }
 
-    /// Marks the board as changed, so the next tick sends a frame.
-    pub fn touch(&mut self) {
-        self.moved = true;
-    }
-
     /// Takes `session` off the board.
     pub fn remove(&mut self, session: &str) {
         let before = self.players.len();

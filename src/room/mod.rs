@@ -2,12 +2,13 @@
 //! activity (the first is the room's source of truth), the room's snapshot,
 //! the newcomers waiting for state, and a canvas room's board.
 //!
-//! Takes [`Enter`], [`Exit`], [`Renamed`] and [`CloseRoom`] from the Lobby,
-//! which alone decides who is in which room, and [`RoomRequest`] (broadcast,
-//! direct, state, pos) straight from members' sessions. Sends frames to
-//! sessions through their [`SessionHandle`], and [`RoomClosed`] (with the
-//! snapshot) to the Lobby when it stops. Every event for many members is
-//! serialised once; the bytes are shared.
+//! Takes [`Enter`], [`Exit`], [`Renamed`], [`CloseRoom`], [`Flush`] and
+//! [`Revive`] from the Lobby, which alone decides who is in which room, and
+//! [`RoomRequest`] (broadcast, direct, state, pos) straight from members'
+//! sessions. Sends frames straight into members' outboxes through their
+//! [`SessionHandle`]s, snapshots to the store, and [`RoomClosed`] (with the
+//! snapshot) up through the recipient it was given when it stops. Every
+//! event for many members is serialised once; the bytes are shared.
 
 pub mod canvas;
 
@@ -25,13 +26,15 @@ use serde_json::Value;
 
 use self::canvas::Canvas;
 use crate::{
-    lobby::{Lobby, RoomClosed},
+    links::{
+        LoadSnapshot, RoomAction, RoomClosed, RoomLink, RoomRequest, SaveSnapshot, SessionHandle,
+        StoreLink,
+    },
     metrics::Metrics,
     protocol::{
-        CanvasPlayer, ErrorCode, LeaveReason, MemberInfo, RequestId, Role, RoomKind, ServerMsg,
+        CanvasPlayer, ErrorCode, LeaveReason, MemberInfo, Refusal, RequestId, Role, RoomKind,
+        ServerMsg,
     },
-    session::SessionHandle,
-    store::{LoadSnapshot, SaveSnapshot, Store},
     workers::Workers,
 };
 
@@ -100,77 +103,6 @@ pub struct Flush;
 #[rtype(result = "()")]
 pub struct Revive(pub Value);
 
-/// What a member's session sends to the room.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RoomRequest {
-    /// The sender.
-    pub session: String,
-    /// Where to answer, even if the sender is no longer a member.
-    pub reply: SessionHandle,
-    /// What it asks.
-    pub action: RoomAction,
-    /// The request's `id`.
-    pub id: Option<RequestId>,
-}
-
-/// The room messages a member can send.
-pub enum RoomAction {
-    /// `broadcast`.
-    Broadcast(Value),
-    /// `direct`.
-    Direct {
-        /// The member to reach.
-        to: String,
-        /// What to send.
-        data: Value,
-    },
-    /// `state`.
-    State {
-        /// The state.
-        data: Value,
-        /// What changed.
-        action: Option<String>,
-        /// The newcomer it answers for.
-        newcomer: Option<String>,
-    },
-    /// `pos`.
-    Pos {
-        /// Across.
-        x: f64,
-        /// Down.
-        y: f64,
-    },
-}
-
-impl RoomAction {
-    /// The request's `type`, for `ref` on errors.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            RoomAction::Broadcast(_) => "broadcast",
-            RoomAction::Direct { .. } => "direct",
-            RoomAction::State { .. } => "state",
-            RoomAction::Pos { .. } => "pos",
-        }
-    }
-}
-
-/// How sessions reach a room.
-#[derive(Clone)]
-pub struct RoomLink {
-    /// The room's name.
-    pub name: String,
-    /// Where its requests go.
-    requests: Recipient<RoomRequest>,
-}
-
-impl RoomLink {
-    /// Sends a room message.
-    pub fn request(&self, msg: RoomRequest) {
-        self.requests.do_send(msg);
-    }
-}
-
 /// One member.
 struct Member {
     /// As others see it.
@@ -211,11 +143,11 @@ pub struct Room {
     /// Shared timings and rules.
     settings: RoomSettings,
     /// Where the room reports closing.
-    lobby: Addr<Lobby>,
+    closed: Recipient<RoomClosed>,
     /// Room counters.
     metrics: Arc<Metrics>,
     /// Where the snapshot is kept.
-    store: Addr<Store>,
+    store: StoreLink,
     /// The snapshot as last written (or loaded).
     persisted: Value,
     /// When the snapshot was last written.
@@ -236,12 +168,12 @@ pub struct NewRoom {
     pub zombies: u32,
     /// Shared timings and rules.
     pub settings: RoomSettings,
-    /// The Lobby.
-    pub lobby: Addr<Lobby>,
+    /// Where the room reports closing.
+    pub closed: Recipient<RoomClosed>,
     /// Room counters.
     pub metrics: Arc<Metrics>,
     /// Where the snapshot is kept.
-    pub store: Addr<Store>,
+    pub store: StoreLink,
     /// The seed of the room's chance (where a canvas's zombies start).
     pub seed: u64,
 }
@@ -264,7 +196,7 @@ impl Room {
             waiting: Vec::new(),
             canvas,
             settings: new.settings,
-            lobby: new.lobby,
+            closed: new.closed,
             metrics: new.metrics,
             store: new.store,
             persisted: Value::Null,
@@ -273,10 +205,7 @@ impl Room {
             published: false,
         };
         let addr = workers.start(|_| room);
-        let link = RoomLink {
-            name: new.name,
-            requests: addr.clone().recipient(),
-        };
+        let link = RoomLink::new(new.name, &addr);
         (addr, link)
     }
 
@@ -302,19 +231,6 @@ impl Room {
             delivered += 1;
         }
         self.metrics.relayed(delivered);
-    }
-
-    fn refuse(
-        &self,
-        reply: &SessionHandle,
-        code: ErrorCode,
-        message: String,
-        request: &str,
-        id: Option<&RequestId>,
-    ) {
-        self.metrics.error_sent(code);
-        let error = ServerMsg::error(code, message, request);
-        reply.send(error.encode_reply(id));
     }
 
     /// Moves `session` to the front: it is now the most recently active.
@@ -346,6 +262,7 @@ impl Room {
             kind: self.kind,
             you: session.clone(),
             members: self.infos(),
+            tick_hz: self.canvas.as_ref().map(|_| self.settings.canvas_tick_hz),
         };
         msg.handle.send(joined.encode_reply(msg.id.as_ref()));
         let candidates: VecDeque<String> = self
@@ -365,10 +282,6 @@ impl Room {
                 self.send_snapshot(&msg.handle);
             }
             return;
-        }
-        if let Some(canvas) = &mut self.canvas {
-            // A frame goes out at the next tick, so the newcomer sees the board.
-            canvas.touch();
         }
         if candidates.is_empty() {
             return self.send_snapshot(&msg.handle);
@@ -393,7 +306,16 @@ impl Room {
             data: self.snapshot.clone(),
             from: None,
         };
+        self.send_state(handle, &state);
+    }
+
+    /// Sends a newcomer its `room_state` and, on a canvas, one `frame`
+    /// right after it, so that it sees the board at once.
+    fn send_state(&self, handle: &SessionHandle, state: &ServerMsg) {
         handle.send(state.encode());
+        if let Some(frame) = self.frame() {
+            handle.send(frame.encode());
+        }
     }
 
     /// Asks the newcomer's next candidate for the room's state, or serves
@@ -494,13 +416,8 @@ impl Room {
         let request = msg.action.kind();
         if self.member(&msg.session).is_none() {
             let message = format!("you are not in room {}", self.name);
-            return self.refuse(
-                &msg.reply,
-                ErrorCode::NotInRoom,
-                message,
-                request,
-                msg.id.as_ref(),
-            );
+            let refusal = Refusal::new(ErrorCode::NotInRoom, request, message);
+            return msg.reply.refuse(&refusal.with_id(msg.id.as_ref()));
         }
         match msg.action {
             RoomAction::Broadcast(data) => self.broadcast(&msg.session, data),
@@ -543,7 +460,8 @@ impl Room {
     ) {
         let Some(target) = self.member(&to) else {
             let message = format!("{to} is not in room {}", self.name);
-            return self.refuse(reply, ErrorCode::NotFound, message, "direct", id);
+            let refusal = Refusal::new(ErrorCode::NotFound, "direct", message);
+            return reply.refuse(&refusal.with_id(id));
         };
         let target = target.handle.clone();
         // A direct that reached nobody is no activity.
@@ -602,7 +520,7 @@ impl Room {
             data: data.clone(),
             from: Some(sender.to_string()),
         };
-        member.handle.send(state.encode());
+        self.send_state(&member.handle, &state);
         Some(())
     }
 
@@ -613,7 +531,8 @@ impl Room {
                 self.name,
                 self.kind.as_str()
             );
-            return self.refuse(reply, ErrorCode::BadRequest, message, "pos", id);
+            let refusal = Refusal::new(ErrorCode::BadRequest, "pos", message);
+            return reply.refuse(&refusal.with_id(id));
         };
         canvas.place(sender, x, y);
         self.touch(sender);
@@ -622,9 +541,14 @@ impl Room {
     /// One canvas tick: a frame to everyone if anything moved.
     fn tick(&mut self) {
         let moved = self.canvas.as_mut().is_some_and(Canvas::tick);
-        let Some(canvas) = self.canvas.as_ref().filter(|_| moved) else {
-            return;
-        };
+        if let Some(frame) = self.frame().filter(|_| moved) {
+            self.fan_out(&frame, |_| true);
+        }
+    }
+
+    /// A canvas room's board as a `frame`; `None` for other kinds.
+    fn frame(&self) -> Option<ServerMsg> {
+        let canvas = self.canvas.as_ref()?;
         let color = |session: &str| {
             self.member(session)
                 .map(|member| member.info.color.clone())
@@ -640,12 +564,11 @@ impl Room {
                 color: color(session),
             })
             .collect();
-        let frame = ServerMsg::Frame {
+        Some(ServerMsg::Frame {
             room: self.name.clone(),
             players,
             zombies: canvas.zombies().to_vec(),
-        };
-        self.fan_out(&frame, |_| true);
+        })
     }
 
     /// Writes the snapshot now if the last write is a debounce period old,
@@ -680,14 +603,14 @@ impl Room {
             kind: self.kind,
             data: self.snapshot.clone(),
         };
-        self.store.do_send(save);
+        self.store.save_snapshot(save);
     }
 
     /// Loads the stored snapshot before anyone enters: `wait` holds every
     /// other message until it is here. If it cannot be read, the room tries
     /// again rather than start empty and overwrite it.
     fn load(&mut self, ctx: &mut Context<Self>) {
-        let load = self.store.send(LoadSnapshot {
+        let load = self.store.load_snapshot(LoadSnapshot {
             room: self.name.clone(),
         });
         ctx.wait(load.into_actor(self).map(|loaded, room, ctx| match loaded {
@@ -742,7 +665,7 @@ impl Actor for Room {
         self.metrics.room_closed(self.kind);
         self.save_now();
         let snapshot = std::mem::take(&mut self.snapshot);
-        self.lobby.do_send(RoomClosed {
+        self.closed.do_send(RoomClosed {
             room: self.name.clone(),
             snapshot,
         });

@@ -1,7 +1,7 @@
 //! Games through the real server: quick matches, private games, spectators,
 //! every ending, every error, reconnection.
 
-use std::time::Duration;
+use std::{num::NonZero, time::Duration};
 
 use serde_json::{json, Value};
 
@@ -538,7 +538,8 @@ async fn resume_restores_the_seat_and_tells_the_opponent() {
 
 #[tokio::test]
 async fn a_player_who_stays_away_abandons_the_game() {
-    let server = TestServer::with(|config| config.games.reconnect_grace_ms = 300);
+    let server =
+        TestServer::with(|config| config.games.reconnect_grace_ms = NonZero::new(300).unwrap());
     let (mut x, start, o, _) = pair(&server, "connect4").await;
     drop(o);
     assert_eq!(x.recv_type("opponent_away").await["grace_ms"], 300);
@@ -738,7 +739,8 @@ async fn a_resume_after_the_game_ended_shows_it_over() {
 
 #[tokio::test]
 async fn both_players_away_means_no_winner() {
-    let server = TestServer::with(|config| config.games.reconnect_grace_ms = 300);
+    let server =
+        TestServer::with(|config| config.games.reconnect_grace_ms = NonZero::new(300).unwrap());
     let (x, start, o, _) = pair(&server, "tictactoe").await;
     let (mut watcher, _) = server.connect().await;
     watcher
@@ -765,12 +767,8 @@ async fn a_match3_game_has_no_seat_to_join_and_keeps_its_score_on_resign() {
     let created = player
         .ask(json!({"type":"create_game","game":"match3"}))
         .await;
+    assert_eq!(created["join_key"], Value::Null, "{created}");
     let start = player.recv_type("game_start").await;
-    let (mut other, _) = server.connect().await;
-    let join = other
-        .ask(json!({"type":"join_game","join_key":created["join_key"]}))
-        .await;
-    assert_eq!(join["code"], "not_found");
     let (from, to) = find_swap(&start["board"]).unwrap();
     let moved = player
         .ask(json!({"type":"move","game_id":game_id(&start),"from":from,"to":to}))
@@ -896,4 +894,89 @@ async fn connect4_bad_columns_and_a_full_column() {
     assert_eq!(full["code"], "illegal_move", "{full}");
     // The game goes on.
     play([&mut red, &mut yellow], &id, &columns(&[0])).await;
+}
+
+#[tokio::test]
+async fn a_session_waits_in_or_plays_a_limited_number_of_games() {
+    let server = TestServer::with(|config| config.games.max_per_session = NonZero::new(2).unwrap());
+    let (mut ada, _) = server.connect().await;
+    let first = ada
+        .ask(json!({"type":"create_game","game":"connect4"}))
+        .await;
+    ada.ask(json!({"type":"create_game","game":"tictactoe"}))
+        .await;
+    let (mut bob, _) = server.connect().await;
+    let bobs = bob
+        .ask(json!({"type":"create_game","game":"tictactoe"}))
+        .await;
+    for request in [
+        json!({"type":"create_game","game":"match3","id":1}),
+        json!({"type":"find_game","game":"connect4","id":2}),
+        json!({"type":"join_game","join_key":bobs["join_key"],"id":3}),
+    ] {
+        let refused = ada.ask(request.clone()).await;
+        assert_eq!(
+            (refused["code"].as_str(), &refused["ref"], &refused["id"]),
+            (Some("too_many_games"), &request["type"], &request["id"]),
+            "{refused}"
+        );
+    }
+    // Watching does not count.
+    let watched = ada
+        .ask(json!({"type":"watch_game","watch_key":first["watch_key"]}))
+        .await;
+    assert_eq!(watched["type"], "game_state");
+    // A game that ended no longer counts.
+    ada.ask(json!({"type":"resign","game_id":first["game_id"]}))
+        .await;
+    let again = ada.ask(json!({"type":"find_game","game":"connect4"})).await;
+    assert_eq!(again["type"], "queued", "{again}");
+    // A queued quick match counts too.
+    let refused = ada.ask(json!({"type":"create_game","game":"match3"})).await;
+    assert_eq!(refused["code"], "too_many_games");
+}
+
+#[tokio::test]
+async fn resigning_a_private_game_still_waiting_ends_it_and_records_nothing() {
+    let server = TestServer::start();
+    let (mut host, _) = server.connect().await;
+    let created = host
+        .ask(json!({"type":"create_game","game":"tictactoe"}))
+        .await;
+    let early = host
+        .ask(json!({"type":"move","game_id":created["game_id"],"cell":"zero"}))
+        .await;
+    assert_eq!(early["code"], "not_your_turn", "waiting beats a bad field");
+    let over = host
+        .ask(json!({"type":"resign","game_id":created["game_id"]}))
+        .await;
+    assert_eq!(
+        (&over["type"], &over["result"], &over["winner"]),
+        (&json!("game_over"), &json!("forfeit"), &Value::Null)
+    );
+    let (mut guest, _) = server.connect().await;
+    let late = guest
+        .ask(json!({"type":"join_game","join_key":created["join_key"]}))
+        .await;
+    assert_eq!(late["code"], "not_found");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(server.get_json("/api/history").await, json!([]));
+}
+
+#[tokio::test]
+async fn a_move_is_refused_for_the_first_reason_in_protocol_order() {
+    let server = TestServer::start();
+    let (mut x, start, mut o, _) = pair(&server, "connect4").await;
+    let id = game_id(&start);
+    let (mut watcher, _) = server.connect().await;
+    watcher
+        .ask(json!({"type":"watch_game","watch_key":start["watch_key"]}))
+        .await;
+    let bad = json!({"type":"move","game_id":id,"column":"left"});
+    assert_eq!(watcher.ask(bad.clone()).await["code"], "not_a_player");
+    assert_eq!(o.ask(bad.clone()).await["code"], "not_your_turn");
+    assert_eq!(x.ask(bad.clone()).await["code"], "bad_request");
+    o.ask(json!({"type":"resign","game_id":id})).await;
+    x.recv_type("game_over").await;
+    assert_eq!(x.ask(bad).await["code"], "game_over");
 }

@@ -1,6 +1,6 @@
 //! Pings, eviction of silent clients, survival of clients that answer.
 
-use std::time::Duration;
+use std::{num::NonZero, time::Duration};
 
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
@@ -11,8 +11,8 @@ use crate::support::{Ending, TestServer, PATIENCE};
 
 fn quick_heartbeat() -> TestServer {
     TestServer::with(|config| {
-        config.heartbeat.interval_ms = 200;
-        config.heartbeat.timeout_ms = 1500;
+        config.heartbeat.interval_ms = NonZero::new(200).unwrap();
+        config.heartbeat.timeout_ms = NonZero::new(1500).unwrap();
     })
 }
 

@@ -1,6 +1,6 @@
 //! Frame size, message rate, outgoing backlog, session cap and origins.
 
-use std::time::Duration;
+use std::{num::NonZero, time::Duration};
 
 use serde_json::json;
 
@@ -10,7 +10,8 @@ use crate::support::{Client, Ending, TestServer};
 
 #[tokio::test]
 async fn a_frame_over_the_limit_closes_with_1009() {
-    let server = TestServer::with(|config| config.limits.max_frame_bytes = 1024);
+    let server =
+        TestServer::with(|config| config.limits.max_frame_bytes = NonZero::new(1024).unwrap());
     let (mut client, _) = server.connect().await;
     let fits = json!({"type":"echo","data":"x".repeat(900)});
     assert_eq!(client.ask(fits).await["type"], "echo");
@@ -22,7 +23,8 @@ async fn a_frame_over_the_limit_closes_with_1009() {
 
 #[tokio::test]
 async fn a_fragmented_message_over_the_limit_closes_with_1009() {
-    let server = TestServer::with(|config| config.limits.max_frame_bytes = 1024);
+    let server =
+        TestServer::with(|config| config.limits.max_frame_bytes = NonZero::new(1024).unwrap());
     let (mut client, _) = server.connect().await;
     // Three frames of about 520 bytes each: every frame fits, the message does not.
     let text = json!({"type":"echo","data":"x".repeat(1500)}).to_string();
@@ -32,7 +34,8 @@ async fn a_fragmented_message_over_the_limit_closes_with_1009() {
 
 #[tokio::test]
 async fn a_fragmented_message_within_the_limit_is_one_request() {
-    let server = TestServer::with(|config| config.limits.max_frame_bytes = 1024);
+    let server =
+        TestServer::with(|config| config.limits.max_frame_bytes = NonZero::new(1024).unwrap());
     let (mut client, _) = server.connect().await;
     let text = json!({"type":"echo","data":"y".repeat(800)}).to_string();
     client.send_fragmented(&text, 2).await;
@@ -42,8 +45,8 @@ async fn a_fragmented_message_within_the_limit_is_one_request() {
 #[tokio::test]
 async fn over_the_rate_frames_are_dropped_with_one_error() {
     let server = TestServer::with(|config| {
-        config.limits.msgs_per_sec = 2;
-        config.limits.burst = 5;
+        config.limits.msgs_per_sec = NonZero::new(2).unwrap();
+        config.limits.burst = NonZero::new(5).unwrap();
     });
     let (mut client, _) = server.connect().await;
     for n in 0..20 {
@@ -63,8 +66,8 @@ async fn over_the_rate_frames_are_dropped_with_one_error() {
 #[tokio::test]
 async fn ping_and_pong_frames_never_count() {
     let server = TestServer::with(|config| {
-        config.limits.msgs_per_sec = 1;
-        config.limits.burst = 1;
+        config.limits.msgs_per_sec = NonZero::new(1).unwrap();
+        config.limits.burst = NonZero::new(1).unwrap();
     });
     let (mut client, _) = server.connect().await;
     for _ in 0..20 {
@@ -79,8 +82,8 @@ async fn ping_and_pong_frames_never_count() {
 #[tokio::test]
 async fn sustained_abuse_closes_with_1008() {
     let server = TestServer::with(|config| {
-        config.limits.msgs_per_sec = 1;
-        config.limits.burst = 1;
+        config.limits.msgs_per_sec = NonZero::new(1).unwrap();
+        config.limits.burst = NonZero::new(1).unwrap();
     });
     let (client, _) = server.connect().await;
     let (mut sink, mut stream) = futures_util::StreamExt::split(client.ws);
@@ -108,9 +111,9 @@ async fn sustained_abuse_closes_with_1008() {
 #[tokio::test]
 async fn a_client_that_does_not_read_is_dropped() {
     let server = TestServer::with(|config| {
-        config.limits.max_outbox = 16;
-        config.limits.msgs_per_sec = 100_000;
-        config.limits.burst = 100_000;
+        config.limits.max_outbox = NonZero::new(16).unwrap();
+        config.limits.msgs_per_sec = NonZero::new(100_000).unwrap();
+        config.limits.burst = NonZero::new(100_000).unwrap();
     });
     let (mut client, _) = server.connect().await;
     let big = json!({"type":"echo","data":"z".repeat(60_000)}).to_string();
@@ -133,9 +136,9 @@ async fn a_client_that_does_not_read_is_dropped() {
 #[tokio::test]
 async fn a_room_member_that_does_not_read_is_dropped_and_the_room_goes_on() {
     let server = TestServer::with(|config| {
-        config.limits.max_outbox = 16;
-        config.limits.msgs_per_sec = 100_000;
-        config.limits.burst = 100_000;
+        config.limits.max_outbox = NonZero::new(16).unwrap();
+        config.limits.msgs_per_sec = NonZero::new(100_000).unwrap();
+        config.limits.burst = NonZero::new(100_000).unwrap();
     });
     let (mut lazy, lazy_welcome) = server.connect().await;
     let (mut talker, _) = server.connect().await;
@@ -166,7 +169,7 @@ async fn a_room_member_that_does_not_read_is_dropped_and_the_room_goes_on() {
 
 #[tokio::test]
 async fn past_max_sessions_the_handshake_gets_503() {
-    let server = TestServer::with(|config| config.server.max_sessions = 2);
+    let server = TestServer::with(|config| config.server.max_sessions = NonZero::new(2).unwrap());
     let (first, _) = server.connect().await;
     let (_second, _) = server.connect().await;
     assert_eq!(

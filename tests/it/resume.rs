@@ -1,6 +1,8 @@
 //! Resume tokens: the same session back after a drop, takeover of a live
 //! session, and unknown tokens.
 
+use std::num::NonZero;
+
 use serde_json::json;
 
 use crate::support::{Ending, TestServer};
@@ -67,7 +69,8 @@ async fn a_token_of_a_live_session_takes_it_over_with_4001() {
 
 #[tokio::test]
 async fn a_held_session_expires_after_the_grace() {
-    let server = TestServer::with(|config| config.games.reconnect_grace_ms = 200);
+    let server =
+        TestServer::with(|config| config.games.reconnect_grace_ms = NonZero::new(200).unwrap());
     let (client, welcome) = server.connect().await;
     drop(client);
     server.wait_for_sessions(0).await;

@@ -1,7 +1,7 @@
 //! Rooms through the real server: chat, stage, canvas, the source of truth,
 //! limits, leaving in every way, and rejoining on resume.
 
-use std::time::Duration;
+use std::{num::NonZero, time::Duration};
 
 use serde_json::{json, Value};
 
@@ -169,7 +169,7 @@ async fn bad_joins_are_bad_requests() {
     join(&mut ada, "ok.room-1_a", "canvas").await;
     let (mut bob, _) = server.connect().await;
     let error = bob
-        .ask(json!({"type":"join_room","room":"ok.room-1_a"}))
+        .ask(json!({"type":"join_room","room":"ok.room-1_a","kind":"chat"}))
         .await;
     assert_eq!(error["code"], "bad_request");
     assert!(
@@ -180,7 +180,7 @@ async fn bad_joins_are_bad_requests() {
 
 #[tokio::test]
 async fn a_full_room_suggests_others_of_its_kind() {
-    let server = TestServer::with(|config| config.rooms.max_members = 2);
+    let server = TestServer::with(|config| config.rooms.max_members = NonZero::new(2).unwrap());
     let (mut ada, _) = server.connect().await;
     let (mut bob, _) = server.connect().await;
     let (mut cy, _) = server.connect().await;
@@ -201,7 +201,7 @@ async fn a_full_room_suggests_others_of_its_kind() {
 
 #[tokio::test]
 async fn a_session_has_a_room_limit() {
-    let server = TestServer::with(|config| config.rooms.max_per_session = 2);
+    let server = TestServer::with(|config| config.rooms.max_per_session = NonZero::new(2).unwrap());
     let (mut ada, _) = server.connect().await;
     join(&mut ada, "one", "chat").await;
     join(&mut ada, "two", "chat").await;
@@ -232,8 +232,8 @@ async fn joining_again_answers_again_and_tells_nobody() {
 #[tokio::test]
 async fn leaving_in_every_way_is_announced_with_its_reason() {
     let server = TestServer::with(|config| {
-        config.heartbeat.interval_ms = 200;
-        config.heartbeat.timeout_ms = 800;
+        config.heartbeat.interval_ms = NonZero::new(200).unwrap();
+        config.heartbeat.timeout_ms = NonZero::new(800).unwrap();
     });
     let (mut host, _) = server.connect().await;
     join(&mut host, "lounge", "chat").await;
@@ -270,7 +270,9 @@ async fn leaving_in_every_way_is_announced_with_its_reason() {
 
 #[tokio::test]
 async fn a_silent_source_of_truth_is_skipped_then_the_snapshot_serves() {
-    let server = TestServer::with(|config| config.rooms.state_request_timeout_ms = 300);
+    let server = TestServer::with(|config| {
+        config.rooms.state_request_timeout_ms = NonZero::new(300).unwrap()
+    });
     let (mut ada, ada_welcome) = server.connect().await;
     let (mut bob, _) = server.connect().await;
     join(&mut ada, "board", "chat").await;
@@ -310,7 +312,9 @@ async fn a_silent_source_of_truth_is_skipped_then_the_snapshot_serves() {
 
 #[tokio::test]
 async fn transient_states_answer_but_never_become_the_snapshot() {
-    let server = TestServer::with(|config| config.rooms.state_request_timeout_ms = 200);
+    let server = TestServer::with(|config| {
+        config.rooms.state_request_timeout_ms = NonZero::new(200).unwrap()
+    });
     let (mut ada, _) = server.connect().await;
     join(&mut ada, "sketch", "chat").await;
     ada.send(json!({"type":"state","room":"sketch","data":"kept"}))
@@ -397,6 +401,13 @@ async fn a_canvas_sends_frames_and_its_zombies_hunt() {
     )
     .await;
     assert_eq!(joined["kind"], "canvas");
+    // The board at once, right after the room's state.
+    let board = ada.recv().await;
+    assert_eq!(
+        (&board["type"], &board["players"]),
+        (&json!("frame"), &json!([]))
+    );
+    assert_eq!(board["zombies"].as_array().unwrap().len(), 3);
     ada.send(json!({"type":"pos","room":"arena","x":500,"y":-20}))
         .await;
     let frame = ada.recv_type("frame").await;
@@ -551,7 +562,9 @@ async fn join_leave_join_sent_at_once_lands_in_the_new_membership() {
 
 #[tokio::test]
 async fn rejoining_during_ones_own_state_request_gets_one_state() {
-    let server = TestServer::with(|config| config.rooms.state_request_timeout_ms = 300);
+    let server = TestServer::with(|config| {
+        config.rooms.state_request_timeout_ms = NonZero::new(300).unwrap()
+    });
     let (mut ada, _) = server.connect().await;
     let (mut bob, _) = server.connect().await;
     join(&mut ada, "echo", "chat").await;
@@ -594,7 +607,9 @@ async fn the_order_is_active_members_first_then_joiners_oldest_first() {
         atomic::{AtomicBool, Ordering},
         Arc,
     };
-    let server = TestServer::with(|config| config.rooms.state_request_timeout_ms = 150);
+    let server = TestServer::with(|config| {
+        config.rooms.state_request_timeout_ms = NonZero::new(150).unwrap()
+    });
     let (mut ada, _) = server.connect().await;
     let (mut bob, _) = server.connect().await;
     let (mut cy, _) = server.connect().await;
@@ -641,7 +656,9 @@ async fn the_order_is_active_members_first_then_joiners_oldest_first() {
 
 #[tokio::test]
 async fn when_the_asked_member_leaves_the_next_is_asked_at_once() {
-    let server = TestServer::with(|config| config.rooms.state_request_timeout_ms = 60_000);
+    let server = TestServer::with(|config| {
+        config.rooms.state_request_timeout_ms = NonZero::new(60_000).unwrap()
+    });
     let (mut ada, _) = server.connect().await;
     let (mut bob, bob_welcome) = server.connect().await;
     join(&mut ada, "relay", "chat").await;
@@ -660,7 +677,9 @@ async fn when_the_asked_member_leaves_the_next_is_asked_at_once() {
 
 #[tokio::test]
 async fn a_late_reply_only_updates_the_snapshot() {
-    let server = TestServer::with(|config| config.rooms.state_request_timeout_ms = 150);
+    let server = TestServer::with(|config| {
+        config.rooms.state_request_timeout_ms = NonZero::new(150).unwrap()
+    });
     let (mut ada, _) = server.connect().await;
     join(&mut ada, "late", "chat").await;
     let (mut bob, _) = server.connect().await;
@@ -807,4 +826,70 @@ async fn a_stale_refusal_does_not_undo_a_later_join() {
     );
     assert_eq!(bob.recv_type("room_joined").await["room"], "den");
     bob_gets_in(&mut ada, &mut bob).await;
+}
+
+#[tokio::test]
+async fn a_join_without_kind_takes_the_rooms_kind_or_makes_a_chat() {
+    let server = TestServer::start();
+    let (mut ada, _) = server.connect().await;
+    join_as(
+        &mut ada,
+        json!({"type":"join_room","room":"tv","kind":"stage","role":"host"}),
+    )
+    .await;
+    let (mut bob, _) = server.connect().await;
+    bob.send(json!({"type":"join_room","room":"tv"})).await;
+    answer_state_request_after_joins(&mut ada, "tv", json!({"screen":1})).await;
+    let joined = next_of(&mut bob, "room_joined").await;
+    assert_eq!(joined["kind"], "stage");
+    let me = joined["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|member| member["session"] == joined["you"])
+        .cloned()
+        .unwrap();
+    assert_eq!(me["role"], "controller", "a stage's default role");
+    assert_eq!(
+        next_of(&mut bob, "room_state").await["data"],
+        json!({"screen":1})
+    );
+    let (fresh, _) = join_as(&mut bob, json!({"type":"join_room","room":"lobby-chat"})).await;
+    assert_eq!(fresh["kind"], "chat");
+    let wrong = bob
+        .ask(json!({"type":"join_room","room":"tv","kind":"canvas"}))
+        .await;
+    assert_eq!(wrong["code"], "bad_request");
+    assert!(
+        wrong["message"].as_str().unwrap().contains("stage"),
+        "{wrong}"
+    );
+}
+
+#[tokio::test]
+async fn a_canvas_newcomer_learns_the_tick_and_sees_the_board_at_once() {
+    let server = TestServer::with(|config| {
+        config.rooms.canvas_tick_hz = NonZero::new(7).unwrap();
+    });
+    let (mut ada, ada_welcome) = server.connect().await;
+    let (joined, _) = join(&mut ada, "field", "canvas").await;
+    assert_eq!(joined["tick_hz"], 7);
+    let empty = ada.recv_type("frame").await;
+    assert_eq!(
+        (&empty["players"], &empty["zombies"]),
+        (&json!([]), &json!([]))
+    );
+    ada.send(json!({"type":"pos","room":"field","x":10,"y":20}))
+        .await;
+    ada.recv_type("frame").await;
+    let (mut bob, _) = server.connect().await;
+    bob.send(json!({"type":"join_room","room":"field"})).await;
+    answer_state_request_after_joins(&mut ada, "field", json!(null)).await;
+    next_of(&mut bob, "room_state").await;
+    // Nothing moves, yet the newcomer's next frame is the board.
+    let board = bob.recv().await;
+    assert_eq!(board["type"], "frame", "{board}");
+    assert_eq!(board["players"][0]["session"], ada_welcome["session"]);
+    let (chat, _) = join(&mut bob, "talk", "chat").await;
+    assert!(chat.get("tick_hz").is_none(), "{chat}");
 }

@@ -1,15 +1,26 @@
 //! Welcome, names, echo, and what each kind of bad input gets.
 
+use std::num::NonZero;
+
 use serde_json::json;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{
+    protocol::{
+        frame::{
+            coding::{CloseCode, Data, OpCode},
+            Frame,
+        },
+        CloseFrame,
+    },
+    Message,
+};
 
 use crate::support::{Ending, TestServer};
 
 #[tokio::test]
 async fn welcome_describes_the_session() {
     let server = TestServer::with(|config| {
-        config.heartbeat.interval_ms = 1200;
-        config.heartbeat.timeout_ms = 3400;
+        config.heartbeat.interval_ms = NonZero::new(1200).unwrap();
+        config.heartbeat.timeout_ms = NonZero::new(3400).unwrap();
     });
     let (_client, welcome) = server.connect().await;
     assert_eq!(welcome["protocol"], 1);
@@ -293,4 +304,53 @@ async fn each_request_with_a_bad_field_gets_bad_request_naming_it() {
         );
     }
     assert_still_open(&mut client).await;
+}
+
+#[tokio::test]
+async fn a_client_close_with_any_code_is_answered_with_1000() {
+    let server = TestServer::start();
+    let (mut client, _) = server.connect().await;
+    let close = CloseFrame {
+        code: CloseCode::Library(4321),
+        reason: "bye".into(),
+    };
+    client.ws.close(Some(close)).await.expect("close sent");
+    assert_eq!(client.ending().await, Ending::Closed(1000));
+}
+
+#[tokio::test]
+async fn a_text_frame_that_is_not_utf8_closes_with_1007() {
+    let server = TestServer::start();
+    let (mut client, _) = server.connect().await;
+    let frame = Frame::message(vec![b'{', 0xff, 0xfe, b'}'], OpCode::Data(Data::Text), true);
+    client.send_frame(Message::Frame(frame)).await;
+    assert_eq!(client.ending().await, Ending::Closed(1007));
+}
+
+#[tokio::test]
+async fn a_websocket_protocol_error_closes_with_1002() {
+    let server = TestServer::start();
+    let (mut client, _) = server.connect().await;
+    // A continuation frame with no message to continue.
+    let frame = Frame::message(b"orphan".to_vec(), OpCode::Data(Data::Continue), true);
+    client.send_frame(Message::Frame(frame)).await;
+    assert_eq!(client.ending().await, Ending::Closed(1002));
+}
+
+#[tokio::test]
+async fn a_name_counts_what_people_see_and_may_not_reorder_text() {
+    let server = TestServer::start();
+    let (mut client, _) = server.connect().await;
+    let family = "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}\u{200D}\u{1F466}";
+    let profile = client
+        .ask(json!({"type":"set_name","name":family.repeat(32)}))
+        .await;
+    assert_eq!(
+        profile["type"], "profile",
+        "32 family emoji are 32 characters"
+    );
+    for bad in [family.repeat(33), "abc\u{202E}def".to_string()] {
+        let error = client.ask(json!({"type":"set_name","name":bad})).await;
+        assert_eq!(error["code"], "name_invalid", "{bad:?}");
+    }
 }

@@ -1,0 +1,714 @@
+//! The Game actor: one per match, generic over its [`Rules`]. It owns the
+//! rules, the seats (and each player's grace while away), the spectators
+//! and the move list.
+//!
+//! Takes [`PlayerRequest`] (moves, resignations) from sessions,
+//! [`TakeSeat`] and [`Watch`] from the Lobby, and [`Presence`] from
+//! sessions as their connections come and go. Sends frames to players and
+//! spectators through their [`SessionHandle`]s, [`GameFinished`] and
+//! [`GameClosed`] to whoever started it, and the record to the store. A
+//! panic in the rules ends this game only.
+
+use std::{
+    collections::HashMap,
+    panic::AssertUnwindSafe,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use actix::prelude::*;
+use bytestring::ByteString;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::rules::{MoveError, Rules};
+use crate::{
+    links::{
+        Action, GameClosed, GameFinished, GameLink, Player, PlayerRequest, Presence, SaveGame,
+        SessionHandle, StoreLink, TakeSeat, Watch,
+    },
+    metrics::Metrics,
+    protocol::{
+        self, ErrorCode, GameRecord, GameResult, GameStatus, HistoryEntry, PlayerInfo, Refusal,
+        RequestId, ServerMsg, StoredPlayer,
+    },
+    workers::Workers,
+};
+
+/// How long games hold seats and linger; from `[games]` in the config.
+#[derive(Debug, Clone, Copy)]
+pub struct GameSettings {
+    /// How long a dropped player's seat is held (`games.reconnect_grace_ms`).
+    pub reconnect_grace: Duration,
+    /// How long a finished game stays addressable (`games.linger_ms`).
+    pub linger: Duration,
+}
+
+/// Everything a new game needs besides its rules.
+pub struct NewGame {
+    /// The game id.
+    pub id: String,
+    /// The key that lets anyone watch.
+    pub watch_key: String,
+    /// The players, in seat order; fewer than the seats for a private game
+    /// that waits for its opponent.
+    pub players: Vec<Player>,
+    /// The seed of the game's chance.
+    pub seed: u64,
+    /// Grace and linger.
+    pub settings: GameSettings,
+    /// Where the game reports that it has ended.
+    pub finished: Recipient<GameFinished>,
+    /// Where the game reports that it has stopped.
+    pub closed: Recipient<GameClosed>,
+    /// Game counters.
+    pub metrics: Arc<Metrics>,
+    /// Where the finished game is recorded.
+    pub store: StoreLink,
+    /// For a private game, the creator's `game_created` answer: the game
+    /// sends it once the creator knows the game's link.
+    pub created: Option<ByteString>,
+}
+
+/// A seat's occupant.
+struct Occupant {
+    /// The player's session id.
+    session: String,
+    /// The display name.
+    name: String,
+    /// The color.
+    color: String,
+    /// The session actor; `None` while the player is away.
+    addr: Option<SessionHandle>,
+    /// The timer that abandons the game if the player stays away.
+    grace: Option<SpawnHandle>,
+}
+
+/// How a game ended, once it has.
+struct Over {
+    /// Win, draw, forfeit, abandoned or finished.
+    result: GameResult,
+    /// The winning seat, if any.
+    winner: Option<usize>,
+}
+
+/// The Game actor: one per match, generic over its rules.
+///
+/// It owns the rules, the seats, the spectators and the move list; takes
+/// [`PlayerRequest`], [`TakeSeat`], [`Watch`] and [`Presence`]; sends
+/// frames and game links to sessions through their [`SessionHandle`]s,
+/// [`GameFinished`] and [`GameClosed`] up through the recipients it was
+/// given, and [`SaveGame`] to the store. A panic in the rules ends this game only.
+pub struct Game<R: Rules> {
+    /// The game id.
+    id: String,
+    /// The rules and board.
+    rules: R,
+    /// One entry per seat of [`Rules::SEATS`]; `None` while free.
+    seats: Vec<Option<Occupant>>,
+    /// Spectators by session id.
+    spectators: HashMap<String, SessionHandle>,
+    /// Every accepted move as `moved.move` showed it.
+    moves: Vec<Value>,
+    /// Set once the game has ended.
+    over: Option<Over>,
+    /// The key that lets anyone watch.
+    watch_key: String,
+    /// Grace and linger.
+    settings: GameSettings,
+    /// Where the game reports that it has ended.
+    finished: Recipient<GameFinished>,
+    /// Where the game reports that it has stopped.
+    closed: Recipient<GameClosed>,
+    /// Game counters.
+    metrics: Arc<Metrics>,
+    /// Where the finished game is recorded.
+    store: StoreLink,
+    /// The seed the rules were made with.
+    seed: u64,
+    /// When all seats were first filled.
+    started_at: Option<SystemTime>,
+    /// A private game's `game_created` answer, until its creator is linked.
+    created: Option<ByteString>,
+}
+
+impl<R: Rules> Actor for Game<R> {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.metrics.game_started(R::KIND);
+        let link = self.link(ctx);
+        for addr in self
+            .seats
+            .iter()
+            .flatten()
+            .filter_map(|seat| seat.addr.as_ref())
+        {
+            addr.link_game(link.clone());
+        }
+        // After the link, so that a move sent on `game_created` finds the
+        // game; before `game_start` (a match three game starts at once).
+        if let Some(created) = self.created.take() {
+            let creator = self.seats.first().and_then(Option::as_ref);
+            if let Some(addr) = creator.and_then(|occupant| occupant.addr.as_ref()) {
+                addr.send(created);
+            }
+        }
+        if self.is_full() {
+            self.begin(None);
+        }
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.metrics.game_stopped(R::KIND);
+        self.closed.do_send(GameClosed {
+            game_id: self.id.clone(),
+        });
+    }
+}
+
+impl<R: Rules> Game<R> {
+    pub(super) fn launch(workers: &Workers, new: NewGame) -> GameLink {
+        let mut seats: Vec<Option<Occupant>> =
+            new.players.into_iter().map(occupant).map(Some).collect();
+        seats.resize_with(R::SEATS.len(), || None);
+        let game = Game {
+            id: new.id.clone(),
+            rules: R::new(new.seed),
+            seats,
+            spectators: HashMap::new(),
+            moves: Vec::new(),
+            over: None,
+            watch_key: new.watch_key,
+            settings: new.settings,
+            finished: new.finished,
+            closed: new.closed,
+            metrics: new.metrics,
+            store: new.store,
+            seed: new.seed,
+            started_at: None,
+            created: new.created,
+        };
+        let addr = workers.start(|_| game);
+        GameLink::new(new.id, R::KIND, &addr)
+    }
+
+    /// The link sessions use to reach this game.
+    fn link(&self, ctx: &Context<Self>) -> GameLink {
+        GameLink::new(self.id.clone(), R::KIND, &ctx.address())
+    }
+
+    fn is_full(&self) -> bool {
+        self.seats.iter().all(Option::is_some)
+    }
+
+    fn seat_of(&self, session: &str) -> Option<usize> {
+        self.seats
+            .iter()
+            .position(|seat| seat.as_ref().is_some_and(|seat| seat.session == session))
+    }
+
+    fn seat_name(seat: usize) -> &'static str {
+        R::SEATS.get(seat).copied().unwrap_or("?")
+    }
+
+    fn players(&self) -> Vec<PlayerInfo> {
+        let seated = self.seats.iter().enumerate();
+        seated
+            .filter_map(|(seat, occupant)| {
+                let occupant = occupant.as_ref()?;
+                let (name, color) = (occupant.name.clone(), occupant.color.clone());
+                Some(PlayerInfo {
+                    seat: Self::seat_name(seat),
+                    name,
+                    color,
+                })
+            })
+            .collect()
+    }
+
+    fn status(&self) -> GameStatus {
+        match (&self.over, self.is_full()) {
+            (Some(_), _) => GameStatus::Over,
+            (None, false) => GameStatus::Waiting,
+            (None, true) => GameStatus::Playing,
+        }
+    }
+
+    fn turn(&self) -> Option<&'static str> {
+        let playing = self.status() == GameStatus::Playing;
+        self.rules.turn().filter(|_| playing).map(Self::seat_name)
+    }
+
+    fn board(&self) -> Value {
+        serde_json::to_value(self.rules.board()).unwrap_or(Value::Null)
+    }
+
+    fn state_for(&self, you: Option<usize>) -> ServerMsg {
+        ServerMsg::GameState {
+            game_id: self.id.clone(),
+            game: R::KIND,
+            you: you.map(Self::seat_name),
+            players: self.players(),
+            turn: self.turn(),
+            board: self.board(),
+            moves: self.moves.clone(),
+            status: self.status(),
+            result: self.over.as_ref().map(|over| over.result),
+            winner: self
+                .over
+                .as_ref()
+                .and_then(|over| over.winner)
+                .map(Self::seat_name),
+        }
+    }
+
+    fn addr_of(&self, session: &str) -> Option<&SessionHandle> {
+        let seat = self
+            .seat_of(session)
+            .and_then(|seat| self.seats.get(seat)?.as_ref()?.addr.as_ref());
+        seat.or_else(|| self.spectators.get(session))
+    }
+
+    /// Every connected player and spectator, with the session id.
+    fn audience(&self) -> impl Iterator<Item = (&str, &SessionHandle)> {
+        let players = self.seats.iter().flatten();
+        let players = players.filter_map(|seat| Some((seat.session.as_str(), seat.addr.as_ref()?)));
+        players.chain(
+            self.spectators
+                .iter()
+                .map(|(session, addr)| (session.as_str(), addr)),
+        )
+    }
+
+    /// Sends `msg` to everyone in the game, serialised once; the session
+    /// that caused it (if any) gets its own copy with its request's `id`.
+    fn broadcast(&self, msg: &ServerMsg, cause: Option<(&str, Option<&RequestId>)>) {
+        let shared = msg.encode();
+        for (session, addr) in self.audience() {
+            match cause {
+                Some((asker, id @ Some(_))) if asker == session => addr.send(msg.encode_reply(id)),
+                _ => addr.send(shared.clone()),
+            }
+        }
+    }
+
+    fn refuse(&self, session: &str, refusal: &Refusal) {
+        if let Some(handle) = self.addr_of(session) {
+            handle.refuse(refusal);
+        }
+    }
+
+    /// Sends `game_start` to every player (with `you`) and spectator.
+    fn begin(&mut self, cause: Option<(&str, Option<&RequestId>)>) {
+        self.started_at = Some(SystemTime::now());
+        let start_for = |you: Option<usize>| ServerMsg::GameStart {
+            game_id: self.id.clone(),
+            game: R::KIND,
+            you: you.map(Self::seat_name),
+            players: self.players(),
+            turn: self.turn(),
+            board: self.board(),
+            watch_key: self.watch_key.clone(),
+        };
+        for (seat, occupant) in self.seats.iter().enumerate() {
+            let Some(occupant) = occupant else { continue };
+            let id = cause
+                .filter(|(asker, _)| *asker == occupant.session)
+                .and_then(|(_, id)| id);
+            if let Some(addr) = &occupant.addr {
+                addr.send(start_for(Some(seat)).encode_reply(id));
+            }
+        }
+        let for_spectators = start_for(None).encode();
+        for addr in self.spectators.values() {
+            addr.send(for_spectators.clone());
+        }
+    }
+
+    /// The first of not_a_player, game_over, not_your_turn that applies to
+    /// `session` acting now, with its message.
+    fn check_turn(&self, session: &str, moving: bool) -> Result<usize, (ErrorCode, String)> {
+        let seat = self
+            .seat_of(session)
+            .ok_or((ErrorCode::NotAPlayer, "spectators cannot play".to_string()))?;
+        if self.over.is_some() {
+            return Err((ErrorCode::GameOver, format!("game {} is over", self.id)));
+        }
+        if moving && self.turn() != Some(Self::seat_name(seat)) {
+            let message = match self.status() {
+                GameStatus::Waiting => "the game waits for its second player".to_string(),
+                _ => format!("it is {}'s turn", self.turn().unwrap_or("nobody")),
+            };
+            return Err((ErrorCode::NotYourTurn, message));
+        }
+        Ok(seat)
+    }
+
+    fn on_move(
+        &mut self,
+        session: &str,
+        fields: &Value,
+        id: Option<&RequestId>,
+        ctx: &mut Context<Self>,
+    ) {
+        let seat = match self.check_turn(session, true) {
+            Ok(seat) => seat,
+            Err((code, message)) => {
+                return self.refuse(session, &Refusal::new(code, "move", message).with_id(id))
+            }
+        };
+        let mv: R::Move = match protocol::move_fields(fields) {
+            Ok(mv) => mv,
+            Err(message) => {
+                return self.refuse(
+                    session,
+                    &Refusal::new(ErrorCode::BadRequest, "move", message).with_id(id),
+                )
+            }
+        };
+        let rules = &mut self.rules;
+        let played = std::panic::catch_unwind(AssertUnwindSafe(|| rules.play(seat, &mv)));
+        match played {
+            Ok(Ok(outcome)) => self.accept(seat, &mv, &outcome, session, id, ctx),
+            Ok(Err(err)) => {
+                let (code, message) = move_error(err);
+                self.refuse(session, &Refusal::new(code, "move", message).with_id(id));
+            }
+            Err(_) => self.crash(session, id, ctx),
+        }
+    }
+
+    fn accept(
+        &mut self,
+        seat: usize,
+        mv: &R::Move,
+        outcome: &R::Outcome,
+        session: &str,
+        id: Option<&RequestId>,
+        ctx: &mut Context<Self>,
+    ) {
+        let played = merge(mv, outcome);
+        self.moves.push(played.clone());
+        let moved = ServerMsg::Moved {
+            game_id: self.id.clone(),
+            seat: Self::seat_name(seat),
+            played,
+            board: self.board(),
+            turn: self.turn(),
+        };
+        self.broadcast(&moved, Some((session, id)));
+        if let Some(ending) = self.rules.ending() {
+            let line = serde_json::to_value(&ending.line).unwrap_or(Value::Array(Vec::new()));
+            self.finish(ending.result, ending.winner, line, ending.score, ctx);
+        }
+    }
+
+    /// The rules panicked: their state can no longer be trusted, so this
+    /// game ends, abandoned with no winner; every other game goes on.
+    fn crash(&mut self, session: &str, id: Option<&RequestId>, ctx: &mut Context<Self>) {
+        log::error!(
+            "game {} ({}): the rules panicked; the game is abandoned",
+            self.id,
+            R::KIND.as_str()
+        );
+        let message = "the game failed on the server and has ended".to_string();
+        self.refuse(
+            session,
+            &Refusal::new(ErrorCode::Internal, "move", message).with_id(id),
+        );
+        self.finish(
+            GameResult::Abandoned,
+            None,
+            Value::Array(Vec::new()),
+            None,
+            ctx,
+        );
+    }
+
+    fn on_resign(&mut self, session: &str, id: Option<&RequestId>, ctx: &mut Context<Self>) {
+        let seat = match self.check_turn(session, false) {
+            Ok(seat) => seat,
+            Err((code, message)) => {
+                return self.refuse(session, &Refusal::new(code, "resign", message).with_id(id))
+            }
+        };
+        let winner = self.opponent(seat).filter(|_| self.is_full());
+        self.finish_with(GameResult::Forfeit, winner, Some((session, id)), ctx);
+    }
+
+    /// The other seat of a two-player game.
+    fn opponent(&self, seat: usize) -> Option<usize> {
+        (R::SEATS.len() == 2).then_some(1 - seat)
+    }
+
+    fn finish(
+        &mut self,
+        result: GameResult,
+        winner: Option<usize>,
+        line: Value,
+        score: Option<u32>,
+        ctx: &mut Context<Self>,
+    ) {
+        self.end(result, winner, line, score, None, ctx);
+    }
+
+    fn finish_with(
+        &mut self,
+        result: GameResult,
+        winner: Option<usize>,
+        cause: Option<(&str, Option<&RequestId>)>,
+        ctx: &mut Context<Self>,
+    ) {
+        let score = self.rules.score();
+        self.end(result, winner, Value::Array(Vec::new()), score, cause, ctx);
+    }
+
+    fn end(
+        &mut self,
+        result: GameResult,
+        winner: Option<usize>,
+        line: Value,
+        score: Option<u32>,
+        cause: Option<(&str, Option<&RequestId>)>,
+        ctx: &mut Context<Self>,
+    ) {
+        self.over = Some(Over { result, winner });
+        for occupant in self.seats.iter_mut().flatten() {
+            if let Some(timer) = occupant.grace.take() {
+                ctx.cancel_future(timer);
+            }
+        }
+        let over = ServerMsg::GameOver {
+            game_id: self.id.clone(),
+            result,
+            winner: winner.map(Self::seat_name),
+            line,
+            score,
+        };
+        // Reported before anyone hears of it: a player's next request to
+        // the Lobby (say, a new game) finds this one no longer counting.
+        self.finished.do_send(GameFinished {
+            game_id: self.id.clone(),
+        });
+        self.metrics.game_finished(result);
+        self.record(result, winner);
+        self.broadcast(&over, cause);
+        ctx.run_later(self.settings.linger, |_, ctx| ctx.stop());
+    }
+
+    /// Hands a started game's record to the store.
+    fn record(&self, result: GameResult, winner: Option<usize>) {
+        let Some(started_at) = self.started_at else {
+            return;
+        };
+        let players = self.players().iter().map(StoredPlayer::from).collect();
+        self.store.save_game(SaveGame(GameRecord {
+            entry: HistoryEntry {
+                game_id: self.id.clone(),
+                game: R::KIND,
+                players,
+                result,
+                winner: winner.map(|seat| Self::seat_name(seat).to_string()),
+                started_at: protocol::rfc3339(started_at),
+                ended_at: protocol::rfc3339(SystemTime::now()),
+            },
+            seed: self.seed,
+            moves: self.moves.clone(),
+        }));
+    }
+
+    fn on_take_seat(&mut self, msg: TakeSeat, ctx: &mut Context<Self>) {
+        let free = self
+            .seats
+            .iter()
+            .position(Option::is_none)
+            .filter(|_| self.over.is_none());
+        let Some(seat) = free else {
+            let message = "that game has no free seat";
+            let refusal = Refusal::new(ErrorCode::NotFound, "join_game", message);
+            msg.player.handle.refuse(&refusal.with_id(msg.id.as_ref()));
+            return;
+        };
+        msg.player.handle.link_game(self.link(ctx));
+        let session = msg.player.session.clone();
+        // A guest who watched the waiting game now plays it: one copy of
+        // each event, the player's.
+        self.spectators.remove(&session);
+        if let Some(slot) = self.seats.get_mut(seat) {
+            *slot = Some(occupant(msg.player));
+        }
+        if self.is_full() {
+            self.begin(Some((&session, msg.id.as_ref())));
+        }
+    }
+
+    fn on_watch(&mut self, msg: Watch, ctx: &mut Context<Self>) {
+        msg.handle.link_game(self.link(ctx));
+        let seat = self.seat_of(&msg.session);
+        msg.handle
+            .send(self.state_for(seat).encode_reply(msg.id.as_ref()));
+        if seat.is_none() {
+            self.spectators.insert(msg.session, msg.handle);
+        }
+    }
+
+    fn on_presence(&mut self, msg: Presence, ctx: &mut Context<Self>) {
+        let current = |handle: Option<&SessionHandle>| {
+            handle.is_some_and(|h| h.connection() == msg.connection)
+        };
+        let Some(seat) = self.seat_of(&msg.session) else {
+            if msg.handle.is_none() && current(self.spectators.get(&msg.session)) {
+                self.spectators.remove(&msg.session);
+            }
+            return;
+        };
+        match msg.handle {
+            None if current(self.addr_of(&msg.session)) => self.player_away(seat, ctx),
+            None => {}
+            // A connection older than the seat's own came back late (two
+            // resumes close together): the newer one keeps the seat.
+            Some(addr)
+                if self
+                    .addr_of(&msg.session)
+                    .is_some_and(|seated| seated.connection() > addr.connection()) => {}
+            Some(addr) => self.player_back(seat, addr, ctx),
+        }
+    }
+
+    fn player_away(&mut self, seat: usize, ctx: &mut Context<Self>) {
+        let grace = self.settings.reconnect_grace;
+        let playing = self.over.is_none();
+        let timer = playing.then(|| ctx.run_later(grace, move |game, ctx| game.abandon(seat, ctx)));
+        if let Some(Some(occupant)) = self.seats.get_mut(seat) {
+            occupant.addr = None;
+            occupant.grace = timer;
+        }
+        if playing {
+            let away = ServerMsg::OpponentAway {
+                game_id: self.id.clone(),
+                seat: Self::seat_name(seat),
+                grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+            };
+            self.broadcast(&away, None);
+        }
+    }
+
+    fn player_back(&mut self, seat: usize, addr: SessionHandle, ctx: &mut Context<Self>) {
+        // The state first: a resuming session waits for the link before it
+        // rejoins its rooms, and `game_state` must come before `room_joined`.
+        addr.send(self.state_for(Some(seat)).encode());
+        addr.link_game(self.link(ctx));
+        let mut was_away = false;
+        if let Some(Some(occupant)) = self.seats.get_mut(seat) {
+            if let Some(timer) = occupant.grace.take() {
+                ctx.cancel_future(timer);
+            }
+            was_away = occupant.addr.replace(addr).is_none();
+        }
+        // A takeover of a live connection is no return: nobody saw it go.
+        if was_away && self.over.is_none() {
+            let back = ServerMsg::OpponentBack {
+                game_id: self.id.clone(),
+                seat: Self::seat_name(seat),
+            };
+            let session = self
+                .seats
+                .get(seat)
+                .and_then(Option::as_ref)
+                .map(|o| o.session.clone());
+            let shared = back.encode();
+            for (other, addr) in self.audience() {
+                if Some(other) != session.as_deref() {
+                    addr.send(shared.clone());
+                }
+            }
+        }
+    }
+
+    /// The grace of the player at `seat` ran out.
+    fn abandon(&mut self, seat: usize, ctx: &mut Context<Self>) {
+        let away = self
+            .seats
+            .get(seat)
+            .and_then(Option::as_ref)
+            .is_some_and(|o| o.addr.is_none());
+        if self.over.is_none() && away {
+            // The opponent wins only by being there: if both stayed away,
+            // nobody does.
+            let present = |seat: &usize| {
+                self.seats
+                    .get(*seat)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|o| o.addr.is_some())
+            };
+            let winner = self.opponent(seat).filter(present);
+            self.finish_with(GameResult::Abandoned, winner, None, ctx);
+        }
+    }
+}
+
+fn occupant(player: Player) -> Occupant {
+    Occupant {
+        session: player.session,
+        name: player.name,
+        color: player.color,
+        addr: Some(player.handle),
+        grace: None,
+    }
+}
+
+/// The move as the client sent it, with the server's additions inside.
+fn merge(mv: &impl Serialize, outcome: &impl Serialize) -> Value {
+    let mut played = serde_json::to_value(mv).unwrap_or(Value::Null);
+    if let (Value::Object(fields), Ok(Value::Object(extra))) =
+        (&mut played, serde_json::to_value(outcome))
+    {
+        fields.extend(extra);
+    }
+    played
+}
+
+fn move_error(err: MoveError) -> (ErrorCode, String) {
+    match err {
+        MoveError::GameOver => (ErrorCode::GameOver, "the game is over".to_string()),
+        MoveError::NotYourTurn => (ErrorCode::NotYourTurn, "it is not your turn".to_string()),
+        MoveError::OutOfRange(message) => (ErrorCode::BadRequest, message),
+        MoveError::Illegal(message) => (ErrorCode::IllegalMove, message),
+    }
+}
+
+impl<R: Rules> Handler<PlayerRequest> for Game<R> {
+    type Result = ();
+
+    fn handle(&mut self, msg: PlayerRequest, ctx: &mut Context<Self>) {
+        match &msg.action {
+            Action::Move(fields) => self.on_move(&msg.session, fields, msg.id.as_ref(), ctx),
+            Action::Resign => self.on_resign(&msg.session, msg.id.as_ref(), ctx),
+        }
+    }
+}
+
+impl<R: Rules> Handler<TakeSeat> for Game<R> {
+    type Result = ();
+
+    fn handle(&mut self, msg: TakeSeat, ctx: &mut Context<Self>) {
+        self.on_take_seat(msg, ctx);
+    }
+}
+
+impl<R: Rules> Handler<Watch> for Game<R> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Watch, ctx: &mut Context<Self>) {
+        self.on_watch(msg, ctx);
+    }
+}
+
+impl<R: Rules> Handler<Presence> for Game<R> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Presence, ctx: &mut Context<Self>) {
+        self.on_presence(msg, ctx);
+    }
+}

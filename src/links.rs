@@ -1,0 +1,727 @@
+//! How actors reach each other: [`SessionHandle`], [`GameLink`],
+//! [`RoomLink`], [`LobbyLink`] and [`StoreLink`], and the messages they
+//! carry. Each link is a small handle over `Recipient`s, built from the
+//! actor's address by the actor's owner, so no actor imports another's
+//! module (ARCHITECTURE.md, *Arrows point down*): a Game reports to the
+//! Lobby through the recipients it was given, a Session asks the Lobby
+//! through its [`LobbyLink`].
+//!
+//! A [`SessionHandle`] writes frames straight into the session's outbox:
+//! a room's fan-out costs one queue push per member and no trip through
+//! the session's mailbox. A full outbox means the client is not reading;
+//! the session hears of it ([`Overflowed`]) and drops the client (1008).
+
+use std::sync::Arc;
+
+use actix::{dev::ToEnvelope, prelude::*};
+use actix_ws::CloseCode;
+use bytes::Bytes;
+use bytestring::ByteString;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::{
+    metrics::Metrics,
+    protocol::{
+        GameKind, GameRecord, JoinRoom, LeaveReason, Refusal, RequestId, Role, RoomKind, ServerMsg,
+    },
+};
+
+/// What goes into a session's outbox, for its writer to put on the socket.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// A text frame, already serialised.
+    Text(ByteString),
+    /// A heartbeat Ping.
+    Ping,
+    /// The answer to a client's Ping.
+    Pong(Bytes),
+    /// A Close frame; the writer stops after it.
+    Close(CloseCode),
+}
+
+/// A session's outbox is full: its client does not read.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Overflowed;
+
+/// A game this session plays or watches: route its moves there.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Linked(pub GameLink);
+
+/// The Lobby admitted the session to a room: route its messages there.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomLinked {
+    /// How to reach the room.
+    pub link: RoomLink,
+    /// The join it answers; an answer to an earlier join is stale.
+    pub serial: u64,
+}
+
+/// The Lobby refused the session's join of a room.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomRefused {
+    /// The room.
+    pub room: String,
+    /// The join it answers.
+    pub serial: u64,
+}
+
+/// Close the connection with this code and stop.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseSession(pub CloseCode);
+
+/// How the Lobby, games and rooms reach one connection of a session: its
+/// outbox and its mailbox. Made once per connection; cheap to clone.
+#[derive(Clone)]
+pub struct SessionHandle(Arc<SessionReach>);
+
+/// What a [`SessionHandle`] holds.
+struct SessionReach {
+    /// Which connection of the session this is (connections are numbered
+    /// across the server, so a later one has a larger number).
+    connection: u64,
+    /// The session's outbox, bounded by `limits.max_outbox`.
+    outbox: mpsc::Sender<Outgoing>,
+    /// Frames out and errors by code.
+    metrics: Arc<Metrics>,
+    /// Told when the outbox is full.
+    overflow: Recipient<Overflowed>,
+    /// Game links.
+    games: Recipient<Linked>,
+    /// Room links.
+    rooms: Recipient<RoomLinked>,
+    /// Refused room joins.
+    refusals: Recipient<RoomRefused>,
+    /// Close requests.
+    closes: Recipient<CloseSession>,
+}
+
+impl SessionHandle {
+    /// The handle of the actor at `addr` serving `connection`, whose
+    /// client's frames go into `outbox`.
+    pub fn new<A>(
+        addr: &Addr<A>,
+        connection: u64,
+        outbox: mpsc::Sender<Outgoing>,
+        metrics: Arc<Metrics>,
+    ) -> SessionHandle
+    where
+        A: Actor<Context = Context<A>>
+            + Handler<Overflowed>
+            + Handler<Linked>
+            + Handler<RoomLinked>
+            + Handler<RoomRefused>
+            + Handler<CloseSession>,
+    {
+        SessionHandle(Arc::new(SessionReach {
+            connection,
+            outbox,
+            metrics,
+            overflow: addr.clone().recipient(),
+            games: addr.clone().recipient(),
+            rooms: addr.clone().recipient(),
+            refusals: addr.clone().recipient(),
+            closes: addr.clone().recipient(),
+        }))
+    }
+
+    /// Which connection of the session this handle reaches.
+    pub fn connection(&self) -> u64 {
+        self.0.connection
+    }
+
+    /// Queues a frame for the client. A full outbox drops the client (the
+    /// session hears of it); a closed one means the session is gone.
+    pub fn send(&self, frame: ByteString) {
+        match self.0.outbox.try_send(Outgoing::Text(frame)) {
+            Ok(()) => self.0.metrics.frames_out.inc(),
+            Err(mpsc::error::TrySendError::Full(_)) => self.0.overflow.do_send(Overflowed),
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// Sends `msg` as the answer to request `id`.
+    pub fn reply(&self, msg: &ServerMsg, id: Option<&RequestId>) {
+        self.send(msg.encode_reply(id));
+    }
+
+    /// Sends the `error` frame of a refused request, and counts it.
+    pub fn refuse(&self, refusal: &Refusal) {
+        self.0.metrics.error_sent(refusal.code);
+        self.send(refusal.encode());
+    }
+
+    /// Tells the session to route a game's requests to `link`.
+    pub fn link_game(&self, link: GameLink) {
+        self.0.games.do_send(Linked(link));
+    }
+
+    /// Tells the session its join of a room went through.
+    pub fn link_room(&self, link: RoomLink, serial: u64) {
+        self.0.rooms.do_send(RoomLinked { link, serial });
+    }
+
+    /// Tells the session its join of `room` was refused.
+    pub fn refuse_room(&self, room: String, serial: u64) {
+        self.0.refusals.do_send(RoomRefused { room, serial });
+    }
+
+    /// Has the session close its connection with `code`.
+    pub fn close(&self, code: CloseCode) {
+        self.0.closes.do_send(CloseSession(code));
+    }
+}
+
+/// A player taking a seat.
+#[derive(Clone)]
+pub struct Player {
+    /// The player's session id.
+    pub session: String,
+    /// The display name.
+    pub name: String,
+    /// The color.
+    pub color: String,
+    /// How to reach the player.
+    pub handle: SessionHandle,
+}
+
+/// What a session asks of a game it plays or watches.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PlayerRequest {
+    /// The asking session.
+    pub session: String,
+    /// A move or a resignation.
+    pub action: Action,
+    /// The request's `id`, echoed on the answer.
+    pub id: Option<RequestId>,
+}
+
+/// What a player can do in a game.
+pub enum Action {
+    /// `move`, with the request's fields for the rules to read.
+    Move(Value),
+    /// `resign`.
+    Resign,
+}
+
+/// The Lobby seats a player in a waiting private game (`join_game`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TakeSeat {
+    /// Who joins.
+    pub player: Player,
+    /// The `join_game` request's `id`.
+    pub id: Option<RequestId>,
+}
+
+/// A session starts watching (`watch_game`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Watch {
+    /// The watching session.
+    pub session: String,
+    /// How to reach it.
+    pub handle: SessionHandle,
+    /// The `watch_game` request's `id`.
+    pub id: Option<RequestId>,
+}
+
+/// A session's connection dropped (`handle` is `None`) or came back.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Presence {
+    /// The session.
+    pub session: String,
+    /// The connection that dropped or came back: a drop of a connection
+    /// that was already taken over changes nothing.
+    pub connection: u64,
+    /// The new connection, or `None` when it dropped.
+    pub handle: Option<SessionHandle>,
+}
+
+/// How sessions and the Lobby reach one game, whatever its rules.
+#[derive(Clone)]
+pub struct GameLink {
+    /// The game id.
+    pub id: String,
+    /// Its kind.
+    pub kind: GameKind,
+    /// Moves and resignations.
+    requests: Recipient<PlayerRequest>,
+    /// Joins of private games.
+    seats: Recipient<TakeSeat>,
+    /// New spectators.
+    watches: Recipient<Watch>,
+    /// Drops and returns.
+    presence: Recipient<Presence>,
+}
+
+impl GameLink {
+    /// The link to the game actor at `addr`.
+    pub fn new<A>(id: String, kind: GameKind, addr: &Addr<A>) -> GameLink
+    where
+        A: Actor<Context = Context<A>>
+            + Handler<PlayerRequest>
+            + Handler<TakeSeat>
+            + Handler<Watch>
+            + Handler<Presence>,
+    {
+        GameLink {
+            id,
+            kind,
+            requests: addr.clone().recipient(),
+            seats: addr.clone().recipient(),
+            watches: addr.clone().recipient(),
+            presence: addr.clone().recipient(),
+        }
+    }
+
+    /// Whether the game is still there (it stops when its linger ends).
+    pub fn alive(&self) -> bool {
+        self.requests.connected()
+    }
+
+    /// Sends a move or resignation.
+    pub fn request(&self, msg: PlayerRequest) {
+        self.requests.do_send(msg);
+    }
+
+    /// Seats a player in a waiting game.
+    pub fn take_seat(&self, msg: TakeSeat) {
+        self.seats.do_send(msg);
+    }
+
+    /// Adds a spectator.
+    pub fn watch(&self, msg: Watch) {
+        self.watches.do_send(msg);
+    }
+
+    /// Tells the game a session dropped or came back.
+    pub fn presence(&self, msg: Presence) {
+        self.presence.do_send(msg);
+    }
+}
+
+/// A game has ended; it lingers, but is no longer listed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct GameFinished {
+    /// The game.
+    pub game_id: String,
+}
+
+/// A game actor has stopped; forget it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct GameClosed {
+    /// The game.
+    pub game_id: String,
+}
+
+/// What a member's session sends to the room.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomRequest {
+    /// The sender.
+    pub session: String,
+    /// Where to answer, even if the sender is no longer a member.
+    pub reply: SessionHandle,
+    /// What it asks.
+    pub action: RoomAction,
+    /// The request's `id`.
+    pub id: Option<RequestId>,
+}
+
+/// The room messages a member can send.
+pub enum RoomAction {
+    /// `broadcast`.
+    Broadcast(Value),
+    /// `direct`.
+    Direct {
+        /// The member to reach.
+        to: String,
+        /// What to send.
+        data: Value,
+    },
+    /// `state`.
+    State {
+        /// The state.
+        data: Value,
+        /// What changed.
+        action: Option<String>,
+        /// The newcomer it answers for.
+        newcomer: Option<String>,
+    },
+    /// `pos`.
+    Pos {
+        /// Across.
+        x: f64,
+        /// Down.
+        y: f64,
+    },
+}
+
+impl RoomAction {
+    /// The request's `type`, for `ref` on errors.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RoomAction::Broadcast(_) => "broadcast",
+            RoomAction::Direct { .. } => "direct",
+            RoomAction::State { .. } => "state",
+            RoomAction::Pos { .. } => "pos",
+        }
+    }
+}
+
+/// How sessions reach a room.
+#[derive(Clone)]
+pub struct RoomLink {
+    /// The room's name.
+    pub name: String,
+    /// Where its requests go.
+    requests: Recipient<RoomRequest>,
+}
+
+impl RoomLink {
+    /// The link to the room actor at `addr`.
+    pub fn new<A>(name: String, addr: &Addr<A>) -> RoomLink
+    where
+        A: Actor<Context = Context<A>> + Handler<RoomRequest>,
+    {
+        RoomLink {
+            name,
+            requests: addr.clone().recipient(),
+        }
+    }
+
+    /// Sends a room message.
+    pub fn request(&self, msg: RoomRequest) {
+        self.requests.do_send(msg);
+    }
+}
+
+/// A room has stopped; keep its snapshot for its next life.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomClosed {
+    /// The room.
+    pub room: String,
+    /// Its last snapshot (`null` if none).
+    pub snapshot: Value,
+}
+
+/// A session's place in a room, kept across a drop so a resume can rejoin.
+#[derive(Debug, Clone)]
+pub struct RoomSeat {
+    /// The room's name.
+    pub room: String,
+    /// Its kind.
+    pub kind: RoomKind,
+    /// The session's role there.
+    pub role: Role,
+    /// The zombies it asked for, should the room need opening again.
+    pub zombies: u32,
+}
+
+/// How an admission went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdmitOutcome {
+    /// A new session, no token given.
+    New,
+    /// A new session because the given token was unknown or expired.
+    ResumeRefused,
+    /// The token's session, back again.
+    Resumed,
+}
+
+/// Who a new connection is, as the Lobby decided before its session actor
+/// starts.
+pub struct Admission {
+    /// The session id.
+    pub id: String,
+    /// The display name.
+    pub name: String,
+    /// The color.
+    pub color: String,
+    /// The resume token to hand out in `welcome`.
+    pub resume: String,
+    /// New, refused resume, or resumed.
+    pub outcome: AdmitOutcome,
+    /// The games a resumed session sits in.
+    pub games: Vec<GameLink>,
+    /// The rooms a resumed session was in, to rejoin.
+    pub rooms: Vec<RoomSeat>,
+}
+
+/// A session actor has started for an admitted id.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Register {
+    /// The session id.
+    pub id: String,
+    /// How to reach the new connection.
+    pub handle: SessionHandle,
+}
+
+/// A session actor has stopped; its session is held for reconnection.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unregister {
+    /// The session id.
+    pub id: String,
+    /// The connection that stopped, so that a connection already taken
+    /// over does not unregister its successor.
+    pub connection: u64,
+    /// Why: disconnected, or evicted for silence (timeout).
+    pub reason: LeaveReason,
+}
+
+/// A session changed its display name.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Rename {
+    /// The session id.
+    pub id: String,
+    /// The new, already validated, name.
+    pub name: String,
+}
+
+/// A session asks the Lobby for a game: queue, cancel, create, join, watch.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LobbyRequest {
+    /// The asking session.
+    pub session: String,
+    /// The asking connection: a request from a connection already taken
+    /// over is ignored.
+    pub connection: u64,
+    /// What it asks.
+    pub action: LobbyAction,
+    /// The request's `id`, echoed on the answer.
+    pub id: Option<RequestId>,
+}
+
+/// The game requests the Lobby answers.
+pub enum LobbyAction {
+    /// `find_game`
+    Find(GameKind),
+    /// `cancel_find`
+    Cancel(GameKind),
+    /// `create_game`
+    Create(GameKind),
+    /// `join_game`, with the join key.
+    Join(String),
+    /// `watch_game`, with the watch key.
+    Watch(String),
+}
+
+/// A session asks to join (or create) a room; the Lobby checks every field.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct JoinRoomRequest {
+    /// The asking session.
+    pub session: String,
+    /// The `join_room` request as the client sent it.
+    pub join: JoinRoom,
+    /// The request's `id`.
+    pub id: Option<RequestId>,
+    /// The asking connection, as in [`LobbyRequest`].
+    pub connection: u64,
+    /// Numbers this join among the session's joins, echoed in the answer.
+    pub serial: u64,
+}
+
+/// A session asks to leave a room.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LeaveRoomRequest {
+    /// The asking session.
+    pub session: String,
+    /// The room.
+    pub room: String,
+    /// The request's `id`.
+    pub id: Option<RequestId>,
+    /// The asking connection, as in [`LobbyRequest`].
+    pub connection: u64,
+}
+
+/// How sessions reach the Lobby.
+#[derive(Clone)]
+pub struct LobbyLink {
+    /// New connections.
+    registers: Recipient<Register>,
+    /// Ended connections.
+    unregisters: Recipient<Unregister>,
+    /// Name changes.
+    renames: Recipient<Rename>,
+    /// Game requests.
+    requests: Recipient<LobbyRequest>,
+    /// Room joins.
+    joins: Recipient<JoinRoomRequest>,
+    /// Room leaves.
+    leaves: Recipient<LeaveRoomRequest>,
+}
+
+impl LobbyLink {
+    /// The link to the Lobby actor at `addr`.
+    pub fn new<A>(addr: &Addr<A>) -> LobbyLink
+    where
+        A: Actor<Context = Context<A>>
+            + Handler<Register>
+            + Handler<Unregister>
+            + Handler<Rename>
+            + Handler<LobbyRequest>
+            + Handler<JoinRoomRequest>
+            + Handler<LeaveRoomRequest>,
+    {
+        LobbyLink {
+            registers: addr.clone().recipient(),
+            unregisters: addr.clone().recipient(),
+            renames: addr.clone().recipient(),
+            requests: addr.clone().recipient(),
+            joins: addr.clone().recipient(),
+            leaves: addr.clone().recipient(),
+        }
+    }
+
+    /// A session actor has started.
+    pub fn register(&self, msg: Register) {
+        self.registers.do_send(msg);
+    }
+
+    /// A session actor has stopped.
+    pub fn unregister(&self, msg: Unregister) {
+        self.unregisters.do_send(msg);
+    }
+
+    /// A session changed its name.
+    pub fn rename(&self, msg: Rename) {
+        self.renames.do_send(msg);
+    }
+
+    /// A game request.
+    pub fn request(&self, msg: LobbyRequest) {
+        self.requests.do_send(msg);
+    }
+
+    /// A room join.
+    pub fn join(&self, msg: JoinRoomRequest) {
+        self.joins.do_send(msg);
+    }
+
+    /// A room leave.
+    pub fn leave(&self, msg: LeaveRoomRequest) {
+        self.leaves.do_send(msg);
+    }
+}
+
+/// Write a room's snapshot (fire and forget).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SaveSnapshot {
+    /// The room.
+    pub room: String,
+    /// Its kind.
+    pub kind: RoomKind,
+    /// The snapshot.
+    pub data: Value,
+}
+
+/// Read a room's snapshot: `Ok(None)` when it has none, `Err` when it
+/// could not be read (then the room must not overwrite what is stored).
+#[derive(Message)]
+#[rtype(result = "Result<Option<Value>, String>")]
+pub struct LoadSnapshot {
+    /// The room.
+    pub room: String,
+}
+
+/// Write a finished game (fire and forget).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SaveGame(pub GameRecord);
+
+/// How games and rooms reach the store.
+#[derive(Clone)]
+pub struct StoreLink {
+    /// Finished games.
+    games: Recipient<SaveGame>,
+    /// Snapshot writes.
+    saves: Recipient<SaveSnapshot>,
+    /// Snapshot reads.
+    loads: Recipient<LoadSnapshot>,
+}
+
+impl StoreLink {
+    /// The link to the store actor at `addr`.
+    pub fn new<A>(addr: &Addr<A>) -> StoreLink
+    where
+        A: Actor + Handler<SaveGame> + Handler<SaveSnapshot> + Handler<LoadSnapshot>,
+        A::Context:
+            ToEnvelope<A, SaveGame> + ToEnvelope<A, SaveSnapshot> + ToEnvelope<A, LoadSnapshot>,
+    {
+        StoreLink {
+            games: addr.clone().recipient(),
+            saves: addr.clone().recipient(),
+            loads: addr.clone().recipient(),
+        }
+    }
+
+    /// Records a finished game.
+    pub fn save_game(&self, msg: SaveGame) {
+        self.games.do_send(msg);
+    }
+
+    /// Writes a snapshot.
+    pub fn save_snapshot(&self, msg: SaveSnapshot) {
+        self.saves.do_send(msg);
+    }
+
+    /// Reads a snapshot.
+    pub fn load_snapshot(&self, msg: LoadSnapshot) -> actix::dev::RecipientRequest<LoadSnapshot> {
+        self.loads.send(msg)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A [`SessionHandle`] whose frames a test reads.
+
+    use super::*;
+
+    /// Stands in for a session actor: ignores everything but frames.
+    struct Nobody;
+
+    impl Actor for Nobody {
+        type Context = Context<Self>;
+    }
+
+    macro_rules! ignore {
+        ($($message:ty),*) => {$(
+            impl Handler<$message> for Nobody {
+                type Result = ();
+                fn handle(&mut self, _: $message, _: &mut Context<Self>) {}
+            }
+        )*};
+    }
+
+    ignore!(Overflowed, Linked, RoomLinked, RoomRefused, CloseSession);
+
+    /// A handle whose frames arrive on the returned queue (must be called
+    /// inside an actix system).
+    pub(crate) fn handle(connection: u64) -> (SessionHandle, mpsc::Receiver<Outgoing>) {
+        let (outbox, frames) = mpsc::channel(1024);
+        let addr = Nobody.start();
+        let metrics = Arc::new(Metrics::new());
+        (
+            SessionHandle::new(&addr, connection, outbox, metrics),
+            frames,
+        )
+    }
+}

@@ -1,0 +1,420 @@
+//! Games from the Lobby's side: quick-match queues, private games with
+//! their join and watch keys, the directory of games (`/api/games`), and
+//! `games.max_per_session`.
+
+use std::{collections::VecDeque, time::SystemTime};
+
+use actix::prelude::*;
+
+use super::Lobby;
+use crate::{
+    game::{self, NewGame},
+    identity,
+    links::{
+        GameClosed, GameFinished, GameLink, LobbyAction, LobbyRequest, Player, SessionHandle,
+        TakeSeat, Watch,
+    },
+    protocol::{self, ErrorCode, GameKind, GameListing, PlayerInfo, Refusal, RequestId, ServerMsg},
+};
+
+/// Drops a random u64 to 53 bits, the integers a JSON number holds exactly.
+const SEED_SHIFT: u32 = 11;
+
+/// What the Lobby knows of one game.
+pub(super) struct GameEntry {
+    /// How to reach the game.
+    pub(super) link: GameLink,
+    /// The secret of the join key until a second player spends it.
+    join_secret: Option<String>,
+    /// The secret of the watch key.
+    watch_secret: String,
+    /// The whole watch key, as `/api/games` lists it.
+    watch_key: String,
+    /// The session that created a private game.
+    creator: Option<String>,
+    /// Quick matches are listed by `/api/games`; private games never.
+    listed: bool,
+    /// The seated players, in seat order, as they were when seated.
+    players: Vec<PlayerInfo>,
+    /// Their session ids, in seat order.
+    seated: Vec<String>,
+    /// When the game was started.
+    started_at: SystemTime,
+    /// Set once the game has ended (it lingers a while after).
+    finished: bool,
+}
+
+/// A private game's creator and the `create_game` request to answer.
+type Creator<'a> = (&'a str, Option<&'a RequestId>);
+
+/// Lists the quick matches in progress, for `/api/games`.
+#[derive(Message)]
+#[rtype(result = "Vec<GameListing>")]
+pub struct ListGames;
+
+impl Handler<LobbyRequest> for Lobby {
+    type Result = ();
+
+    fn handle(&mut self, msg: LobbyRequest, ctx: &mut Context<Self>) {
+        let LobbyRequest {
+            session,
+            connection,
+            action,
+            id,
+        } = msg;
+        let Some(handle) = self
+            .sessions
+            .get(&session)
+            .filter(|entry| entry.connection() == connection)
+            .and_then(|entry| entry.handle.clone())
+        else {
+            return;
+        };
+        let id = id.as_ref();
+        let answer = match action {
+            LobbyAction::Find(kind) => self.find(&session, kind, &handle, id, ctx),
+            LobbyAction::Cancel(kind) => Ok(Some(self.cancel(&session, kind))),
+            LobbyAction::Create(kind) => self.create(&session, kind, id, ctx).map(|()| None),
+            LobbyAction::Join(key) => self.join(&session, &key, id).map(|()| None),
+            LobbyAction::Watch(key) => self.watch(&session, &handle, &key, id).map(|()| None),
+        };
+        match answer {
+            Ok(Some(reply)) => handle.reply(&reply, id),
+            Ok(None) => {}
+            Err(refusal) => handle.refuse(&refusal.with_id(id)),
+        }
+    }
+}
+
+impl Lobby {
+    /// `find_game`: answer `queued`, then pair with the longest-waiting
+    /// player, start at once (one-player games), or wait in the queue.
+    fn find(
+        &mut self,
+        session: &str,
+        kind: GameKind,
+        handle: &SessionHandle,
+        id: Option<&RequestId>,
+        ctx: &mut Context<Self>,
+    ) -> Result<Option<ServerMsg>, Refusal> {
+        if let Some(queued) = self.sessions.get(session).and_then(|entry| entry.queued) {
+            let message = format!("already queued for {}", queued.as_str());
+            return Err(Refusal::new(ErrorCode::AlreadyQueued, "find_game", message));
+        }
+        self.check_game_count(session, "find_game")?;
+        handle.reply(&ServerMsg::Queued { game: kind }, id);
+        if game::seats(kind).len() == 1 {
+            self.launch(kind, vec![session.to_string()], true, None, ctx);
+            return Ok(None);
+        }
+        match self.pop_live(kind) {
+            Some(opponent) => {
+                self.launch(kind, vec![opponent, session.to_string()], true, None, ctx);
+            }
+            None => {
+                self.queues
+                    .entry(kind)
+                    .or_default()
+                    .push_back(session.to_string());
+                if let Some(entry) = self.sessions.get_mut(session) {
+                    entry.queued = Some(kind);
+                }
+            }
+        }
+        self.count_queue(kind);
+        Ok(None)
+    }
+
+    /// `create_game`: a private game, its creator seated.
+    fn create(
+        &mut self,
+        session: &str,
+        kind: GameKind,
+        id: Option<&RequestId>,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), Refusal> {
+        self.check_game_count(session, "create_game")?;
+        self.launch(
+            kind,
+            vec![session.to_string()],
+            false,
+            Some((session, id)),
+            ctx,
+        );
+        Ok(())
+    }
+
+    /// Refuses `too_many_games` when `session` already waits in or plays
+    /// `games.max_per_session` games (watching does not count).
+    fn check_game_count(&self, session: &str, request: &str) -> Result<(), Refusal> {
+        let Some(entry) = self.sessions.get(session) else {
+            return Ok(());
+        };
+        let playing = entry
+            .games
+            .iter()
+            .filter(|game| self.games.get(*game).is_some_and(|game| !game.finished))
+            .count();
+        let count = playing + usize::from(entry.queued.is_some());
+        if count < self.max_games {
+            return Ok(());
+        }
+        let message =
+            format!("already in {count} games, the most a session may wait in or play at once");
+        Err(Refusal::new(ErrorCode::TooManyGames, request, message))
+    }
+
+    /// The longest-waiting session in `kind`'s queue that is still connected.
+    fn pop_live(&mut self, kind: GameKind) -> Option<String> {
+        while let Some(session) = self.queues.get_mut(&kind)?.pop_front() {
+            let Some(entry) = self.sessions.get_mut(&session) else {
+                continue;
+            };
+            entry.queued = None;
+            if entry.handle.is_some() {
+                return Some(session);
+            }
+        }
+        None
+    }
+
+    /// `cancel_find`: leave the queue if in it; answered either way.
+    fn cancel(&mut self, session: &str, kind: GameKind) -> ServerMsg {
+        let entry = self.sessions.get_mut(session);
+        if let Some(entry) = entry.filter(|entry| entry.queued == Some(kind)) {
+            entry.queued = None;
+            self.leave_queue(kind, session);
+        }
+        ServerMsg::FindCancelled { game: kind }
+    }
+
+    /// Takes `session` out of `kind`'s queue.
+    pub(super) fn leave_queue(&mut self, kind: GameKind, session: &str) {
+        if let Some(queue) = self.queues.get_mut(&kind) {
+            queue.retain(|queued| queued != session);
+        }
+        self.count_queue(kind);
+    }
+
+    fn count_queue(&self, kind: GameKind) {
+        let length = self.queues.get(&kind).map_or(0, VecDeque::len);
+        self.metrics.queue_length(kind, length);
+    }
+
+    /// `join_game`: spend the join key and take the free seat.
+    fn join(&mut self, session: &str, key: &str, id: Option<&RequestId>) -> Result<(), Refusal> {
+        let not_found = || {
+            let message = "no game waits for that join key";
+            Refusal::new(ErrorCode::NotFound, "join_game", message)
+        };
+        let (game_id, secret) =
+            identity::split_token(key, identity::GAME_PREFIX).ok_or_else(not_found)?;
+        let game = self.games.get(&game_id).ok_or_else(not_found)?;
+        let valid = game
+            .join_secret
+            .as_deref()
+            .is_some_and(|expected| identity::secrets_match(secret, expected));
+        let seats = game::seats(game.link.kind);
+        let seat_free = game.players.len() < seats.len();
+        if !valid || !seat_free || game.finished || !game.link.alive() {
+            return Err(not_found());
+        }
+        if game.creator.as_deref() == Some(session) {
+            let message = "you cannot join your own game";
+            return Err(Refusal::new(ErrorCode::BadRequest, "join_game", message));
+        }
+        self.check_game_count(session, "join_game")?;
+        let link = game.link.clone();
+        let player = self.player(session).ok_or_else(not_found)?;
+        if let Some(game) = self.games.get_mut(&game_id) {
+            game.join_secret = None;
+            let seat = seats.get(game.players.len()).copied().unwrap_or_default();
+            game.players.push(PlayerInfo {
+                seat,
+                name: player.name.clone(),
+                color: player.color.clone(),
+            });
+            game.seated.push(session.to_string());
+        }
+        if let Some(entry) = self.sessions.get_mut(session) {
+            entry.games.push(game_id);
+        }
+        link.take_seat(TakeSeat {
+            player,
+            id: id.cloned(),
+        });
+        Ok(())
+    }
+
+    /// `watch_game`: hand the watcher to the game, which answers `game_state`.
+    fn watch(
+        &mut self,
+        session: &str,
+        handle: &SessionHandle,
+        key: &str,
+        id: Option<&RequestId>,
+    ) -> Result<(), Refusal> {
+        let not_found = || {
+            let message = "no game with that watch key";
+            Refusal::new(ErrorCode::NotFound, "watch_game", message)
+        };
+        let (game_id, secret) =
+            identity::split_token(key, identity::GAME_PREFIX).ok_or_else(not_found)?;
+        let game = self.games.get(&game_id).ok_or_else(not_found)?;
+        if !identity::secrets_match(secret, &game.watch_secret) || !game.link.alive() {
+            return Err(not_found());
+        }
+        game.link.watch(Watch {
+            session: session.to_string(),
+            handle: handle.clone(),
+            id: id.cloned(),
+        });
+        Ok(())
+    }
+
+    fn player(&self, session: &str) -> Option<Player> {
+        let entry = self.sessions.get(session)?;
+        Some(Player {
+            session: session.to_string(),
+            name: entry.name.clone(),
+            color: entry.color.clone(),
+            handle: entry.handle.clone()?,
+        })
+    }
+
+    /// Starts a game of `kind` with `players` seated in order. A private
+    /// game (`create_game`) names its creator and the request to answer
+    /// with `game_created`.
+    fn launch(
+        &mut self,
+        kind: GameKind,
+        players: Vec<String>,
+        listed: bool,
+        creator: Option<Creator<'_>>,
+        ctx: &mut Context<Self>,
+    ) {
+        let players: Vec<Player> = players
+            .iter()
+            .filter_map(|session| self.player(session))
+            .collect();
+        let game_id = identity::new_id(identity::GAME_PREFIX);
+        let watch_secret = identity::new_secret();
+        let watch_key = identity::token(&game_id, &watch_secret);
+        let infos = players
+            .iter()
+            .zip(game::seats(kind))
+            .map(|(player, seat)| PlayerInfo {
+                seat,
+                name: player.name.clone(),
+                color: player.color.clone(),
+            });
+        let infos: Vec<PlayerInfo> = infos.collect();
+        let seated = players
+            .iter()
+            .map(|player| player.session.clone())
+            .collect();
+        for player in &players {
+            if let Some(entry) = self.sessions.get_mut(&player.session) {
+                entry.games.push(game_id.clone());
+            }
+        }
+        // A game with one seat has none to offer.
+        let join_secret = (game::seats(kind).len() > players.len()).then(identity::new_secret);
+        // The game itself answers its creator: after the link, before
+        // `game_start` (it runs on another thread than the Lobby).
+        let created = creator.map(|(_, id)| {
+            let created = ServerMsg::GameCreated {
+                game_id: game_id.clone(),
+                game: kind,
+                join_key: join_secret
+                    .as_ref()
+                    .map(|secret| identity::token(&game_id, secret)),
+                watch_key: watch_key.clone(),
+            };
+            created.encode_reply(id)
+        });
+        let lobby = ctx.address();
+        let link = game::start_game(
+            &self.workers,
+            kind,
+            NewGame {
+                id: game_id.clone(),
+                watch_key: watch_key.clone(),
+                players,
+                // 53 bits: a seed any JSON reader (JavaScript too) reads exactly.
+                seed: rand::random::<u64>() >> SEED_SHIFT,
+                settings: self.settings,
+                finished: lobby.clone().recipient(),
+                closed: lobby.recipient(),
+                metrics: self.metrics.clone(),
+                store: self.store.clone(),
+                created,
+            },
+        );
+        let entry = GameEntry {
+            link,
+            join_secret,
+            watch_secret,
+            watch_key,
+            creator: creator.map(|(session, _)| session.to_string()),
+            listed,
+            players: infos,
+            seated,
+            started_at: SystemTime::now(),
+            finished: false,
+        };
+        self.games.insert(game_id, entry);
+    }
+}
+
+impl Handler<GameFinished> for Lobby {
+    type Result = ();
+
+    fn handle(&mut self, msg: GameFinished, _: &mut Context<Self>) {
+        if let Some(game) = self.games.get_mut(&msg.game_id) {
+            game.finished = true;
+            game.join_secret = None;
+        }
+    }
+}
+
+impl Handler<GameClosed> for Lobby {
+    type Result = ();
+
+    fn handle(&mut self, msg: GameClosed, _: &mut Context<Self>) {
+        let Some(game) = self.games.remove(&msg.game_id) else {
+            return;
+        };
+        for session in &game.seated {
+            if let Some(entry) = self.sessions.get_mut(session) {
+                entry.games.retain(|game| *game != msg.game_id);
+            }
+        }
+    }
+}
+
+impl Handler<ListGames> for Lobby {
+    type Result = MessageResult<ListGames>;
+
+    fn handle(&mut self, _: ListGames, _: &mut Context<Self>) -> Self::Result {
+        let listed = self
+            .games
+            .iter()
+            .filter(|(_, game)| game.listed && !game.finished);
+        let mut listings: Vec<GameListing> = listed
+            .map(|(game_id, game)| GameListing {
+                game_id: game_id.clone(),
+                game: game.link.kind,
+                players: game.players.clone(),
+                watch_key: game.watch_key.clone(),
+                started_at: protocol::rfc3339(game.started_at),
+            })
+            .collect();
+        listings.sort_by(|a, b| {
+            a.started_at
+                .cmp(&b.started_at)
+                .then_with(|| a.game_id.cmp(&b.game_id))
+        });
+        MessageResult(listings)
+    }
+}

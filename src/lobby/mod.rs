@@ -1,0 +1,193 @@
+//! The Lobby actor: one per server. It owns the session registry
+//! ([`sessions`]: the id, name, color, resume secret and handle of every
+//! session, live or held for reconnection), the quick-match queues and the
+//! directory of games ([`matchmaking`]), and the directory of rooms
+//! ([`rooms`]: who is in which room; the Lobby alone decides joins and
+//! leaves). It is the only actor that knows where a game or room lives;
+//! once a game has started or a room is joined, sessions talk to it
+//! directly.
+//!
+//! Takes `Admit` from the `/ws` handler (before a session actor exists);
+//! `Register`, `Unregister`, `Rename`, `LobbyRequest`, `JoinRoomRequest` and
+//! `LeaveRoomRequest` from sessions; `GameFinished` and `GameClosed` from
+//! games and `RoomClosed` from rooms, through the recipients it gives them;
+//! `ListGames` and `ListRooms` from the HTTP API; [`CloseAll`] and
+//! [`LiveRooms`] at shutdown. Starts Game and Room actors; sends rooms
+//! `Enter`, `Exit`, `Renamed`, `CloseRoom` and `Revive`; reaches sessions
+//! through their `SessionHandle`s: answers, room links and refusals, and
+//! closes (4001 to a connection whose session a newer one resumed, 1001 to
+//! all at shutdown).
+
+mod matchmaking;
+mod rooms;
+mod sessions;
+
+use std::{
+    collections::{HashMap, HashSet, VecDeque},
+    sync::Arc,
+    time::Duration,
+};
+
+use actix::prelude::*;
+use actix_ws::CloseCode;
+
+use self::{matchmaking::GameEntry, rooms::RoomEntry, sessions::Held};
+pub use self::{
+    matchmaking::ListGames,
+    rooms::{ListRooms, RoomLimits},
+    sessions::Admit,
+};
+use crate::{
+    config::Config,
+    game::GameSettings,
+    links::{RoomSeat, SessionHandle, StoreLink},
+    metrics::Metrics,
+    protocol::GameKind,
+    room::{Room, RoomSettings},
+    workers::Workers,
+};
+
+/// What the Lobby knows of one session.
+struct Entry {
+    /// The display name.
+    name: String,
+    /// The session's `#rrggbb` color.
+    color: String,
+    /// The secret part of the session's current resume token.
+    resume_secret: String,
+    /// The live connection; `None` while held for reconnection.
+    handle: Option<SessionHandle>,
+    /// Bumped at every drop, so that an expiry set for an earlier drop
+    /// does nothing after the session came back.
+    drops: u64,
+    /// The game the session is queued for, if any.
+    queued: Option<GameKind>,
+    /// Games the session sits in, by id (until they stop).
+    games: Vec<String>,
+    /// Rooms the live session is in.
+    rooms: Vec<RoomSeat>,
+    /// Rooms a dropped session was in, to rejoin on resume.
+    away_rooms: Vec<RoomSeat>,
+}
+
+impl Entry {
+    /// The live connection's number; 0 while away.
+    fn connection(&self) -> u64 {
+        self.handle.as_ref().map_or(0, SessionHandle::connection)
+    }
+}
+
+/// The session registry, the queues and the directories.
+pub struct Lobby {
+    /// Sessions by id, live or held.
+    sessions: HashMap<String, Entry>,
+    /// Held sessions in order of their deadline (the grace is the same for
+    /// all, so the order they were held in).
+    held: VecDeque<Held>,
+    /// The one timer that expires the first held session, while any is held.
+    sweep: Option<SpawnHandle>,
+    /// Quick-match queues: session ids, first come first paired.
+    queues: HashMap<GameKind, VecDeque<String>>,
+    /// Games by id, until they stop.
+    games: HashMap<String, GameEntry>,
+    /// Live rooms by name.
+    rooms: HashMap<String, RoomEntry>,
+    /// Rooms told to close that have not yet reported closing.
+    closing: HashSet<String>,
+    /// Reconnect grace and linger, for the Lobby and its games.
+    settings: GameSettings,
+    /// Games one session may wait in or play at once (`games.max_per_session`).
+    max_games: usize,
+    /// Room sizes and the rooms' shared settings.
+    room_limits: RoomLimits,
+    /// Queue, game and room counters.
+    metrics: Arc<Metrics>,
+    /// Where games and rooms keep what outlives them.
+    store: StoreLink,
+    /// The threads games and rooms run on.
+    workers: Arc<Workers>,
+}
+
+impl Lobby {
+    /// An empty lobby with the limits and timings of `config`.
+    pub fn new(
+        config: &Config,
+        metrics: Arc<Metrics>,
+        store: StoreLink,
+        workers: Arc<Workers>,
+    ) -> Lobby {
+        let settings = GameSettings {
+            reconnect_grace: Duration::from_millis(config.games.reconnect_grace_ms.get()),
+            linger: Duration::from_millis(config.games.linger_ms),
+        };
+        let room_limits = RoomLimits {
+            max_members: config.rooms.max_members.get(),
+            max_per_session: config.rooms.max_per_session.get(),
+            settings: RoomSettings {
+                state_request_timeout: Duration::from_millis(
+                    config.rooms.state_request_timeout_ms.get(),
+                ),
+                canvas_tick_hz: config.rooms.canvas_tick_hz.get(),
+                ignore_actions: Arc::new(config.store.ignore_actions.clone()),
+                save_debounce: Duration::from_millis(config.store.save_debounce_ms),
+                store_retry: config.store_retry(),
+            },
+        };
+        Lobby {
+            sessions: HashMap::new(),
+            held: VecDeque::new(),
+            sweep: None,
+            queues: HashMap::new(),
+            games: HashMap::new(),
+            rooms: HashMap::new(),
+            closing: HashSet::new(),
+            settings,
+            max_games: config.games.max_per_session.get(),
+            room_limits,
+            metrics,
+            store,
+            workers,
+        }
+    }
+}
+
+impl Actor for Lobby {
+    type Context = Context<Self>;
+}
+
+/// The server is shutting down: tell every live session to close with 1001.
+/// Answers how many sessions were told.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct CloseAll;
+
+impl Handler<CloseAll> for Lobby {
+    type Result = usize;
+
+    fn handle(&mut self, _: CloseAll, _: &mut Context<Self>) -> usize {
+        let live: Vec<&SessionHandle> = self
+            .sessions
+            .values()
+            .filter_map(|entry| entry.handle.as_ref())
+            .collect();
+        for handle in &live {
+            handle.close(CloseCode::Away);
+        }
+        live.len()
+    }
+}
+
+/// The live rooms' actors, and how many rooms are still closing, for the
+/// shutdown flush.
+#[derive(Message)]
+#[rtype(result = "(Vec<Addr<Room>>, usize)")]
+pub struct LiveRooms;
+
+impl Handler<LiveRooms> for Lobby {
+    type Result = MessageResult<LiveRooms>;
+
+    fn handle(&mut self, _: LiveRooms, _: &mut Context<Self>) -> Self::Result {
+        let live = self.rooms.values().map(|room| room.addr.clone()).collect();
+        MessageResult((live, self.closing.len()))
+    }
+}
