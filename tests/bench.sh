@@ -3,7 +3,7 @@
 # this machine, in one run, and prints one comparison table.
 #
 # Run with: bash tests/bench.sh            (from the repository root)
-#   PEERS=../shared/peers   where the peers live (default: ../shared/peers)
+#   PEERS=bench/peers       where the peers live (default: bench/peers, in this repo)
 #   SECONDS_EACH=20         how long each scenario measures
 #   IDLE_SESSIONS=10000     idle sessions per server
 #   RUNS=1                  rounds over all servers; each cell is the median
@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PEERS=${PEERS:-../shared/peers}
+PEERS=${PEERS:-bench/peers}
 SECONDS_EACH=${SECONDS_EACH:-20}
 IDLE_SESSIONS=${IDLE_SESSIONS:-10000}
 RUNS=${RUNS:-1}
@@ -30,6 +30,7 @@ LOAD=target/release/parlor-load
 
 echo "--- preparing the peers from $PEERS"
 cp -r "$PEERS/node-ws" "$WORK/node-ws"
+chmod -R u+w "$WORK/node-ws"   # the source may be read-only
 (cd "$WORK/node-ws" && npm ci --silent --no-audit --no-fund)
 # The actix example builds into a cache of its own, kept between runs.
 PEER_TARGET=${PEER_TARGET:-target/peer-actix-example}

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Runs every test of Parlor (unit, integration, and browser tests in headless
+# Chromium), on a fresh machine too: it first installs what is missing.
+#
+# Run with: bash tests/run.sh     (from anywhere in the repository)
+#   CHROMIUM_PATH=/path/to/chromium   the browser the tests drive (default: Debian's
+#                                     /usr/bin/chromium, installed here when missing)
+#
+# What it installs when missing:
+# - Debian's `chromium` package (as root, with apt-get), which the browser tests
+#   drive through playwright-core: they never download a browser of their own,
+#   and need no chromedriver.
+# - The browser tests' npm packages (`npm ci --prefix tests/e2e`), when
+#   tests/e2e/node_modules is missing or older than tests/e2e/package-lock.json.
+# What it cannot install (Rust, Node.js and npm, or chromium without root) it names,
+# with how to get it, and exits 1 before running anything.
+#
+# Then it runs `cargo test --workspace` and `node --test tests/e2e/`, and exits
+# non-zero when either fails.
+set -euo pipefail
+
+E2E=tests/e2e
+# The browser the tests launch: helpers.mjs reads the same variable and default.
+DEBIAN_CHROMIUM=/usr/bin/chromium
+CHROMIUM=${CHROMIUM_PATH:-$DEBIAN_CHROMIUM}
+# What could not be had, one line each: "what: why, and how to get it".
+MISSING=()
+APT_UPDATED=
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# Installs Debian packages without questions; `apt-get update` runs once.
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  if [ -z "$APT_UPDATED" ]; then
+    apt-get update -qq
+    APT_UPDATED=1
+  fi
+  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# A tool this script cannot install: note it when absent.
+require_tool() { # name how-to-get-it
+  command -v "$1" >/dev/null 2>&1 || MISSING+=("$1: not found; $2")
+}
+
+# Debian's chromium, installed when absent and we are root.
+ensure_chromium() {
+  if "$CHROMIUM" --version >/dev/null 2>&1; then
+    return 0
+  fi
+  if [ "$CHROMIUM" != "$DEBIAN_CHROMIUM" ]; then
+    MISSING+=("chromium: CHROMIUM_PATH=$CHROMIUM_PATH does not run; point it at a Chromium, or unset it to use Debian's /usr/bin/chromium")
+    return 0
+  fi
+  if ! is_root; then
+    MISSING+=("chromium: $CHROMIUM is missing and only root can install it; run: sudo apt-get update && sudo apt-get install --no-install-recommends chromium   (or set CHROMIUM_PATH to a Chromium)")
+    return 0
+  fi
+  echo "--- installing Debian's chromium for the browser tests"
+  if ! apt_install chromium; then
+    MISSING+=("chromium: apt-get install chromium failed (see above); the browser tests need it at $CHROMIUM")
+  elif ! "$CHROMIUM" --version >/dev/null 2>&1; then
+    MISSING+=("chromium: installed, but $CHROMIUM --version fails")
+  fi
+}
+
+# The browser tests' npm packages, when absent or older than their lock file.
+ensure_e2e_packages() {
+  # npm writes node_modules/.package-lock.json at every install: its age is the install's.
+  local installed=$E2E/node_modules/.package-lock.json
+  if [ -f "$installed" ] && ! [ "$E2E/package-lock.json" -nt "$installed" ]; then
+    return 0
+  fi
+  echo "--- npm ci --prefix $E2E"
+  if ! npm ci --prefix "$E2E" --no-audit --no-fund; then
+    MISSING+=("$E2E/node_modules: npm ci --prefix $E2E failed (see above)")
+  fi
+}
+
+# Prints what is missing and exits 1, or returns when nothing is.
+report_missing() {
+  [ "${#MISSING[@]}" -eq 0 ] && return 0
+  echo "tests/run.sh: cannot run the tests; missing:" >&2
+  printf '  - %s\n' "${MISSING[@]}" >&2
+  if command -v cargo >/dev/null 2>&1; then
+    echo "(cargo test --workspace runs the Rust tests alone, without a browser.)" >&2
+  fi
+  exit 1
+}
+
+main() {
+  cd "$(dirname "${BASH_SOURCE[0]}")/.."
+  require_tool cargo "install Rust with rustup"
+  require_tool node "install Node.js 20 or newer"
+  require_tool npm "install npm (it comes with Node.js)"
+  ensure_chromium
+  if command -v npm >/dev/null 2>&1; then
+    ensure_e2e_packages
+  fi
+  report_missing
+  echo "--- using $("$CHROMIUM" --version 2>/dev/null) at $CHROMIUM"
+
+  echo "--- cargo test --workspace"
+  cargo test --workspace
+  echo "--- node --test $E2E/"
+  node --test "$E2E/"
+}
+
+# Sourcing the file (to exercise one function) runs nothing.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  main "$@"
+fi
