@@ -177,6 +177,7 @@ pub fn start(config: Config) -> io::Result<Parlor> {
     let path = config.store.path.clone();
     let conn = store::open(&path)
         .map_err(|err| io::Error::other(format!("store.path {path:?}: {err}")))?;
+    log_store_path(&path);
     let store = Store::start(path, conn, metrics.clone());
     retry_store_writes(store.clone(), config.store_retry());
     let workers = Arc::new(Workers::new());
@@ -292,6 +293,20 @@ async fn drain_store(state: &AppState, deadline: Instant) -> Vec<String> {
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(STORE_RETRY_MAX_PAUSE);
+    }
+}
+
+/// Logs the store's file as an absolute path: `store.path` is relative to
+/// whatever folder the server started in.
+fn log_store_path(path: &str) {
+    if path == store::IN_MEMORY {
+        return;
+    }
+    // The file exists once opened; `absolute` is the fallback if it cannot
+    // be resolved (a folder on the way not readable).
+    match std::fs::canonicalize(path).or_else(|_| std::path::absolute(path)) {
+        Ok(absolute) => log::info!("store: {}", absolute.display()),
+        Err(_) => log::info!("store: {path}"),
     }
 }
 
