@@ -56,7 +56,7 @@ pub struct ServerConfig {
     pub max_sessions: NonZeroUsize,
     /// Handshake `Origin` allow-list; empty allows any.
     pub allowed_origins: Vec<String>,
-    /// Folder of the browser client.
+    /// Folder of the browser client; empty serves the pages built in.
     pub static_dir: String,
     /// Grace for closing sessions on SIGTERM/SIGINT.
     pub shutdown_timeout_ms: NonZeroU64,
@@ -321,7 +321,7 @@ mod tests {
         assert_eq!(config.server.workers, 0);
         assert_eq!(config.server.max_sessions.get(), 100_000);
         assert!(config.server.allowed_origins.is_empty());
-        assert_eq!(config.server.static_dir, "static");
+        assert_eq!(config.server.static_dir, "");
         assert_eq!(config.server.shutdown_timeout_ms.get(), 5000);
         assert_eq!(config.heartbeat.interval_ms.get(), 5000);
         assert_eq!(config.heartbeat.timeout_ms.get(), 15000);

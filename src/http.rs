@@ -2,21 +2,33 @@
 //!
 //! - `GET /ws`: the WebSocket handshake (origin and capacity checks, then a
 //!   [`Session`] actor).
-//! - `GET /healthz`, `GET /metrics`, `GET /api/rooms`, `GET /api/games`.
-//! - everything else: the browser client from `server.static_dir`.
+//! - `GET /healthz`, `GET /metrics`, `GET /api/rooms`, `GET /api/games`,
+//!   `GET /api/history`; any other `/api/…` path is a JSON 404.
+//! - everything else: the browser client, built into the binary from
+//!   `static/`, or read from `server.static_dir` when that names a folder.
 
-use std::{net::SocketAddr, num::NonZeroUsize, path::Path, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    num::NonZeroUsize,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use actix_web::{
     dev::{Server, ServiceRequest},
-    http::{header, StatusCode},
+    http::{
+        header::{self, CacheDirective, EntityTag},
+        StatusCode,
+    },
     middleware::Logger,
-    web, App, HttpRequest, HttpResponse, HttpServer,
+    web, App, HttpMessage, HttpRequest, HttpResponse, HttpServer,
 };
 use serde::{Deserialize, Serialize};
 use socket2::SockRef;
 
 use crate::{
+    links::{Admission, AdmitOutcome},
     lobby::{Admit, ListGames, ListRooms},
     metrics::Rejection,
     protocol::{self, GameKind},
@@ -34,6 +46,44 @@ const HTTP_CONNECTION_HEADROOM: usize = crate::FD_HEADROOM as usize / 2;
 /// out), how long actix-web lets connections finish writing before it drops
 /// them; its smallest step is a second.
 const CONNECTION_FLUSH_SECS: u64 = 1;
+
+/// The browser client, built into the binary (debug builds too, with
+/// rust-embed's `debug-embed`), so that it is served whatever folder the
+/// server starts in.
+#[derive(rust_embed::Embed)]
+#[folder = "static/"]
+struct BuiltInPages;
+
+/// Where the browser client is served from.
+#[derive(Clone)]
+enum Pages {
+    /// The pages built into the binary.
+    BuiltIn,
+    /// A folder (`server.static_dir`), for working on the pages.
+    Folder(PathBuf),
+}
+
+impl Pages {
+    /// The folder `static_dir` when it is one; the built-in pages when it
+    /// is empty, or (with a warning) when it is not a folder.
+    fn from_config(static_dir: &str) -> Pages {
+        if static_dir.is_empty() {
+            log::info!("pages: built in");
+            return Pages::BuiltIn;
+        }
+        let dir = Path::new(static_dir);
+        if !dir.is_dir() {
+            log::warn!(
+                "server.static_dir {static_dir:?} is not a folder (it is relative to the working \
+                 directory): serving the built-in pages instead"
+            );
+            return Pages::BuiltIn;
+        }
+        let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        log::info!("pages: {}", dir.display());
+        Pages::Folder(dir)
+    }
+}
 
 /// Query parameters of `GET /ws`: `name` (replaced by a random one when
 /// invalid) and `resume`. Taken as pairs so that a repeated or unexpected
@@ -78,14 +128,7 @@ pub fn bind(state: Arc<AppState>) -> std::io::Result<(Server, SocketAddr)> {
     let config = &state.config;
     let user_timeout = config.heartbeat_timeout();
     let data = web::Data::from(state.clone());
-    let static_dir = Some(config.server.static_dir.clone()).filter(|dir| Path::new(dir).is_dir());
-    if static_dir.is_none() {
-        log::warn!(
-            "server.static_dir {:?} is not a folder (it is relative to the working directory): \
-             the browser client will not be served",
-            config.server.static_dir
-        );
-    }
+    let pages = Pages::from_config(&config.server.static_dir);
     let mut server = HttpServer::new(move || {
         // Runs once on each worker's thread, as the worker starts.
         data.workers.register_current();
@@ -93,7 +136,7 @@ pub fn bind(state: Arc<AppState>) -> std::io::Result<(Server, SocketAddr)> {
             .app_data(data.clone())
             .wrap(request_logger())
             .configure(routes)
-            .configure(|cfg| static_files(cfg, static_dir.as_deref()))
+            .configure(|cfg| static_files(cfg, &pages))
     })
     .disable_signals()
     .shutdown_timeout(CONNECTION_FLUSH_SECS)
@@ -138,19 +181,115 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/history/{game_id}", web::get().to(history_game));
 }
 
-/// The browser client, when its folder exists.
-fn static_files(cfg: &mut web::ServiceConfig, dir: Option<&str>) {
-    if let Some(dir) = dir {
-        cfg.service(actix_files::Files::new("/", dir).index_file("index.html"));
+/// The browser client at every path the routes above did not take; an
+/// unknown `/api/…` path is a JSON 404, not a page.
+fn static_files(cfg: &mut web::ServiceConfig, pages: &Pages) {
+    cfg.service(web::scope("/api").default_service(web::to(api_not_found)));
+    match pages {
+        Pages::BuiltIn => {
+            cfg.service(
+                web::resource("/{path:.*}")
+                    .route(web::get().to(built_in_page))
+                    .route(web::head().to(built_in_page)),
+            );
+        }
+        Pages::Folder(dir) => {
+            cfg.service(actix_files::Files::new("/", dir).index_file("index.html"));
+        }
     }
 }
 
-/// Logs requests without their query strings: `/ws?resume=` carries a secret.
+/// One built-in page, by its path under `static/` (`index.html` for a
+/// folder); its ETag is its SHA-256, and a browser revalidates it each time
+/// (a new binary may bring new pages) for a 304 when unchanged.
+async fn built_in_page(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
+    let mut name = path.into_inner();
+    if name.is_empty() || name.ends_with('/') {
+        name.push_str("index.html");
+    }
+    let Some(file) = BuiltInPages::get(&name) else {
+        return HttpResponse::NotFound()
+            .content_type(with_charset("text/plain"))
+            .body("not found\n");
+    };
+    let hash: String = file
+        .metadata
+        .sha256_hash()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    let etag = EntityTag::new_strong(hash);
+    let fresh = unchanged(&req, &etag);
+    let mut response = if fresh {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header(header::ETag(etag))
+        .insert_header(header::CacheControl(vec![CacheDirective::NoCache]));
+    if fresh {
+        return response.finish();
+    }
+    response
+        .content_type(with_charset(file.metadata.mimetype()))
+        .body(file.data.into_owned())
+}
+
+/// Whether the browser's copy (`If-None-Match`) is `etag`.
+fn unchanged(req: &HttpRequest, etag: &EntityTag) -> bool {
+    match req.get_header::<header::IfNoneMatch>() {
+        Some(header::IfNoneMatch::Any) => true,
+        Some(header::IfNoneMatch::Items(items)) => items.iter().any(|item| item.weak_eq(etag)),
+        None => false,
+    }
+}
+
+/// `mime` with `charset=utf-8` when it is text: the pages are UTF-8.
+fn with_charset(mime: &str) -> String {
+    if mime.starts_with("text/") {
+        format!("{mime}; charset=utf-8")
+    } else {
+        mime.to_string()
+    }
+}
+
+/// An `/api/…` path that no route took.
+async fn api_not_found() -> HttpResponse {
+    http_error(StatusCode::NOT_FOUND, "not_found")
+}
+
+/// Logs requests without their query strings. `/ws` is left to its handler,
+/// which says how each handshake went (without its `?resume=` secret).
 fn request_logger() -> Logger {
     Logger::new("%a \"%{PATH}xi\" %s %b %Dms")
         .custom_request_replace("PATH", |req: &ServiceRequest| {
             format!("{} {}", req.method(), req.path())
         })
+        .exclude("/ws")
+}
+
+/// The client's IP address, for the handshake's log line.
+fn peer(req: &HttpRequest) -> String {
+    req.peer_addr().map_or_else(
+        || "an unknown address".to_string(),
+        |addr| addr.ip().to_string(),
+    )
+}
+
+/// How a handshake went, for its log line: the session id is public, the
+/// resume token and the rest of the query never appear.
+fn log_handshake(req: &HttpRequest, admission: &Admission) {
+    let outcome = match admission.outcome {
+        AdmitOutcome::New => "new",
+        AdmitOutcome::Resumed => "resumed",
+        AdmitOutcome::ResumeRefused => "resume refused",
+    };
+    log::info!(
+        "ws handshake from {}: session {} ({outcome})",
+        peer(req),
+        admission.id
+    );
 }
 
 /// `TCP_NODELAY` (Nagle adds tens of ms to small frames) and
@@ -175,10 +314,18 @@ async fn websocket(
 ) -> actix_web::Result<HttpResponse> {
     if !origin_allowed(&req, &state.config.server.allowed_origins) {
         state.metrics.rejected(Rejection::Origin);
+        log::info!(
+            "ws handshake from {}: refused, origin not allowed (403)",
+            peer(&req)
+        );
         return Ok(HttpResponse::Forbidden().body("origin not allowed\n"));
     }
     let Some(slot) = state.slots.try_take() else {
         state.metrics.rejected(Rejection::Capacity);
+        log::debug!(
+            "ws handshake from {}: refused, server full (503)",
+            peer(&req)
+        );
         if state.slots.note_refusal() {
             log::warn!(
                 "server full: {} sessions open, the most this server takes; handshakes get 503 \
@@ -188,7 +335,9 @@ async fn websocket(
         }
         return Ok(HttpResponse::ServiceUnavailable().body("server full\n"));
     };
-    let (response, socket, stream) = actix_ws::handle(&req, body)?;
+    let (response, socket, stream) = actix_ws::handle(&req, body).inspect_err(|err| {
+        log::info!("ws handshake from {}: refused, {err}", peer(&req));
+    })?;
     let max_frame = state.config.limits.max_frame_bytes.get();
     let stream = stream
         .max_frame_size(max_frame)
@@ -204,6 +353,7 @@ async fn websocket(
         .send(admit)
         .await
         .map_err(actix_web::error::ErrorServiceUnavailable)?;
+    log_handshake(&req, &admission);
     Session::start(state.sessions.clone(), admission, socket, stream, slot);
     Ok(response)
 }

@@ -52,7 +52,7 @@ use std::{
     io,
     net::SocketAddr,
     sync::{
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicBool, Ordering},
         Arc,
     },
     time::{Duration, Instant},
@@ -60,6 +60,7 @@ use std::{
 
 use actix::{Actor, Addr};
 use actix_web::dev::Server;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{
     config::Config,
@@ -99,11 +100,11 @@ pub struct AppState {
     pub sessions: Arc<SessionShared>,
 }
 
-/// Counts open sessions against a cap (`server.max_sessions`, or fewer when
-/// the open-file limit is lower).
+/// Places for open sessions: a semaphore of `server.max_sessions` permits
+/// (or fewer when the open-file limit is lower).
 pub struct SessionSlots {
-    /// Sessions open now.
-    open: Arc<AtomicUsize>,
+    /// One permit per session that may still open.
+    permits: Arc<Semaphore>,
     /// Sessions allowed at once.
     cap: usize,
     /// Set by a handshake refused for want of a place, cleared by the next
@@ -112,16 +113,14 @@ pub struct SessionSlots {
 }
 
 /// One taken place; gives it back when dropped.
-pub struct SessionSlot {
-    /// The counter it was taken from.
-    open: Arc<AtomicUsize>,
-}
+pub type SessionSlot = OwnedSemaphorePermit;
 
 impl SessionSlots {
-    /// `cap` free places.
+    /// `cap` free places (at most [`Semaphore::MAX_PERMITS`]).
     pub fn new(cap: usize) -> SessionSlots {
+        let cap = cap.min(Semaphore::MAX_PERMITS);
         SessionSlots {
-            open: Arc::new(AtomicUsize::new(0)),
+            permits: Arc::new(Semaphore::new(cap)),
             cap,
             refusing: AtomicBool::new(false),
         }
@@ -129,18 +128,10 @@ impl SessionSlots {
 
     /// Takes a place, or `None` when all are taken.
     pub fn try_take(&self) -> Option<SessionSlot> {
-        let taken = self
-            .open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
-                (open < self.cap).then_some(open + 1)
-            });
-        let slot = taken.ok().map(|_| SessionSlot {
-            open: self.open.clone(),
-        });
-        if slot.is_some() {
-            self.refusing.store(false, Ordering::Relaxed);
-        }
-        slot
+        // The semaphore is never closed: an error means no permit is free.
+        let slot = self.permits.clone().try_acquire_owned().ok()?;
+        self.refusing.store(false, Ordering::Relaxed);
+        Some(slot)
     }
 
     /// Notes a handshake refused because every place is taken; `true` for
@@ -151,18 +142,12 @@ impl SessionSlots {
 
     /// Sessions open now.
     pub fn open(&self) -> usize {
-        self.open.load(Ordering::Acquire)
+        self.cap - self.permits.available_permits()
     }
 
     /// Sessions allowed at once.
     pub fn cap(&self) -> usize {
         self.cap
-    }
-}
-
-impl Drop for SessionSlot {
-    fn drop(&mut self) {
-        self.open.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -185,6 +170,7 @@ pub fn start(config: Config) -> io::Result<Parlor> {
     let path = config.store.path.clone();
     let conn = store::open(&path)
         .map_err(|err| io::Error::other(format!("store.path {path:?}: {err}")))?;
+    log_store_path(&path);
     let store = Store::start(path, conn, metrics.clone());
     retry_store_writes(store.clone(), config.store_retry());
     let workers = Arc::new(Workers::new());
@@ -308,6 +294,20 @@ async fn drain_store(state: &AppState, deadline: Instant) -> Vec<String> {
     }
 }
 
+/// Logs the store's file as an absolute path: `store.path` is relative to
+/// whatever folder the server started in.
+fn log_store_path(path: &str) {
+    if path == store::IN_MEMORY {
+        return;
+    }
+    // The file exists once opened; `absolute` is the fallback if it cannot
+    // be resolved (a folder on the way not readable).
+    match std::fs::canonicalize(path).or_else(|_| std::path::absolute(path)) {
+        Ok(absolute) => log::info!("store: {}", absolute.display()),
+        Err(_) => log::info!("store: {path}"),
+    }
+}
+
 /// Has the store try its failed writes again every `period`.
 fn retry_store_writes(store: Addr<Store>, period: Duration) {
     actix_rt::spawn(async move {
@@ -352,8 +352,20 @@ mod tests {
         let first = slots.try_take().unwrap();
         let _second = slots.try_take().unwrap();
         assert!(slots.try_take().is_none());
+        assert_eq!(slots.open(), 2);
         drop(first);
         assert_eq!(slots.open(), 1);
         assert!(slots.try_take().is_some());
+    }
+
+    #[test]
+    fn a_full_spell_is_noted_once_until_a_place_is_taken() {
+        let slots = SessionSlots::new(1);
+        let only = slots.try_take().unwrap();
+        assert!(slots.note_refusal());
+        assert!(!slots.note_refusal());
+        drop(only);
+        let _again = slots.try_take().unwrap();
+        assert!(slots.note_refusal());
     }
 }

@@ -1,8 +1,20 @@
 //! The `parlor` binary: command line, configuration layering, signals.
 
-use std::{io::Write, time::Duration};
+use std::{io::Write, path::Path, process::Stdio, time::Duration};
 
-use crate::support::{binary, http_get, spawn_binary, Client, Ending};
+use crate::support::{attach, binary, http_get, spawn_binary, Client, Ending, ServerProcess};
+
+/// The binary started in `folder` with `env`, its stderr piped for
+/// [`ServerProcess::stop_and_read_stderr`].
+fn spawn_in(folder: &Path, env: &[(&str, &str)]) -> ServerProcess {
+    let child = binary(&[], env)
+        .current_dir(folder)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("parlor starts");
+    attach(child)
+}
 
 #[tokio::test]
 async fn environment_overrides_the_config_file() {
@@ -75,13 +87,8 @@ async fn environment_variables_that_are_not_unicode_are_ignored_unless_they_are_
 
 #[tokio::test]
 async fn a_full_server_logs_once_per_full_spell() {
-    use std::process::Stdio;
-    let child = binary(&[], &[("PARLOR_SERVER__MAX_SESSIONS", "1")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut server = crate::support::attach(child);
+    let folder = tempfile::tempdir().unwrap();
+    let server = spawn_in(folder.path(), &[("PARLOR_SERVER__MAX_SESSIONS", "1")]);
     let url = format!("ws://{}/ws", server.addr);
     let first = Client::open(&url).await;
     for _ in 0..3 {
@@ -97,18 +104,96 @@ async fn a_full_server_logs_once_per_full_spell() {
     };
     second.recv_type("welcome").await;
     assert_eq!(Client::try_open(&url, &[]).await.err(), Some(503));
-    server.terminate();
-    let output = tokio::task::spawn_blocking(move || {
-        let child = std::mem::replace(
-            &mut server.child,
-            std::process::Command::new("true").spawn().unwrap(),
-        );
-        child.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    drop(second);
+    let stderr = server.stop_and_read_stderr().await;
     assert_eq!(stderr.matches("server full").count(), 2, "{stderr}");
+}
+
+#[tokio::test]
+async fn started_in_an_empty_folder_it_serves_the_built_in_pages() {
+    let folder = tempfile::tempdir().unwrap();
+    let server = spawn_in(folder.path(), &[]);
+    for (path, marker) in [("/", "<title>Parlor"), ("/play.html", "play.js")] {
+        let (status, page) = http_get(server.addr, path).await;
+        assert_eq!(status, 200, "GET {path}");
+        assert!(page.contains(marker), "GET {path}: {page}");
+    }
+    let stderr = server.stop_and_read_stderr().await;
+    assert!(!stderr.contains("not a folder"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(folder.path()).unwrap().collect();
+    assert!(left.is_empty(), "wrote {left:?}");
+}
+
+#[tokio::test]
+async fn a_static_dir_that_is_not_a_folder_is_warned_about_and_the_built_in_pages_served() {
+    let folder = tempfile::tempdir().unwrap();
+    let server = spawn_in(
+        folder.path(),
+        &[("PARLOR_SERVER__STATIC_DIR", "no-such-folder")],
+    );
+    let (status, page) = http_get(server.addr, "/").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<title>Parlor"), "{page}");
+    let stderr = server.stop_and_read_stderr().await;
+    assert!(
+        stderr.contains("server.static_dir \"no-such-folder\" is not a folder"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn the_store_file_is_logged_as_an_absolute_path() {
+    let folder = tempfile::tempdir().unwrap();
+    let server = spawn_in(
+        folder.path(),
+        &[
+            ("PARLOR_STORE__PATH", "data/parlor.db"),
+            ("RUST_LOG", "info"),
+        ],
+    );
+    let stderr = server.stop_and_read_stderr().await;
+    let file = folder.path().canonicalize().unwrap().join("data/parlor.db");
+    assert!(
+        stderr.contains(&format!("store: {}\n", file.display())),
+        "{stderr}"
+    );
+}
+
+/// `?resume=` carries a secret: the handshake is logged by its outcome, and
+/// no query string reaches the log.
+#[tokio::test]
+async fn the_handshake_is_logged_without_its_query() {
+    let folder = tempfile::tempdir().unwrap();
+    let server = spawn_in(folder.path(), &[("RUST_LOG", "info")]);
+    let ws = |query: &str| format!("ws://{}/ws?{query}", server.addr);
+    let mut first = Client::open(&ws("name=Ada&resume=stale-token-4242")).await;
+    let welcome = first.recv_type("welcome").await;
+    let session = welcome["session"].as_str().unwrap().to_string();
+    let token = welcome["resume"].as_str().unwrap().to_string();
+    drop(first);
+    let mut again = Client::open(&ws(&format!("resume={token}&received=1&name=Ada"))).await;
+    again.recv_type("welcome").await;
+    drop(again);
+    assert_eq!(
+        http_get(server.addr, "/healthz?probe=query-text").await.0,
+        200
+    );
+    let stderr = server.stop_and_read_stderr().await;
+    for outcome in ["resume refused", "resumed"] {
+        let line = format!("ws handshake from 127.0.0.1: session {session} ({outcome})");
+        assert!(stderr.contains(&line), "no {line:?} in:\n{stderr}");
+    }
+    assert!(stderr.contains("\"GET /healthz\" 200"), "{stderr}");
+    for secret in [
+        &token,
+        "stale-token-4242",
+        "resume=",
+        "name=Ada",
+        "/ws?",
+        "probe",
+    ] {
+        assert!(!stderr.contains(secret), "{secret:?} logged:\n{stderr}");
+    }
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! `/healthz`, `/metrics`, `/api/*` and the static client.
+//! `/healthz`, `/metrics`, `/api/*` and the browser client's pages.
 
 use serde_json::json;
 
@@ -57,16 +57,74 @@ async fn rooms_and_games_lists_start_empty() {
 }
 
 #[tokio::test]
-async fn the_browser_client_is_served_at_the_root() {
+async fn the_built_in_pages_are_served_with_their_content_types() {
+    let server = TestServer::with(|config| config.server.static_dir = String::new());
+    for (path, file, content_type) in [
+        ("/", "index.html", "text/html; charset=utf-8"),
+        ("/play.html", "play.html", "text/html; charset=utf-8"),
+        ("/room.html", "room.html", "text/html; charset=utf-8"),
+        ("/client.js", "client.js", "text/javascript; charset=utf-8"),
+        ("/style.css", "style.css", "text/css; charset=utf-8"),
+        ("/favicon.svg", "favicon.svg", "image/svg+xml"),
+    ] {
+        let reply = server.fetch(path, &[]).await;
+        assert_eq!(
+            (reply.status, reply.content_type.as_str()),
+            (200, content_type),
+            "GET {path}"
+        );
+        assert_eq!(reply.body, static_file(file), "GET {path}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_paths_are_404_as_a_page_and_as_json_under_api() {
     let server = TestServer::start();
-    let (status, page) = server.get("/").await;
-    assert_eq!(status, 200);
-    assert!(
-        page.contains("<title>") && page.contains("Parlor"),
-        "{page}"
+    let page = server.fetch("/no-such-page.html", &[]).await;
+    assert_eq!(page.status, 404);
+    assert!(page.content_type.starts_with("text/plain"), "{page:?}");
+    let api = server.fetch("/api/no-such-thing", &[]).await;
+    assert_eq!(
+        (api.status, api.body.as_str()),
+        (404, r#"{"error":"not_found"}"#)
     );
-    let (status, module) = server.get("/client.js").await;
-    assert_eq!(status, 200);
-    assert!(module.contains("/ws"));
-    assert_eq!(server.get("/no-such-file").await.0, 404);
+}
+
+#[tokio::test]
+async fn an_unchanged_built_in_page_is_answered_304() {
+    let server = TestServer::start();
+    let first = server.fetch("/play.js", &[]).await;
+    let etag = first.etag.expect("an ETag");
+    let again = server.fetch("/play.js", &[("If-None-Match", &etag)]).await;
+    assert_eq!((again.status, again.body.as_str()), (304, ""));
+    let other = server
+        .fetch("/play.js", &[("If-None-Match", "\"old\"")])
+        .await;
+    assert_eq!(other.status, 200);
+}
+
+#[tokio::test]
+async fn a_folder_in_static_dir_is_served_instead_of_the_built_in_pages() {
+    let folder = tempfile::tempdir().unwrap();
+    let index = "<!doctype html><title>Pages in the making</title>";
+    std::fs::write(folder.path().join("index.html"), index).unwrap();
+    std::fs::write(folder.path().join("new.js"), "export {};\n").unwrap();
+    let dir = folder.path().to_str().unwrap().to_string();
+    let server = TestServer::with(|config| config.server.static_dir = dir);
+    let root = server.fetch("/", &[]).await;
+    assert_eq!((root.status, root.body.as_str()), (200, index));
+    let module = server.fetch("/new.js", &[]).await;
+    assert_eq!(module.status, 200);
+    assert!(
+        module.content_type.starts_with("text/javascript"),
+        "{module:?}"
+    );
+    // The folder replaces the built-in pages; it is not laid over them.
+    assert_eq!(server.get("/play.html").await.0, 404);
+}
+
+/// A page of the repository's `static/` folder.
+fn static_file(name: &str) -> String {
+    let path = format!("{}/static/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(path).unwrap()
 }

@@ -2,7 +2,7 @@
 //! the `parlor` binary), a real WebSocket client, and plain HTTP GETs.
 
 use std::{
-    io::{BufRead, BufReader},
+    io::{BufRead, BufReader, Read},
     net::SocketAddr,
     process::{Child, Command, Stdio},
     time::Duration,
@@ -38,12 +38,12 @@ pub struct TestServer {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
-/// The configuration tests start from: port 0, nothing stored, one worker.
+/// The configuration tests start from: port 0, nothing stored, one worker,
+/// the built-in pages.
 pub fn test_config() -> Config {
     let mut config = Config::defaults();
     config.server.bind = "127.0.0.1:0".to_string();
     config.server.workers = 1;
-    config.server.static_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/static").to_string();
     config.store.path = ":memory:".to_string();
     config
 }
@@ -103,6 +103,11 @@ impl TestServer {
         http_get(self.addr, path).await
     }
 
+    /// `GET path` with request `headers`, answer whole.
+    pub async fn fetch(&self, path: &str, headers: &[(&'static str, &str)]) -> Reply {
+        http_fetch(self.addr, path, headers).await
+    }
+
     /// `GET path` as JSON; panics unless 200.
     pub async fn get_json(&self, path: &str) -> Value {
         let (status, body) = self.get(path).await;
@@ -150,16 +155,55 @@ pub fn metric_value(text: &str, series: &str) -> f64 {
 
 /// `GET path` on `addr` → (status, body), any status.
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let reply = http_fetch(addr, path, &[]).await;
+    (reply.status, reply.body)
+}
+
+/// An HTTP answer, any status.
+#[derive(Debug)]
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// `Content-Type`, empty when absent.
+    pub content_type: String,
+    /// `ETag`, if any.
+    pub etag: Option<String>,
+    /// The body as text.
+    pub body: String,
+}
+
+/// `GET path` on `addr` with request `headers`.
+pub async fn http_fetch(addr: SocketAddr, path: &str, headers: &[(&'static str, &str)]) -> Reply {
     let url = format!("http://{addr}{path}");
+    let headers: Vec<(&'static str, String)> = headers
+        .iter()
+        .map(|(name, value)| (*name, value.to_string()))
+        .collect();
     tokio::task::spawn_blocking(move || {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()
             .into();
-        let mut response = agent.get(&url).call().expect("HTTP request");
-        let status = response.status().as_u16();
-        let body = response.body_mut().read_to_string().expect("HTTP body");
-        (status, body)
+        let mut request = agent.get(&url);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let mut response = request.call().expect("HTTP request");
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_string)
+        };
+        let content_type = header("content-type").unwrap_or_default();
+        let etag = header("etag");
+        Reply {
+            status: response.status().as_u16(),
+            content_type,
+            etag,
+            body: response.body_mut().read_to_string().expect("HTTP body"),
+        }
     })
     .await
     .expect("HTTP thread")
@@ -361,6 +405,22 @@ impl ServerProcess {
             .status()
             .expect("kill runs");
         assert!(status.success());
+    }
+}
+
+impl ServerProcess {
+    /// Sends SIGTERM and returns all the server wrote to its stderr (which
+    /// must be piped) by the time it exited.
+    pub async fn stop_and_read_stderr(mut self) -> String {
+        let mut stderr = self.child.stderr.take().expect("piped stderr");
+        self.terminate();
+        tokio::task::spawn_blocking(move || {
+            let mut text = String::new();
+            stderr.read_to_string(&mut text).expect("stderr readable");
+            text
+        })
+        .await
+        .expect("reading thread")
     }
 }
 
