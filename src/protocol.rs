@@ -10,8 +10,8 @@
 //! come from serde, and their `as_str` names and lists from strum, with one
 //! rule for both, so the two can never disagree (a test checks each).
 
-mod events;
-mod requests;
+pub mod events;
+pub mod requests;
 
 use std::time::SystemTime;
 

@@ -3,6 +3,8 @@
 
 use std::{num::NonZero, time::Duration};
 
+use parlor::game::match3::{find_valid_move, Board};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::support::{Client, TestServer};
@@ -387,9 +389,11 @@ async fn match3_refuses_bad_swaps() {
     );
 }
 
-/// A swap of neighbours that makes a line of three on `board`.
-pub fn find_swap(board: &Value) -> Option<([usize; 2], [usize; 2])> {
-    swaps().find(|(from, to)| makes_line(board, *from, *to))
+/// A swap of neighbours that makes a line of three on `board`: the first
+/// one match three's own search finds.
+pub fn find_swap(board: &Value) -> Option<([u8; 2], [u8; 2])> {
+    let board = Board::deserialize(board).expect("a match3 board of 8 rows of 8 gems");
+    find_valid_move(&board).map(|swap| (swap.from, swap.to))
 }
 
 /// A swap of neighbours that makes no line.

@@ -1,0 +1,86 @@
+//! Opening a session's WebSocket (from one of several loopback source
+//! addresses, with Nagle off) and reading its frames as JSON.
+
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::report::Shared;
+
+pub(crate) type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+thread_local! {
+    /// How many source addresses connections are spread over.
+    pub(crate) static SOURCES: std::cell::Cell<u8> = const { std::cell::Cell::new(1) };
+}
+
+/// Connects session `n`, from source address 127.0.0.(1 + n mod K) when
+/// the server is on loopback.
+async fn dial(url: &str, n: u32) -> Result<Socket, String> {
+    let uri: tokio_tungstenite::tungstenite::http::Uri =
+        url.parse().map_err(|err| format!("bad url: {err}"))?;
+    let host = uri.host().unwrap_or("127.0.0.1");
+    let port = uri.port_u16().unwrap_or(80);
+    let server: std::net::SocketAddr = format!("{}:{port}", host.replace("localhost", "127.0.0.1"))
+        .parse()
+        .map_err(|_| format!("{host} is not an IP address"))?;
+    let socket = tokio::net::TcpSocket::new_v4().map_err(|err| err.to_string())?;
+    if server.ip().is_loopback() {
+        let sources = u32::from(SOURCES.with(std::cell::Cell::get));
+        let source = std::net::Ipv4Addr::new(127, 0, 0, 1 + (n % sources) as u8);
+        socket
+            .bind((source, 0).into())
+            .map_err(|err| format!("bind: {err}"))?;
+    }
+    let stream = socket
+        .connect(server)
+        .await
+        .map_err(|err| format!("connect: {err}"))?;
+    // Nagle's algorithm would hold small frames back for the peer's delayed ACK.
+    stream.set_nodelay(true).map_err(|err| err.to_string())?;
+    let (socket, _) =
+        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await
+            .map_err(|err| match err {
+                // Its Display would add the reason phrase, or nothing useful.
+                tokio_tungstenite::tungstenite::Error::Http(response) => {
+                    format!("HTTP {}", response.status().as_u16())
+                }
+                err => format!("handshake: {err}"),
+            })?;
+    Ok(socket)
+}
+
+pub(crate) async fn open(url: &str, n: u32, tally: &Shared) -> Option<Socket> {
+    match dial(url, n).await {
+        Ok(socket) => {
+            tally.borrow_mut().connected += 1;
+            Some(socket)
+        }
+        Err(err) => {
+            tally.borrow_mut().fail(err);
+            None
+        }
+    }
+}
+
+/// A frame read from the server as JSON: `None` when the connection ended
+/// (counted as a failure, with how it ended), `Some(None)` for a frame that
+/// is not a JSON text.
+pub(crate) fn event_of(
+    frame: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    tally: &Shared,
+) -> Option<Option<Value>> {
+    let reason = match frame {
+        Some(Ok(Message::Text(text))) => return Some(serde_json::from_str(&text).ok()),
+        Some(Ok(Message::Close(Some(close)))) => {
+            format!("closed by the server ({})", u16::from(close.code))
+        }
+        Some(Ok(Message::Close(None))) => "closed by the server".to_string(),
+        Some(Ok(_)) => return Some(None),
+        Some(Err(err)) => format!("dropped: {err}"),
+        None => "dropped by the server".to_string(),
+    };
+    tally.borrow_mut().fail(reason);
+    None
+}

@@ -1,0 +1,232 @@
+//! Run with `cargo run --release -p parlor-load -- games --games 1000`
+//! against a server started with `cargo run --release`.
+//!
+//! parlor-load: a load tester for Parlor (and any server speaking the same
+//! protocol subset).
+//!
+//! Scenarios:
+//! - `idle`: opens sessions that only answer Pings and holds them; reports
+//!   connected, failed by reason and evicted, and with `--server-pid` the
+//!   server's memory per session and CPU while idle. Past one process's
+//!   open-file limit it runs itself as several worker processes.
+//! - `games`: pairs sessions through the lobby's quick match and plays legal
+//!   moves at a steady rate; reports move round trips (a move sent until its
+//!   own `moved` comes back) and games finished.
+//! - `echo`: sessions send `echo` at a steady rate; reports round trips.
+//! - `chat`: members of many chat rooms broadcast timestamped messages;
+//!   reports offered and delivered messages a second, missing and duplicated
+//!   deliveries, and delivery latency.
+//!
+//! Every run is bounded in time (`--duration`, or `--hold` for `idle`),
+//! stops by itself, prints a table, optionally writes one JSON object
+//! (`--json FILE`), and exits non-zero when answers fall short of what was
+//! sent or any session failed to connect or was dropped.
+//!
+//! Modules:
+//! - `client`: dials a session's socket and reads its frames.
+//! - `report`: the tally sessions share, the report, its table, its JSON and
+//!   the exit code.
+//! - `usage`: /proc readings of the server and of this process, and the
+//!   open-file limit.
+//! - `scenarios`: ramping, measuring and stopping, and one module per
+//!   scenario.
+
+mod client;
+mod report;
+mod scenarios;
+mod usage;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::{
+    report::finish,
+    scenarios::{chat::run_chat, echo::run_echo, games::run_games, idle::run_idle},
+    usage::raise_file_limit,
+};
+
+/// Longest time a run may measure or hold, in seconds (a day), so every
+/// deadline stays representable.
+const MAX_SECONDS: u64 = 86_400;
+
+/// Slowest and fastest rates accepted, per second: gaps between 1000 s and
+/// 1 µs, never zero.
+const RATE_RANGE: std::ops::RangeInclusive<f64> = 0.001..=1_000_000.0;
+
+/// Most connections opened a second while ramping (a gap of 1 µs).
+const MAX_RAMP: i64 = 1_000_000;
+
+/// parlor-load: opens many WebSocket sessions against a Parlor server (or
+/// any server speaking the same protocol subset) and measures round trips,
+/// deliveries, and the server's memory and CPU.
+#[derive(Parser)]
+#[command(version, long_about = None)]
+struct Cli {
+    /// Which load to run.
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Idle sessions that only answer Pings; memory and CPU per session.
+    Idle(IdleArgs),
+    /// Quick-match games playing legal moves; move round-trip percentiles.
+    Games(GamesArgs),
+    /// Sessions sending `echo`; round-trip percentiles.
+    Echo(EchoArgs),
+    /// Chat rooms whose members broadcast; delivery rate and latency.
+    Chat(ChatArgs),
+}
+
+#[derive(Args)]
+struct IdleArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Sessions to open.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    sessions: u32,
+    /// How long to hold them, in seconds (the measuring time).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
+    hold: u64,
+    /// Most sessions one process opens; more are spread over worker
+    /// processes. Default: this process's open-file limit less a margin.
+    #[arg(long)]
+    per_process: Option<u32>,
+    /// Run as one worker of a larger idle run (set by the parent).
+    #[arg(long, hide = true)]
+    worker: bool,
+}
+
+#[derive(Args)]
+struct ChatArgs {
+    #[command(flatten)]
+    common: Common,
+    /// How long to measure, in seconds, after every session is connected.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
+    duration: u64,
+    /// Rooms.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    rooms: u32,
+    /// Members per room.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    members: u32,
+    /// Broadcasts per second per member.
+    #[arg(long, default_value_t = 5.0, value_parser = rate)]
+    rate: f64,
+    /// `state` messages per second in each room (sent by its first member),
+    /// to load the store with snapshots; 0 sends none.
+    #[arg(long, default_value_t = 0.0, value_parser = rate_or_zero)]
+    states: f64,
+}
+
+/// Options every scenario takes.
+#[derive(Args, Clone)]
+struct Common {
+    /// The server's WebSocket URL.
+    #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
+    url: String,
+    /// New connections per second while ramping up.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=MAX_RAMP))]
+    ramp: u32,
+    /// Also write the report as one JSON object to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// The server's process id: its RSS and CPU are read from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Spread connections over this many source addresses 127.0.0.1…K, so
+    /// no one address runs out of ports.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..))]
+    sources: u8,
+}
+
+#[derive(Args)]
+struct GamesArgs {
+    #[command(flatten)]
+    common: Common,
+    /// How long to measure, in seconds, after every session is connected.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
+    duration: u64,
+    /// Which game to play.
+    #[arg(long, default_value = "connect4", value_parser = ["tictactoe", "connect4", "match3"])]
+    game: String,
+    /// Games in play at once.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    games: u32,
+    /// Moves per second in each game (not per player): the player to move
+    /// moves 1/rate seconds after the game's previous move, or its start.
+    #[arg(long, default_value_t = 1.0, value_parser = rate)]
+    rate: f64,
+}
+
+#[derive(Args)]
+struct EchoArgs {
+    #[command(flatten)]
+    common: Common,
+    /// How long to measure, in seconds, after every session is connected.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
+    duration: u64,
+    /// Sessions.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    sessions: u32,
+    /// Echoes per second per session.
+    #[arg(long, default_value_t = 1.0, value_parser = rate)]
+    rate: f64,
+}
+
+/// Parses a rate a second within `RATE_RANGE`, so its gap is never zero
+/// nor too long to represent.
+fn rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text.parse().map_err(|err| format!("{err}"))?;
+    if RATE_RANGE.contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(format!(
+            "must be between {} and {}",
+            RATE_RANGE.start(),
+            RATE_RANGE.end()
+        ))
+    }
+}
+
+/// Like `rate`, also accepting 0 (none).
+fn rate_or_zero(text: &str) -> Result<f64, String> {
+    if text.parse::<f64>() == Ok(0.0) {
+        Ok(0.0)
+    } else {
+        rate(text).map_err(|err| format!("{err}, or 0"))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("parlor-load: cannot start a runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    raise_file_limit();
+    let json = match &cli.scenario {
+        Scenario::Idle(args) => args.common.json.clone(),
+        Scenario::Games(args) => args.common.json.clone(),
+        Scenario::Echo(args) => args.common.json.clone(),
+        Scenario::Chat(args) => args.common.json.clone(),
+    };
+    let local = tokio::task::LocalSet::new();
+    let report = local.block_on(&runtime, async {
+        match cli.scenario {
+            Scenario::Idle(args) => run_idle(args).await,
+            Scenario::Games(args) => run_games(args).await,
+            Scenario::Echo(args) => run_echo(args).await,
+            Scenario::Chat(args) => run_chat(args).await,
+        }
+    });
+    finish(&report, json)
+}

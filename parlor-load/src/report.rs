@@ -1,0 +1,298 @@
+//! The tally every session of a run adds to, and the report made of it:
+//! round-trip percentiles, a table on stdout, one JSON object with `--json`,
+//! and the exit code (non-zero when the run fell short).
+
+use std::{
+    cell::RefCell, collections::BTreeMap, path::PathBuf, process::ExitCode, rc::Rc, time::Instant,
+};
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::{usage::ServerUsage, Common};
+
+/// What every session records, shared within this single-threaded process.
+pub(crate) struct Tally {
+    /// Round trips in microseconds.
+    pub(crate) rtt: Histogram<u64>,
+    /// Requests sent while measuring.
+    pub(crate) sent: u64,
+    /// Requests answered while measuring.
+    pub(crate) answered: u64,
+    /// Games that reached `game_over`.
+    pub(crate) games_finished: u64,
+    /// Deliveries expected for the broadcasts sent (chat).
+    pub(crate) expected: u64,
+    /// Deliveries seen twice or out of order (chat).
+    pub(crate) duplicated: u64,
+    /// Sessions the server closed while measuring (idle).
+    pub(crate) evicted: u64,
+    /// The server's usage, when its pid is known.
+    pub(crate) server: Option<ServerUsage>,
+    /// This process's CPU while measuring, percent of one core.
+    pub(crate) load_cpu_percent: Option<f64>,
+    /// Sessions that connected.
+    pub(crate) connected: u64,
+    /// Sessions that failed to connect or were dropped, counted by reason.
+    pub(crate) failures: BTreeMap<String, u64>,
+    /// Error frames received, counted by code.
+    pub(crate) errors: BTreeMap<String, u64>,
+    /// When measuring began (after the ramp).
+    pub(crate) measuring_since: Option<Instant>,
+}
+
+impl Tally {
+    /// Counts a session that failed to connect or was dropped.
+    pub(crate) fn fail(&mut self, reason: String) {
+        *self.failures.entry(reason).or_default() += 1;
+    }
+
+    /// Counts an error frame.
+    pub(crate) fn error(&mut self, code: String) {
+        *self.errors.entry(code).or_default() += 1;
+    }
+}
+
+pub(crate) type Shared = Rc<RefCell<Tally>>;
+
+/// The report, printed as a table and optionally written as JSON.
+#[derive(Serialize, Deserialize, Default)]
+pub(crate) struct Report {
+    pub(crate) scenario: String,
+    pub(crate) url: String,
+    /// Sessions asked for.
+    pub(crate) sessions: u64,
+    pub(crate) connected: u64,
+    /// Sessions that failed to connect or were dropped.
+    pub(crate) failed: u64,
+    /// `failed`, counted by reason.
+    pub(crate) failures: BTreeMap<String, u64>,
+    /// The measuring time.
+    pub(crate) seconds: f64,
+    /// Requests (chat: broadcasts) sent while measuring.
+    pub(crate) sent: u64,
+    /// Answers (chat: first deliveries) to what was sent while measuring.
+    pub(crate) answered: u64,
+    /// Answers due: one a request; chat: one a broadcast per other member.
+    pub(crate) expected: u64,
+    pub(crate) missing: u64,
+    /// `answered` a second (chat: deliveries a second).
+    pub(crate) per_second: f64,
+    /// `expected` a second (chat: deliveries offered a second).
+    pub(crate) expected_per_second: f64,
+    pub(crate) rtt_ms: Percentiles,
+    pub(crate) games_finished: u64,
+    pub(crate) duplicated: u64,
+    pub(crate) evicted: u64,
+    /// Error frames, counted by code.
+    pub(crate) errors: BTreeMap<String, u64>,
+    /// This load generator's CPU while measuring, percent of one core
+    /// (summed over worker processes): near 100 it, not the server, was
+    /// the limit.
+    pub(crate) load_cpu_percent: Option<f64>,
+    /// The server's memory and CPU, with `--server-pid`.
+    pub(crate) server: Option<ServerUsage>,
+}
+
+impl Report {
+    /// Adds a worker's idle report to this one.
+    pub(crate) fn absorb(&mut self, worker: Report) {
+        self.sessions += worker.sessions;
+        self.connected += worker.connected;
+        self.failed += worker.failed;
+        self.evicted += worker.evicted;
+        for (reason, count) in worker.failures {
+            *self.failures.entry(reason).or_default() += count;
+        }
+        if let Some(cpu) = worker.load_cpu_percent {
+            *self.load_cpu_percent.get_or_insert(0.0) += cpu;
+        }
+    }
+
+    /// Counts `sessions` sessions of a worker process that failed as a whole.
+    pub(crate) fn lose(&mut self, sessions: u32, reason: String) {
+        self.sessions += u64::from(sessions);
+        self.failed += u64::from(sessions);
+        *self.failures.entry(reason).or_default() += u64::from(sessions);
+    }
+}
+
+#[derive(Serialize, Deserialize, Default)]
+pub(crate) struct Percentiles {
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    max: f64,
+}
+
+pub(crate) fn new_tally() -> Shared {
+    Rc::new(RefCell::new(Tally {
+        rtt: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"),
+        sent: 0,
+        answered: 0,
+        games_finished: 0,
+        expected: 0,
+        duplicated: 0,
+        evicted: 0,
+        server: None,
+        load_cpu_percent: None,
+        connected: 0,
+        failures: BTreeMap::new(),
+        errors: BTreeMap::new(),
+        measuring_since: None,
+    }))
+}
+
+/// Counts a request sent, if measuring.
+pub(crate) fn count_sent(tally: &Shared) {
+    let mut tally = tally.borrow_mut();
+    if tally.measuring_since.is_some() {
+        tally.sent += 1;
+    }
+}
+
+/// Counts an answer to a request sent at `sent_at`, if it was sent while measuring.
+pub(crate) fn count_answer(tally: &Shared, sent_at: Instant) {
+    let mut tally = tally.borrow_mut();
+    if tally.measuring_since.is_some_and(|since| sent_at >= since) {
+        tally.answered += 1;
+        let micros = u64::try_from(sent_at.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let _ = tally.rtt.record(micros.max(1));
+    }
+}
+
+pub(crate) fn report(
+    scenario: &'static str,
+    common: &Common,
+    sessions: u64,
+    seconds: f64,
+    tally: &Shared,
+) -> Report {
+    let tally = tally.borrow();
+    let ms = |quantile: f64| tally.rtt.value_at_quantile(quantile) as f64 / 1000.0;
+    let per_second = |count: u64| count as f64 / seconds.max(f64::EPSILON);
+    // Chat counts deliveries due per broadcast; the others one answer a request.
+    let expected = if scenario == "chat" {
+        tally.expected
+    } else {
+        tally.sent
+    };
+    Report {
+        scenario: scenario.to_string(),
+        url: common.url.clone(),
+        sessions,
+        connected: tally.connected,
+        failed: tally.failures.values().sum(),
+        failures: tally.failures.clone(),
+        seconds,
+        sent: tally.sent,
+        answered: tally.answered,
+        expected,
+        missing: expected.saturating_sub(tally.answered),
+        per_second: per_second(tally.answered),
+        expected_per_second: per_second(expected),
+        rtt_ms: Percentiles {
+            p50: ms(0.5),
+            p90: ms(0.9),
+            p99: ms(0.99),
+            max: tally.rtt.max() as f64 / 1000.0,
+        },
+        games_finished: tally.games_finished,
+        duplicated: tally.duplicated,
+        evicted: tally.evicted,
+        errors: tally.errors.clone(),
+        load_cpu_percent: tally.load_cpu_percent,
+        server: tally.server,
+    }
+}
+
+pub(crate) fn finish(report: &Report, json: Option<PathBuf>) -> ExitCode {
+    print_table(report);
+    if let Some(path) = json {
+        let written = serde_json::to_string_pretty(report).map(|json| std::fs::write(&path, json));
+        if !matches!(written, Ok(Ok(()))) {
+            eprintln!("parlor-load: cannot write {}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    if shortfall(report) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Whether the run fell short: a session failed or was dropped, an answer
+/// or delivery is missing or doubled, or nothing came back at all.
+fn shortfall(report: &Report) -> bool {
+    // Idle sends nothing; chat with one member a room has no one to deliver to.
+    let answers_due = match report.scenario.as_str() {
+        "idle" => false,
+        "chat" => report.expected > 0,
+        _ => true,
+    };
+    (answers_due && report.answered == 0)
+        || report.failed > 0
+        || report.evicted > 0
+        || report.missing > 0
+        || report.duplicated > 0
+        || report.connected < report.sessions
+}
+
+fn print_table(report: &Report) {
+    println!("scenario        {}", report.scenario);
+    println!(
+        "sessions        {} ({} connected, {} failed)",
+        report.sessions, report.connected, report.failed
+    );
+    for (reason, count) in &report.failures {
+        println!("  failed        {count} × {reason}");
+    }
+    println!("measured        {:.1} s", report.seconds);
+    let rtt = &report.rtt_ms;
+    let percentiles = format!(
+        "p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}",
+        rtt.p50, rtt.p90, rtt.p99, rtt.max
+    );
+    if report.scenario == "chat" {
+        println!("broadcasts      {} sent", report.sent);
+        println!(
+            "deliveries      {} offered ({:.0}/s), {} delivered ({:.0}/s), {} missing, {} duplicated",
+            report.expected,
+            report.expected_per_second,
+            report.answered,
+            report.per_second,
+            report.missing,
+            report.duplicated
+        );
+        println!("latency ms      {percentiles}");
+    } else if report.scenario != "idle" {
+        println!(
+            "sent / answered {} / {} ({} missing), {:.0}/s offered, {:.0}/s answered",
+            report.sent,
+            report.answered,
+            report.missing,
+            report.expected_per_second,
+            report.per_second
+        );
+        println!("round trip ms   {percentiles}");
+    }
+    if report.scenario == "games" {
+        println!("games finished  {}", report.games_finished);
+    }
+    if report.scenario == "idle" {
+        println!("evicted         {}", report.evicted);
+    }
+    if let Some(cpu) = report.load_cpu_percent {
+        println!("load generator  CPU {cpu:.1} % of a core while measuring");
+    }
+    if let Some(server) = &report.server {
+        println!(
+            "server          RSS {} -> {} KiB ({} bytes a session), CPU {:.1} % of a core while measuring",
+            server.rss_kib_before, server.rss_kib_after, server.bytes_per_session, server.cpu_percent
+        );
+    }
+    for (code, count) in &report.errors {
+        println!("error frames    {count} × {code}");
+    }
+}
