@@ -691,12 +691,14 @@ impl StoreLink {
 
 #[cfg(test)]
 pub(crate) mod testing {
-    //! A [`SessionHandle`] whose frames a test reads.
+    //! Stand-ins for the actors at the other end of the links, for unit
+    //! tests of one actor.
 
     use super::*;
 
-    /// Stands in for a session actor: ignores everything but frames.
-    struct Nobody;
+    /// Stands in for any actor a link reaches: ignores everything, and
+    /// has no stored snapshot to load.
+    pub(crate) struct Nobody;
 
     impl Actor for Nobody {
         type Context = Context<Self>;
@@ -712,6 +714,14 @@ pub(crate) mod testing {
     }
 
     ignore!(Overflowed, Linked, RoomLinked, RoomRefused, CloseSession);
+    ignore!(GameFinished, GameClosed, RoomClosed, SaveGame, SaveSnapshot);
+
+    impl Handler<LoadSnapshot> for Nobody {
+        type Result = Result<Option<Value>, String>;
+        fn handle(&mut self, _: LoadSnapshot, _: &mut Context<Self>) -> Self::Result {
+            Ok(None)
+        }
+    }
 
     /// A handle whose frames arrive on the returned queue (must be called
     /// inside an actix system).

@@ -50,8 +50,8 @@ mod tests {
     use crate::{
         identity,
         links::{
-            testing, Action, GameClosed, GameFinished, GameLink, LoadSnapshot, Outgoing, Player,
-            PlayerRequest, SaveGame, SaveSnapshot, StoreLink,
+            testing::{self, Nobody},
+            Action, GameLink, Outgoing, Player, PlayerRequest, StoreLink,
         },
         metrics::Metrics,
     };
@@ -82,31 +82,6 @@ mod tests {
         }
         fn ending(&self) -> Option<Ending<u8>> {
             self.0.ending()
-        }
-    }
-
-    /// Stands in for the Lobby and the store: ignores what games report.
-    struct Nobody;
-
-    impl Actor for Nobody {
-        type Context = Context<Self>;
-    }
-
-    macro_rules! ignore {
-        ($($message:ty),*) => {$(
-            impl Handler<$message> for Nobody {
-                type Result = ();
-                fn handle(&mut self, _: $message, _: &mut Context<Self>) {}
-            }
-        )*};
-    }
-
-    ignore!(GameFinished, GameClosed, SaveGame, SaveSnapshot);
-
-    impl Handler<LoadSnapshot> for Nobody {
-        type Result = Result<Option<Value>, String>;
-        fn handle(&mut self, _: LoadSnapshot, _: &mut Context<Self>) -> Self::Result {
-            Ok(None)
         }
     }
 
