@@ -227,6 +227,16 @@ impl Config {
                 ),
             ));
         }
+        let static_dir = &self.server.static_dir;
+        if !static_dir.is_empty() && !Path::new(static_dir).is_dir() {
+            return Err(invalid(
+                "server.static_dir",
+                format!(
+                    "({static_dir:?}) is not a folder (it is relative to the working directory; \
+                     leave it empty for the built-in pages)"
+                ),
+            ));
+        }
         if self.store.path.is_empty() {
             return Err(invalid("store.path", "must not be empty".to_string()));
         }

@@ -64,21 +64,14 @@ enum Pages {
 }
 
 impl Pages {
-    /// The folder `static_dir` when it is one; the built-in pages when it
-    /// is empty, or (with a warning) when it is not a folder.
+    /// The built-in pages when `static_dir` is empty, else that folder
+    /// (`Config::validate` has checked that it is one).
     fn from_config(static_dir: &str) -> Pages {
         if static_dir.is_empty() {
             log::info!("pages: built in");
             return Pages::BuiltIn;
         }
         let dir = Path::new(static_dir);
-        if !dir.is_dir() {
-            log::warn!(
-                "server.static_dir {static_dir:?} is not a folder (it is relative to the working \
-                 directory): serving the built-in pages instead"
-            );
-            return Pages::BuiltIn;
-        }
         let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
         log::info!("pages: {}", dir.display());
         Pages::Folder(dir)
@@ -314,7 +307,9 @@ async fn websocket(
 ) -> actix_web::Result<HttpResponse> {
     if !origin_allowed(&req, &state.config.server.allowed_origins) {
         state.metrics.rejected(Rejection::Origin);
-        log::info!(
+        // Anyone can send these: debug, or they would flood the log (the
+        // metric counts them).
+        log::debug!(
             "ws handshake from {}: refused, origin not allowed (403)",
             peer(&req)
         );

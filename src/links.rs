@@ -11,7 +11,10 @@
 //! the session's mailbox. A full outbox means the client is not reading;
 //! the session hears of it ([`Overflowed`]) and drops the client (1008).
 
-use std::sync::Arc;
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc,
+};
 
 use actix::{dev::ToEnvelope, prelude::*};
 use actix_ws::CloseCode;
@@ -64,7 +67,6 @@ pub struct RoomLinked {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct RoomRefused {
-    /// The room.
     pub room: String,
     /// The join it answers.
     pub serial: u64,
@@ -76,7 +78,9 @@ pub struct RoomRefused {
 pub struct CloseSession(pub CloseCode);
 
 /// How the Lobby, games and rooms reach one connection of a session: its
-/// outbox and its mailbox. Made once per connection; cheap to clone.
+/// outbox and its mailbox. Made once per connection; cheap to clone. It
+/// reaches that connection only: a frame sent after the connection ended
+/// is dropped, not kept for the session's next connection.
 #[derive(Clone)]
 pub struct SessionHandle(Arc<SessionReach>);
 
@@ -87,18 +91,58 @@ struct SessionReach {
     connection: u64,
     /// The session's outbox, bounded by `limits.max_outbox`.
     outbox: mpsc::Sender<Outgoing>,
+    /// Set once the session has been told its outbox overflowed, so a
+    /// fan-out to a stuck client tells it once, not once per frame.
+    overflowed: AtomicBool,
     /// Frames out and errors by code.
     metrics: Arc<Metrics>,
-    /// Told when the outbox is full.
-    overflow: Recipient<Overflowed>,
-    /// Game links.
-    games: Recipient<Linked>,
-    /// Room links.
-    rooms: Recipient<RoomLinked>,
-    /// Refused room joins.
-    refusals: Recipient<RoomRefused>,
-    /// Close requests.
-    closes: Recipient<CloseSession>,
+    /// The session actor's mailbox: one address for every message, rather
+    /// than a boxed `Recipient` per message type on every connection.
+    mailbox: Box<dyn SessionMailbox>,
+}
+
+/// The messages a session actor takes from others, behind one address.
+trait SessionMailbox: Send + Sync {
+    /// [`Overflowed`].
+    fn overflowed(&self);
+    /// [`Linked`].
+    fn linked(&self, link: GameLink);
+    /// [`RoomLinked`].
+    fn room_linked(&self, link: RoomLinked);
+    /// [`RoomRefused`].
+    fn room_refused(&self, refused: RoomRefused);
+    /// [`CloseSession`].
+    fn close(&self, code: CloseCode);
+}
+
+impl<A> SessionMailbox for Addr<A>
+where
+    A: Actor<Context = Context<A>>
+        + Handler<Overflowed>
+        + Handler<Linked>
+        + Handler<RoomLinked>
+        + Handler<RoomRefused>
+        + Handler<CloseSession>,
+{
+    fn overflowed(&self) {
+        self.do_send(Overflowed);
+    }
+
+    fn linked(&self, link: GameLink) {
+        self.do_send(Linked(link));
+    }
+
+    fn room_linked(&self, link: RoomLinked) {
+        self.do_send(link);
+    }
+
+    fn room_refused(&self, refused: RoomRefused) {
+        self.do_send(refused);
+    }
+
+    fn close(&self, code: CloseCode) {
+        self.do_send(CloseSession(code));
+    }
 }
 
 impl SessionHandle {
@@ -121,12 +165,9 @@ impl SessionHandle {
         SessionHandle(Arc::new(SessionReach {
             connection,
             outbox,
+            overflowed: AtomicBool::new(false),
             metrics,
-            overflow: addr.clone().recipient(),
-            games: addr.clone().recipient(),
-            rooms: addr.clone().recipient(),
-            refusals: addr.clone().recipient(),
-            closes: addr.clone().recipient(),
+            mailbox: Box::new(addr.clone()),
         }))
     }
 
@@ -136,11 +177,16 @@ impl SessionHandle {
     }
 
     /// Queues a frame for the client. A full outbox drops the client (the
-    /// session hears of it); a closed one means the session is gone.
+    /// session hears of it, once); a closed one means the connection is gone
+    /// and its session is stopping.
     pub fn send(&self, frame: ByteString) {
         match self.0.outbox.try_send(Outgoing::Text(frame)) {
             Ok(()) => self.0.metrics.frames_out.inc(),
-            Err(mpsc::error::TrySendError::Full(_)) => self.0.overflow.do_send(Overflowed),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if !self.0.overflowed.swap(true, Ordering::Relaxed) {
+                    self.0.mailbox.overflowed();
+                }
+            }
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
@@ -158,22 +204,22 @@ impl SessionHandle {
 
     /// Tells the session to route a game's requests to `link`.
     pub fn link_game(&self, link: GameLink) {
-        self.0.games.do_send(Linked(link));
+        self.0.mailbox.linked(link);
     }
 
     /// Tells the session its join of a room went through.
     pub fn link_room(&self, link: RoomLink, serial: u64) {
-        self.0.rooms.do_send(RoomLinked { link, serial });
+        self.0.mailbox.room_linked(RoomLinked { link, serial });
     }
 
     /// Tells the session its join of `room` was refused.
     pub fn refuse_room(&self, room: String, serial: u64) {
-        self.0.refusals.do_send(RoomRefused { room, serial });
+        self.0.mailbox.room_refused(RoomRefused { room, serial });
     }
 
     /// Has the session close its connection with `code`.
     pub fn close(&self, code: CloseCode) {
-        self.0.closes.do_send(CloseSession(code));
+        self.0.mailbox.close(code);
     }
 }
 
@@ -236,7 +282,6 @@ pub struct Watch {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Presence {
-    /// The session.
     pub session: String,
     /// The connection that dropped or came back: a drop of a connection
     /// that was already taken over changes nothing.
@@ -312,7 +357,6 @@ impl GameLink {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct GameFinished {
-    /// The game.
     pub game_id: String,
 }
 
@@ -320,7 +364,6 @@ pub struct GameFinished {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct GameClosed {
-    /// The game.
     pub game_id: String,
 }
 
@@ -410,7 +453,6 @@ impl RoomLink {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct RoomClosed {
-    /// The room.
     pub room: String,
     /// Its last snapshot (`null` if none).
     pub snapshot: Value,
@@ -443,7 +485,6 @@ pub enum AdmitOutcome {
 /// Who a new connection is, as the Lobby decided before its session actor
 /// starts.
 pub struct Admission {
-    /// The session id.
     pub id: String,
     /// The display name.
     pub name: String,
@@ -463,7 +504,6 @@ pub struct Admission {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Register {
-    /// The session id.
     pub id: String,
     /// How to reach the new connection.
     pub handle: SessionHandle,
@@ -473,7 +513,6 @@ pub struct Register {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Unregister {
-    /// The session id.
     pub id: String,
     /// The connection that stopped, so that a connection already taken
     /// over does not unregister its successor.
@@ -486,7 +525,6 @@ pub struct Unregister {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Rename {
-    /// The session id.
     pub id: String,
     /// The new, already validated, name.
     pub name: String,
@@ -543,7 +581,6 @@ pub struct JoinRoomRequest {
 pub struct LeaveRoomRequest {
     /// The asking session.
     pub session: String,
-    /// The room.
     pub room: String,
     /// The request's `id`.
     pub id: Option<RequestId>,
@@ -625,7 +662,6 @@ impl LobbyLink {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct SaveSnapshot {
-    /// The room.
     pub room: String,
     /// Its kind.
     pub kind: RoomKind,
@@ -638,7 +674,6 @@ pub struct SaveSnapshot {
 #[derive(Message)]
 #[rtype(result = "Result<Option<Value>, String>")]
 pub struct LoadSnapshot {
-    /// The room.
     pub room: String,
 }
 

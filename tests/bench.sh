@@ -15,6 +15,15 @@
 # RUNS=3 or more each cell is the median of the rounds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Every server gets the same open-file limit: the peers do not raise their own.
+ulimit -n "$(ulimit -Hn)"
+for tool in taskset python3 node npm cargo; do
+  command -v "$tool" >/dev/null || { echo "bench.sh needs $tool" >&2; exit 1; }
+done
+if [ "$(nproc)" -lt 2 ]; then
+  echo "bench.sh pins the server and the load to different cores: it needs two" >&2
+  exit 1
+fi
 
 PEERS=${PEERS:-bench/peers}
 SECONDS_EACH=${SECONDS_EACH:-20}

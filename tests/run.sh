@@ -15,7 +15,7 @@
 # What it cannot install (Rust, Node.js and npm, or chromium without root) it names,
 # with how to get it, and exits 1 before running anything.
 #
-# Then it runs `cargo test --workspace` and `node --test tests/e2e/`, and exits
+# Then it runs `cargo test --workspace` and `node --test tests/e2e/*.test.mjs`, and exits
 # non-zero when either fails.
 set -euo pipefail
 
@@ -103,8 +103,8 @@ main() {
 
   echo "--- cargo test --workspace"
   cargo test --workspace
-  echo "--- node --test $E2E/"
-  node --test "$E2E/"
+  echo "--- node --test $E2E/*.test.mjs"
+  node --test "$E2E"/*.test.mjs
 }
 
 # Sourcing the file (to exercise one function) runs nothing.

@@ -3,8 +3,7 @@
 //! ([`rules`]), run by the generic Game actor ([`table`]).
 //!
 //! Adding a game means one new rules file, one variant of
-//! [`GameKind`](crate::protocol::GameKind) and one line in [`start_game`]
-//! and [`seats`].
+//! [`GameKind`](crate::protocol::GameKind) and one line in [`registered`].
 
 pub mod connect4;
 pub mod match3;
@@ -18,22 +17,41 @@ pub use self::{
 };
 use crate::{links::GameLink, protocol::GameKind, workers::Workers};
 
-/// Starts a game of `kind`: the registry of games, one line per kind.
-pub fn start_game(workers: &Workers, kind: GameKind, new: NewGame) -> GameLink {
-    match kind {
-        GameKind::TicTacToe => table::Game::<tictactoe::TicTacToe>::launch(workers, new),
-        GameKind::Connect4 => table::Game::<connect4::Connect4>::launch(workers, new),
-        GameKind::Match3 => table::Game::<match3::Match3>::launch(workers, new),
+/// What the server knows of one kind of game.
+struct Registered {
+    /// Its seats in turn order, as named on the wire.
+    seats: &'static [&'static str],
+    /// Starts a game of it.
+    start: fn(&Workers, NewGame) -> GameLink,
+}
+
+impl Registered {
+    /// The entry of the game `R` implements.
+    fn of<R: Rules>() -> Registered {
+        Registered {
+            seats: R::SEATS,
+            start: table::Game::<R>::launch,
+        }
     }
+}
+
+/// The registry of games: one line per kind.
+fn registered(kind: GameKind) -> Registered {
+    match kind {
+        GameKind::TicTacToe => Registered::of::<tictactoe::TicTacToe>(),
+        GameKind::Connect4 => Registered::of::<connect4::Connect4>(),
+        GameKind::Match3 => Registered::of::<match3::Match3>(),
+    }
+}
+
+/// Starts a game of `kind`.
+pub fn start_game(workers: &Workers, kind: GameKind, new: NewGame) -> GameLink {
+    (registered(kind).start)(workers, new)
 }
 
 /// The seats of `kind` in turn order, as named on the wire.
 pub fn seats(kind: GameKind) -> &'static [&'static str] {
-    match kind {
-        GameKind::TicTacToe => tictactoe::TicTacToe::SEATS,
-        GameKind::Connect4 => connect4::Connect4::SEATS,
-        GameKind::Match3 => match3::Match3::SEATS,
-    }
+    registered(kind).seats
 }
 
 #[cfg(test)]

@@ -151,22 +151,25 @@ impl Session {
         })
     }
 
-    /// Queues a frame; drops the client if its outbox is full.
-    fn push(&mut self, frame: Outgoing, ctx: &mut Context<Self>) {
+    /// Queues a frame; drops the client if its outbox is full. Says
+    /// whether the frame was queued.
+    fn push(&mut self, frame: Outgoing, ctx: &mut Context<Self>) -> bool {
         if self.closing {
-            return;
+            return false;
         }
         match self.outbox.push(frame) {
-            Ok(()) => {}
+            Ok(()) => return true,
             Err(Refused::Full) => self.drop_slow_client(ctx),
             Err(Refused::Closed) => ctx.stop(),
         }
+        false
     }
 
     /// Queues a server event as a text frame.
     fn send(&mut self, frame: ByteString, ctx: &mut Context<Self>) {
-        self.shared.metrics.frames_out.inc();
-        self.push(Outgoing::Text(frame), ctx);
+        if self.push(Outgoing::Text(frame), ctx) {
+            self.shared.metrics.frames_out.inc();
+        }
     }
 
     /// Sends `msg` as the reply to request `id`.
@@ -382,11 +385,13 @@ impl Actor for Session {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.shared.metrics.sessions_opened.inc();
+        // `welcome` first: once registered, the Lobby may write to the
+        // outbox itself.
+        let rooms = self.welcome(ctx);
         self.shared.lobby.register(Register {
             id: self.id.clone(),
             handle: self.handle.clone(),
         });
-        let rooms = self.welcome(ctx);
         let games: HashSet<String> = self
             .games
             .iter()
@@ -443,7 +448,9 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for Session {
                     self.refuse(&refusal, ctx);
                 }
             }
-            Ok(AggregatedMessage::Ping(payload)) => self.push(Outgoing::Pong(payload), ctx),
+            Ok(AggregatedMessage::Ping(payload)) => {
+                self.push(Outgoing::Pong(payload), ctx);
+            }
             Ok(AggregatedMessage::Pong(_)) => {}
             Ok(AggregatedMessage::Close(_)) => self.close(CloseCode::Normal, ctx),
             Err(err) => self.on_protocol_error(err, ctx),

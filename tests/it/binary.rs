@@ -124,19 +124,17 @@ async fn started_in_an_empty_folder_it_serves_the_built_in_pages() {
     assert!(left.is_empty(), "wrote {left:?}");
 }
 
-#[tokio::test]
-async fn a_static_dir_that_is_not_a_folder_is_warned_about_and_the_built_in_pages_served() {
+#[test]
+fn a_static_dir_that_is_not_a_folder_stops_start_up_naming_the_key() {
     let folder = tempfile::tempdir().unwrap();
-    let server = spawn_in(
-        folder.path(),
-        &[("PARLOR_SERVER__STATIC_DIR", "no-such-folder")],
-    );
-    let (status, page) = http_get(server.addr, "/").await;
-    assert_eq!(status, 200);
-    assert!(page.contains("<title>Parlor"), "{page}");
-    let stderr = server.stop_and_read_stderr().await;
+    let output = binary(&[], &[("PARLOR_SERVER__STATIC_DIR", "no-such-folder")])
+        .current_dir(folder.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("server.static_dir \"no-such-folder\" is not a folder"),
+        stderr.contains("server.static_dir") && stderr.contains("no-such-folder"),
         "{stderr}"
     );
 }
