@@ -3,7 +3,7 @@
 //! ([`rules`]), run by the generic Game actor ([`table`]).
 //!
 //! Adding a game means one new rules file, one variant of
-//! [`GameKind`](crate::protocol::GameKind) and one line in [`registered`].
+//! [`GameKind`] and one line in `registered`.
 
 pub mod connect4;
 pub mod match3;

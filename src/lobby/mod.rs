@@ -1,8 +1,8 @@
 //! The Lobby actor: one per server. It owns the session registry
-//! ([`sessions`]: the id, name, color, resume secret and handle of every
+//! (`sessions`: the id, name, color, resume secret and handle of every
 //! session, live or held for reconnection), the quick-match queues and the
-//! directory of games ([`matchmaking`]), and the directory of rooms
-//! ([`rooms`]: who is in which room; the Lobby alone decides joins and
+//! directory of games (`matchmaking`), and the directory of rooms
+//! (`rooms`: who is in which room; the Lobby alone decides joins and
 //! leaves). It is the only actor that knows where a game or room lives;
 //! once a game has started or a room is joined, sessions talk to it
 //! directly.

@@ -139,7 +139,7 @@ pub struct GameRecord {
 pub enum ServerMsg {
     /// The first frame of every connection.
     Welcome {
-        /// [`PROTOCOL_VERSION`].
+        /// [`PROTOCOL_VERSION`](super::PROTOCOL_VERSION).
         protocol: u32,
         /// The session id.
         session: String,

@@ -101,7 +101,7 @@ pub fn move_fields<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, S
 /// `{"type":"set_name","name":"Ada"}`
 #[derive(Debug, Deserialize)]
 pub struct SetName {
-    /// The wanted name, checked by [`valid_name`].
+    /// The wanted name, checked by [`valid_name`](super::valid_name).
     pub name: String,
 }
 

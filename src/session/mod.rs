@@ -1,9 +1,9 @@
 //! The Session actor: one per WebSocket connection.
 //!
 //! It owns the connection's identity (id, name, color), its heartbeat, its
-//! rate limiter and its outbox ([`outbox`]). Incoming frames arrive as a
+//! rate limiter and its outbox (`outbox`). Incoming frames arrive as a
 //! stream (`ctx.add_stream`); each text frame is parsed into a request and
-//! answered or routed ([`routes`]): lobby requests to the Lobby, moves
+//! answered or routed (`routes`): lobby requests to the Lobby, moves
 //! straight to their Game, room messages straight to their Room.
 //!
 //! Takes [`Overflowed`] (its outbox is full), [`Linked`] (a game to route
