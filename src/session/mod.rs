@@ -18,11 +18,14 @@
 //! [`RoomLinked`]: crate::links::RoomLinked
 //! [`RoomRefused`]: crate::links::RoomRefused
 
+mod heartbeat;
 mod outbox;
 mod routes;
 
 use std::{
+    cell::Cell,
     collections::{HashMap, HashSet},
+    rc::Rc,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
@@ -35,6 +38,7 @@ use actix_ws::{AggregatedMessage, CloseCode, ProtocolError};
 use bytestring::ByteString;
 
 use self::{
+    heartbeat::{Enrolment, Silent},
     outbox::{Outbox, Refused},
     routes::{Resuming, RoomRoute},
 };
@@ -88,8 +92,11 @@ pub struct Session {
     shared: Arc<SessionShared>,
     /// Frames for the client and the task that writes them.
     outbox: Outbox,
-    /// When the client last sent anything, Pongs included.
-    last_seen: Instant,
+    /// When the client last sent anything, Pongs included; the heartbeat's
+    /// sweep reads it.
+    last_seen: Rc<Cell<Instant>>,
+    /// The session's place in its thread's heartbeat, from `started` on.
+    heartbeat: Option<Enrolment>,
     /// The message rate limit.
     rate: RateLimiter,
     /// The welcome (and anything before `started`) still to send.
@@ -142,7 +149,8 @@ impl Session {
                 rate,
                 shared,
                 outbox,
-                last_seen: now,
+                last_seen: Rc::new(Cell::new(now)),
+                heartbeat: None,
                 admission: Some(admission),
                 closing: false,
                 resuming: None,
@@ -242,29 +250,22 @@ impl Session {
         Vec::new()
     }
 
-    /// Pings the client, or evicts it if it has been silent too long.
-    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
-        if self.last_seen.elapsed() >= self.shared.config.heartbeat_timeout() {
-            log::info!(
-                "session {} evicted: silent for {:?}",
-                self.id,
-                self.last_seen.elapsed()
-            );
-            self.shared.metrics.evictions.inc();
-            self.leave_reason = LeaveReason::Timeout;
-            // An evicted peer is simply dropped: no Close frame.
-            self.outbox.abort();
-            ctx.stop();
-            return;
-        }
-        self.push(Outgoing::Ping, ctx);
+    /// The client has been silent for `heartbeat.timeout_ms`: evict it.
+    fn evict(&mut self, ctx: &mut Context<Self>) {
+        let silent = self.last_seen.get().elapsed();
+        log::info!("session {} evicted: silent for {silent:?}", self.id);
+        self.shared.metrics.evictions.inc();
+        self.leave_reason = LeaveReason::Timeout;
+        // An evicted peer is simply dropped: no Close frame.
+        self.outbox.abort();
+        ctx.stop();
     }
 
     /// Applies the rate limit to one text or binary frame; `true` if it may
     /// be handled.
     fn admit_frame(&mut self, ctx: &mut Context<Self>) -> bool {
         self.shared.metrics.frames_in.inc();
-        match self.rate.check(self.last_seen) {
+        match self.rate.check(self.last_seen.get()) {
             Verdict::Allow => true,
             Verdict::Drop { notify } => {
                 if notify {
@@ -408,12 +409,18 @@ impl Actor for Session {
         }
         self.announce_presence(true);
         self.rejoin(rooms);
-        ctx.run_interval(self.shared.config.heartbeat_interval(), |session, ctx| {
-            session.heartbeat(ctx)
-        });
+        let config = &self.shared.config;
+        self.heartbeat = Some(heartbeat::enrol(
+            (config.heartbeat_interval(), config.heartbeat_timeout()),
+            self.connection,
+            Rc::clone(&self.last_seen),
+            self.outbox.sender(),
+            ctx.address(),
+        ));
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
+        self.heartbeat = None;
         self.announce_presence(false);
         self.shared.lobby.unregister(Unregister {
             id: self.id.clone(),
@@ -434,7 +441,7 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for Session {
         if self.closing {
             return;
         }
-        self.last_seen = Instant::now();
+        self.last_seen.set(Instant::now());
         match item {
             Ok(AggregatedMessage::Text(text)) => {
                 if self.admit_frame(ctx) {
@@ -468,6 +475,18 @@ impl Handler<Overflowed> for Session {
     fn handle(&mut self, _: Overflowed, ctx: &mut Context<Self>) {
         if !self.closing {
             self.drop_slow_client(ctx);
+        }
+    }
+}
+
+impl Handler<Silent> for Session {
+    type Result = ();
+
+    fn handle(&mut self, _: Silent, ctx: &mut Context<Self>) {
+        // The client may have spoken since the sweep looked.
+        let silent = self.last_seen.get().elapsed() >= self.shared.config.heartbeat_timeout();
+        if silent && !self.closing {
+            self.evict(ctx);
         }
     }
 }
