@@ -58,6 +58,9 @@ pub struct ServerConfig {
     pub allowed_origins: Vec<String>,
     /// Folder of the browser client; empty serves the pages built in.
     pub static_dir: String,
+    /// Gather a session's outgoing frames this long and write them at once;
+    /// 0 writes at once.
+    pub write_delay_ms: u64,
     /// Grace for closing sessions on SIGTERM/SIGINT.
     pub shutdown_timeout_ms: NonZeroU64,
 }
@@ -332,6 +335,7 @@ mod tests {
         assert_eq!(config.server.max_sessions.get(), 100_000);
         assert!(config.server.allowed_origins.is_empty());
         assert_eq!(config.server.static_dir, "");
+        assert_eq!(config.server.write_delay_ms, 0);
         assert_eq!(config.server.shutdown_timeout_ms.get(), 5000);
         assert_eq!(config.heartbeat.interval_ms.get(), 5000);
         assert_eq!(config.heartbeat.timeout_ms.get(), 15000);

@@ -33,14 +33,26 @@ use crate::{
 /// What goes into a session's outbox, for its writer to put on the socket.
 #[derive(Debug)]
 pub enum Outgoing {
-    /// A text frame, already serialised.
+    /// An event, already serialised: it may wait `server.write_delay_ms`
+    /// to go out in one write with others.
     Text(ByteString),
+    /// An answer to the session's own request, already serialised: it goes
+    /// out at once, with everything queued before it.
+    Answer(ByteString),
     /// A heartbeat Ping.
     Ping,
     /// The answer to a client's Ping.
     Pong(Bytes),
     /// A Close frame; the writer stops after it.
     Close(CloseCode),
+}
+
+impl Outgoing {
+    /// Whether the frame goes out at once rather than wait to be gathered
+    /// with others.
+    pub fn is_urgent(&self) -> bool {
+        !matches!(self, Outgoing::Text(_))
+    }
 }
 
 /// A session's outbox is full: its client does not read.
@@ -176,11 +188,22 @@ impl SessionHandle {
         self.0.connection
     }
 
-    /// Queues a frame for the client. A full outbox drops the client (the
-    /// session hears of it, once); a closed one means the connection is gone
-    /// and its session is stopping.
+    /// Queues an event for the client (it may wait `server.write_delay_ms`
+    /// to go out with others).
     pub fn send(&self, frame: ByteString) {
-        match self.0.outbox.try_send(Outgoing::Text(frame)) {
+        self.push(Outgoing::Text(frame));
+    }
+
+    /// Queues an answer to the session's own request: it goes out at once.
+    pub fn answer(&self, frame: ByteString) {
+        self.push(Outgoing::Answer(frame));
+    }
+
+    /// Queues a frame. A full outbox drops the client (the session hears of
+    /// it, once); a closed one means the connection is gone and its session
+    /// is stopping.
+    fn push(&self, frame: Outgoing) {
+        match self.0.outbox.try_send(frame) {
             Ok(()) => self.0.metrics.frames_out.inc(),
             Err(mpsc::error::TrySendError::Full(_)) => {
                 if !self.0.overflowed.swap(true, Ordering::Relaxed) {
@@ -193,13 +216,13 @@ impl SessionHandle {
 
     /// Sends `msg` as the answer to request `id`.
     pub fn reply(&self, msg: &ServerMsg, id: Option<&RequestId>) {
-        self.send(msg.encode_reply(id));
+        self.answer(msg.encode_reply(id));
     }
 
     /// Sends the `error` frame of a refused request, and counts it.
     pub fn refuse(&self, refusal: &Refusal) {
         self.0.metrics.error_sent(refusal.code);
-        self.send(refusal.encode());
+        self.answer(refusal.encode());
     }
 
     /// Tells the session to route a game's requests to `link`.

@@ -112,7 +112,7 @@ mod tests {
         let kept = frames.clone();
         actix_rt::spawn(async move {
             while let Some(frame) = outbox.recv().await {
-                if let Outgoing::Text(text) = frame {
+                if let Outgoing::Text(text) | Outgoing::Answer(text) = frame {
                     let frame = serde_json::from_str(&text).expect("frames are JSON");
                     kept.lock().expect("inbox lock").push(frame);
                 }

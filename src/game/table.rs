@@ -151,7 +151,7 @@ impl<R: Rules> Actor for Game<R> {
         if let Some(created) = self.created.take() {
             let creator = self.seats.first().and_then(Option::as_ref);
             if let Some(addr) = creator.and_then(|occupant| occupant.addr.as_ref()) {
-                addr.send(created);
+                addr.answer(created);
             }
         }
         if self.is_full() {
@@ -287,7 +287,11 @@ impl<R: Rules> Game<R> {
         let shared = msg.encode();
         for (session, addr) in self.audience() {
             match cause {
-                Some((asker, id @ Some(_))) if asker == session => addr.send(msg.encode_reply(id)),
+                // The asker's own copy answers its request: at once.
+                Some((asker, id)) if asker == session => match id {
+                    Some(_) => addr.answer(msg.encode_reply(id)),
+                    None => addr.answer(shared.clone()),
+                },
                 _ => addr.send(shared.clone()),
             }
         }
@@ -313,11 +317,11 @@ impl<R: Rules> Game<R> {
         };
         for (seat, occupant) in self.seats.iter().enumerate() {
             let Some(occupant) = occupant else { continue };
-            let id = cause
-                .filter(|(asker, _)| *asker == occupant.session)
-                .and_then(|(_, id)| id);
-            if let Some(addr) = &occupant.addr {
-                addr.send(start_for(Some(seat)).encode_reply(id));
+            let Some(addr) = &occupant.addr else { continue };
+            let start = start_for(Some(seat));
+            match cause.filter(|(asker, _)| *asker == occupant.session) {
+                Some((_, id)) => addr.answer(start.encode_reply(id)),
+                None => addr.send(start.encode()),
             }
         }
         let for_spectators = start_for(None).encode();
@@ -547,7 +551,7 @@ impl<R: Rules> Game<R> {
         msg.handle.link_game(self.link(ctx));
         let seat = self.seat_of(&msg.session);
         msg.handle
-            .send(self.state_for(seat).encode_reply(msg.id.as_ref()));
+            .answer(self.state_for(seat).encode_reply(msg.id.as_ref()));
         if seat.is_none() {
             self.spectators.insert(msg.session, msg.handle);
         }

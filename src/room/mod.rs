@@ -264,7 +264,7 @@ impl Room {
             members: self.infos(),
             tick_hz: self.canvas.as_ref().map(|_| self.settings.canvas_tick_hz),
         };
-        msg.handle.send(joined.encode_reply(msg.id.as_ref()));
+        msg.handle.answer(joined.encode_reply(msg.id.as_ref()));
         let candidates: VecDeque<String> = self
             .members
             .iter()
@@ -373,7 +373,7 @@ impl Room {
             let left = ServerMsg::RoomLeft {
                 room: self.name.clone(),
             };
-            member.handle.send(left.encode_reply(msg.id.as_ref()));
+            member.handle.answer(left.encode_reply(msg.id.as_ref()));
         }
         let event = ServerMsg::MemberLeft {
             room: self.name.clone(),

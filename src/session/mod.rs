@@ -30,7 +30,7 @@ use std::{
         atomic::{AtomicU64, Ordering},
         Arc,
     },
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use actix::prelude::*;
@@ -120,7 +120,8 @@ impl Session {
         slot: impl Send + 'static,
     ) -> Addr<Session> {
         let limits = &shared.config.limits;
-        let outbox = Outbox::open(limits.max_outbox.get(), socket, slot);
+        let write_delay = Duration::from_millis(shared.config.server.write_delay_ms);
+        let outbox = Outbox::open(limits.max_outbox.get(), write_delay, socket, slot);
         let now = Instant::now();
         let rate = RateLimiter::new(limits.msgs_per_sec.get(), limits.burst.get(), now);
         let games = admission
@@ -173,9 +174,10 @@ impl Session {
         false
     }
 
-    /// Queues a server event as a text frame.
+    /// Queues a frame the session itself sends: an answer to its client's
+    /// request (or the welcome), which goes out at once.
     fn send(&mut self, frame: ByteString, ctx: &mut Context<Self>) {
-        if self.push(Outgoing::Text(frame), ctx) {
+        if self.push(Outgoing::Answer(frame), ctx) {
             self.shared.metrics.frames_out.inc();
         }
     }

@@ -3,10 +3,16 @@
 //!
 //! The session and, through its [`SessionHandle`](crate::links::SessionHandle),
 //! the Lobby, rooms and games push into the queue; one writer task per
-//! connection takes frames out in order. A full queue means the client is
-//! not reading: it is dropped, never buffered without bound.
+//! connection takes frames out in order and hands everything it has to the
+//! connection at once, which writes it with one system call. With
+//! `server.write_delay_ms` above 0 an event waits that long for others to
+//! go out with it, unless an answer to the client's own request (or a
+//! control frame) comes first. A full queue means the client is not
+//! reading: it is dropped, never buffered without bound.
 
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use actix_ws::CloseCode;
 use tokio::{
@@ -40,11 +46,12 @@ impl Outbox {
     /// ends, so a session counts until its last frame is handed over.
     pub(super) fn open(
         capacity: usize,
+        write_delay: Duration,
         socket: actix_ws::Session,
         slot: impl Send + 'static,
     ) -> Outbox {
         let (queue, frames) = mpsc::channel(capacity);
-        let writer = actix_rt::spawn(write_frames(frames, socket.clone(), slot));
+        let writer = actix_rt::spawn(write_frames(frames, write_delay, socket.clone(), slot));
         Outbox {
             queue,
             writer,
@@ -96,22 +103,59 @@ impl Outbox {
 /// fails, or every sender is gone.
 async fn write_frames(
     mut frames: mpsc::Receiver<Outgoing>,
+    write_delay: Duration,
     mut socket: actix_ws::Session,
     slot: impl Send + 'static,
 ) {
     let _slot = slot;
+    let mut gathered = Vec::new();
     while let Some(frame) = frames.recv().await {
-        let sent = match frame {
-            Outgoing::Text(text) => socket.text(text).await,
-            Outgoing::Ping => socket.ping(b"").await,
-            Outgoing::Pong(payload) => socket.pong(&payload).await,
-            Outgoing::Close(code) => {
-                let _ = socket.close(Some(code.into())).await;
+        let urgent = frame.is_urgent();
+        gathered.push(frame);
+        if !urgent && !write_delay.is_zero() {
+            gather(&mut frames, &mut gathered, Instant::now() + write_delay).await;
+        }
+        for frame in gathered.drain(..) {
+            if !write(&mut socket, frame).await {
                 return;
             }
-        };
-        if sent.is_err() {
-            return;
         }
     }
+}
+
+/// Adds what comes into `gathered` until `deadline`, an urgent frame, or
+/// the queue's end.
+async fn gather(
+    frames: &mut mpsc::Receiver<Outgoing>,
+    gathered: &mut Vec<Outgoing>,
+    deadline: Instant,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => return,
+            frame = frames.recv() => {
+                let Some(frame) = frame else { return };
+                let urgent = frame.is_urgent();
+                gathered.push(frame);
+                if urgent {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Hands one frame to the connection; `false` once nothing more may be
+/// written (a Close was sent, or the socket failed).
+async fn write(socket: &mut actix_ws::Session, frame: Outgoing) -> bool {
+    let sent = match frame {
+        Outgoing::Text(text) | Outgoing::Answer(text) => socket.text(text).await,
+        Outgoing::Ping => socket.ping(b"").await,
+        Outgoing::Pong(payload) => socket.pong(&payload).await,
+        Outgoing::Close(code) => {
+            let _ = socket.clone().close(Some(code.into())).await;
+            return false;
+        }
+    };
+    sent.is_ok()
 }

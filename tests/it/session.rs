@@ -1,6 +1,9 @@
 //! Welcome, names, echo, and what each kind of bad input gets.
 
-use std::num::NonZero;
+use std::{
+    num::NonZero,
+    time::{Duration, Instant},
+};
 
 use serde_json::json;
 use tokio_tungstenite::tungstenite::{
@@ -353,4 +356,39 @@ async fn a_name_counts_what_people_see_and_may_not_reorder_text() {
         let error = client.ask(json!({"type":"set_name","name":bad})).await;
         assert_eq!(error["code"], "name_invalid", "{bad:?}");
     }
+}
+
+#[tokio::test]
+async fn with_a_write_delay_events_wait_and_answers_do_not() {
+    let delay = Duration::from_millis(800);
+    let server = TestServer::with(|config| config.server.write_delay_ms = 800);
+    let (mut ada, _) = server.connect().await;
+    let (mut bob, _) = server.connect().await;
+    for client in [&mut ada, &mut bob] {
+        let joined = client
+            .ask(json!({"type":"join_room","room":"slow","kind":"chat"}))
+            .await;
+        assert_eq!(joined["type"], "room_joined", "an answer: {joined}");
+        client.recv_type("room_state").await;
+    }
+    ada.recv_type("member_joined").await;
+    let sent = Instant::now();
+    for n in 0..3 {
+        ada.send(json!({"type":"broadcast","room":"slow","data":n}))
+            .await;
+    }
+    let first = bob.recv_type("message").await;
+    let waited = sent.elapsed();
+    assert!(
+        waited >= delay / 2,
+        "an event waits for others to go with it: {waited:?}"
+    );
+    assert_eq!(first["data"], 0);
+    assert_eq!(bob.recv_type("message").await["data"], 1);
+    assert_eq!(bob.recv_type("message").await["data"], 2);
+    // An answer to one's own request goes out at once, whatever waits.
+    let asked = Instant::now();
+    let echo = bob.ask(json!({"type":"echo","data":"now"})).await;
+    assert_eq!(echo["data"], "now");
+    assert!(asked.elapsed() < delay / 2, "{:?}", asked.elapsed());
 }
