@@ -1,7 +1,9 @@
 //! The Session actor: one per WebSocket connection.
 //!
-//! It owns the connection's identity (id, name, color), its heartbeat, its
-//! rate limiter and its outbox (`outbox`). Incoming frames arrive as a
+//! It owns the connection's identity (id, name, color), its rate limiter
+//! and its outbox (`outbox`), and enrols in its thread's heartbeat sweep
+//! (`heartbeat`), which Pings it and tells it when it has gone silent
+//! (`Silent`). Incoming frames arrive as a
 //! stream (`ctx.add_stream`); each text frame is parsed into a request and
 //! answered or routed (`routes`): lobby requests to the Lobby, moves
 //! straight to their Game, room messages straight to their Room.
