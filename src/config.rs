@@ -230,6 +230,15 @@ impl Config {
                 ),
             ));
         }
+        if self.server.write_delay_ms >= self.heartbeat.interval_ms.get() {
+            return Err(invalid(
+                "server.write_delay_ms",
+                format!(
+                    "({}) must be below heartbeat.interval_ms ({})",
+                    self.server.write_delay_ms, self.heartbeat.interval_ms
+                ),
+            ));
+        }
         let static_dir = &self.server.static_dir;
         if !static_dir.is_empty() && !Path::new(static_dir).is_dir() {
             return Err(invalid(
@@ -443,6 +452,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("limits.max_outbox"), "{err}");
+    }
+
+    #[test]
+    fn a_write_delay_must_be_below_the_heartbeat() {
+        let err = load_file("[server]\nwrite_delay_ms = 5000\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.write_delay_ms"), "{err}");
     }
 
     #[test]

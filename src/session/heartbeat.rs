@@ -12,7 +12,7 @@
 use std::{
     cell::{Cell, RefCell},
     collections::HashMap,
-    rc::Rc,
+    rc::{Rc, Weak},
     time::{Duration, Instant},
 };
 
@@ -48,8 +48,10 @@ type Beat = (Duration, Duration);
 
 thread_local! {
     /// This thread's sweeps, one per setting (servers started side by side
-    /// in one process, as the tests do, may differ).
-    static SWEEPS: RefCell<HashMap<Beat, Rc<Sessions>>> = RefCell::default();
+    /// in one process, as the tests do, may differ). Enrolments keep a
+    /// sweep's sessions alive; once the last has left, the sweep ends at
+    /// its next tick and the next session to enrol starts a new one.
+    static SWEEPS: RefCell<HashMap<Beat, Weak<Sessions>>> = RefCell::default();
 }
 
 /// A session's place in its thread's sweep; it leaves when this is dropped.
@@ -78,12 +80,13 @@ pub(super) fn enrol(
 ) -> Enrolment {
     let sessions = SWEEPS.with(|sweeps| {
         let mut sweeps = sweeps.borrow_mut();
-        let sessions = sweeps.entry((interval, timeout)).or_insert_with(|| {
+        let running = sweeps.get(&(interval, timeout)).and_then(Weak::upgrade);
+        running.unwrap_or_else(|| {
             let sessions = Rc::new(Sessions::default());
             actix_rt::spawn(sweep(interval, timeout, Rc::downgrade(&sessions)));
+            sweeps.insert((interval, timeout), Rc::downgrade(&sessions));
             sessions
-        });
-        Rc::clone(sessions)
+        })
     });
     let pulse = Pulse {
         last_seen,
@@ -97,8 +100,8 @@ pub(super) fn enrol(
     }
 }
 
-/// Beats `sessions` every `interval` for as long as the thread runs.
-async fn sweep(interval: Duration, timeout: Duration, sessions: std::rc::Weak<Sessions>) {
+/// Beats `sessions` every `interval` for as long as any session is enrolled.
+async fn sweep(interval: Duration, timeout: Duration, sessions: Weak<Sessions>) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // The first tick is at once: nobody is due yet.

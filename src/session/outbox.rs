@@ -51,7 +51,11 @@ impl Outbox {
         slot: impl Send + 'static,
     ) -> Outbox {
         let (queue, frames) = mpsc::channel(capacity);
-        let writer = actix_rt::spawn(write_frames(frames, write_delay, socket.clone(), slot));
+        let gathering = Gathering {
+            delay: write_delay,
+            most: capacity,
+        };
+        let writer = actix_rt::spawn(write_frames(frames, gathering, socket.clone(), slot));
         Outbox {
             queue,
             writer,
@@ -99,11 +103,20 @@ impl Outbox {
     }
 }
 
+/// How long events wait for others, and how many may wait at once (the
+/// outbox's own bound: gathering never holds more than the queue would).
+struct Gathering {
+    /// `server.write_delay_ms`.
+    delay: Duration,
+    /// `limits.max_outbox`.
+    most: usize,
+}
+
 /// Drains the queue into the socket until a Close is sent, the socket
 /// fails, or every sender is gone.
 async fn write_frames(
     mut frames: mpsc::Receiver<Outgoing>,
-    write_delay: Duration,
+    gathering: Gathering,
     mut socket: actix_ws::Session,
     slot: impl Send + 'static,
 ) {
@@ -112,8 +125,9 @@ async fn write_frames(
     while let Some(frame) = frames.recv().await {
         let urgent = frame.is_urgent();
         gathered.push(frame);
-        if !urgent && !write_delay.is_zero() {
-            gather(&mut frames, &mut gathered, Instant::now() + write_delay).await;
+        if !urgent && !gathering.delay.is_zero() {
+            let deadline = Instant::now() + gathering.delay;
+            gather(&mut frames, &mut gathered, deadline, gathering.most).await;
         }
         for frame in gathered.drain(..) {
             if !write(&mut socket, frame).await {
@@ -123,14 +137,15 @@ async fn write_frames(
     }
 }
 
-/// Adds what comes into `gathered` until `deadline`, an urgent frame, or
-/// the queue's end.
+/// Adds what comes into `gathered` until `deadline`, an urgent frame, the
+/// queue's end, or `most` frames.
 async fn gather(
     frames: &mut mpsc::Receiver<Outgoing>,
     gathered: &mut Vec<Outgoing>,
     deadline: Instant,
+    most: usize,
 ) {
-    loop {
+    while gathered.len() < most {
         tokio::select! {
             () = tokio::time::sleep_until(deadline) => return,
             frame = frames.recv() => {
