@@ -1,46 +1,57 @@
 //! The HTTP side: binding the server and its routes.
 //!
 //! - `GET /ws`: the WebSocket handshake (origin and capacity checks, then a
-//!   [`Session`] actor).
+//!   [`Session`](crate::session::Session) actor), taken through
+//!   actix-http's upgrade hook (`upgrade`) around the actix-web App.
 //! - `GET /healthz`, `GET /metrics`, `GET /api/rooms`, `GET /api/games`,
 //!   `GET /api/history`; any other `/api/…` path is a JSON 404.
 //! - everything else: the browser client, built into the binary from
 //!   `static/`, or read from `server.static_dir` when that names a folder.
 
+mod upgrade;
+
 use std::{
-    net::SocketAddr,
+    net::{SocketAddr, TcpListener, ToSocketAddrs},
     num::NonZeroUsize,
     path::{Path, PathBuf},
     sync::Arc,
     time::Duration,
 };
 
+use actix_http::HttpService;
+use actix_server::Server;
+use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
 use actix_web::{
-    dev::{Server, ServiceRequest},
+    dev::{AppConfig, ServiceRequest},
     http::{
-        header::{self, CacheDirective, EntityTag},
+        header::{self, CacheDirective, EntityTag, HeaderValue},
         StatusCode,
     },
     middleware::Logger,
-    web, App, HttpMessage, HttpRequest, HttpResponse, HttpServer,
+    web, App, HttpMessage, HttpRequest, HttpResponse,
 };
 use serde::{Deserialize, Serialize};
-use socket2::SockRef;
+use socket2::{Domain, SockRef, Socket, Type};
 
 use crate::{
     links::{Admission, AdmitOutcome},
-    lobby::{Admit, ListGames, ListRooms},
-    metrics::Rejection,
-    protocol::{self, GameKind},
-    session::Session,
+    lobby::{ListGames, ListRooms},
+    protocol::GameKind,
     store::{GetGame, ListHistory},
     AppState,
 };
 
-/// Connections beyond the session cap that may still be open for plain HTTP
-/// (health checks, pages, refused handshakes): half the open files kept free
-/// (`FD_HEADROOM`), so that they never take the files the server needs.
-const HTTP_CONNECTION_HEADROOM: usize = crate::FD_HEADROOM as usize / 2;
+/// Connections waiting in the kernel to be accepted, per listening socket
+/// (actix-server's own default).
+const LISTEN_BACKLOG: i32 = 2048;
+
+/// How long a client may take to send its request head once connected,
+/// and how long an idle HTTP connection is kept (actix-web's defaults).
+const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a closing HTTP connection may take to finish (actix-web's
+/// default).
+const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// After every session has closed (or `server.shutdown_timeout_ms` ran
 /// out), how long actix-web lets connections finish writing before it drops
@@ -116,43 +127,82 @@ struct Health {
 }
 
 /// Binds the server to `server.bind`; returns it (not yet running) and the
-/// address it got.
-pub fn bind(state: Arc<AppState>) -> std::io::Result<(Server, SocketAddr)> {
+/// address it got. At most `connections` plain HTTP connections are open
+/// at once (WebSocket sessions count apart, once upgraded).
+pub fn bind(state: Arc<AppState>, connections: usize) -> std::io::Result<(Server, SocketAddr)> {
     let config = &state.config;
     let user_timeout = config.heartbeat_timeout();
-    let data = web::Data::from(state.clone());
     let pages = Pages::from_config(&config.server.static_dir);
-    let mut server = HttpServer::new(move || {
-        // Runs once on each worker's thread, as the worker starts.
-        data.workers.register_current();
-        App::new()
-            .app_data(data.clone())
-            .wrap(request_logger())
-            .configure(routes)
-            .configure(|cfg| static_files(cfg, &pages))
-    })
-    .disable_signals()
-    .shutdown_timeout(CONNECTION_FLUSH_SECS)
-    // actix-web's cap is per worker; all workers together stay under it.
-    .max_connections(
-        state
-            .slots
-            .cap()
-            .saturating_add(HTTP_CONNECTION_HEADROOM)
-            .div_ceil(worker_count(config.server.workers)),
-    )
-    .on_connect(move |connection, _| tune_socket(connection, user_timeout));
-    if config.server.workers > 0 {
-        server = server.workers(config.server.workers);
+    let workers = worker_count(config.server.workers);
+    let mut server = Server::build()
+        .disable_signals()
+        .shutdown_timeout(CONNECTION_FLUSH_SECS)
+        .workers(workers)
+        // actix-server's cap is per worker; all workers together stay under it.
+        .max_concurrent_connections(connections.div_ceil(workers));
+    let listeners = listen(&config.server.bind)?;
+    let addr = listeners[0].local_addr()?;
+    for listener in listeners {
+        let local = listener.local_addr()?;
+        let state = state.clone();
+        let pages = pages.clone();
+        server = server.listen("parlor", listener, move || {
+            // Runs once on each worker's thread, as the worker starts.
+            state.workers.register_current();
+            let data = web::Data::from(state.clone());
+            let pages = pages.clone();
+            let app = App::new()
+                .app_data(data)
+                .wrap(request_logger())
+                .configure(routes)
+                .configure(|cfg| static_files(cfg, &pages))
+                .into_factory()
+                .map_err(|err: actix_web::Error| err.error_response());
+            let hook = state.clone();
+            HttpService::build()
+                .keep_alive(CLIENT_REQUEST_TIMEOUT)
+                .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+                .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
+                .tcp_nodelay(true)
+                .local_addr(local)
+                .on_connect_ext(move |io: &actix_rt::net::TcpStream, _| {
+                    tune_socket(io, user_timeout)
+                })
+                .upgrade(fn_service(move |(req, framed)| {
+                    upgrade::take(hook.clone(), req, framed)
+                }))
+                .finish(map_config(app, |()| AppConfig::default()))
+                .tcp()
+        })?;
     }
-    let server = server.bind(&config.server.bind)?;
-    let addr = server
-        .addrs()
-        .first()
-        .copied()
-        .ok_or_else(|| std::io::Error::other("bound to no address"))?;
     log::info!("listening on {addr}");
     Ok((server.run(), addr))
+}
+
+/// Listening sockets for every address `bind` resolves to (as actix-web
+/// binds them); an error only if none could be bound.
+fn listen(bind: &str) -> std::io::Result<Vec<TcpListener>> {
+    let mut listeners = Vec::new();
+    let mut failure = None;
+    for addr in bind.to_socket_addrs()? {
+        match listener(addr) {
+            Ok(listener) => listeners.push(listener),
+            Err(err) => failure = Some(err),
+        }
+    }
+    if listeners.is_empty() {
+        return Err(failure
+            .unwrap_or_else(|| std::io::Error::other(format!("{bind} resolves to no address"))));
+    }
+    Ok(listeners)
+}
+
+fn listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
 }
 
 /// How many workers actix-web starts for `server.workers` (0: one per core
@@ -165,7 +215,7 @@ fn worker_count(workers: usize) -> usize {
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/ws", web::get().to(websocket))
+    cfg.route("/ws", web::to(not_a_handshake))
         .route("/healthz", web::get().to(healthz))
         .route("/metrics", web::get().to(metrics))
         .route("/api/rooms", web::get().to(rooms))
@@ -262,103 +312,43 @@ fn request_logger() -> Logger {
         .exclude("/ws")
 }
 
-/// The client's IP address, for the handshake's log line.
-fn peer(req: &HttpRequest) -> String {
-    req.peer_addr().map_or_else(
-        || "an unknown address".to_string(),
-        |addr| addr.ip().to_string(),
-    )
-}
-
 /// How a handshake went, for its log line: the session id is public, the
 /// resume token and the rest of the query never appear.
-fn log_handshake(req: &HttpRequest, admission: &Admission) {
+fn log_handshake(peer: &str, admission: &Admission) {
     let outcome = match admission.outcome {
         AdmitOutcome::New => "new",
         AdmitOutcome::Resumed => "resumed",
         AdmitOutcome::ResumeRefused => "resume refused",
     };
     log::info!(
-        "ws handshake from {}: session {} ({outcome})",
-        peer(req),
+        "ws handshake from {peer}: session {} ({outcome})",
         admission.id
     );
 }
 
-/// `TCP_NODELAY` (Nagle adds tens of ms to small frames) and
-/// `TCP_USER_TIMEOUT` (the kernel reaps a peer that stopped reading).
-fn tune_socket(connection: &dyn std::any::Any, user_timeout: Duration) {
-    let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() else {
-        return;
-    };
-    if let Err(err) = stream.set_nodelay(true) {
-        log::warn!("cannot set TCP_NODELAY: {err}");
-    }
+/// `TCP_USER_TIMEOUT`: the kernel reaps a peer that stopped reading
+/// (`TCP_NODELAY` is set by actix-http: Nagle adds tens of ms to small
+/// frames).
+fn tune_socket(stream: &actix_rt::net::TcpStream, user_timeout: Duration) {
     if let Err(err) = SockRef::from(stream).set_tcp_user_timeout(Some(user_timeout)) {
         log::warn!("cannot set TCP_USER_TIMEOUT: {err}");
     }
 }
 
-async fn websocket(
-    req: HttpRequest,
-    body: web::Payload,
-    query: web::Query<Vec<(String, String)>>,
-    state: web::Data<AppState>,
-) -> actix_web::Result<HttpResponse> {
-    if !origin_allowed(&req, &state.config.server.allowed_origins) {
-        state.metrics.rejected(Rejection::Origin);
-        // Anyone can send these: debug, or they would flood the log (the
-        // metric counts them).
-        log::debug!(
-            "ws handshake from {}: refused, origin not allowed (403)",
-            peer(&req)
-        );
-        return Ok(HttpResponse::Forbidden().body("origin not allowed\n"));
-    }
-    let Some(slot) = state.slots.try_take() else {
-        state.metrics.rejected(Rejection::Capacity);
-        log::debug!(
-            "ws handshake from {}: refused, server full (503)",
-            peer(&req)
-        );
-        if state.slots.note_refusal() {
-            log::warn!(
-                "server full: {} sessions open, the most this server takes; handshakes get 503 \
-                 (counted in parlor_handshake_rejections_total) until one closes",
-                state.slots.cap()
-            );
-        }
-        return Ok(HttpResponse::ServiceUnavailable().body("server full\n"));
-    };
-    let (response, socket, stream) = actix_ws::handle(&req, body).inspect_err(|err| {
-        log::info!("ws handshake from {}: refused, {err}", peer(&req));
-    })?;
-    let max_frame = state.config.limits.max_frame_bytes.get();
-    let stream = stream
-        .max_frame_size(max_frame)
-        .aggregate_continuations()
-        .max_continuation_size(max_frame);
-    let WsQuery { name, resume } = WsQuery::from_pairs(query.into_inner());
-    let admit = Admit {
-        resume,
-        name: name.as_deref().and_then(protocol::valid_name),
-    };
-    let admission = state
-        .lobby
-        .send(admit)
-        .await
-        .map_err(actix_web::error::ErrorServiceUnavailable)?;
-    log_handshake(&req, &admission);
-    Session::start(state.sessions.clone(), admission, socket, stream, slot);
-    Ok(response)
+/// `/ws` without a WebSocket handshake (a browser opening it as a page).
+async fn not_a_handshake() -> HttpResponse {
+    HttpResponse::build(StatusCode::UPGRADE_REQUIRED)
+        .insert_header((header::UPGRADE, "websocket"))
+        .content_type("text/plain; charset=utf-8")
+        .body("this is Parlor's WebSocket endpoint: connect with a WebSocket client\n")
 }
 
 /// A handshake without `Origin` comes from a non-browser client: allowed.
-fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
+fn origin_allowed(origin: Option<&HeaderValue>, allowed: &[String]) -> bool {
     if allowed.is_empty() {
         return true;
     }
-    match req.headers().get(header::ORIGIN) {
+    match origin {
         None => true,
         Some(origin) => allowed.iter().any(|ok| ok.as_bytes() == origin.as_bytes()),
     }

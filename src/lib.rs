@@ -59,7 +59,7 @@ use std::{
 };
 
 use actix::{Actor, Addr};
-use actix_web::dev::Server;
+use actix_server::Server;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{
@@ -75,6 +75,12 @@ use crate::{
 /// Open files kept free for listeners, logs, the store and plain HTTP
 /// connections when the open-file limit caps the number of sessions.
 pub(crate) const FD_HEADROOM: u64 = 256;
+
+/// Plain HTTP connections (health checks, pages, handshakes in progress)
+/// that may always be open, even with every session place taken: half the
+/// open files kept free, so that they never take the files the server
+/// needs.
+const HTTP_CONNECTIONS: usize = FD_HEADROOM as usize / 2;
 
 /// How often shutdown checks whether every session has closed.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(20);
@@ -164,7 +170,7 @@ pub struct Parlor {
 /// Binds the server described by `config`. Must be called inside an actix
 /// system (`#[actix_web::main]`); serving starts with [`Parlor::run_until`].
 pub fn start(config: Config) -> io::Result<Parlor> {
-    let cap = session_cap(config.server.max_sessions.get());
+    let (cap, connections) = capacity(config.server.max_sessions.get());
     let config = Arc::new(config);
     let metrics = Arc::new(Metrics::new());
     let path = config.store.path.clone();
@@ -196,7 +202,7 @@ pub fn start(config: Config) -> io::Result<Parlor> {
         workers,
         sessions,
     });
-    let (server, addr) = http::bind(state.clone())?;
+    let (server, addr) = http::bind(state.clone(), connections)?;
     Ok(Parlor {
         addr,
         server,
@@ -321,23 +327,28 @@ fn retry_store_writes(store: Addr<Store>, period: Duration) {
     });
 }
 
-/// Raises the soft open-file limit to the hard one and caps sessions below
-/// it, so that a full server answers 503 instead of failing to accept.
-fn session_cap(max_sessions: usize) -> usize {
+/// Raises the soft open-file limit to the hard one and caps sessions and
+/// plain HTTP connections below it, so that a full server answers 503
+/// instead of failing to accept. Returns (sessions, HTTP connections):
+/// the HTTP connections get the files sessions may not take, and never
+/// fewer than [`HTTP_CONNECTIONS`].
+fn capacity(max_sessions: usize) -> (usize, usize) {
     match rlimit::getrlimit(rlimit::Resource::NOFILE) {
         Ok((soft, hard)) => {
             let raised = rlimit::increase_nofile_limit(hard).unwrap_or(soft);
             let by_files =
                 usize::try_from(raised.saturating_sub(FD_HEADROOM)).unwrap_or(usize::MAX);
             let cap = max_sessions.min(by_files);
+            let connections = (by_files - cap).saturating_add(HTTP_CONNECTIONS);
             log::info!(
-                "open-file limit: soft {soft}, hard {hard}, raised to {raised}; at most {cap} sessions"
+                "open-file limit: soft {soft}, hard {hard}, raised to {raised}; at most {cap} \
+                 sessions and {connections} other HTTP connections"
             );
-            cap
+            (cap, connections)
         }
         Err(err) => {
             log::warn!("cannot read the open-file limit ({err}); at most {max_sessions} sessions");
-            max_sessions
+            (max_sessions, max_sessions.saturating_add(HTTP_CONNECTIONS))
         }
     }
 }

@@ -6,22 +6,23 @@
 //! Lobby through the recipients it was given, a Session asks the Lobby
 //! through its [`LobbyLink`].
 //!
-//! A [`SessionHandle`] writes frames straight into the session's outbox:
-//! a room's fan-out costs one queue push per member and no trip through
-//! the session's mailbox. A full outbox means the client is not reading;
-//! the session hears of it ([`Overflowed`]) and drops the client (1008).
+//! A [`SessionHandle`] puts frames into the session's mailbox, the one
+//! queue between everyone who writes to a client and its socket; the
+//! session writes whatever one wakeup brought in one system call. The
+//! handle counts what is queued and not yet written: past
+//! `limits.max_outbox` the client is not reading, the session hears of it
+//! ([`Overflowed`]) and drops the client (1008).
 
 use std::sync::{
-    atomic::{AtomicBool, Ordering},
+    atomic::{AtomicBool, AtomicUsize, Ordering},
     Arc,
 };
 
 use actix::{dev::ToEnvelope, prelude::*};
-use actix_ws::CloseCode;
+use actix_http::ws::CloseCode;
 use bytes::Bytes;
 use bytestring::ByteString;
 use serde_json::Value;
-use tokio::sync::mpsc;
 
 use crate::{
     metrics::Metrics,
@@ -59,6 +60,11 @@ impl Outgoing {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Overflowed;
+
+/// A frame for the session's client, counted by its [`SessionHandle`].
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deliver(pub Outgoing);
 
 /// A game this session plays or watches: route its moves there.
 #[derive(Message)]
@@ -101,8 +107,10 @@ struct SessionReach {
     /// Which connection of the session this is (connections are numbered
     /// across the server, so a later one has a larger number).
     connection: u64,
-    /// The session's outbox, bounded by `limits.max_outbox`.
-    outbox: mpsc::Sender<Outgoing>,
+    /// Frames queued for the client and not yet written, by anyone.
+    queued: AtomicUsize,
+    /// `limits.max_outbox`: the most frames that may be queued.
+    most_queued: usize,
     /// Set once the session has been told its outbox overflowed, so a
     /// fan-out to a stuck client tells it once, not once per frame.
     overflowed: AtomicBool,
@@ -115,6 +123,8 @@ struct SessionReach {
 
 /// The messages a session actor takes from others, behind one address.
 trait SessionMailbox: Send + Sync {
+    /// [`Deliver`].
+    fn deliver(&self, frame: Outgoing);
     /// [`Overflowed`].
     fn overflowed(&self);
     /// [`Linked`].
@@ -130,12 +140,17 @@ trait SessionMailbox: Send + Sync {
 impl<A> SessionMailbox for Addr<A>
 where
     A: Actor<Context = Context<A>>
+        + Handler<Deliver>
         + Handler<Overflowed>
         + Handler<Linked>
         + Handler<RoomLinked>
         + Handler<RoomRefused>
         + Handler<CloseSession>,
 {
+    fn deliver(&self, frame: Outgoing) {
+        self.do_send(Deliver(frame));
+    }
+
     fn overflowed(&self) {
         self.do_send(Overflowed);
     }
@@ -158,16 +173,17 @@ where
 }
 
 impl SessionHandle {
-    /// The handle of the actor at `addr` serving `connection`, whose
-    /// client's frames go into `outbox`.
+    /// The handle of the actor at `addr` serving `connection`, which may
+    /// have `most_queued` frames queued for its client.
     pub fn new<A>(
         addr: &Addr<A>,
         connection: u64,
-        outbox: mpsc::Sender<Outgoing>,
+        most_queued: usize,
         metrics: Arc<Metrics>,
     ) -> SessionHandle
     where
         A: Actor<Context = Context<A>>
+            + Handler<Deliver>
             + Handler<Overflowed>
             + Handler<Linked>
             + Handler<RoomLinked>
@@ -176,7 +192,8 @@ impl SessionHandle {
     {
         SessionHandle(Arc::new(SessionReach {
             connection,
-            outbox,
+            queued: AtomicUsize::new(0),
+            most_queued,
             overflowed: AtomicBool::new(false),
             metrics,
             mailbox: Box::new(addr.clone()),
@@ -200,17 +217,32 @@ impl SessionHandle {
     }
 
     /// Queues a frame. A full outbox drops the client (the session hears of
-    /// it, once); a closed one means the connection is gone and its session
-    /// is stopping.
+    /// it, once); a frame for a session that has stopped goes nowhere.
     fn push(&self, frame: Outgoing) {
-        match self.0.outbox.try_send(frame) {
-            Ok(()) => self.0.metrics.frames_out.inc(),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                if !self.0.overflowed.swap(true, Ordering::Relaxed) {
-                    self.0.mailbox.overflowed();
-                }
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        if self.reserve() {
+            self.0.metrics.frames_out.inc();
+            self.0.mailbox.deliver(frame);
+        } else if !self.0.overflowed.swap(true, Ordering::Relaxed) {
+            self.0.mailbox.overflowed();
+        }
+    }
+
+    /// Counts one more frame queued for the client; `false` (and nothing
+    /// counted) when `limits.max_outbox` are queued already.
+    pub fn reserve(&self) -> bool {
+        let reach = &self.0;
+        if reach.queued.fetch_add(1, Ordering::Relaxed) < reach.most_queued {
+            return true;
+        }
+        reach.queued.fetch_sub(1, Ordering::Relaxed);
+        false
+    }
+
+    /// Counts `frames` as written (or dropped): they no longer fill the
+    /// outbox.
+    pub fn written(&self, frames: usize) {
+        if frames > 0 {
+            self.0.queued.fetch_sub(frames, Ordering::Relaxed);
         }
     }
 
@@ -752,6 +784,8 @@ pub(crate) mod testing {
     //! Stand-ins for the actors at the other end of the links, for unit
     //! tests of one actor.
 
+    use tokio::sync::mpsc;
+
     use super::*;
 
     /// Stands in for any actor a link reaches: ignores everything, and
@@ -781,15 +815,40 @@ pub(crate) mod testing {
         }
     }
 
+    /// Stands in for a session: passes on every frame it is given, and
+    /// ignores everything else.
+    struct Recorder(mpsc::UnboundedSender<Outgoing>);
+
+    impl Actor for Recorder {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Deliver> for Recorder {
+        type Result = ();
+        fn handle(&mut self, Deliver(frame): Deliver, _: &mut Context<Self>) {
+            let _ = self.0.send(frame);
+        }
+    }
+
+    macro_rules! ignore_recorded {
+        ($($message:ty),*) => {$(
+            impl Handler<$message> for Recorder {
+                type Result = ();
+                fn handle(&mut self, _: $message, _: &mut Context<Self>) {}
+            }
+        )*};
+    }
+
+    ignore_recorded!(Overflowed, Linked, RoomLinked, RoomRefused, CloseSession);
+
     /// A handle whose frames arrive on the returned queue (must be called
     /// inside an actix system).
-    pub(crate) fn handle(connection: u64) -> (SessionHandle, mpsc::Receiver<Outgoing>) {
-        let (outbox, frames) = mpsc::channel(1024);
-        let addr = Nobody.start();
+    pub(crate) fn handle(connection: u64) -> (SessionHandle, mpsc::UnboundedReceiver<Outgoing>) {
+        let (frames_in, frames) = mpsc::unbounded_channel();
+        let addr = Recorder(frames_in).start();
         let metrics = Arc::new(Metrics::new());
-        (
-            SessionHandle::new(&addr, connection, outbox, metrics),
-            frames,
-        )
+        // Nothing is written, so nothing is ever counted out: no bound.
+        let handle = SessionHandle::new(&addr, connection, usize::MAX, metrics);
+        (handle, frames)
     }
 }

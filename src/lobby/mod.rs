@@ -29,7 +29,7 @@ use std::{
 };
 
 use actix::prelude::*;
-use actix_ws::CloseCode;
+use actix_http::ws::CloseCode;
 
 use self::{matchmaking::GameEntry, rooms::RoomEntry, sessions::Held};
 pub use self::{

@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use actix::prelude::*;
-use actix_ws::CloseCode;
+use actix_http::ws::CloseCode;
 
 use super::{Entry, Lobby};
 use crate::{

@@ -1,20 +1,22 @@
 //! The Session actor: one per WebSocket connection.
 //!
-//! It owns the connection's identity (id, name, color), its rate limiter
-//! and its outbox (`outbox`), and enrols in its thread's heartbeat sweep
-//! (`heartbeat`), which Pings it and tells it when it has gone silent
-//! (`Silent`). Incoming frames arrive as a
-//! stream (`ctx.add_stream`); each text frame is parsed into a request and
+//! It owns the connection's socket (`socket`: the WebSocket frames read
+//! and written on actix-http's codec), its identity (id, name, color), its
+//! rate limiter and its outbox (`outbox`: when queued frames are written),
+//! and enrols in its thread's heartbeat sweep (`heartbeat`), which tells it
+//! to Ping its client or evict it. Incoming messages arrive as a stream
+//! (`ctx.add_stream`); each text message is parsed into a request and
 //! answered or routed (`routes`): lobby requests to the Lobby, moves
 //! straight to their Game, room messages straight to their Room.
 //!
-//! Takes [`Overflowed`] (its outbox is full), [`Linked`] (a game to route
-//! moves to), [`RoomLinked`] and [`RoomRefused`] (the answer to a room
-//! join) and [`CloseSession`]. Sends [`Register`], [`Unregister`],
-//! [`Rename`], `LobbyRequest`, `JoinRoomRequest` and `LeaveRoomRequest` to
-//! the Lobby through its [`LobbyLink`], `PlayerRequest` and [`Presence`]
-//! to its games, and `RoomRequest` to its rooms. Others write frames
-//! straight into its outbox through its [`SessionHandle`].
+//! Takes [`Deliver`] (a frame for its client), [`Overflowed`] (its outbox
+//! is full), [`Linked`] (a game to route moves to), [`RoomLinked`] and
+//! [`RoomRefused`] (the answer to a room join) and [`CloseSession`]. Sends
+//! [`Register`], [`Unregister`], [`Rename`], `LobbyRequest`,
+//! `JoinRoomRequest` and `LeaveRoomRequest` to the Lobby through its
+//! [`LobbyLink`], `PlayerRequest` and [`Presence`] to its games, and
+//! `RoomRequest` to its rooms. Others queue frames for its client through
+//! its [`SessionHandle`].
 //!
 //! [`Linked`]: crate::links::Linked
 //! [`RoomLinked`]: crate::links::RoomLinked
@@ -23,11 +25,10 @@
 mod heartbeat;
 mod outbox;
 mod routes;
+mod socket;
 
 use std::{
-    cell::Cell,
     collections::{HashMap, HashSet},
-    rc::Rc,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
@@ -36,19 +37,21 @@ use std::{
 };
 
 use actix::prelude::*;
-use actix_ws::{AggregatedMessage, CloseCode, ProtocolError};
+use actix_http::ws::CloseCode;
 use bytestring::ByteString;
 
+pub use self::socket::Upgraded;
 use self::{
-    heartbeat::{Enrolment, Silent},
-    outbox::{Outbox, Refused},
+    heartbeat::{Beat, Enrolment},
+    outbox::Outbox,
     routes::{Resuming, RoomRoute},
+    socket::Incoming,
 };
 use crate::{
     config::Config,
     links::{
-        Admission, AdmitOutcome, CloseSession, GameLink, LobbyLink, Outgoing, Overflowed, Presence,
-        Register, Rename, RoomSeat, SessionHandle, Unregister,
+        Admission, AdmitOutcome, CloseSession, Deliver, GameLink, LobbyLink, Outgoing, Overflowed,
+        Presence, Register, Rename, RoomSeat, SessionHandle, Unregister,
     },
     metrics::Metrics,
     protocol::{
@@ -92,11 +95,10 @@ pub struct Session {
     color: String,
     /// Config, Lobby and metrics shared by every session.
     shared: Arc<SessionShared>,
-    /// Frames for the client and the task that writes them.
+    /// Frames for the client, and when they are written.
     outbox: Outbox,
-    /// When the client last sent anything, Pongs included; the heartbeat's
-    /// sweep reads it.
-    last_seen: Rc<Cell<Instant>>,
+    /// When the client last sent anything, Pongs included.
+    last_seen: Instant,
     /// The session's place in its thread's heartbeat, from `started` on.
     heartbeat: Option<Enrolment>,
     /// The message rate limit.
@@ -112,18 +114,19 @@ pub struct Session {
 }
 
 impl Session {
-    /// Starts the actor for an accepted handshake. `slot`, the session's
-    /// place among the open sessions, is given back when its writer ends.
+    /// Starts the actor for an accepted handshake, on the calling thread.
+    /// The connection's place among the open sessions (`upgraded.slot`) is
+    /// given back once its socket is closed.
     pub fn start(
         shared: Arc<SessionShared>,
         admission: Admission,
-        socket: actix_ws::Session,
-        stream: actix_ws::AggregatedMessageStream,
-        slot: impl Send + 'static,
+        upgraded: Upgraded,
     ) -> Addr<Session> {
         let limits = &shared.config.limits;
         let write_delay = Duration::from_millis(shared.config.server.write_delay_ms);
-        let outbox = Outbox::open(limits.max_outbox.get(), write_delay, socket, slot);
+        let max_outbox = limits.max_outbox.get();
+        let (reader, writer) = socket::open(upgraded, limits.max_frame_bytes.get());
+        let outbox = Outbox::new(writer, write_delay, max_outbox);
         let now = Instant::now();
         let rate = RateLimiter::new(limits.msgs_per_sec.get(), limits.burst.get(), now);
         let games = admission
@@ -133,11 +136,11 @@ impl Session {
             .collect();
         let connection = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
         Session::create(move |ctx| {
-            ctx.add_stream(stream);
+            ctx.add_stream(reader);
             let handle = SessionHandle::new(
                 &ctx.address(),
                 connection,
-                outbox.sender(),
+                max_outbox,
                 shared.metrics.clone(),
             );
             Session {
@@ -152,7 +155,7 @@ impl Session {
                 rate,
                 shared,
                 outbox,
-                last_seen: Rc::new(Cell::new(now)),
+                last_seen: now,
                 heartbeat: None,
                 admission: Some(admission),
                 closing: false,
@@ -168,12 +171,12 @@ impl Session {
         if self.closing {
             return false;
         }
-        match self.outbox.push(frame) {
-            Ok(()) => return true,
-            Err(Refused::Full) => self.drop_slow_client(ctx),
-            Err(Refused::Closed) => ctx.stop(),
+        if !self.handle.reserve() {
+            self.drop_slow_client(ctx);
+            return false;
         }
-        false
+        self.outbox.push(frame, ctx);
+        true
     }
 
     /// Queues a frame the session itself sends: an answer to its client's
@@ -195,23 +198,29 @@ impl Session {
         self.send(refusal.encode(), ctx);
     }
 
-    /// Queues a Close frame and stops; the writer sends what was queued
-    /// before it, then the Close.
+    /// Queues a Close frame and stops; what was queued before it goes out
+    /// first (see `stopped`).
     fn close(&mut self, code: CloseCode, ctx: &mut Context<Self>) {
-        self.push(Outgoing::Close(code), ctx);
+        if self.closing {
+            return;
+        }
+        // A Close goes out even when the outbox is full.
+        self.outbox.push(Outgoing::Close(code), ctx);
         self.closing = true;
         ctx.stop();
     }
 
-    /// The client does not read: stop writing to it, try one last Close
-    /// (1008) without waiting for it, and stop.
+    /// The client does not read: drop what is queued for it, try one last
+    /// Close (1008) for no longer than the heartbeat's timeout, and stop.
     fn drop_slow_client(&mut self, ctx: &mut Context<Self>) {
+        if self.closing {
+            return;
+        }
         log::info!("session {} dropped: it does not read its frames", self.id);
         self.shared.metrics.slow_client_drops.inc();
-        self.closing = true;
-        let patience = self.shared.config.heartbeat_timeout();
-        self.outbox.close_now(CloseCode::Policy, patience);
-        ctx.stop();
+        let dropped = self.outbox.discard();
+        self.handle.written(dropped);
+        self.close(CloseCode::Policy, ctx);
     }
 
     /// Sends `welcome` (and `resumed` or the resume error); returns the
@@ -256,7 +265,7 @@ impl Session {
 
     /// The client has been silent for `heartbeat.timeout_ms`: evict it.
     fn evict(&mut self, ctx: &mut Context<Self>) {
-        let silent = self.last_seen.get().elapsed();
+        let silent = self.last_seen.elapsed();
         log::info!("session {} evicted: silent for {silent:?}", self.id);
         self.shared.metrics.evictions.inc();
         self.leave_reason = LeaveReason::Timeout;
@@ -269,7 +278,7 @@ impl Session {
     /// be handled.
     fn admit_frame(&mut self, ctx: &mut Context<Self>) -> bool {
         self.shared.metrics.frames_in.inc();
-        match self.rate.check(self.last_seen.get()) {
+        match self.rate.check(self.last_seen) {
             Verdict::Allow => true,
             Verdict::Drop { notify } => {
                 if notify {
@@ -345,33 +354,6 @@ impl Session {
         self.reply(&profile, id, ctx);
     }
 
-    fn on_protocol_error(&mut self, err: ProtocolError, ctx: &mut Context<Self>) {
-        match err {
-            ProtocolError::Overflow => {
-                log::info!(
-                    "session {} closed: frame over limits.max_frame_bytes",
-                    self.id
-                );
-                self.close(CloseCode::Size, ctx);
-            }
-            ProtocolError::Io(err) if err.kind() == std::io::ErrorKind::InvalidData => {
-                self.close(CloseCode::Invalid, ctx);
-            }
-            ProtocolError::Io(err) if is_continuation_overflow(&err) => {
-                log::info!(
-                    "session {} closed: fragmented message over limits.max_frame_bytes",
-                    self.id
-                );
-                self.close(CloseCode::Size, ctx);
-            }
-            ProtocolError::Io(_) => ctx.stop(),
-            err => {
-                log::debug!("session {} closed: {err}", self.id);
-                self.close(CloseCode::Protocol, ctx);
-            }
-        }
-    }
-
     /// Tells every game this session sits in or watches that this
     /// connection came (`here`) or went.
     fn announce_presence(&self, here: bool) {
@@ -413,12 +395,9 @@ impl Actor for Session {
         }
         self.announce_presence(true);
         self.rejoin(rooms);
-        let config = &self.shared.config;
         self.heartbeat = Some(heartbeat::enrol(
-            (config.heartbeat_interval(), config.heartbeat_timeout()),
+            self.shared.config.heartbeat_interval(),
             self.connection,
-            Rc::clone(&self.last_seen),
-            self.outbox.sender(),
             ctx.address(),
         ));
     }
@@ -432,7 +411,7 @@ impl Actor for Session {
             reason: self.leave_reason,
         });
         if self.closing {
-            // Give the writer time to flush the Close frame, no more.
+            // What is queued, the Close last, gets the heartbeat's timeout.
             self.outbox.finish(self.shared.config.heartbeat_timeout());
         } else {
             self.outbox.abort();
@@ -440,31 +419,34 @@ impl Actor for Session {
     }
 }
 
-impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for Session {
-    fn handle(&mut self, item: Result<AggregatedMessage, ProtocolError>, ctx: &mut Context<Self>) {
+impl StreamHandler<Incoming> for Session {
+    fn handle(&mut self, item: Incoming, ctx: &mut Context<Self>) {
         if self.closing {
             return;
         }
-        self.last_seen.set(Instant::now());
+        self.last_seen = Instant::now();
         match item {
-            Ok(AggregatedMessage::Text(text)) => {
+            Incoming::Text(text) => {
                 if self.admit_frame(ctx) {
                     self.on_text(&text, ctx);
                 }
             }
-            Ok(AggregatedMessage::Binary(_)) => {
+            Incoming::Binary => {
                 if self.admit_frame(ctx) {
                     let message = "binary frames are not supported; send JSON text";
                     let refusal = Refusal::unreferenced(ErrorCode::Unsupported, message);
                     self.refuse(&refusal, ctx);
                 }
             }
-            Ok(AggregatedMessage::Ping(payload)) => {
+            Incoming::Ping(payload) => {
                 self.push(Outgoing::Pong(payload), ctx);
             }
-            Ok(AggregatedMessage::Pong(_)) => {}
-            Ok(AggregatedMessage::Close(_)) => self.close(CloseCode::Normal, ctx),
-            Err(err) => self.on_protocol_error(err, ctx),
+            Incoming::Pong => {}
+            Incoming::Close => self.close(CloseCode::Normal, ctx),
+            Incoming::Broken(code, why) => {
+                log::info!("session {} closed ({}): {why}", self.id, u16::from(code));
+                self.close(code, ctx);
+            }
         }
     }
 
@@ -473,24 +455,37 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for Session {
     }
 }
 
+impl Handler<Deliver> for Session {
+    type Result = ();
+
+    fn handle(&mut self, Deliver(frame): Deliver, ctx: &mut Context<Self>) {
+        if self.closing {
+            self.handle.written(1);
+            return;
+        }
+        self.outbox.push(frame, ctx);
+    }
+}
+
 impl Handler<Overflowed> for Session {
     type Result = ();
 
     fn handle(&mut self, _: Overflowed, ctx: &mut Context<Self>) {
-        if !self.closing {
-            self.drop_slow_client(ctx);
-        }
+        self.drop_slow_client(ctx);
     }
 }
 
-impl Handler<Silent> for Session {
+impl Handler<Beat> for Session {
     type Result = ();
 
-    fn handle(&mut self, _: Silent, ctx: &mut Context<Self>) {
-        // The client may have spoken since the sweep looked.
-        let silent = self.last_seen.get().elapsed() >= self.shared.config.heartbeat_timeout();
-        if silent && !self.closing {
+    fn handle(&mut self, _: Beat, ctx: &mut Context<Self>) {
+        if self.closing {
+            return;
+        }
+        if self.last_seen.elapsed() >= self.shared.config.heartbeat_timeout() {
             self.evict(ctx);
+        } else {
+            self.push(Outgoing::Ping, ctx);
         }
     }
 }
@@ -501,16 +496,4 @@ impl Handler<CloseSession> for Session {
     fn handle(&mut self, msg: CloseSession, ctx: &mut Context<Self>) {
         self.close(msg.0, ctx);
     }
-}
-
-/// actix-ws reports a reassembled message over `max_continuation_size` as a
-/// plain `io::Error` of kind `Other`; every other `Other` error it yields
-/// wraps the connection's `PayloadError`.
-fn is_continuation_overflow(err: &std::io::Error) -> bool {
-    let payload_error = err.get_ref().is_some_and(|inner| {
-        inner
-            .downcast_ref::<actix_web::error::PayloadError>()
-            .is_some()
-    });
-    err.kind() == std::io::ErrorKind::Other && !payload_error
 }

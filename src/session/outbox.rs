@@ -1,176 +1,177 @@
-//! A session's outbox: the bounded queue of frames for its client, and the
-//! writer task that drains it into the socket.
+//! A session's outbox: when the frames queued for its client are written.
 //!
-//! The session and, through its [`SessionHandle`](crate::links::SessionHandle),
-//! the Lobby, rooms and games push into the queue; one writer task per
-//! connection takes frames out in order and hands everything it has to the
-//! connection at once, which writes it with one system call. With
-//! `server.write_delay_ms` above 0 an event waits that long for others to
-//! go out with it, unless an answer to the client's own request (or a
-//! control frame) comes first. A full queue means the client is not
-//! reading: it is dropped, never buffered without bound.
+//! Frames reach the session's [`Writer`] from the session itself and,
+//! through its mailbox ([`Deliver`](crate::links::Deliver)), from the
+//! Lobby, rooms and games: the mailbox is the one queue between them and
+//! the socket. Whatever is queued during one wakeup of the actor goes out
+//! in one write, after its mailbox is drained. With `server.write_delay_ms`
+//! above 0 an event waits that long for others to go out with it, unless
+//! an answer to the client's own request (or a control frame) comes first
+//! or half the outbox is waiting. A socket that takes no more is waited on
+//! without blocking anything; the frames it would not take stay queued,
+//! bounded by `limits.max_outbox` (see `SessionHandle::reserve`).
 
-use std::time::Duration;
-
-use tokio::time::Instant;
-
-use actix_ws::CloseCode;
-use tokio::{
-    sync::mpsc::{self, error::TrySendError},
-    task::JoinHandle,
+use std::{
+    pin::Pin,
+    task::{Context as TaskContext, Poll},
+    time::Duration,
 };
 
+use actix::{fut::ActorFuture, prelude::*};
+
+use super::{
+    socket::{Flushed, Writer},
+    Session,
+};
 use crate::links::Outgoing;
 
-/// Why a frame could not be queued.
-pub(super) enum Refused {
-    /// The client does not read: the queue is full.
-    Full,
-    /// The writer has ended: the socket is gone.
-    Closed,
-}
-
-/// The queue and its writer.
+/// The writer and when it next writes.
 pub(super) struct Outbox {
-    /// Frames for the writer; bounded by `limits.max_outbox`.
-    queue: mpsc::Sender<Outgoing>,
-    /// The writer task, aborted when the client must be dropped at once.
-    writer: JoinHandle<()>,
-    /// The socket, kept to send a last Close when the queue is full.
-    socket: actix_ws::Session,
+    /// The socket's writing side; `None` once the session has handed it
+    /// over to close the connection.
+    writer: Option<Writer>,
+    /// `server.write_delay_ms`.
+    delay: Duration,
+    /// Frames that may wait before a write is due at once: half of
+    /// `limits.max_outbox`.
+    most_waiting: usize,
+    /// A write at the end of this wakeup is scheduled.
+    due: bool,
+    /// A gathering write is scheduled after `delay`.
+    gathering: Option<SpawnHandle>,
+    /// The socket took no more last time: the session waits for it.
+    blocked: bool,
+    /// Frames queued and not yet written.
+    waiting: usize,
 }
 
 impl Outbox {
-    /// Opens an outbox of `capacity` frames over `socket`. `slot` (the
-    /// session's place among the open sessions) is held until the writer
-    /// ends, so a session counts until its last frame is handed over.
-    pub(super) fn open(
-        capacity: usize,
-        write_delay: Duration,
-        socket: actix_ws::Session,
-        slot: impl Send + 'static,
-    ) -> Outbox {
-        let (queue, frames) = mpsc::channel(capacity);
-        let gathering = Gathering {
-            delay: write_delay,
-            most: capacity,
-        };
-        let writer = actix_rt::spawn(write_frames(frames, gathering, socket.clone(), slot));
+    pub(super) fn new(writer: Writer, delay: Duration, max_outbox: usize) -> Outbox {
         Outbox {
-            queue,
-            writer,
-            socket,
+            writer: Some(writer),
+            delay,
+            most_waiting: (max_outbox / 2).max(1),
+            due: false,
+            gathering: None,
+            blocked: false,
+            waiting: 0,
         }
     }
 
-    /// Where others put frames (see `SessionHandle`).
-    pub(super) fn sender(&self) -> mpsc::Sender<Outgoing> {
-        self.queue.clone()
-    }
-
-    /// Queues a frame.
-    pub(super) fn push(&self, frame: Outgoing) -> Result<(), Refused> {
-        self.queue.try_send(frame).map_err(|err| match err {
-            TrySendError::Full(_) => Refused::Full,
-            TrySendError::Closed(_) => Refused::Closed,
-        })
-    }
-
-    /// Stops writing at once: an evicted peer is simply dropped.
-    pub(super) fn abort(&self) {
-        self.writer.abort();
-    }
-
-    /// Stops writing what is queued and tries one last Close with `code`,
-    /// waiting for it at most `patience`.
-    pub(super) fn close_now(&self, code: CloseCode, patience: Duration) {
-        self.writer.abort();
-        let socket = self.socket.clone();
-        actix_rt::spawn(async move {
-            let close = socket.close(Some(code.into()));
-            let _ = tokio::time::timeout(patience, close).await;
-        });
-    }
-
-    /// Lets the writer flush what is queued (a Close last) for at most
-    /// `patience`, then ends it.
-    pub(super) fn finish(&self, patience: Duration) {
-        let writer = self.writer.abort_handle();
-        actix_rt::spawn(async move {
-            tokio::time::sleep(patience).await;
-            writer.abort();
-        });
-    }
-}
-
-/// How long events wait for others, and how many may wait at once (the
-/// outbox's own bound: gathering never holds more than the queue would).
-struct Gathering {
-    /// `server.write_delay_ms`.
-    delay: Duration,
-    /// `limits.max_outbox`.
-    most: usize,
-}
-
-/// Drains the queue into the socket until a Close is sent, the socket
-/// fails, or every sender is gone.
-async fn write_frames(
-    mut frames: mpsc::Receiver<Outgoing>,
-    gathering: Gathering,
-    mut socket: actix_ws::Session,
-    slot: impl Send + 'static,
-) {
-    let _slot = slot;
-    let mut gathered = Vec::new();
-    while let Some(frame) = frames.recv().await {
+    /// Queues a frame (already counted by the session's handle) and
+    /// schedules its write.
+    pub(super) fn push(&mut self, frame: Outgoing, ctx: &mut Context<Session>) {
+        let Some(writer) = self.writer.as_mut() else {
+            return;
+        };
         let urgent = frame.is_urgent();
-        gathered.push(frame);
-        if !urgent && !gathering.delay.is_zero() {
-            let deadline = Instant::now() + gathering.delay;
-            gather(&mut frames, &mut gathered, deadline, gathering.most).await;
+        writer.push(frame);
+        self.waiting += 1;
+        if self.blocked || self.due {
+            // The write already planned takes this frame too.
+            return;
         }
-        for frame in gathered.drain(..) {
-            if !write(&mut socket, frame).await {
-                return;
+        if urgent || self.delay.is_zero() || self.waiting >= self.most_waiting {
+            self.write_soon(ctx);
+        } else if self.gathering.is_none() {
+            let handle = ctx.run_later(self.delay, |session, ctx| {
+                session.outbox.gathering = None;
+                session.write(ctx);
+            });
+            self.gathering = Some(handle);
+        }
+    }
+
+    /// Schedules a write once this wakeup's mailbox is drained.
+    fn write_soon(&mut self, ctx: &mut Context<Session>) {
+        self.due = true;
+        if let Some(gathering) = self.gathering.take() {
+            ctx.cancel_future(gathering);
+        }
+        ctx.spawn(actix::fut::ready(()).map(|(), session: &mut Session, ctx| session.write(ctx)));
+    }
+
+    /// Writes what is queued; `Some(frames)` written out of the queue, or
+    /// `None` when the connection is gone.
+    fn write(&mut self, ctx: &mut Context<Session>) -> Option<usize> {
+        self.due = false;
+        let writer = self.writer.as_mut()?;
+        let (written, flushed) = writer.flush();
+        self.waiting = self.waiting.saturating_sub(written);
+        match flushed {
+            Flushed::All => {}
+            Flushed::Blocked => {
+                self.blocked = true;
+                ctx.spawn(Writable);
             }
+            Flushed::Failed => return None,
+        }
+        Some(written)
+    }
+
+    /// Drops every queued frame (the client does not read) and gives the
+    /// session's place back at once; returns how many frames were dropped.
+    pub(super) fn discard(&mut self) -> usize {
+        let Some(writer) = self.writer.as_mut() else {
+            return 0;
+        };
+        writer.release_slot();
+        let dropped = writer.discard();
+        self.waiting = self.waiting.saturating_sub(dropped);
+        dropped
+    }
+
+    /// Hands the writer over to close the connection: what is queued goes
+    /// out (a Close last) within `patience`.
+    pub(super) fn finish(&mut self, patience: Duration) {
+        if let Some(writer) = self.writer.take() {
+            writer.close(patience);
+        }
+    }
+
+    /// Drops the connection at once, without a Close frame.
+    pub(super) fn abort(&mut self) {
+        self.writer = None;
+    }
+}
+
+impl Session {
+    /// Writes what is queued and tells the handle how much left the queue;
+    /// stops the session if the connection is gone.
+    fn write(&mut self, ctx: &mut Context<Session>) {
+        match self.outbox.write(ctx) {
+            Some(written) => self.handle.written(written),
+            None => ctx.stop(),
         }
     }
 }
 
-/// Adds what comes into `gathered` until `deadline`, an urgent frame, the
-/// queue's end, or `most` frames.
-async fn gather(
-    frames: &mut mpsc::Receiver<Outgoing>,
-    gathered: &mut Vec<Outgoing>,
-    deadline: Instant,
-    most: usize,
-) {
-    while gathered.len() < most {
-        tokio::select! {
-            () = tokio::time::sleep_until(deadline) => return,
-            frame = frames.recv() => {
-                let Some(frame) = frame else { return };
-                let urgent = frame.is_urgent();
-                gathered.push(frame);
-                if urgent {
-                    return;
+/// Resolves once the socket takes bytes again, then writes.
+struct Writable;
+
+impl ActorFuture<Session> for Writable {
+    type Output = ();
+
+    fn poll(
+        self: Pin<&mut Self>,
+        session: &mut Session,
+        ctx: &mut Context<Session>,
+        task: &mut TaskContext<'_>,
+    ) -> Poll<()> {
+        let Some(writer) = session.outbox.writer.as_ref() else {
+            return Poll::Ready(());
+        };
+        match writer.poll_writable(task) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(ready) => {
+                session.outbox.blocked = false;
+                if ready.is_err() {
+                    ctx.stop();
+                } else {
+                    session.write(ctx);
                 }
+                Poll::Ready(())
             }
         }
     }
-}
-
-/// Hands one frame to the connection; `false` once nothing more may be
-/// written (a Close was sent, or the socket failed).
-async fn write(socket: &mut actix_ws::Session, frame: Outgoing) -> bool {
-    let sent = match frame {
-        Outgoing::Text(text) | Outgoing::Answer(text) => socket.text(text).await,
-        Outgoing::Ping => socket.ping(b"").await,
-        Outgoing::Pong(payload) => socket.pong(&payload).await,
-        Outgoing::Close(code) => {
-            let _ = socket.clone().close(Some(code.into())).await;
-            return false;
-        }
-    };
-    sent.is_ok()
 }

@@ -1,0 +1,180 @@
+//! `GET /ws`: the WebSocket handshake, taken through actix-http's upgrade
+//! hook rather than an actix-web route, so that an open session keeps the
+//! raw TCP stream and nothing of the HTTP connection (its read and write
+//! buffers, its dispatcher).
+//!
+//! Every request that asks for a WebSocket upgrade reaches the hook,
+//! whatever its path, so the hook answers for itself: 404 off `/ws`, the
+//! handshake's own errors (400, 405, 426), 400 for a query that does not
+//! parse, 403 for an origin not allowed, 503 when the server is full. An
+//! accepted handshake is answered `101` by the session as its first bytes.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use actix_codec::{Encoder, Framed};
+use actix_http::{
+    body::BodySize,
+    h1,
+    header::{self, HeaderValue},
+    ws, ConnectionType, HttpMessage, Request, Response, StatusCode,
+};
+use actix_rt::net::TcpStream;
+use bytes::BytesMut;
+use tokio::io::AsyncWriteExt;
+
+use super::{log_handshake, origin_allowed, WsQuery};
+use crate::{
+    lobby::Admit, metrics::Rejection, protocol, session::Session, session::Upgraded, AppState,
+    SessionSlot,
+};
+
+/// Takes one upgrade request: a session, or an HTTP answer and the
+/// connection closed. Never fails: every refusal is answered.
+pub(super) async fn take(
+    state: Arc<AppState>,
+    req: Request,
+    framed: Framed<TcpStream, h1::Codec>,
+) -> Result<(), actix_http::Error> {
+    let peer = peer(req.peer_addr());
+    let (slot, query) = match accept(&state, &req, &peer) {
+        Ok(accepted) => accepted,
+        Err(refusal) => {
+            answer(framed, refusal).await;
+            return Ok(());
+        }
+    };
+    let admit = Admit {
+        resume: query.resume,
+        name: query.name.as_deref().and_then(protocol::valid_name),
+    };
+    let Ok(admission) = state.lobby.send(admit).await else {
+        // The Lobby has stopped: the server is shutting down.
+        let refusal = plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
+        answer(framed, refusal).await;
+        return Ok(());
+    };
+    log_handshake(&peer, &admission);
+    match upgraded(&req, framed, slot) {
+        Some(upgraded) => {
+            Session::start(state.sessions.clone(), admission, upgraded);
+        }
+        None => log::error!("ws handshake from {peer}: the 101 answer could not be made"),
+    }
+    Ok(())
+}
+
+/// A refused handshake: the answer's head and body.
+struct Refusal(Response<()>, &'static str);
+
+/// A plain-text answer.
+fn plain(status: StatusCode, body: &'static str) -> Refusal {
+    let mut response = Response::with_body(status, ());
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    Refusal(response, body)
+}
+
+/// Checks the request, in the order a route would: path, handshake,
+/// query, origin, then a place among the sessions.
+fn accept(state: &AppState, req: &Request, peer: &str) -> Result<(SessionSlot, WsQuery), Refusal> {
+    if req.path() != "/ws" {
+        if req.path().starts_with("/api/") {
+            let mut refusal = plain(StatusCode::NOT_FOUND, "{\"error\":\"not_found\"}");
+            refusal.0.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            return Err(refusal);
+        }
+        return Err(plain(StatusCode::NOT_FOUND, "not found\n"));
+    }
+    if let Err(err) = ws::verify_handshake(req.head()) {
+        log::info!("ws handshake from {peer}: refused, {err}");
+        let (response, _) = Response::from(err).into_parts();
+        return Err(Refusal(response, ""));
+    }
+    let Ok(pairs) = serde_urlencoded::from_str(req.uri().query().unwrap_or("")) else {
+        log::info!("ws handshake from {peer}: refused, the query does not parse");
+        return Err(plain(StatusCode::BAD_REQUEST, "the query does not parse\n"));
+    };
+    let query = WsQuery::from_pairs(pairs);
+    let origin = req.headers().get(header::ORIGIN);
+    if !origin_allowed(origin, &state.config.server.allowed_origins) {
+        state.metrics.rejected(Rejection::Origin);
+        // Anyone can send these: debug, or they would flood the log (the
+        // metric counts them).
+        log::debug!("ws handshake from {peer}: refused, origin not allowed (403)");
+        return Err(plain(StatusCode::FORBIDDEN, "origin not allowed\n"));
+    }
+    let Some(slot) = state.slots.try_take() else {
+        state.metrics.rejected(Rejection::Capacity);
+        log::debug!("ws handshake from {peer}: refused, server full (503)");
+        if state.slots.note_refusal() {
+            log::warn!(
+                "server full: {} sessions open, the most this server takes; handshakes get 503 \
+                 (counted in parlor_handshake_rejections_total) until one closes",
+                state.slots.cap()
+            );
+        }
+        return Err(plain(StatusCode::SERVICE_UNAVAILABLE, "server full\n"));
+    };
+    Ok((slot, query))
+}
+
+/// Keeps what the session needs of an accepted handshake's connection: the
+/// TCP stream, any bytes read past the handshake, and the `101` answer to
+/// write first. Everything else of the HTTP connection is dropped here.
+fn upgraded(
+    req: &Request,
+    framed: Framed<TcpStream, h1::Codec>,
+    slot: SessionSlot,
+) -> Option<Upgraded> {
+    let switching = ws::handshake_response(req.head()).message_body(()).ok()?;
+    let mut parts = framed.into_parts();
+    let mut response = BytesMut::new();
+    parts
+        .codec
+        .encode(
+            h1::Message::Item((switching, BodySize::None)),
+            &mut response,
+        )
+        .ok()?;
+    // A copy, so that the connection's read buffer is freed with the rest.
+    let read_ahead = BytesMut::from(&parts.read_buf[..]);
+    Some(Upgraded {
+        io: parts.io,
+        read_ahead,
+        response,
+        slot: Box::new(slot),
+    })
+}
+
+/// Answers a refused handshake and closes the connection.
+async fn answer(framed: Framed<TcpStream, h1::Codec>, Refusal(mut response, body): Refusal) {
+    response
+        .head_mut()
+        .set_connection_type(ConnectionType::Close);
+    let mut parts = framed.into_parts();
+    let mut bytes = BytesMut::new();
+    let size = BodySize::Sized(body.len() as u64);
+    if parts
+        .codec
+        .encode(h1::Message::Item((response, size)), &mut bytes)
+        .is_err()
+    {
+        return;
+    }
+    bytes.extend_from_slice(body.as_bytes());
+    let _ = parts.io.write_all(&bytes).await;
+    let _ = parts.io.shutdown().await;
+}
+
+/// The client's IP address, for the log.
+fn peer(addr: Option<SocketAddr>) -> String {
+    addr.map_or_else(
+        || "an unknown address".to_string(),
+        |addr| addr.ip().to_string(),
+    )
+}
