@@ -12,7 +12,7 @@ use std::{
     any::Any,
     cell::RefCell,
     collections::VecDeque,
-    io,
+    io::{self, Read},
     pin::Pin,
     rc::Rc,
     task::{Context, Poll},
@@ -25,6 +25,7 @@ use actix_rt::net::TcpStream;
 use bytes::{Buf, Bytes, BytesMut};
 use bytestring::ByteString;
 use futures_core::Stream;
+use tokio::io::Interest;
 
 use crate::links::Outgoing;
 
@@ -208,22 +209,44 @@ impl Stream for Reader {
                 // Nothing kept between frames.
                 this.partial = BytesMut::new();
             }
-            match this.io.try_read(&mut chunk) {
+            match this.io.poll_read_ready(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) => break,
+            }
+            match read_now(&this.io, &mut chunk) {
                 Ok(0) => break,
                 Ok(read) => this.partial.extend_from_slice(&chunk[..read]),
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    match this.io.poll_read_ready(cx) {
-                        Poll::Pending => return Poll::Pending,
-                        Poll::Ready(Ok(())) => {}
-                        Poll::Ready(Err(_)) => break,
-                    }
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) => {}
                 Err(_) => break,
             }
         }
         this.done = true;
         Poll::Ready(None)
+    }
+}
+
+/// Reads what the socket holds into `chunk`. A read that does not fill
+/// `chunk` took everything there was, so it also clears the socket's
+/// readiness: the next read waits for new bytes instead of making a system
+/// call only to hear there are none. (Bytes arriving meanwhile set it
+/// again: tokio clears it only if no event came since it was set.)
+fn read_now(io: &TcpStream, chunk: &mut [u8]) -> io::Result<usize> {
+    let mut read = 0;
+    let result = io.try_io(Interest::READABLE, || {
+        read = (&*socket2::SockRef::from(io)).read(chunk)?;
+        if read > 0 && read < chunk.len() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(read)
+    });
+    match result {
+        Err(err) if err.kind() == io::ErrorKind::WouldBlock && read > 0 => Ok(read),
+        result => result,
     }
 }
 
