@@ -13,3 +13,4 @@ mod resume;
 mod rooms;
 mod session;
 mod store;
+mod transport;
