@@ -22,6 +22,7 @@
 //! [`RoomLinked`]: crate::links::RoomLinked
 //! [`RoomRefused`]: crate::links::RoomRefused
 
+mod gather;
 mod heartbeat;
 mod outbox;
 mod routes;
@@ -395,6 +396,7 @@ impl Actor for Session {
         }
         self.announce_presence(true);
         self.rejoin(rooms);
+        self.outbox.gather(ctx.address());
         self.heartbeat = Some(heartbeat::enrol(
             self.shared.config.heartbeat_interval(),
             self.connection,

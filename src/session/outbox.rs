@@ -5,9 +5,10 @@
 //! Lobby, rooms and games: the mailbox is the one queue between them and
 //! the socket. Whatever is queued during one wakeup of the actor goes out
 //! in one write, after its mailbox is drained. With `server.write_delay_ms`
-//! above 0 an event waits that long for others to go out with it, unless
-//! an answer to the client's own request (or a control frame) comes first
-//! or half the outbox is waiting. A socket that takes no more is waited on
+//! above 0 an event waits (at most that long, until its thread's next
+//! gathering tick: `gather`) for others to go out with it, unless an answer
+//! to the client's own request (or a control frame) comes first or half
+//! the outbox is waiting. A socket that takes no more is waited on
 //! without blocking anything; the frames it would not take stay queued,
 //! bounded by `limits.max_outbox` (see `SessionHandle::reserve`).
 
@@ -20,6 +21,7 @@ use std::{
 use actix::{fut::ActorFuture, prelude::*};
 
 use super::{
+    gather::{Gathered, Gatherer},
     socket::{Flushed, Writer},
     Session,
 };
@@ -37,8 +39,10 @@ pub(super) struct Outbox {
     most_waiting: usize,
     /// A write at the end of this wakeup is scheduled.
     due: bool,
-    /// A gathering write is scheduled after `delay`.
-    gathering: Option<SpawnHandle>,
+    /// The thread's gathering tick, when `delay` is above 0.
+    gatherer: Option<Gatherer>,
+    /// Events wait for the next gathering tick.
+    gathering: bool,
     /// The socket took no more last time: the session waits for it.
     blocked: bool,
     /// Frames queued and not yet written.
@@ -52,7 +56,8 @@ impl Outbox {
             delay,
             most_waiting: (max_outbox / 2).max(1),
             due: false,
-            gathering: None,
+            gatherer: None,
+            gathering: false,
             blocked: false,
             waiting: 0,
         }
@@ -71,23 +76,28 @@ impl Outbox {
             // The write already planned takes this frame too.
             return;
         }
-        if urgent || self.delay.is_zero() || self.waiting >= self.most_waiting {
-            self.write_soon(ctx);
-        } else if self.gathering.is_none() {
-            let handle = ctx.run_later(self.delay, |session, ctx| {
-                session.outbox.gathering = None;
-                session.write(ctx);
-            });
-            self.gathering = Some(handle);
+        let gatherer = self.gatherer.as_ref().filter(|_| !self.delay.is_zero());
+        match gatherer {
+            Some(gatherer) if !urgent && self.waiting < self.most_waiting => {
+                if !self.gathering {
+                    self.gathering = true;
+                    gatherer.wait();
+                }
+            }
+            _ => self.write_soon(ctx),
+        }
+    }
+
+    /// Joins the thread's gathering tick, if events are to wait.
+    pub(super) fn gather(&mut self, session: Addr<Session>) {
+        if !self.delay.is_zero() {
+            self.gatherer = Some(Gatherer::join(self.delay, session));
         }
     }
 
     /// Schedules a write once this wakeup's mailbox is drained.
     fn write_soon(&mut self, ctx: &mut Context<Session>) {
         self.due = true;
-        if let Some(gathering) = self.gathering.take() {
-            ctx.cancel_future(gathering);
-        }
         ctx.spawn(actix::fut::ready(()).map(|(), session: &mut Session, ctx| session.write(ctx)));
     }
 
@@ -142,6 +152,18 @@ impl Session {
         match self.outbox.write(ctx) {
             Some(written) => self.handle.written(written),
             None => ctx.stop(),
+        }
+    }
+}
+
+impl Handler<Gathered> for Session {
+    type Result = ();
+
+    fn handle(&mut self, _: Gathered, ctx: &mut Context<Session>) {
+        let outbox = &mut self.outbox;
+        outbox.gathering = false;
+        if !outbox.due && !outbox.blocked {
+            self.write(ctx);
         }
     }
 }
