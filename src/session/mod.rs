@@ -104,12 +104,14 @@ pub struct Session {
     heartbeat: Option<Enrolment>,
     /// The message rate limit.
     rate: RateLimiter,
-    /// The welcome (and anything before `started`) still to send.
-    admission: Option<Admission>,
+    /// The welcome (and anything before `started`) still to send; boxed,
+    /// as it is used once and the actor's size is every session's cost.
+    admission: Option<Box<Admission>>,
     /// Set once a Close frame is queued, so nothing is queued after it.
     closing: bool,
-    /// Set while a resumed session's room joins wait for its games.
-    resuming: Option<Resuming>,
+    /// Set while a resumed session's room joins wait for its games (boxed:
+    /// seldom set).
+    resuming: Option<Box<Resuming>>,
     /// How the Lobby, rooms and games reach this connection (made once, shared).
     handle: SessionHandle,
 }
@@ -158,7 +160,7 @@ impl Session {
                 outbox,
                 last_seen: now,
                 heartbeat: None,
-                admission: Some(admission),
+                admission: Some(Box::new(admission)),
                 closing: false,
                 resuming: None,
                 handle,
@@ -387,7 +389,7 @@ impl Actor for Session {
             .map(|(id, _)| id.clone())
             .collect();
         if !games.is_empty() && !rooms.is_empty() {
-            self.resuming = Some(Resuming::new(games));
+            self.resuming = Some(Box::new(Resuming::new(games)));
             // A game that stops before it answers holds the rooms back no
             // longer than one heartbeat.
             ctx.run_later(self.shared.config.heartbeat_interval(), |session, _| {
