@@ -31,7 +31,7 @@ use crate::{
     },
 };
 
-/// What goes into a session's outbox, for its writer to put on the socket.
+/// A frame for a session's client, queued until the session writes it.
 #[derive(Debug)]
 pub enum Outgoing {
     /// An event, already serialised: it may wait `server.write_delay_ms`
@@ -96,7 +96,8 @@ pub struct RoomRefused {
 pub struct CloseSession(pub CloseCode);
 
 /// How the Lobby, games and rooms reach one connection of a session: its
-/// outbox and its mailbox. Made once per connection; cheap to clone. It
+/// mailbox, and the count of frames queued for its client. Made once per
+/// connection; cheap to clone. It
 /// reaches that connection only: a frame sent after the connection ended
 /// is dropped, not kept for the session's next connection.
 #[derive(Clone)]

@@ -3,7 +3,10 @@
 //! sweep tells each session to beat ([`Beat`]): it Pings its client, or
 //! goes if its client has been silent for `heartbeat.timeout_ms`, so that
 //! it is evicted between `timeout_ms` and `timeout_ms + interval_ms` after
-//! its last frame, as PROTOCOL.md says.
+//! its last frame, as PROTOCOL.md says. The sessions are spread over
+//! [`SLICES`] slices beaten in turn, one every `interval_ms / SLICES`, so
+//! that thousands of Pings (and their Pongs) never arrive in one burst that
+//! would hold up everything else on the thread.
 //!
 //! A session enrols as it starts and leaves as its [`Enrolment`] is
 //! dropped; sessions never move between threads, so the sweep and its
@@ -27,8 +30,16 @@ use super::Session;
 #[rtype(result = "()")]
 pub(super) struct Beat;
 
-/// The sessions of one sweep, by connection number.
-type Sessions = RefCell<HashMap<u64, Addr<Session>>>;
+/// How many slices a sweep's sessions are spread over.
+const SLICES: usize = 10;
+
+/// The sessions of one sweep, in slices, by connection number.
+type Sessions = RefCell<[HashMap<u64, Addr<Session>>; SLICES]>;
+
+/// The slice of the session serving `connection`.
+fn slice(connection: u64) -> usize {
+    (connection % SLICES as u64) as usize
+}
 
 thread_local! {
     /// This thread's sweeps, one per interval (servers started side by
@@ -48,7 +59,7 @@ pub(super) struct Enrolment {
 
 impl Drop for Enrolment {
     fn drop(&mut self) {
-        self.sessions.borrow_mut().remove(&self.connection);
+        self.sessions.borrow_mut()[slice(self.connection)].remove(&self.connection);
     }
 }
 
@@ -66,27 +77,29 @@ pub(super) fn enrol(interval: Duration, connection: u64, session: Addr<Session>)
             sessions
         })
     });
-    sessions.borrow_mut().insert(connection, session);
+    sessions.borrow_mut()[slice(connection)].insert(connection, session);
     Enrolment {
         sessions,
         connection,
     }
 }
 
-/// Beats `sessions` every `interval` for as long as any session is enrolled.
+/// Beats one slice of `sessions` every `interval / SLICES`, so each
+/// session every `interval`, for as long as any session is enrolled.
 async fn sweep(interval: Duration, sessions: Weak<Sessions>) {
-    let mut tick = tokio::time::interval(interval);
+    let period = (interval / SLICES as u32).max(Duration::from_millis(1));
+    let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // The first tick is at once: nobody is due yet.
     tick.tick().await;
-    loop {
+    for turn in (0..SLICES).cycle() {
         tick.tick().await;
         let Some(sessions) = sessions.upgrade() else {
             return;
         };
         // `do_send` only queues, so no session handler runs (and enrols or
-        // leaves) while the map is borrowed.
-        for session in sessions.borrow().values() {
+        // leaves) while the slice is borrowed.
+        for session in sessions.borrow()[turn].values() {
             session.do_send(Beat);
         }
     }
