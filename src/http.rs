@@ -18,9 +18,11 @@ use std::{
     time::Duration,
 };
 
-use actix_http::HttpService;
+use actix_http::{error::DispatchError, HttpService};
 use actix_server::Server;
-use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
+use actix_service::{
+    fn_service, map_config, IntoServiceFactory, ServiceFactory, ServiceFactoryExt,
+};
 use actix_web::{
     dev::{AppConfig, ServiceRequest},
     http::{
@@ -131,7 +133,6 @@ struct Health {
 /// at once (WebSocket sessions count apart, once upgraded).
 pub fn bind(state: Arc<AppState>, connections: usize) -> std::io::Result<(Server, SocketAddr)> {
     let config = &state.config;
-    let user_timeout = config.heartbeat_timeout();
     let pages = Pages::from_config(&config.server.static_dir);
     let workers = worker_count(config.server.workers);
     let mut server = Server::build()
@@ -144,39 +145,51 @@ pub fn bind(state: Arc<AppState>, connections: usize) -> std::io::Result<(Server
     let addr = listeners[0].local_addr()?;
     for listener in listeners {
         let local = listener.local_addr()?;
-        let state = state.clone();
-        let pages = pages.clone();
-        server = server.listen("parlor", listener, move || {
-            // Runs once on each worker's thread, as the worker starts.
-            state.workers.register_current();
-            let data = web::Data::from(state.clone());
-            let pages = pages.clone();
-            let app = App::new()
-                .app_data(data)
-                .wrap(request_logger())
-                .configure(routes)
-                .configure(|cfg| static_files(cfg, &pages))
-                .into_factory()
-                .map_err(|err: actix_web::Error| err.error_response());
-            let hook = state.clone();
-            HttpService::build()
-                .keep_alive(CLIENT_REQUEST_TIMEOUT)
-                .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
-                .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
-                .tcp_nodelay(true)
-                .local_addr(local)
-                .on_connect_ext(move |io: &actix_rt::net::TcpStream, _| {
-                    tune_socket(io, user_timeout)
-                })
-                .upgrade(fn_service(move |(req, framed)| {
-                    upgrade::take(hook.clone(), req, framed)
-                }))
-                .finish(map_config(app, |()| AppConfig::default()))
-                .tcp()
-        })?;
+        let (state, pages) = (state.clone(), pages.clone());
+        // Runs once on each worker's thread, as the worker starts.
+        server = server.listen("parlor", listener, move || worker(&state, &pages, local))?;
     }
     log::info!("listening on {addr}");
     Ok((server.run(), addr))
+}
+
+/// One worker's HTTP service on the listener at `local`: the actix-web App
+/// for plain HTTP, and the `/ws` handshake through actix-http's upgrade hook.
+fn worker(
+    state: &Arc<AppState>,
+    pages: &Pages,
+    local: SocketAddr,
+) -> impl ServiceFactory<
+    actix_rt::net::TcpStream,
+    Config = (),
+    Response = (),
+    Error = DispatchError,
+    InitError = (),
+> {
+    state.workers.register_current();
+    let user_timeout = state.config.heartbeat_timeout();
+    let data = web::Data::from(state.clone());
+    let pages = pages.clone();
+    let app = App::new()
+        .app_data(data)
+        .wrap(request_logger())
+        .configure(routes)
+        .configure(|cfg| static_files(cfg, &pages))
+        .into_factory()
+        .map_err(|err: actix_web::Error| err.error_response());
+    let hook = state.clone();
+    HttpService::build()
+        .keep_alive(CLIENT_REQUEST_TIMEOUT)
+        .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+        .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
+        .tcp_nodelay(true)
+        .local_addr(local)
+        .on_connect_ext(move |io: &actix_rt::net::TcpStream, _| tune_socket(io, user_timeout))
+        .upgrade(fn_service(move |(req, framed)| {
+            upgrade::take(hook.clone(), req, framed)
+        }))
+        .finish(map_config(app, |()| AppConfig::default()))
+        .tcp()
 }
 
 /// Listening sockets for every address `bind` resolves to (as actix-web

@@ -97,9 +97,9 @@ pub struct CloseSession(pub CloseCode);
 
 /// How the Lobby, games and rooms reach one connection of a session: its
 /// mailbox, and the count of frames queued for its client. Made once per
-/// connection; cheap to clone. It
-/// reaches that connection only: a frame sent after the connection ended
-/// is dropped, not kept for the session's next connection.
+/// connection; cheap to clone. It reaches that connection only: a frame
+/// sent after the connection ended is dropped, not kept for the session's
+/// next connection.
 #[derive(Clone)]
 pub struct SessionHandle(Arc<SessionReach>);
 

@@ -54,12 +54,15 @@ pub(super) async fn take(
         return Ok(());
     };
     log_handshake(&peer, &admission);
-    match upgraded(&req, framed, slot) {
-        Some(upgraded) => {
-            Session::start(state.sessions.clone(), admission, upgraded);
-        }
-        None => log::error!("ws handshake from {peer}: the 101 answer could not be made"),
-    }
+    let Ok(switching) = ws::handshake_response(req.head()).message_body(()) else {
+        // Never expected: the answer is built from a request already checked.
+        log::error!("ws handshake from {peer}: the 101 answer could not be made");
+        let refusal = plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n");
+        answer(framed, refusal).await;
+        return Ok(());
+    };
+    let upgraded = upgraded(framed, switching, slot);
+    Session::start(state.sessions.clone(), admission, upgraded);
     Ok(())
 }
 
@@ -124,31 +127,30 @@ fn accept(state: &AppState, req: &Request, peer: &str) -> Result<(SessionSlot, W
 }
 
 /// Keeps what the session needs of an accepted handshake's connection: the
-/// TCP stream, any bytes read past the handshake, and the `101` answer to
-/// write first. Everything else of the HTTP connection is dropped here.
+/// TCP stream, any bytes read past the handshake, and what to write first
+/// (anything the connection had not yet written, then the `101`).
+/// Everything else of the HTTP connection is dropped here.
 fn upgraded(
-    req: &Request,
     framed: Framed<TcpStream, h1::Codec>,
+    switching: Response<()>,
     slot: SessionSlot,
-) -> Option<Upgraded> {
-    let switching = ws::handshake_response(req.head()).message_body(()).ok()?;
+) -> Upgraded {
     let mut parts = framed.into_parts();
-    let mut response = BytesMut::new();
-    parts
-        .codec
-        .encode(
-            h1::Message::Item((switching, BodySize::None)),
-            &mut response,
-        )
-        .ok()?;
+    let mut response = std::mem::take(&mut parts.write_buf);
+    // Encoding into memory cannot fail; should it, the client sees the
+    // connection close before any answer.
+    let _ = parts.codec.encode(
+        h1::Message::Item((switching, BodySize::None)),
+        &mut response,
+    );
     // A copy, so that the connection's read buffer is freed with the rest.
     let read_ahead = BytesMut::from(&parts.read_buf[..]);
-    Some(Upgraded {
+    Upgraded {
         io: parts.io,
         read_ahead,
         response,
         slot: Box::new(slot),
-    })
+    }
 }
 
 /// Answers a refused handshake and closes the connection.

@@ -5,9 +5,10 @@
 //! Takes [`Enter`], [`Exit`], [`Renamed`], [`CloseRoom`], [`Flush`] and
 //! [`Revive`] from the Lobby, which alone decides who is in which room, and
 //! [`RoomRequest`] (broadcast, direct, state, pos) straight from members'
-//! sessions. Sends frames to members through their [`SessionHandle`]s, snapshots to the store, and [`RoomClosed`] (with the
-//! snapshot) up through the recipient it was given when it stops. Every
-//! event for many members is serialised once; the bytes are shared.
+//! sessions. Sends frames to members through their [`SessionHandle`]s,
+//! snapshots to the store, and [`RoomClosed`] (with the snapshot) up
+//! through the recipient it was given when it stops. Every event for many
+//! members is serialised once; the bytes are shared.
 
 pub mod canvas;
 

@@ -19,6 +19,9 @@ use tokio::time::MissedTickBehavior;
 
 use super::Session;
 
+/// The shortest pause between two beats, however short the delay.
+const SHORTEST_BEAT: Duration = Duration::from_millis(1);
+
 /// Time to write the events held back.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -77,7 +80,7 @@ impl Gatherer {
 /// Tells the sessions on the list to write, beating every half `delay`,
 /// for as long as any session uses the list.
 async fn tick(delay: Duration, due: Weak<Due>) {
-    let beat = (delay / 2).max(Duration::from_millis(1));
+    let beat = (delay / 2).max(SHORTEST_BEAT);
     let mut tick = tokio::time::interval(beat);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {

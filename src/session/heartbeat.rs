@@ -13,7 +13,7 @@
 //! sessions share one thread and no lock.
 
 use std::{
-    cell::RefCell,
+    cell::{Cell, RefCell},
     collections::HashMap,
     rc::{Rc, Weak},
     time::Duration,
@@ -33,12 +33,15 @@ pub(super) struct Beat;
 /// How many slices a sweep's sessions are spread over.
 const SLICES: usize = 10;
 
-/// The sessions of one sweep, in slices, by connection number.
-type Sessions = RefCell<[HashMap<u64, Addr<Session>>; SLICES]>;
+/// The shortest pause between two beats, however short the interval.
+const SHORTEST_BEAT: Duration = Duration::from_millis(1);
 
-/// The slice of the session serving `connection`.
-fn slice(connection: u64) -> usize {
-    (connection % SLICES as u64) as usize
+/// The sessions of one sweep, in slices, by connection number.
+#[derive(Default)]
+struct Sessions {
+    slices: RefCell<[HashMap<u64, Addr<Session>>; SLICES]>,
+    /// The slice the next session joins: sessions join the slices in turn.
+    next: Cell<usize>,
 }
 
 thread_local! {
@@ -53,13 +56,15 @@ thread_local! {
 pub(super) struct Enrolment {
     /// The sweep.
     sessions: Rc<Sessions>,
+    /// The slice it is in.
+    slice: usize,
     /// The session's connection number, its key there.
     connection: u64,
 }
 
 impl Drop for Enrolment {
     fn drop(&mut self) {
-        self.sessions.borrow_mut()[slice(self.connection)].remove(&self.connection);
+        self.sessions.slices.borrow_mut()[self.slice].remove(&self.connection);
     }
 }
 
@@ -77,9 +82,12 @@ pub(super) fn enrol(interval: Duration, connection: u64, session: Addr<Session>)
             sessions
         })
     });
-    sessions.borrow_mut()[slice(connection)].insert(connection, session);
+    let slice = sessions.next.get();
+    sessions.next.set((slice + 1) % SLICES);
+    sessions.slices.borrow_mut()[slice].insert(connection, session);
     Enrolment {
         sessions,
+        slice,
         connection,
     }
 }
@@ -87,7 +95,7 @@ pub(super) fn enrol(interval: Duration, connection: u64, session: Addr<Session>)
 /// Beats one slice of `sessions` every `interval / SLICES`, so each
 /// session every `interval`, for as long as any session is enrolled.
 async fn sweep(interval: Duration, sessions: Weak<Sessions>) {
-    let period = (interval / SLICES as u32).max(Duration::from_millis(1));
+    let period = (interval / SLICES as u32).max(SHORTEST_BEAT);
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // The first tick is at once: nobody is due yet.
@@ -99,7 +107,7 @@ async fn sweep(interval: Duration, sessions: Weak<Sessions>) {
         };
         // `do_send` only queues, so no session handler runs (and enrols or
         // leaves) while the slice is borrowed.
-        for session in sessions.borrow()[turn].values() {
+        for session in sessions.slices.borrow()[turn].values() {
             session.do_send(Beat);
         }
     }

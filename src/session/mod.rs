@@ -11,7 +11,9 @@
 //!
 //! Takes [`Deliver`] (a frame for its client), [`Overflowed`] (its outbox
 //! is full), [`Linked`] (a game to route moves to), [`RoomLinked`] and
-//! [`RoomRefused`] (the answer to a room join) and [`CloseSession`]. Sends
+//! [`RoomRefused`] (the answer to a room join) and [`CloseSession`]; from
+//! its thread's sweeps, `Beat` (Ping or evict) and `Gathered` (write what
+//! `server.write_delay_ms` held back). Sends
 //! [`Register`], [`Unregister`], [`Rename`], `LobbyRequest`,
 //! `JoinRoomRequest` and `LeaveRoomRequest` to the Lobby through its
 //! [`LobbyLink`], `PlayerRequest` and [`Presence`] to its games, and
@@ -375,8 +377,8 @@ impl Actor for Session {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.shared.metrics.sessions_opened.inc();
-        // `welcome` first: once registered, the Lobby may write to the
-        // outbox itself.
+        // `welcome` first: once registered, the Lobby may send frames
+        // (they queue behind it).
         let rooms = self.welcome(ctx);
         self.shared.lobby.register(Register {
             id: self.id.clone(),

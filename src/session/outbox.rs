@@ -76,8 +76,7 @@ impl Outbox {
             // The write already planned takes this frame too.
             return;
         }
-        let gatherer = self.gatherer.as_ref().filter(|_| !self.delay.is_zero());
-        match gatherer {
+        match self.gatherer.as_ref() {
             Some(gatherer) if !urgent && self.waiting < self.most_waiting => {
                 if !self.gathering {
                     self.gathering = true;

@@ -250,6 +250,9 @@ fn read_now(io: &TcpStream, chunk: &mut [u8]) -> io::Result<usize> {
     }
 }
 
+/// The most a thread's encoding buffer keeps between writes.
+const ENCODED_KEPT: usize = 1 << 20;
+
 thread_local! {
     /// Where a thread's sessions encode their frames before writing them:
     /// one buffer per thread rather than one per session.
@@ -276,6 +279,8 @@ pub(super) struct Writer {
     /// Encoded bytes the socket has not taken; empty (and unallocated)
     /// while it keeps up.
     unwritten: BytesMut,
+    /// How many frames `unwritten` holds (the last perhaps in part).
+    unwritten_frames: usize,
     /// Set once a Close frame is encoded: nothing is written after it.
     closed: bool,
     /// The session's place among the open sessions.
@@ -297,6 +302,7 @@ pub(super) fn open(upgraded: Upgraded, max_message: usize) -> (Reader, Writer) {
         io,
         queue: VecDeque::new(),
         unwritten: response,
+        unwritten_frames: 0,
         closed: false,
         slot,
     };
@@ -313,34 +319,54 @@ impl Writer {
 
     /// Encodes every queued frame and writes everything in one system call
     /// (after what the socket did not take last time, if any). Returns how
-    /// many frames left the queue, and how the write went.
+    /// many frames are written whole (they no longer fill the outbox), and
+    /// how the write went. Frames the socket did not take whole still count
+    /// until their last byte is written, so a client that does not read
+    /// never holds more than `limits.max_outbox` frames.
     pub(super) fn flush(&mut self) -> (usize, Flushed) {
+        let mut written = 0;
         if !self.unwritten.is_empty() {
             match write_some(&self.io, &mut self.unwritten) {
-                Flushed::All => self.unwritten = BytesMut::new(),
+                Flushed::All => {
+                    self.unwritten = BytesMut::new();
+                    written = std::mem::take(&mut self.unwritten_frames);
+                }
                 other => return (0, other),
             }
         }
         if self.queue.is_empty() {
-            return (0, Flushed::All);
+            return (written, Flushed::All);
         }
         let frames = self.queue.len();
         let flushed = ENCODED.with(|encoded| {
             let mut encoded = encoded.borrow_mut();
             encoded.clear();
-            for frame in self.queue.drain(..) {
-                if !self.closed {
-                    self.closed = encode(frame, &mut encoded);
-                }
-            }
+            self.encode_queue(&mut encoded);
             let flushed = write_some(&self.io, &mut encoded);
             if !encoded.is_empty() {
                 self.unwritten = BytesMut::from(&encoded[..]);
-                encoded.clear();
+            }
+            if encoded.capacity() > ENCODED_KEPT {
+                // One large batch does not keep its buffer for good.
+                *encoded = BytesMut::new();
             }
             flushed
         });
-        (frames, flushed)
+        if self.unwritten.is_empty() {
+            written += frames;
+        } else {
+            self.unwritten_frames = frames;
+        }
+        (written, flushed)
+    }
+
+    /// Appends every queued frame's bytes to `out`, up to a Close.
+    fn encode_queue(&mut self, out: &mut BytesMut) {
+        for frame in self.queue.drain(..) {
+            if !self.closed {
+                self.closed = encode(frame, out);
+            }
+        }
     }
 
     /// Waits until the socket takes bytes again.
@@ -370,6 +396,11 @@ impl Writer {
     /// before the client reads it.
     pub(super) fn close(mut self, patience: Duration) {
         self.flush();
+        // What the socket would not take yet waits behind what it has not
+        // taken: the Close goes last, whatever happens.
+        let mut queued = std::mem::take(&mut self.unwritten);
+        self.encode_queue(&mut queued);
+        self.unwritten = queued;
         let Writer {
             io,
             mut unwritten,

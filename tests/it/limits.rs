@@ -109,7 +109,7 @@ async fn sustained_abuse_closes_with_1008() {
 }
 
 #[tokio::test]
-async fn a_client_that_does_not_read_is_dropped() {
+async fn a_client_that_does_not_read_is_dropped_with_1008() {
     let server = TestServer::with(|config| {
         config.limits.max_outbox = NonZero::new(16).unwrap();
         config.limits.msgs_per_sec = NonZero::new(100_000).unwrap();
@@ -131,6 +131,9 @@ async fn a_client_that_does_not_read_is_dropped() {
     }
     assert_eq!(server.metric("parlor_slow_client_drops_total").await, 1.0);
     server.wait_for_sessions(0).await;
+    // Once it reads again it gets what was already on its way, then the
+    // Close: a Close is never lost behind a full socket.
+    assert_eq!(client.ending().await, Ending::Closed(1008));
 }
 
 #[tokio::test]
