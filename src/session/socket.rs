@@ -360,9 +360,10 @@ impl Writer {
         (written, flushed)
     }
 
-    /// Appends every queued frame's bytes to `out`, up to a Close.
+    /// Appends every queued frame's bytes to `out`, up to a Close, and
+    /// frees the emptied queue: an idle session keeps no buffer.
     fn encode_queue(&mut self, out: &mut BytesMut) {
-        for frame in self.queue.drain(..) {
+        for frame in std::mem::take(&mut self.queue) {
             if !self.closed {
                 self.closed = encode(frame, out);
             }
