@@ -29,6 +29,12 @@ use tokio::io::Interest;
 
 use crate::links::Outgoing;
 
+thread_local! {
+    /// Where a thread's sessions read into before keeping what they need:
+    /// one buffer per thread, made once.
+    static READ: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
+}
+
 /// The longest header a WebSocket frame can have: 2 bytes, an 8-byte
 /// length and a 4-byte mask.
 const MAX_FRAME_HEADER: usize = 14;
@@ -199,7 +205,6 @@ impl Stream for Reader {
         if this.done {
             return Poll::Ready(None);
         }
-        let mut chunk = [0u8; READ_CHUNK];
         loop {
             if let Some(message) = this.decode() {
                 this.done = matches!(message, Incoming::Broken(..) | Incoming::Close);
@@ -214,9 +219,15 @@ impl Stream for Reader {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(_)) => break,
             }
-            match read_now(&this.io, &mut chunk) {
+            let read = READ.with(|chunk| {
+                let mut chunk = chunk.borrow_mut();
+                let read = read_now(&this.io, &mut chunk)?;
+                this.partial.extend_from_slice(&chunk[..read]);
+                Ok::<_, io::Error>(read)
+            });
+            match read {
                 Ok(0) => break,
-                Ok(read) => this.partial.extend_from_slice(&chunk[..read]),
+                Ok(_) => {}
                 Err(err)
                     if matches!(
                         err.kind(),
