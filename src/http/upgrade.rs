@@ -43,6 +43,14 @@ pub(super) async fn take(
             return Ok(());
         }
     };
+    // Made before the Lobby admits anyone, so that a failure leaves no
+    // session behind (never expected: the request is already checked).
+    let Ok(switching) = ws::handshake_response(req.head()).message_body(()) else {
+        log::error!("ws handshake from {peer}: the 101 answer could not be made");
+        let refusal = plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n");
+        answer(framed, refusal).await;
+        return Ok(());
+    };
     let admit = Admit {
         resume: query.resume,
         name: query.name.as_deref().and_then(protocol::valid_name),
@@ -54,13 +62,6 @@ pub(super) async fn take(
         return Ok(());
     };
     log_handshake(&peer, &admission);
-    let Ok(switching) = ws::handshake_response(req.head()).message_body(()) else {
-        // Never expected: the answer is built from a request already checked.
-        log::error!("ws handshake from {peer}: the 101 answer could not be made");
-        let refusal = plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n");
-        answer(framed, refusal).await;
-        return Ok(());
-    };
     let upgraded = upgraded(framed, switching, slot);
     Session::start(state.sessions.clone(), admission, upgraded);
     Ok(())
