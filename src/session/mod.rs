@@ -46,7 +46,7 @@ use bytestring::ByteString;
 pub use self::socket::Upgraded;
 use self::{
     heartbeat::{Beat, Enrolment},
-    outbox::Outbox,
+    outbox::{Flusher, Outbox},
     routes::{Resuming, RoomRoute},
     socket::Incoming,
 };
@@ -142,6 +142,8 @@ impl Session {
         let connection = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
         Session::create(move |ctx| {
             ctx.add_stream(reader);
+            // After the reader, so that it writes what the reader queued.
+            ctx.spawn(Flusher);
             let handle = SessionHandle::new(
                 &ctx.address(),
                 connection,
@@ -180,7 +182,7 @@ impl Session {
             self.drop_slow_client(ctx);
             return false;
         }
-        self.outbox.push(frame, ctx);
+        self.outbox.push(frame);
         true
     }
 
@@ -210,7 +212,7 @@ impl Session {
             return;
         }
         // A Close goes out even when the outbox is full.
-        self.outbox.push(Outgoing::Close(code), ctx);
+        self.outbox.push(Outgoing::Close(code));
         self.closing = true;
         ctx.stop();
     }
@@ -464,12 +466,12 @@ impl StreamHandler<Incoming> for Session {
 impl Handler<Deliver> for Session {
     type Result = ();
 
-    fn handle(&mut self, Deliver(frame): Deliver, ctx: &mut Context<Self>) {
+    fn handle(&mut self, Deliver(frame): Deliver, _: &mut Context<Self>) {
         if self.closing {
             self.handle.written(1);
             return;
         }
-        self.outbox.push(frame, ctx);
+        self.outbox.push(frame);
     }
 }
 
@@ -491,6 +493,8 @@ impl Handler<Beat> for Session {
         if self.last_seen.elapsed() >= self.shared.config.heartbeat_timeout() {
             self.evict(ctx);
         } else {
+            // Once a beat, the frame queue gives its room back.
+            self.outbox.shrink();
             self.push(Outgoing::Ping, ctx);
         }
     }

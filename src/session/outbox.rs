@@ -4,7 +4,7 @@
 //! through its mailbox ([`Deliver`](crate::links::Deliver)), from the
 //! Lobby, rooms and games: the mailbox is the one queue between them and
 //! the socket. Whatever is queued during one wakeup of the actor goes out
-//! in one write, after its mailbox is drained. With `server.write_delay_ms`
+//! in one write, after its mailbox and its reader ([`Flusher`]). With `server.write_delay_ms`
 //! above 0 an event waits (at most that long, until its thread's next
 //! gathering tick: `gather`) for others to go out with it, unless an answer
 //! to the client's own request (or a control frame) comes first or half
@@ -65,7 +65,7 @@ impl Outbox {
 
     /// Queues a frame (already counted by the session's handle) and
     /// schedules its write.
-    pub(super) fn push(&mut self, frame: Outgoing, ctx: &mut Context<Session>) {
+    pub(super) fn push(&mut self, frame: Outgoing) {
         let Some(writer) = self.writer.as_mut() else {
             return;
         };
@@ -83,7 +83,7 @@ impl Outbox {
                     gatherer.wait();
                 }
             }
-            _ => self.write_soon(ctx),
+            _ => self.write_soon(),
         }
     }
 
@@ -94,10 +94,17 @@ impl Outbox {
         }
     }
 
-    /// Schedules a write once this wakeup's mailbox is drained.
-    fn write_soon(&mut self, ctx: &mut Context<Session>) {
+    /// Has the write made at the end of this wakeup ([`Flusher`]).
+    fn write_soon(&mut self) {
         self.due = true;
-        ctx.spawn(actix::fut::ready(()).map(|(), session: &mut Session, ctx| session.write(ctx)));
+    }
+
+    /// Frees the frame queue's room at the next write (the heartbeat says
+    /// when: a quiet session keeps no buffer between beats).
+    pub(super) fn shrink(&mut self) {
+        if let Some(writer) = self.writer.as_mut() {
+            writer.shrink();
+        }
     }
 
     /// Writes what is queued; `Some(frames)` written out of the queue, or
@@ -164,6 +171,28 @@ impl Handler<Gathered> for Session {
         if !outbox.due && !outbox.blocked {
             self.write(ctx);
         }
+    }
+}
+
+/// Makes the write due at the end of a wakeup. Added as the session
+/// starts, right after its socket's reader, it is polled at every wakeup
+/// after the session's mailbox and its reader: whatever either queued goes
+/// out in one write, with no future spawned per write. It never ends.
+pub(super) struct Flusher;
+
+impl ActorFuture<Session> for Flusher {
+    type Output = ();
+
+    fn poll(
+        self: Pin<&mut Self>,
+        session: &mut Session,
+        ctx: &mut Context<Session>,
+        _: &mut TaskContext<'_>,
+    ) -> Poll<()> {
+        if session.outbox.due {
+            session.write(ctx);
+        }
+        Poll::Pending
     }
 }
 

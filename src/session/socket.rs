@@ -294,6 +294,8 @@ pub(super) struct Writer {
     unwritten_frames: usize,
     /// Set once a Close frame is encoded: nothing is written after it.
     closed: bool,
+    /// Free the queue's room once it is next emptied.
+    shrink: bool,
     /// The session's place among the open sessions.
     slot: Box<dyn Any>,
 }
@@ -315,6 +317,7 @@ pub(super) fn open(upgraded: Upgraded, max_message: usize) -> (Reader, Writer) {
         unwritten: response,
         unwritten_frames: 0,
         closed: false,
+        shrink: false,
         slot,
     };
     (reader, writer)
@@ -371,14 +374,24 @@ impl Writer {
         (written, flushed)
     }
 
-    /// Appends every queued frame's bytes to `out`, up to a Close, and
-    /// frees the emptied queue: an idle session keeps no buffer.
+    /// Appends every queued frame's bytes to `out`, up to a Close. The
+    /// emptied queue keeps its room for the next frames, unless the session
+    /// said it is quiet (`shrink`).
     fn encode_queue(&mut self, out: &mut BytesMut) {
-        for frame in std::mem::take(&mut self.queue) {
+        for frame in self.queue.drain(..) {
             if !self.closed {
                 self.closed = encode(frame, out);
             }
         }
+        if std::mem::take(&mut self.shrink) {
+            self.queue = VecDeque::new();
+        }
+    }
+
+    /// Frees the frame queue's room the next time it is emptied: a quiet
+    /// session keeps no buffer, a busy one does not allocate at every write.
+    pub(super) fn shrink(&mut self) {
+        self.shrink = true;
     }
 
     /// Waits until the socket takes bytes again.
