@@ -17,7 +17,7 @@ use std::{
 use actix::prelude::*;
 use tokio::time::MissedTickBehavior;
 
-use super::Session;
+use super::{heartbeat::running, Session};
 
 /// The shortest pause between two beats, however short the delay.
 const SHORTEST_BEAT: Duration = Duration::from_millis(1);
@@ -55,16 +55,7 @@ impl Gatherer {
     /// Joins `session` to the calling thread's tick for `delay`, starting
     /// the tick if it is the first.
     pub(super) fn join(delay: Duration, session: Addr<Session>) -> Gatherer {
-        let due = TICKS.with(|ticks| {
-            let mut ticks = ticks.borrow_mut();
-            let running = ticks.get(&delay).and_then(Weak::upgrade);
-            running.unwrap_or_else(|| {
-                let due = Rc::new(Due::default());
-                actix_rt::spawn(tick(delay, Rc::downgrade(&due)));
-                ticks.insert(delay, Rc::downgrade(&due));
-                due
-            })
-        });
+        let due = running(&TICKS, delay, |due| tick(delay, due));
         Gatherer {
             due,
             session: Rc::new(session),

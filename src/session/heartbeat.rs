@@ -15,7 +15,9 @@
 use std::{
     cell::{Cell, RefCell},
     collections::HashMap,
+    future::Future,
     rc::{Rc, Weak},
+    thread::LocalKey,
     time::Duration,
 };
 
@@ -72,16 +74,7 @@ impl Drop for Enrolment {
 /// the calling thread for `interval`, starting that sweep if it is the
 /// thread's first.
 pub(super) fn enrol(interval: Duration, connection: u64, session: Addr<Session>) -> Enrolment {
-    let sessions = SWEEPS.with(|sweeps| {
-        let mut sweeps = sweeps.borrow_mut();
-        let running = sweeps.get(&interval).and_then(Weak::upgrade);
-        running.unwrap_or_else(|| {
-            let sessions = Rc::new(Sessions::default());
-            actix_rt::spawn(sweep(interval, Rc::downgrade(&sessions)));
-            sweeps.insert(interval, Rc::downgrade(&sessions));
-            sessions
-        })
-    });
+    let sessions = running(&SWEEPS, interval, |sessions| sweep(interval, sessions));
     let slice = sessions.next.get();
     sessions.next.set((slice + 1) % SLICES);
     sessions.slices.borrow_mut()[slice].insert(connection, session);
@@ -90,6 +83,30 @@ pub(super) fn enrol(interval: Duration, connection: u64, session: Addr<Session>)
         slice,
         connection,
     }
+}
+
+/// What the calling thread's sweep for `period` in `sweeps` works on,
+/// starting that sweep (`start`, given a weak reference to it) if none
+/// runs: a sweep runs while anyone holds what it works on.
+pub(super) fn running<T, F>(
+    sweeps: &'static LocalKey<RefCell<HashMap<Duration, Weak<T>>>>,
+    period: Duration,
+    start: impl FnOnce(Weak<T>) -> F,
+) -> Rc<T>
+where
+    T: Default,
+    F: Future<Output = ()> + 'static,
+{
+    sweeps.with(|sweeps| {
+        let mut sweeps = sweeps.borrow_mut();
+        let running = sweeps.get(&period).and_then(Weak::upgrade);
+        running.unwrap_or_else(|| {
+            let state = Rc::new(T::default());
+            actix_rt::spawn(start(Rc::downgrade(&state)));
+            sweeps.insert(period, Rc::downgrade(&state));
+            state
+        })
+    })
 }
 
 /// Beats one slice of `sessions` every `interval / SLICES`, so each

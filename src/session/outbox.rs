@@ -4,11 +4,11 @@
 //! through its mailbox ([`Deliver`](crate::links::Deliver)), from the
 //! Lobby, rooms and games: the mailbox is the one queue between them and
 //! the socket. Whatever is queued during one wakeup of the actor goes out
-//! in one write, after its mailbox and its reader ([`Flusher`]). With `server.write_delay_ms`
-//! above 0 an event waits (at most that long, until its thread's next
-//! gathering tick: `gather`) for others to go out with it, unless an answer
-//! to the client's own request (or a control frame) comes first or half
-//! the outbox is waiting. A socket that takes no more is waited on
+//! in one write, after its mailbox and its reader ([`Flusher`]). With
+//! `server.write_delay_ms` above 0 an event waits (until its thread's
+//! gathering tick, between half the delay and the whole of it: `gather`)
+//! for others to go out with it, unless an answer to the client's own
+//! request (or a control frame) comes first or half the outbox is waiting. A socket that takes no more is waited on
 //! without blocking anything; the frames it would not take stay queued,
 //! bounded by `limits.max_outbox` (see `SessionHandle::reserve`).
 
@@ -37,7 +37,7 @@ pub(super) struct Outbox {
     /// Frames that may wait before a write is due at once: half of
     /// `limits.max_outbox`.
     most_waiting: usize,
-    /// A write at the end of this wakeup is scheduled.
+    /// The [`Flusher`] writes at the end of this wakeup.
     due: bool,
     /// The thread's gathering tick, when `delay` is above 0.
     gatherer: Option<Gatherer>,
@@ -83,7 +83,8 @@ impl Outbox {
                     gatherer.wait();
                 }
             }
-            _ => self.write_soon(),
+            // The Flusher writes it at the end of this wakeup.
+            _ => self.due = true,
         }
     }
 
@@ -92,11 +93,6 @@ impl Outbox {
         if !self.delay.is_zero() {
             self.gatherer = Some(Gatherer::join(self.delay, session));
         }
-    }
-
-    /// Has the write made at the end of this wakeup ([`Flusher`]).
-    fn write_soon(&mut self) {
-        self.due = true;
     }
 
     /// Frees the frame queue's room at the next write (the heartbeat says

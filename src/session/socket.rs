@@ -3,10 +3,11 @@
 //!
 //! The handshake hands the session the raw TCP stream ([`Upgraded`]); no
 //! HTTP connection state stays behind. Neither side keeps a buffer while
-//! idle: the reader reads into a stack buffer and keeps bytes only while a
-//! frame is incomplete; the writer encodes every queued frame into one
-//! buffer of its thread and writes it with one system call, keeping only
-//! what the socket would not take.
+//! idle: the reader reads into a buffer of its thread and keeps bytes only
+//! while a frame is incomplete; the writer encodes every queued frame into
+//! another buffer of its thread and writes it with one system call,
+//! keeping only what the socket would not take (and its frame queue's room
+//! until the heartbeat says the session is quiet).
 
 use std::{
     any::Any,
@@ -50,8 +51,9 @@ pub struct Upgraded {
     pub read_ahead: BytesMut,
     /// The `101 Switching Protocols` answer, written before any frame.
     pub response: BytesMut,
-    /// The session's place among the open sessions, held until the socket
-    /// is closed.
+    /// The session's place among the open sessions, held until the last
+    /// frame (a Close) is written, or given back at once when the client
+    /// does not read.
     pub slot: Box<dyn Any>,
 }
 
