@@ -87,6 +87,9 @@ pub struct LimitsConfig {
     pub burst: NonZeroU32,
     /// Queued outgoing frames before a non-reading client is dropped.
     pub max_outbox: NonZeroUsize,
+    /// Numbered frames kept per session for a lossless resume (0 keeps
+    /// none: a resume recovers only when nothing was missed).
+    pub replay_frames: usize,
 }
 
 /// `[rooms]`
@@ -101,6 +104,10 @@ pub struct RoomsConfig {
     pub state_request_timeout_ms: NonZeroU64,
     /// Canvas frames per second.
     pub canvas_tick_hz: NonZeroU32,
+    /// How long a dropped member stays in its rooms, away (0 = it leaves
+    /// at once); capped at `games.reconnect_grace_ms`, see
+    /// [`Config::away_grace`].
+    pub away_grace_ms: u64,
 }
 
 /// `[games]`
@@ -253,6 +260,16 @@ impl Config {
             return Err(invalid("store.path", "must not be empty".to_string()));
         }
         Ok(())
+    }
+
+    /// How long a dropped member stays in its rooms: `rooms.away_grace_ms`,
+    /// capped at `games.reconnect_grace_ms` (a session is forgotten then).
+    pub fn away_grace(&self) -> Duration {
+        let grace = self
+            .rooms
+            .away_grace_ms
+            .min(self.games.reconnect_grace_ms.get());
+        Duration::from_millis(grace)
     }
 
     /// `heartbeat.interval_ms` as a duration.

@@ -92,30 +92,35 @@ impl Pages {
 }
 
 /// Query parameters of `GET /ws`: `name` (replaced by a random one when
-/// invalid) and `resume`. Taken as pairs so that a repeated or unexpected
-/// key never fails the handshake; the first of each counts.
+/// invalid), `resume` and `received`. Taken as pairs so that a repeated or
+/// unexpected key never fails the handshake; the first of each counts.
 struct WsQuery {
     /// Display name, if given.
     name: Option<String>,
     /// Resume token of a dropped session, if given.
     resume: Option<String>,
+    /// The frames the client counted, if given as a whole number (anything
+    /// else counts as not given: the resume resyncs).
+    received: Option<u64>,
 }
 
 impl WsQuery {
     fn from_pairs(pairs: Vec<(String, String)>) -> WsQuery {
-        let mut query = WsQuery {
-            name: None,
-            resume: None,
-        };
+        let (mut name, mut resume, mut received) = (None, None, None);
         for (key, value) in pairs {
             let slot = match key.as_str() {
-                "name" => &mut query.name,
-                "resume" => &mut query.resume,
+                "name" => &mut name,
+                "resume" => &mut resume,
+                "received" => &mut received,
                 _ => continue,
             };
             slot.get_or_insert(value);
         }
-        query
+        WsQuery {
+            name,
+            resume,
+            received: received.and_then(|count| count.parse().ok()),
+        }
     }
 }
 

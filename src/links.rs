@@ -13,14 +13,17 @@
 //! `limits.max_outbox` the client is not reading, the session hears of it
 //! ([`Overflowed`]) and drops the client (1008).
 
-use std::sync::{
-    atomic::{AtomicBool, AtomicUsize, Ordering},
-    Arc,
+use std::{
+    any::Any,
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc,
+    },
 };
 
 use actix::{dev::ToEnvelope, prelude::*};
 use actix_http::ws::CloseCode;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 use serde_json::Value;
 
@@ -90,24 +93,46 @@ pub struct RoomRefused {
     pub serial: u64,
 }
 
-/// Close the connection with this code and stop.
+/// Close the connection with this code; the session stays, away.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct CloseSession(pub CloseCode);
 
-/// How the Lobby, games and rooms reach one connection of a session: its
-/// mailbox, and the count of frames queued for its client. Made once per
-/// connection; cheap to clone. It reaches that connection only: a frame
-/// sent after the connection ended is dropped, not kept for the session's
-/// next connection.
+/// The session is over (its grace ran out, or the Lobby does not know
+/// it): close its connection, if any, with this code, and stop.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct EndSession(pub CloseCode);
+
+/// A new connection for a running session: a resume, or a takeover of a
+/// connection still open (closed with 4001).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reconnect {
+    /// The connection, detached from the thread that accepted it: the
+    /// session registers it on its own thread.
+    pub io: std::net::TcpStream,
+    /// Bytes the client sent after its handshake, read with it.
+    pub read_ahead: BytesMut,
+    /// The `101 Switching Protocols` answer, written before any frame.
+    pub response: BytesMut,
+    /// The connection's place among the open sessions.
+    pub slot: Box<dyn Any + Send>,
+    /// Who the Lobby found: the new token, the rooms.
+    pub admission: Admission,
+    /// `?received=`: the frames the client counted, if it said.
+    pub received: Option<u64>,
+}
+
+/// How the Lobby, games and rooms reach a session: its mailbox, and the
+/// count of frames queued for its client. Made once per session; cheap to
+/// clone. The session outlives its connections: a frame sent while it is
+/// away is kept for its resume (PROTOCOL.md, *Reconnecting and recovery*).
 #[derive(Clone)]
 pub struct SessionHandle(Arc<SessionReach>);
 
 /// What a [`SessionHandle`] holds.
 struct SessionReach {
-    /// Which connection of the session this is (connections are numbered
-    /// across the server, so a later one has a larger number).
-    connection: u64,
     /// Frames queued for the client and not yet written, by anyone.
     queued: AtomicUsize,
     /// `limits.max_outbox`: the most frames that may be queued.
@@ -136,6 +161,12 @@ trait SessionMailbox: Send + Sync {
     fn room_refused(&self, refused: RoomRefused);
     /// [`CloseSession`].
     fn close(&self, code: CloseCode);
+    /// [`EndSession`].
+    fn end(&self, code: CloseCode);
+    /// [`Reconnect`].
+    fn reconnect(&self, reconnect: Reconnect);
+    /// Whether the session actor is still running.
+    fn alive(&self) -> bool;
 }
 
 impl<A> SessionMailbox for Addr<A>
@@ -146,7 +177,9 @@ where
         + Handler<Linked>
         + Handler<RoomLinked>
         + Handler<RoomRefused>
-        + Handler<CloseSession>,
+        + Handler<CloseSession>
+        + Handler<EndSession>
+        + Handler<Reconnect>,
 {
     fn deliver(&self, frame: Outgoing) {
         self.do_send(Deliver(frame));
@@ -171,17 +204,24 @@ where
     fn close(&self, code: CloseCode) {
         self.do_send(CloseSession(code));
     }
+
+    fn end(&self, code: CloseCode) {
+        self.do_send(EndSession(code));
+    }
+
+    fn reconnect(&self, reconnect: Reconnect) {
+        self.do_send(reconnect);
+    }
+
+    fn alive(&self) -> bool {
+        self.connected()
+    }
 }
 
 impl SessionHandle {
-    /// The handle of the actor at `addr` serving `connection`, which may
-    /// have `most_queued` frames queued for its client.
-    pub fn new<A>(
-        addr: &Addr<A>,
-        connection: u64,
-        most_queued: usize,
-        metrics: Arc<Metrics>,
-    ) -> SessionHandle
+    /// The handle of the session actor at `addr`, which may have
+    /// `most_queued` frames queued for its client.
+    pub fn new<A>(addr: &Addr<A>, most_queued: usize, metrics: Arc<Metrics>) -> SessionHandle
     where
         A: Actor<Context = Context<A>>
             + Handler<Deliver>
@@ -189,10 +229,11 @@ impl SessionHandle {
             + Handler<Linked>
             + Handler<RoomLinked>
             + Handler<RoomRefused>
-            + Handler<CloseSession>,
+            + Handler<CloseSession>
+            + Handler<EndSession>
+            + Handler<Reconnect>,
     {
         SessionHandle(Arc::new(SessionReach {
-            connection,
             queued: AtomicUsize::new(0),
             most_queued,
             overflowed: AtomicBool::new(false),
@@ -201,9 +242,15 @@ impl SessionHandle {
         }))
     }
 
-    /// Which connection of the session this handle reaches.
-    pub fn connection(&self) -> u64 {
-        self.0.connection
+    /// Whether the session is still running (it stops when its grace
+    /// runs out).
+    pub fn alive(&self) -> bool {
+        self.0.mailbox.alive()
+    }
+
+    /// A new connection starts: a full outbox will be told of again.
+    pub fn rearm(&self) {
+        self.0.overflowed.store(false, Ordering::Relaxed);
     }
 
     /// Queues an event for the client (it may wait `server.write_delay_ms`
@@ -277,6 +324,16 @@ impl SessionHandle {
     pub fn close(&self, code: CloseCode) {
         self.0.mailbox.close(code);
     }
+
+    /// Ends the session: its connection, if any, closes with `code`.
+    pub fn end(&self, code: CloseCode) {
+        self.0.mailbox.end(code);
+    }
+
+    /// Hands the session a new connection.
+    pub fn reconnect(&self, reconnect: Reconnect) {
+        self.0.mailbox.reconnect(reconnect);
+    }
 }
 
 /// A player taking a seat.
@@ -334,16 +391,29 @@ pub struct Watch {
     pub id: Option<RequestId>,
 }
 
-/// A session's connection dropped (`handle` is `None`) or came back.
+/// A session's connection dropped or came back, or the session ended.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Presence {
     pub session: String,
-    /// The connection that dropped or came back: a drop of a connection
-    /// that was already taken over changes nothing.
-    pub connection: u64,
-    /// The new connection, or `None` when it dropped.
-    pub handle: Option<SessionHandle>,
+    /// What changed.
+    pub change: PresenceChange,
+}
+
+/// What changed of a session, as its games see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresenceChange {
+    /// Its connection dropped: its seats are held for the grace.
+    Away,
+    /// It has a connection again (back from away, or a takeover). With
+    /// `resync`, it lost frames: the game sends it `game_state` and then
+    /// its link (which tells the session the state is queued).
+    Back {
+        /// Send `game_state` (and the link after it).
+        resync: bool,
+    },
+    /// Its grace ran out: it is no spectator any more.
+    Gone,
 }
 
 /// How sessions and the Lobby reach one game, whatever its rules.
@@ -550,10 +620,16 @@ pub struct Admission {
     pub resume: String,
     /// New, refused resume, or resumed.
     pub outcome: AdmitOutcome,
-    /// The games a resumed session sits in.
-    pub games: Vec<GameLink>,
-    /// The rooms a resumed session was in, to rejoin.
+    /// This connection's number (connections are numbered across the
+    /// server, so a later one has a larger number).
+    pub connection: u64,
+    /// A resumed session's running actor, which takes the connection.
+    pub running: Option<SessionHandle>,
+    /// The rooms a resumed session is still in.
     pub rooms: Vec<RoomSeat>,
+    /// The rooms a resumed session left while away (its away grace ran
+    /// out there), to join again.
+    pub lost_rooms: Vec<RoomSeat>,
 }
 
 /// A session actor has started for an admitted id.
@@ -561,17 +637,18 @@ pub struct Admission {
 #[rtype(result = "()")]
 pub struct Register {
     pub id: String,
-    /// How to reach the new connection.
+    /// How to reach the session.
     pub handle: SessionHandle,
 }
 
-/// A session actor has stopped; its session is held for reconnection.
+/// A session's connection has ended; the session is away, held for
+/// reconnection.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Unregister {
+pub struct Away {
     pub id: String,
-    /// The connection that stopped, so that a connection already taken
-    /// over does not unregister its successor.
+    /// The connection that ended, so that the end of a connection already
+    /// taken over does not make its successor away.
     pub connection: u64,
     /// Why: disconnected, or evicted for silence (timeout).
     pub reason: LeaveReason,
@@ -592,9 +669,6 @@ pub struct Rename {
 pub struct LobbyRequest {
     /// The asking session.
     pub session: String,
-    /// The asking connection: a request from a connection already taken
-    /// over is ignored.
-    pub connection: u64,
     /// What it asks.
     pub action: LobbyAction,
     /// The request's `id`, echoed on the answer.
@@ -625,8 +699,6 @@ pub struct JoinRoomRequest {
     pub join: JoinRoom,
     /// The request's `id`.
     pub id: Option<RequestId>,
-    /// The asking connection, as in [`LobbyRequest`].
-    pub connection: u64,
     /// Numbers this join among the session's joins, echoed in the answer.
     pub serial: u64,
 }
@@ -640,8 +712,6 @@ pub struct LeaveRoomRequest {
     pub room: String,
     /// The request's `id`.
     pub id: Option<RequestId>,
-    /// The asking connection, as in [`LobbyRequest`].
-    pub connection: u64,
 }
 
 /// How sessions reach the Lobby.
@@ -649,8 +719,8 @@ pub struct LeaveRoomRequest {
 pub struct LobbyLink {
     /// New connections.
     registers: Recipient<Register>,
-    /// Ended connections.
-    unregisters: Recipient<Unregister>,
+    /// Ended connections: the session is away.
+    aways: Recipient<Away>,
     /// Name changes.
     renames: Recipient<Rename>,
     /// Game requests.
@@ -667,7 +737,7 @@ impl LobbyLink {
     where
         A: Actor<Context = Context<A>>
             + Handler<Register>
-            + Handler<Unregister>
+            + Handler<Away>
             + Handler<Rename>
             + Handler<LobbyRequest>
             + Handler<JoinRoomRequest>
@@ -675,7 +745,7 @@ impl LobbyLink {
     {
         LobbyLink {
             registers: addr.clone().recipient(),
-            unregisters: addr.clone().recipient(),
+            aways: addr.clone().recipient(),
             renames: addr.clone().recipient(),
             requests: addr.clone().recipient(),
             joins: addr.clone().recipient(),
@@ -688,9 +758,9 @@ impl LobbyLink {
         self.registers.do_send(msg);
     }
 
-    /// A session actor has stopped.
-    pub fn unregister(&self, msg: Unregister) {
-        self.unregisters.do_send(msg);
+    /// A session's connection has ended.
+    pub fn away(&self, msg: Away) {
+        self.aways.do_send(msg);
     }
 
     /// A session changed its name.
@@ -807,6 +877,7 @@ pub(crate) mod testing {
     }
 
     ignore!(Overflowed, Linked, RoomLinked, RoomRefused, CloseSession);
+    ignore!(EndSession, Reconnect);
     ignore!(GameFinished, GameClosed, RoomClosed, SaveGame, SaveSnapshot);
 
     impl Handler<LoadSnapshot> for Nobody {
@@ -841,15 +912,16 @@ pub(crate) mod testing {
     }
 
     ignore_recorded!(Overflowed, Linked, RoomLinked, RoomRefused, CloseSession);
+    ignore_recorded!(EndSession, Reconnect);
 
     /// A handle whose frames arrive on the returned queue (must be called
     /// inside an actix system).
-    pub(crate) fn handle(connection: u64) -> (SessionHandle, mpsc::UnboundedReceiver<Outgoing>) {
+    pub(crate) fn handle() -> (SessionHandle, mpsc::UnboundedReceiver<Outgoing>) {
         let (frames_in, frames) = mpsc::unbounded_channel();
         let addr = Recorder(frames_in).start();
         let metrics = Arc::new(Metrics::new());
         // Nothing is written, so nothing is ever counted out: no bound.
-        let handle = SessionHandle::new(&addr, connection, usize::MAX, metrics);
+        let handle = SessionHandle::new(&addr, usize::MAX, metrics);
         (handle, frames)
     }
 }

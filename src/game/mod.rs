@@ -108,7 +108,7 @@ mod tests {
 
     fn game_with_inbox<R: Rules>(store: &StoreLink) -> (GameLink, Frames) {
         let frames: Frames = Arc::new(Mutex::new(Vec::new()));
-        let (handle, mut outbox) = testing::handle(1);
+        let (handle, mut outbox) = testing::handle();
         let kept = frames.clone();
         actix_rt::spawn(async move {
             while let Some(frame) = outbox.recv().await {

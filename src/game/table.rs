@@ -24,8 +24,8 @@ use serde_json::Value;
 use super::rules::{MoveError, Rules};
 use crate::{
     links::{
-        Action, GameClosed, GameFinished, GameLink, Player, PlayerRequest, Presence, SaveGame,
-        SessionHandle, StoreLink, TakeSeat, Watch,
+        Action, GameClosed, GameFinished, GameLink, Player, PlayerRequest, Presence,
+        PresenceChange, SaveGame, SessionHandle, StoreLink, TakeSeat, Watch,
     },
     metrics::Metrics,
     protocol::{
@@ -78,8 +78,11 @@ struct Occupant {
     name: String,
     /// The color.
     color: String,
-    /// The session actor; `None` while the player is away.
-    addr: Option<SessionHandle>,
+    /// How to reach the player's session (while away too: it keeps the
+    /// frames for its resume).
+    addr: SessionHandle,
+    /// Set while the player's connection is gone.
+    away: bool,
     /// The timer that abandons the game if the player stays away.
     grace: Option<SpawnHandle>,
 }
@@ -138,20 +141,15 @@ impl<R: Rules> Actor for Game<R> {
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.metrics.game_started(R::KIND);
         let link = self.link(ctx);
-        for addr in self
-            .seats
-            .iter()
-            .flatten()
-            .filter_map(|seat| seat.addr.as_ref())
-        {
-            addr.link_game(link.clone());
+        for seat in self.seats.iter().flatten() {
+            seat.addr.link_game(link.clone());
         }
         // After the link, so that a move sent on `game_created` finds the
         // game; before `game_start` (a match three game starts at once).
         if let Some(created) = self.created.take() {
             let creator = self.seats.first().and_then(Option::as_ref);
-            if let Some(addr) = creator.and_then(|occupant| occupant.addr.as_ref()) {
-                addr.answer(created);
+            if let Some(creator) = creator {
+                creator.addr.answer(created);
             }
         }
         if self.is_full() {
@@ -266,14 +264,14 @@ impl<R: Rules> Game<R> {
     fn addr_of(&self, session: &str) -> Option<&SessionHandle> {
         let seat = self
             .seat_of(session)
-            .and_then(|seat| self.seats.get(seat)?.as_ref()?.addr.as_ref());
+            .and_then(|seat| Some(&self.seats.get(seat)?.as_ref()?.addr));
         seat.or_else(|| self.spectators.get(session))
     }
 
-    /// Every connected player and spectator, with the session id.
+    /// Every player and spectator (away or not), with the session id.
     fn audience(&self) -> impl Iterator<Item = (&str, &SessionHandle)> {
         let players = self.seats.iter().flatten();
-        let players = players.filter_map(|seat| Some((seat.session.as_str(), seat.addr.as_ref()?)));
+        let players = players.map(|seat| (seat.session.as_str(), &seat.addr));
         players.chain(
             self.spectators
                 .iter()
@@ -317,7 +315,7 @@ impl<R: Rules> Game<R> {
         };
         for (seat, occupant) in self.seats.iter().enumerate() {
             let Some(occupant) = occupant else { continue };
-            let Some(addr) = &occupant.addr else { continue };
+            let addr = &occupant.addr;
             let start = start_for(Some(seat));
             match cause.filter(|(asker, _)| *asker == occupant.session) {
                 Some((_, id)) => addr.answer(start.encode_reply(id)),
@@ -558,74 +556,87 @@ impl<R: Rules> Game<R> {
     }
 
     fn on_presence(&mut self, msg: Presence, ctx: &mut Context<Self>) {
-        let current = |handle: Option<&SessionHandle>| {
-            handle.is_some_and(|h| h.connection() == msg.connection)
-        };
         let Some(seat) = self.seat_of(&msg.session) else {
-            if msg.handle.is_none() && current(self.spectators.get(&msg.session)) {
-                self.spectators.remove(&msg.session);
-            }
-            return;
+            return self.spectator_presence(&msg.session, msg.change, ctx);
         };
-        match msg.handle {
-            None if current(self.addr_of(&msg.session)) => self.player_away(seat, ctx),
-            None => {}
-            // A connection older than the seat's own came back late (two
-            // resumes close together): the newer one keeps the seat.
-            Some(addr)
-                if self
-                    .addr_of(&msg.session)
-                    .is_some_and(|seated| seated.connection() > addr.connection()) => {}
-            Some(addr) => self.player_back(seat, addr, ctx),
+        match msg.change {
+            PresenceChange::Away => self.player_away(seat, ctx),
+            PresenceChange::Back { resync } => self.player_back(seat, resync, ctx),
+            // The seat's own grace timer decides what its end means.
+            PresenceChange::Gone => {}
+        }
+    }
+
+    fn spectator_presence(&mut self, session: &str, change: PresenceChange, ctx: &Context<Self>) {
+        match change {
+            PresenceChange::Gone => {
+                self.spectators.remove(session);
+            }
+            PresenceChange::Back { resync: true } => {
+                if let Some(addr) = self.spectators.get(session) {
+                    addr.send(self.state_for(None).encode());
+                    addr.link_game(self.link(ctx));
+                }
+            }
+            PresenceChange::Away | PresenceChange::Back { resync: false } => {}
         }
     }
 
     fn player_away(&mut self, seat: usize, ctx: &mut Context<Self>) {
         let grace = self.settings.reconnect_grace;
         let playing = self.over.is_none();
-        let timer = playing.then(|| ctx.run_later(grace, move |game, ctx| game.abandon(seat, ctx)));
-        if let Some(Some(occupant)) = self.seats.get_mut(seat) {
-            occupant.addr = None;
-            occupant.grace = timer;
+        let Some(Some(occupant)) = self.seats.get_mut(seat) else {
+            return;
+        };
+        if occupant.away {
+            return;
         }
-        if playing {
-            let away = ServerMsg::OpponentAway {
-                game_id: self.id.clone(),
-                seat: Self::seat_name(seat),
-                grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
-            };
-            self.broadcast(&away, None);
+        occupant.away = true;
+        if !playing {
+            return;
         }
+        occupant.grace = Some(ctx.run_later(grace, move |game, ctx| game.abandon(seat, ctx)));
+        let away = ServerMsg::OpponentAway {
+            game_id: self.id.clone(),
+            seat: Self::seat_name(seat),
+            grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+        };
+        self.tell_others(seat, &away);
     }
 
-    fn player_back(&mut self, seat: usize, addr: SessionHandle, ctx: &mut Context<Self>) {
-        // The state first: a resuming session waits for the link before it
-        // rejoins its rooms, and `game_state` must come before `room_joined`.
-        addr.send(self.state_for(Some(seat)).encode());
-        addr.link_game(self.link(ctx));
-        let mut was_away = false;
-        if let Some(Some(occupant)) = self.seats.get_mut(seat) {
-            if let Some(timer) = occupant.grace.take() {
-                ctx.cancel_future(timer);
-            }
-            was_away = occupant.addr.replace(addr).is_none();
+    /// The player at `seat` has a connection again; with `resync`, it gets
+    /// the game's state, then the link (which tells its session the state
+    /// is queued: every `game_state` must come before any `room_joined`).
+    fn player_back(&mut self, seat: usize, resync: bool, ctx: &mut Context<Self>) {
+        let Some(Some(occupant)) = self.seats.get_mut(seat) else {
+            return;
+        };
+        if let Some(timer) = occupant.grace.take() {
+            ctx.cancel_future(timer);
         }
-        // A takeover of a live connection is no return: nobody saw it go.
+        let was_away = std::mem::replace(&mut occupant.away, false);
+        if resync {
+            let addr = occupant.addr.clone();
+            addr.send(self.state_for(Some(seat)).encode());
+            addr.link_game(self.link(ctx));
+        }
         if was_away && self.over.is_none() {
             let back = ServerMsg::OpponentBack {
                 game_id: self.id.clone(),
                 seat: Self::seat_name(seat),
             };
-            let session = self
-                .seats
-                .get(seat)
-                .and_then(Option::as_ref)
-                .map(|o| o.session.clone());
-            let shared = back.encode();
-            for (other, addr) in self.audience() {
-                if Some(other) != session.as_deref() {
-                    addr.send(shared.clone());
-                }
+            self.tell_others(seat, &back);
+        }
+    }
+
+    /// Sends `msg` to everyone in the game but the player at `seat`.
+    fn tell_others(&self, seat: usize, msg: &ServerMsg) {
+        let session = self.seats.get(seat).and_then(Option::as_ref);
+        let session = session.map(|occupant| occupant.session.as_str());
+        let shared = msg.encode();
+        for (other, addr) in self.audience() {
+            if Some(other) != session {
+                addr.send(shared.clone());
             }
         }
     }
@@ -636,7 +647,7 @@ impl<R: Rules> Game<R> {
             .seats
             .get(seat)
             .and_then(Option::as_ref)
-            .is_some_and(|o| o.addr.is_none());
+            .is_some_and(|o| o.away);
         if self.over.is_none() && away {
             // The opponent wins only by being there: if both stayed away,
             // nobody does.
@@ -644,7 +655,7 @@ impl<R: Rules> Game<R> {
                 self.seats
                     .get(*seat)
                     .and_then(Option::as_ref)
-                    .is_some_and(|o| o.addr.is_some())
+                    .is_some_and(|o| !o.away)
             };
             let winner = self.opponent(seat).filter(present);
             self.finish_with(GameResult::Abandoned, winner, None, ctx);
@@ -657,7 +668,8 @@ fn occupant(player: Player) -> Occupant {
         session: player.session,
         name: player.name,
         color: player.color,
-        addr: Some(player.handle),
+        addr: player.handle,
+        away: false,
         grace: None,
     }
 }

@@ -24,8 +24,12 @@ use tokio::io::AsyncWriteExt;
 
 use super::{log_handshake, origin_allowed, WsQuery};
 use crate::{
-    lobby::Admit, metrics::Rejection, protocol, session::Session, session::Upgraded, AppState,
-    SessionSlot,
+    links::{Admission, Reconnect, SessionHandle},
+    lobby::Admit,
+    metrics::Rejection,
+    protocol,
+    session::{Session, Upgraded},
+    AppState, SessionSlot,
 };
 
 /// Takes one upgrade request: a session, or an HTTP answer and the
@@ -63,8 +67,41 @@ pub(super) async fn take(
     };
     log_handshake(&peer, &admission);
     let upgraded = upgraded(framed, switching, slot);
-    Session::start(state.sessions.clone(), admission, upgraded);
+    match admission.running.clone() {
+        Some(session) => reconnect(&session, upgraded, admission, query.received),
+        None => {
+            Session::start(state.sessions.clone(), admission, upgraded);
+        }
+    }
     Ok(())
+}
+
+/// Hands a resumed session its new connection, detached from this thread:
+/// the session may run on another one.
+fn reconnect(
+    session: &SessionHandle,
+    upgraded: Upgraded,
+    admission: Admission,
+    received: Option<u64>,
+) {
+    let Upgraded {
+        io,
+        read_ahead,
+        response,
+        slot,
+    } = upgraded;
+    match io.into_std() {
+        Ok(io) => session.reconnect(Reconnect {
+            io,
+            read_ahead,
+            response,
+            slot,
+            admission,
+            received,
+        }),
+        // The client sees its connection close and tries again.
+        Err(err) => log::error!("session {}: the resume failed: {err}", admission.id),
+    }
 }
 
 /// A refused handshake: the answer's head and body.

@@ -58,14 +58,12 @@ impl Handler<LobbyRequest> for Lobby {
     fn handle(&mut self, msg: LobbyRequest, ctx: &mut Context<Self>) {
         let LobbyRequest {
             session,
-            connection,
             action,
             id,
         } = msg;
         let Some(handle) = self
             .sessions
             .get(&session)
-            .filter(|entry| entry.connection() == connection)
             .and_then(|entry| entry.handle.clone())
         else {
             return;
@@ -171,7 +169,7 @@ impl Lobby {
                 continue;
             };
             entry.queued = None;
-            if entry.handle.is_some() {
+            if entry.connected().is_some() {
                 return Some(session);
             }
         }

@@ -7,16 +7,16 @@
 //! once a game has started or a room is joined, sessions talk to it
 //! directly.
 //!
-//! Takes `Admit` from the `/ws` handler (before a session actor exists);
-//! `Register`, `Unregister`, `Rename`, `LobbyRequest`, `JoinRoomRequest` and
+//! Takes `Admit` from the `/ws` handler (before the connection reaches a
+//! session actor); `Register`, `Away`, `Rename`, `LobbyRequest`, `JoinRoomRequest` and
 //! `LeaveRoomRequest` from sessions; `GameFinished` and `GameClosed` from
 //! games and `RoomClosed` from rooms, through the recipients it gives them;
 //! `ListGames` and `ListRooms` from the HTTP API; [`CloseAll`] and
 //! [`LiveRooms`] at shutdown. Starts Game and Room actors; sends rooms
-//! `Enter`, `Exit`, `Renamed`, `CloseRoom` and `Revive`; reaches sessions
-//! through their `SessionHandle`s: answers, room links and refusals, and
-//! closes (4001 to a connection whose session a newer one resumed, 1001 to
-//! all at shutdown).
+//! `Enter`, `Exit`, `MemberAway`, `MemberBack`, `Renamed`, `CloseRoom` and
+//! `Revive`; reaches sessions through their `SessionHandle`s: answers, room
+//! links and refusals, closes (1001 to all at shutdown), and the end of a
+//! session whose grace ran out.
 
 mod matchmaking;
 mod rooms;
@@ -42,7 +42,7 @@ use crate::{
     game::GameSettings,
     links::{RoomSeat, SessionHandle, StoreLink},
     metrics::Metrics,
-    protocol::GameKind,
+    protocol::{GameKind, LeaveReason},
     room::{Room, RoomSettings},
     workers::Workers,
 };
@@ -55,8 +55,12 @@ struct Entry {
     color: String,
     /// The secret part of the session's current resume token.
     resume_secret: String,
-    /// The live connection; `None` while held for reconnection.
+    /// The session actor; `None` until it has registered.
     handle: Option<SessionHandle>,
+    /// The number of the newest connection admitted for it.
+    connection: u64,
+    /// Why its connection ended, while it is away.
+    away: Option<LeaveReason>,
     /// Bumped at every drop, so that an expiry set for an earlier drop
     /// does nothing after the session came back.
     drops: u64,
@@ -64,16 +68,17 @@ struct Entry {
     queued: Option<GameKind>,
     /// Games the session sits in, by id (until they stop).
     games: Vec<String>,
-    /// Rooms the live session is in.
+    /// Rooms the session is in (away or not).
     rooms: Vec<RoomSeat>,
-    /// Rooms a dropped session was in, to rejoin on resume.
-    away_rooms: Vec<RoomSeat>,
+    /// Rooms it left because its away grace ran out, to join again on
+    /// resume.
+    lost_rooms: Vec<RoomSeat>,
 }
 
 impl Entry {
-    /// The live connection's number; 0 while away.
-    fn connection(&self) -> u64 {
-        self.handle.as_ref().map_or(0, SessionHandle::connection)
+    /// The session's actor, if it is connected.
+    fn connected(&self) -> Option<&SessionHandle> {
+        self.handle.as_ref().filter(|_| self.away.is_none())
     }
 }
 
@@ -96,6 +101,10 @@ pub struct Lobby {
     closing: HashSet<String>,
     /// Reconnect grace and linger, for the Lobby and its games.
     settings: GameSettings,
+    /// How long a dropped session stays in its rooms, away.
+    away_grace: Duration,
+    /// The number of the last connection admitted.
+    connections: u64,
     /// Games one session may wait in or play at once (`games.max_per_session`).
     max_games: usize,
     /// Room sizes and the rooms' shared settings.
@@ -142,6 +151,8 @@ impl Lobby {
             rooms: HashMap::new(),
             closing: HashSet::new(),
             settings,
+            away_grace: config.away_grace(),
+            connections: 0,
             max_games: config.games.max_per_session.get(),
             room_limits,
             metrics,
@@ -168,7 +179,7 @@ impl Handler<CloseAll> for Lobby {
         let live: Vec<&SessionHandle> = self
             .sessions
             .values()
-            .filter_map(|entry| entry.handle.as_ref())
+            .filter_map(Entry::connected)
             .collect();
         for handle in &live {
             handle.close(CloseCode::Away);

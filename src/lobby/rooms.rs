@@ -62,11 +62,7 @@ impl Handler<JoinRoomRequest> for Lobby {
         let Some(entry) = self.sessions.get(&msg.session) else {
             return;
         };
-        let Some(handle) = entry
-            .handle
-            .clone()
-            .filter(|_| entry.connection() == msg.connection)
-        else {
+        let Some(handle) = entry.handle.clone() else {
             return;
         };
         let room = msg.join.room.clone();
@@ -243,6 +239,7 @@ impl Lobby {
             name: entry.name.clone(),
             color: entry.color.clone(),
             role,
+            away: entry.away.is_some(),
         };
         let Some(room) = self.rooms.get_mut(name) else {
             return;
@@ -287,11 +284,7 @@ impl Handler<LeaveRoomRequest> for Lobby {
     type Result = ();
 
     fn handle(&mut self, msg: LeaveRoomRequest, _: &mut Context<Self>) {
-        let Some(entry) = self
-            .sessions
-            .get_mut(&msg.session)
-            .filter(|entry| entry.connection() == msg.connection)
-        else {
+        let Some(entry) = self.sessions.get_mut(&msg.session) else {
             return;
         };
         let Some(index) = entry.rooms.iter().position(|seat| seat.room == msg.room) else {

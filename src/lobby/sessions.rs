@@ -1,7 +1,8 @@
-//! The session registry: admitting connections (new or resumed), live
-//! connections registering and leaving, renames, and holding a dropped
-//! session for `games.reconnect_grace_ms` so its token brings back the same
-//! id, name, color and seats.
+//! The session registry: admitting connections (new or resumed), session
+//! actors registering, connections ending (the session is away: it stays
+//! in its rooms for `rooms.away_grace_ms`), renames, and holding an away
+//! session for `games.reconnect_grace_ms` so its token brings back the
+//! same session, with its seats and the frames it missed.
 //!
 //! Held sessions wait in one queue ordered by deadline, swept by one timer
 //! set for the first deadline, not one timer per session.
@@ -14,9 +15,9 @@ use actix_http::ws::CloseCode;
 use super::{Entry, Lobby};
 use crate::{
     identity,
-    links::{Admission, AdmitOutcome, Register, Rename, SessionHandle, Unregister},
-    protocol::{LeaveReason, CLOSE_TAKEN_OVER},
-    room::Renamed,
+    links::{Admission, AdmitOutcome, Away, Register, Rename, SessionHandle},
+    protocol::LeaveReason,
+    room::{MemberAway, MemberBack, Renamed},
 };
 
 /// A connection is being opened: decide who it is.
@@ -27,6 +28,15 @@ pub struct Admit {
     pub resume: Option<String>,
     /// The `?name=` name, already validated; `None` picks a random one.
     pub name: Option<String>,
+}
+
+/// The away grace of a session's rooms ran out.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct RoomGraceOver {
+    id: String,
+    /// The entry's `drops` when it went away.
+    drops: u64,
 }
 
 /// A session held for reconnection, until `deadline`.
@@ -41,38 +51,49 @@ pub(super) struct Held {
 }
 
 impl Lobby {
+    /// The number of the next connection.
+    fn next_connection(&mut self) -> u64 {
+        self.connections += 1;
+        self.connections
+    }
+
+    /// A resume of the session `token` names, if its actor still runs: a
+    /// new token (the old one is void), and its rooms. An away session is
+    /// back in its rooms at once; a connected one is taken over.
     fn resume(&mut self, token: &str) -> Option<Admission> {
         let (id, secret) = identity::split_token(token, identity::SESSION_PREFIX)?;
+        let connection = self.next_connection();
         let entry = self.sessions.get_mut(&id)?;
         if !identity::secrets_match(secret, &entry.resume_secret) {
             return None;
         }
-        if let Some(older) = entry.handle.take() {
-            older.close(CloseCode::Other(CLOSE_TAKEN_OVER));
-        }
-        // The older connection will not unregister (it is no longer the
-        // entry's), so its place in a queue and its rooms go with it here;
-        // the new connection rejoins those rooms.
-        let queued = entry.queued.take();
-        let left_rooms = std::mem::take(&mut entry.rooms);
-        let mut rooms = std::mem::take(&mut entry.away_rooms);
-        rooms.extend(left_rooms.iter().cloned());
+        let running = entry.handle.clone().filter(SessionHandle::alive)?;
         entry.resume_secret = identity::new_secret();
-        let games = entry
-            .games
-            .iter()
-            .filter_map(|game| self.games.get(game))
-            .map(|game| game.link.clone());
+        entry.connection = connection;
+        let was_away = entry.away.take().is_some();
+        // A takeover leaves the queue as a drop does: the client that took
+        // over may not know it was queued.
+        let queued = entry.queued.take();
         let admission = Admission {
             resume: identity::token(&id, &entry.resume_secret),
             name: entry.name.clone(),
             color: entry.color.clone(),
-            games: games.collect(),
-            rooms,
-            id,
             outcome: AdmitOutcome::Resumed,
+            connection,
+            running: Some(running),
+            rooms: entry.rooms.clone(),
+            lost_rooms: std::mem::take(&mut entry.lost_rooms),
+            id,
         };
-        self.step_out(&admission.id, left_rooms, LeaveReason::Disconnected);
+        if was_away {
+            for seat in &admission.rooms {
+                if let Some(room) = self.rooms.get(&seat.room) {
+                    room.addr.do_send(MemberBack {
+                        session: admission.id.clone(),
+                    });
+                }
+            }
+        }
         if let Some(kind) = queued {
             self.leave_queue(kind, &admission.id);
         }
@@ -81,33 +102,38 @@ impl Lobby {
 
     fn admit_new(&mut self, name: Option<String>, outcome: AdmitOutcome) -> Admission {
         let id = identity::new_id(identity::SESSION_PREFIX);
+        let connection = self.next_connection();
         let entry = Entry {
             name: name.unwrap_or_else(identity::random_name),
             color: identity::random_color(),
             resume_secret: identity::new_secret(),
             handle: None,
+            connection,
+            away: None,
             drops: 0,
             queued: None,
             games: Vec::new(),
             rooms: Vec::new(),
-            away_rooms: Vec::new(),
+            lost_rooms: Vec::new(),
         };
         let admission = Admission {
             resume: identity::token(&id, &entry.resume_secret),
             name: entry.name.clone(),
             color: entry.color.clone(),
             id: id.clone(),
-            games: Vec::new(),
-            rooms: Vec::new(),
             outcome,
+            connection,
+            running: None,
+            rooms: Vec::new(),
+            lost_rooms: Vec::new(),
         };
         self.sessions.insert(id, entry);
         admission
     }
 
     /// Holds session `id` for the reconnect grace; it is forgotten then
-    /// unless a connection has registered for it again.
-    fn hold(&mut self, id: String, ctx: &mut Context<Self>) {
+    /// unless it has come back.
+    pub(super) fn hold(&mut self, id: String, ctx: &mut Context<Self>) {
         let Some(entry) = self.sessions.get_mut(&id) else {
             return;
         };
@@ -133,22 +159,44 @@ impl Lobby {
         });
     }
 
-    /// Forgets every held session whose grace ran out by `now` and that
-    /// has not come back.
+    /// Ends every held session whose grace ran out by `now` and that has
+    /// not come back: it leaves its rooms, and its actor stops.
     fn expire_due(&mut self, now: Instant) {
         while let Some(held) = self.held.front() {
             if held.deadline > now {
                 return;
             }
-            let still_held = self
-                .sessions
-                .get(&held.id)
-                .is_some_and(|entry| entry.handle.is_none() && entry.drops == held.drops);
-            if still_held {
-                self.sessions.remove(&held.id);
-            }
+            let still_held = self.sessions.get(&held.id).is_some_and(|entry| {
+                (entry.away.is_some() || entry.handle.is_none()) && entry.drops == held.drops
+            });
+            let id = held.id.clone();
             self.held.pop_front();
+            if !still_held {
+                continue;
+            }
+            let Some(entry) = self.sessions.remove(&id) else {
+                continue;
+            };
+            let reason = entry.away.unwrap_or(LeaveReason::Disconnected);
+            self.step_out(&id, entry.rooms, reason);
+            if let Some(handle) = entry.handle {
+                handle.end(CloseCode::Away);
+            }
         }
+    }
+
+    /// The away grace of session `id`'s rooms ran out: it leaves them, to
+    /// join them again if it comes back.
+    fn rooms_grace_over(&mut self, id: &str, drops: u64) {
+        let Some(entry) = self.sessions.get_mut(id) else {
+            return;
+        };
+        let Some(reason) = entry.away.filter(|_| entry.drops == drops) else {
+            return;
+        };
+        let rooms = std::mem::take(&mut entry.rooms);
+        entry.lost_rooms.extend(rooms.iter().cloned());
+        self.step_out(id, rooms, reason);
     }
 }
 
@@ -156,13 +204,14 @@ impl Handler<Admit> for Lobby {
     type Result = MessageResult<Admit>;
 
     fn handle(&mut self, msg: Admit, ctx: &mut Context<Self>) -> Self::Result {
-        let admission = match msg.resume {
-            None => self.admit_new(msg.name, AdmitOutcome::New),
-            Some(token) => match self.resume(&token) {
-                Some(admission) => admission,
-                None => self.admit_new(msg.name, AdmitOutcome::ResumeRefused),
-            },
+        if let Some(admission) = msg.resume.as_deref().and_then(|token| self.resume(token)) {
+            return MessageResult(admission);
+        }
+        let outcome = match msg.resume {
+            None => AdmitOutcome::New,
+            Some(_) => AdmitOutcome::ResumeRefused,
         };
+        let admission = self.admit_new(msg.name, outcome);
         // Until its actor registers, the session is held like a dropped one,
         // so a handshake that never completes leaves nothing behind.
         self.hold(admission.id.clone(), ctx);
@@ -176,31 +225,61 @@ impl Handler<Register> for Lobby {
     fn handle(&mut self, msg: Register, _: &mut Context<Self>) {
         match self.sessions.get_mut(&msg.id) {
             Some(entry) => entry.handle = Some(msg.handle),
-            None => msg.handle.close(CloseCode::Error),
+            None => msg.handle.end(CloseCode::Error),
         }
     }
 }
 
-impl Handler<Unregister> for Lobby {
+impl Handler<Away> for Lobby {
     type Result = ();
 
-    fn handle(&mut self, msg: Unregister, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: Away, ctx: &mut Context<Self>) {
         let Some(entry) = self.sessions.get_mut(&msg.id) else {
             return;
         };
-        let current = entry.handle.as_ref().map(SessionHandle::connection);
-        if current != Some(msg.connection) {
+        // The end of a connection since taken over changes nothing.
+        if entry.connection != msg.connection || entry.away.is_some() {
             return;
         }
-        entry.handle = None;
+        entry.away = Some(msg.reason);
         let queued = entry.queued.take();
-        let rooms = std::mem::take(&mut entry.rooms);
-        entry.away_rooms = rooms.clone();
         if let Some(kind) = queued {
             self.leave_queue(kind, &msg.id);
         }
-        self.step_out(&msg.id, rooms, msg.reason);
-        self.hold(msg.id, ctx);
+        self.hold(msg.id.clone(), ctx);
+        let drops = self.sessions.get(&msg.id).map_or(0, |entry| entry.drops);
+        if self.away_grace.is_zero() {
+            self.rooms_grace_over(&msg.id, drops);
+        } else {
+            self.step_away(&msg.id, msg.reason);
+            let grace_over = RoomGraceOver { id: msg.id, drops };
+            ctx.notify_later(grace_over, self.away_grace);
+        }
+    }
+}
+
+impl Lobby {
+    /// Tells every room of session `id` that it is away.
+    fn step_away(&self, id: &str, reason: LeaveReason) {
+        let Some(entry) = self.sessions.get(id) else {
+            return;
+        };
+        for seat in &entry.rooms {
+            if let Some(room) = self.rooms.get(&seat.room) {
+                room.addr.do_send(MemberAway {
+                    session: id.to_string(),
+                    reason,
+                });
+            }
+        }
+    }
+}
+
+impl Handler<RoomGraceOver> for Lobby {
+    type Result = ();
+
+    fn handle(&mut self, msg: RoomGraceOver, _: &mut Context<Self>) {
+        self.rooms_grace_over(&msg.id, msg.drops);
     }
 }
 

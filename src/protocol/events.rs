@@ -19,6 +19,10 @@ pub struct MemberInfo {
     pub color: String,
     /// Member, host or controller.
     pub role: Role,
+    /// Set while the member's connection is gone (PROTOCOL.md,
+    /// *Reconnecting and recovery*); absent on the wire otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub away: bool,
 }
 
 /// A player on a canvas frame.
@@ -162,6 +166,10 @@ pub enum ServerMsg {
         games: Vec<String>,
         /// Rooms the session is back in.
         rooms: Vec<String>,
+        /// Whether the missed frames follow (else a resync does).
+        recovered: bool,
+        /// The number of the last frame numbered before this connection.
+        last: u64,
     },
     /// The answer to `set_name`.
     Profile {
@@ -323,6 +331,23 @@ pub enum ServerMsg {
         session: String,
         /// Left, disconnected or timeout.
         reason: LeaveReason,
+    },
+    /// A member's connection dropped; it stays a member, away, for
+    /// `rooms.away_grace_ms`.
+    MemberAway {
+        /// The room.
+        room: String,
+        /// Who.
+        session: String,
+        /// Disconnected or timeout.
+        reason: LeaveReason,
+    },
+    /// An away member came back.
+    MemberBack {
+        /// The room.
+        room: String,
+        /// Who.
+        session: String,
     },
     /// A member changed name.
     MemberUpdated {

@@ -1,9 +1,9 @@
 //! The Room actor: one per live room. It owns the members, ordered by last
-//! activity (the first is the room's source of truth), the room's snapshot,
+//! activity (the first that is not away is the room's source of truth), the room's snapshot,
 //! the newcomers waiting for state, and a canvas room's board.
 //!
-//! Takes [`Enter`], [`Exit`], [`Renamed`], [`CloseRoom`], [`Flush`] and
-//! [`Revive`] from the Lobby, which alone decides who is in which room, and
+//! Takes [`Enter`], [`Exit`], [`MemberAway`], [`MemberBack`], [`Renamed`],
+//! [`CloseRoom`], [`Flush`] and [`Revive`] from the Lobby, which alone decides who is in which room, and
 //! [`RoomRequest`] (broadcast, direct, state, pos) straight from members'
 //! sessions. Sends frames to members through their [`SessionHandle`]s,
 //! snapshots to the store, and [`RoomClosed`] (with the snapshot) up
@@ -75,6 +75,25 @@ pub struct Exit {
     pub reason: LeaveReason,
     /// The `leave_room` request's `id`.
     pub id: Option<RequestId>,
+}
+
+/// A member's connection dropped: it stays, away, skipped when a
+/// newcomer's state is asked for.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct MemberAway {
+    /// Who.
+    pub session: String,
+    /// Disconnected or timeout.
+    pub reason: LeaveReason,
+}
+
+/// An away member came back.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct MemberBack {
+    /// Who.
+    pub session: String,
 }
 
 /// A member changed name.
@@ -330,7 +349,13 @@ impl Room {
         };
         let next = loop {
             match self.waiting[index].candidates.pop_front() {
-                Some(candidate) if self.member(&candidate).is_some() => break Some(candidate),
+                Some(candidate)
+                    if self
+                        .member(&candidate)
+                        .is_some_and(|member| !member.info.away) =>
+                {
+                    break Some(candidate)
+                }
                 Some(_) => continue,
                 None => break None,
             }
@@ -385,13 +410,18 @@ impl Room {
             canvas.remove(&msg.session);
         }
         self.forget_newcomer(&msg.session, ctx);
-        let asked_gone: Vec<String> = self
+        self.ask_past(&msg.session, ctx);
+    }
+
+    /// Every newcomer waiting on `session`'s answer asks the next member.
+    fn ask_past(&mut self, session: &str, ctx: &mut Context<Self>) {
+        let waiting_on: Vec<String> = self
             .waiting
             .iter()
-            .filter(|waiting| waiting.asked.as_deref() == Some(msg.session.as_str()))
+            .filter(|waiting| waiting.asked.as_deref() == Some(session))
             .map(|waiting| waiting.session.clone())
             .collect();
-        for newcomer in asked_gone {
+        for newcomer in waiting_on {
             self.cancel_timer(&newcomer, ctx);
             self.ask_next(&newcomer, ctx);
         }
@@ -631,6 +661,39 @@ impl Room {
         }));
     }
 
+    fn on_away(&mut self, msg: MemberAway, ctx: &mut Context<Self>) {
+        let Some(member) = self.member_mut(&msg.session) else {
+            return;
+        };
+        member.info.away = true;
+        let event = ServerMsg::MemberAway {
+            room: self.name.clone(),
+            session: msg.session.clone(),
+            reason: msg.reason,
+        };
+        self.fan_out(&event, |member| member.info.session != msg.session);
+        // A newcomer waiting on this member's answer asks the next one now.
+        self.ask_past(&msg.session, ctx);
+    }
+
+    fn on_back(&mut self, msg: MemberBack) {
+        let Some(member) = self.member_mut(&msg.session) else {
+            return;
+        };
+        member.info.away = false;
+        let event = ServerMsg::MemberBack {
+            room: self.name.clone(),
+            session: msg.session.clone(),
+        };
+        self.fan_out(&event, |member| member.info.session != msg.session);
+    }
+
+    fn member_mut(&mut self, session: &str) -> Option<&mut Member> {
+        self.members
+            .iter_mut()
+            .find(|member| member.info.session == session)
+    }
+
     fn on_renamed(&mut self, msg: Renamed) {
         let Some(member) = self
             .members
@@ -685,6 +748,22 @@ impl Handler<Exit> for Room {
 
     fn handle(&mut self, msg: Exit, ctx: &mut Context<Self>) {
         self.on_exit(msg, ctx);
+    }
+}
+
+impl Handler<MemberAway> for Room {
+    type Result = ();
+
+    fn handle(&mut self, msg: MemberAway, ctx: &mut Context<Self>) {
+        self.on_away(msg, ctx);
+    }
+}
+
+impl Handler<MemberBack> for Room {
+    type Result = ();
+
+    fn handle(&mut self, msg: MemberBack, _: &mut Context<Self>) {
+        self.on_back(msg);
     }
 }
 

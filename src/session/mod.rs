@@ -1,20 +1,25 @@
-//! The Session actor: one per WebSocket connection.
+//! The Session actor: one per session, outliving its connections.
 //!
-//! It owns the connection's socket (`socket`: the WebSocket frames read
-//! and written on actix-http's codec), its identity (id, name, color), its
-//! rate limiter and its outbox (`outbox`: when queued frames are written),
-//! and enrols in its thread's heartbeat sweep (`heartbeat`), which tells it
-//! to Ping its client or evict it. Incoming messages arrive as a stream
-//! (`ctx.add_stream`); each text message is parsed into a request and
-//! answered or routed (`routes`): lobby requests to the Lobby, moves
-//! straight to their Game, room messages straight to their Room.
+//! It owns the session's identity (id, name, color), its routes to its
+//! games and rooms, its frame numbers and replay ring (`replay`), and,
+//! while connected, the connection: its socket (`socket`: the WebSocket
+//! frames read and written on actix-http's codec), its rate limiter, its
+//! outbox (`outbox`: when queued frames are written) and its place in its
+//! thread's heartbeat sweep (`heartbeat`), which tells it to Ping its
+//! client or evict it. When the connection ends the session is *away*: it
+//! keeps numbering and keeping the frames meant for it until a resume
+//! hands it a new connection ([`Reconnect`]) or the Lobby ends it
+//! ([`EndSession`]) once its grace has run out. Incoming messages arrive
+//! as a stream (`ctx.add_stream`); each text message is parsed into a
+//! request and answered or routed (`routes`): lobby requests to the Lobby,
+//! moves straight to their Game, room messages straight to their Room.
 //!
 //! Takes [`Deliver`] (a frame for its client), [`Overflowed`] (its outbox
 //! is full), [`Linked`] (a game to route moves to), [`RoomLinked`] and
-//! [`RoomRefused`] (the answer to a room join) and [`CloseSession`]; from
-//! its thread's sweeps, `Beat` (Ping or evict) and `Gathered` (write what
-//! `server.write_delay_ms` held back). Sends
-//! [`Register`], [`Unregister`], [`Rename`], `LobbyRequest`,
+//! [`RoomRefused`] (the answer to a room join), [`CloseSession`],
+//! [`EndSession`] and [`Reconnect`]; from its thread's sweeps, `Beat`
+//! (Ping or evict) and `Gathered` (write what `server.write_delay_ms` held
+//! back). Sends [`Register`], [`Away`], [`Rename`], `LobbyRequest`,
 //! `JoinRoomRequest` and `LeaveRoomRequest` to the Lobby through its
 //! [`LobbyLink`], `PlayerRequest` and [`Presence`] to its games, and
 //! `RoomRequest` to its rooms. Others queue frames for its client through
@@ -27,46 +32,43 @@
 mod gather;
 mod heartbeat;
 mod outbox;
+mod replay;
 mod routes;
 mod socket;
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc,
-    },
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use actix::prelude::*;
 use actix_http::ws::CloseCode;
+use actix_rt::net::TcpStream;
 use bytestring::ByteString;
 
 pub use self::socket::Upgraded;
 use self::{
     heartbeat::{Beat, Enrolment},
     outbox::{Flusher, Outbox},
+    replay::Replay,
     routes::{Resuming, RoomRoute},
     socket::Incoming,
 };
 use crate::{
     config::Config,
     links::{
-        Admission, AdmitOutcome, CloseSession, Deliver, GameLink, LobbyLink, Outgoing, Overflowed,
-        Presence, Register, Rename, RoomSeat, SessionHandle, Unregister,
+        Admission, AdmitOutcome, Away, CloseSession, Deliver, EndSession, GameLink, LobbyLink,
+        Outgoing, Overflowed, Presence, PresenceChange, Reconnect, Register, Rename, RoomSeat,
+        SessionHandle,
     },
     metrics::Metrics,
     protocol::{
         self, ClientMsg, Echo, ErrorCode, LeaveReason, Refusal, Request, RequestId, ServerMsg,
-        SetName,
+        SetName, CLOSE_TAKEN_OVER,
     },
     rate_limit::{RateLimiter, Verdict},
 };
-
-/// Numbers connections, so that a game or the Lobby can tell a session's
-/// old connection from the one that took it over.
-static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 
 /// What every session shares: made once at start.
 pub struct SessionShared {
@@ -78,18 +80,17 @@ pub struct SessionShared {
     pub lobby: LobbyLink,
 }
 
-/// One WebSocket connection.
+/// One session, connected or away.
 pub struct Session {
     /// The session id, stable across reconnections.
     id: String,
-    /// This connection's number (see [`SessionHandle::connection`]).
+    /// The number of its connection (while away, of the last one): the
+    /// Lobby ignores the end of a connection already taken over.
     connection: u64,
     /// Games this session plays or watches, by id: moves go straight there.
     games: HashMap<String, GameLink>,
     /// Rooms this session is in or joining, by name: messages go straight there.
     rooms: HashMap<String, RoomRoute>,
-    /// Why the session's rooms will see it leave when it stops.
-    leave_reason: LeaveReason,
     /// Numbers this session's room joins (see [`RoomRoute`]).
     join_serial: u64,
     /// The display name.
@@ -98,84 +99,117 @@ pub struct Session {
     color: String,
     /// Config, Lobby and metrics shared by every session.
     shared: Arc<SessionShared>,
-    /// Frames for the client, and when they are written.
+    /// Frames for the client, and when they are written; no writer while away.
     outbox: Outbox,
+    /// Frame numbers and the frames kept for a resume.
+    replay: Replay,
+    /// The connection's reader, while connected.
+    reader: Option<SpawnHandle>,
+    /// The item that makes due writes, polled after the reader (see
+    /// [`Flusher`]).
+    flusher: Option<SpawnHandle>,
     /// When the client last sent anything, Pongs included.
     last_seen: Instant,
-    /// The session's place in its thread's heartbeat, from `started` on.
+    /// The session's place in its thread's heartbeat, while connected.
     heartbeat: Option<Enrolment>,
     /// The message rate limit.
     rate: RateLimiter,
     /// The welcome (and anything before `started`) still to send; boxed,
     /// as it is used once and the actor's size is every session's cost.
     admission: Option<Box<Admission>>,
-    /// Set once a Close frame is queued, so nothing is queued after it.
-    closing: bool,
-    /// Set while a resumed session's room joins wait for its games (boxed:
-    /// seldom set).
+    /// Set while a resync's room joins wait for its games (boxed: seldom
+    /// set).
     resuming: Option<Box<Resuming>>,
-    /// How the Lobby, rooms and games reach this connection (made once, shared).
+    /// How the Lobby, rooms and games reach this session (made once, shared).
     handle: SessionHandle,
 }
 
 impl Session {
-    /// Starts the actor for an accepted handshake, on the calling thread.
-    /// The connection's place among the open sessions (`upgraded.slot`) is
-    /// given back once its socket is closed.
+    /// Starts the actor for an accepted handshake of a new session, on the
+    /// calling thread. The connection's place among the open sessions
+    /// (`upgraded.slot`) is given back once its socket is closed.
     pub fn start(
         shared: Arc<SessionShared>,
         admission: Admission,
         upgraded: Upgraded,
     ) -> Addr<Session> {
-        let limits = &shared.config.limits;
-        let write_delay = Duration::from_millis(shared.config.server.write_delay_ms);
-        let max_outbox = limits.max_outbox.get();
-        let (reader, writer) = socket::open(upgraded, limits.max_frame_bytes.get());
-        let outbox = Outbox::new(writer, write_delay, max_outbox);
-        let now = Instant::now();
-        let rate = RateLimiter::new(limits.msgs_per_sec.get(), limits.burst.get(), now);
-        let games = admission
-            .games
-            .iter()
-            .map(|link| (link.id.clone(), link.clone()))
-            .collect();
-        let connection = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
+        let max_frame = shared.config.limits.max_frame_bytes.get();
+        let (reader, writer) = socket::open(upgraded, max_frame);
         Session::create(move |ctx| {
-            ctx.add_stream(reader);
+            let handle = Session::handle_for(&ctx.address(), &shared);
+            let reader = ctx.add_stream(reader);
+            let mut session = Session::new(shared, admission, Some(writer), handle);
+            session.reader = Some(reader);
             // After the reader, so that it writes what the reader queued.
-            ctx.spawn(Flusher);
-            let handle = SessionHandle::new(
-                &ctx.address(),
-                connection,
-                max_outbox,
-                shared.metrics.clone(),
-            );
-            Session {
-                games,
-                rooms: HashMap::new(),
-                leave_reason: LeaveReason::Disconnected,
-                join_serial: 0,
-                connection,
-                id: admission.id.clone(),
-                name: admission.name.clone(),
-                color: admission.color.clone(),
-                rate,
-                shared,
-                outbox,
-                last_seen: now,
-                heartbeat: None,
-                admission: Some(Box::new(admission)),
-                closing: false,
-                resuming: None,
-                handle,
-            }
+            session.flusher = Some(ctx.spawn(Flusher));
+            session
         })
     }
 
-    /// Queues a frame; drops the client if its outbox is full. Says
-    /// whether the frame was queued.
+    /// Starts, on the calling thread, an away session with no connection
+    /// yet: one seated in a game when the server last stopped, waiting
+    /// for its player to resume.
+    pub fn restore(
+        shared: Arc<SessionShared>,
+        admission: Admission,
+        games: Vec<GameLink>,
+    ) -> SessionHandle {
+        let mut ctx = Context::new();
+        let handle = Session::handle_for(&ctx.address(), &shared);
+        let mut session = Session::new(shared, admission, None, handle.clone());
+        session.admission = None;
+        session.games = games
+            .into_iter()
+            .map(|link| (link.id.clone(), link))
+            .collect();
+        session.flusher = Some(ctx.spawn(Flusher));
+        ctx.run(session);
+        handle
+    }
+
+    /// The handle through which others reach the session at `addr`.
+    fn handle_for(addr: &Addr<Session>, shared: &SessionShared) -> SessionHandle {
+        let max_outbox = shared.config.limits.max_outbox.get();
+        SessionHandle::new(addr, max_outbox, shared.metrics.clone())
+    }
+
+    fn new(
+        shared: Arc<SessionShared>,
+        admission: Admission,
+        writer: Option<socket::Writer>,
+        handle: SessionHandle,
+    ) -> Session {
+        let limits = &shared.config.limits;
+        let write_delay = Duration::from_millis(shared.config.server.write_delay_ms);
+        let outbox = Outbox::new(writer, write_delay, limits.max_outbox.get());
+        let now = Instant::now();
+        let rate = RateLimiter::new(limits.msgs_per_sec.get(), limits.burst.get(), now);
+        Session {
+            games: HashMap::new(),
+            rooms: HashMap::new(),
+            join_serial: 0,
+            connection: admission.connection,
+            id: admission.id.clone(),
+            name: admission.name.clone(),
+            color: admission.color.clone(),
+            rate,
+            replay: Replay::new(limits.replay_frames),
+            shared,
+            outbox,
+            reader: None,
+            flusher: None,
+            last_seen: now,
+            heartbeat: None,
+            admission: Some(Box::new(admission)),
+            resuming: None,
+            handle,
+        }
+    }
+
+    /// Queues a frame for the connection; drops the client if its outbox
+    /// is full. Says whether the frame was queued (never while away).
     fn push(&mut self, frame: Outgoing, ctx: &mut Context<Self>) -> bool {
-        if self.closing {
+        if !self.outbox.is_open() {
             return false;
         }
         if !self.handle.reserve() {
@@ -186,12 +220,19 @@ impl Session {
         true
     }
 
-    /// Queues a frame the session itself sends: an answer to its client's
-    /// request (or the welcome), which goes out at once.
+    /// Sends a frame the session itself makes: an answer to its client's
+    /// request, which is numbered and goes out at once.
     fn send(&mut self, frame: ByteString, ctx: &mut Context<Self>) {
-        if self.push(Outgoing::Answer(frame), ctx) {
-            self.shared.metrics.frames_out.inc();
-        }
+        self.shared.metrics.frames_out.inc();
+        self.replay.number(&frame);
+        self.push(Outgoing::Answer(frame), ctx);
+    }
+
+    /// Sends `welcome` or `resumed`, which open a connection and are not
+    /// numbered.
+    fn send_opening(&mut self, msg: &ServerMsg, ctx: &mut Context<Self>) {
+        self.shared.metrics.frames_out.inc();
+        self.push(Outgoing::Answer(msg.encode()), ctx);
     }
 
     /// Sends `msg` as the reply to request `id`.
@@ -205,22 +246,61 @@ impl Session {
         self.send(refusal.encode(), ctx);
     }
 
-    /// Queues a Close frame and stops; what was queued before it goes out
-    /// first (see `stopped`).
+    /// Closes the connection with a Close frame (even when the outbox is
+    /// full), after what was queued before it; the session is then away.
     fn close(&mut self, code: CloseCode, ctx: &mut Context<Self>) {
-        if self.closing {
-            return;
+        if self.detach(Some(code), ctx) {
+            self.went_away(LeaveReason::Disconnected);
         }
-        // A Close goes out even when the outbox is full.
-        self.outbox.push(Outgoing::Close(code));
-        self.closing = true;
-        ctx.stop();
+    }
+
+    /// The connection is gone (or silent): drop it without a Close frame;
+    /// the session is then away.
+    fn lost_connection(&mut self, reason: LeaveReason, ctx: &mut Context<Self>) {
+        if self.detach(None, ctx) {
+            self.went_away(reason);
+        }
+    }
+
+    /// Lets the connection go, with a Close frame if `code` is given:
+    /// its reader stops, its heartbeat too, and its queued frames no
+    /// longer count against the outbox (they are numbered and kept).
+    /// `false` if there was no connection.
+    fn detach(&mut self, code: Option<CloseCode>, ctx: &mut Context<Self>) -> bool {
+        if !self.outbox.is_open() {
+            return false;
+        }
+        let queued = match code {
+            // What is queued, the Close last, gets the heartbeat's timeout.
+            Some(code) => self
+                .outbox
+                .finish(code, self.shared.config.heartbeat_timeout()),
+            None => self.outbox.abort(),
+        };
+        self.handle.written(queued);
+        if let Some(reader) = self.reader.take() {
+            ctx.cancel_future(reader);
+        }
+        self.heartbeat = None;
+        true
+    }
+
+    /// The connection has ended: the Lobby and the games hear the session
+    /// is away.
+    fn went_away(&mut self, reason: LeaveReason) {
+        self.shared.lobby.away(Away {
+            id: self.id.clone(),
+            connection: self.connection,
+            reason,
+        });
+        self.tell_games(PresenceChange::Away);
     }
 
     /// The client does not read: drop what is queued for it, try one last
-    /// Close (1008) for no longer than the heartbeat's timeout, and stop.
+    /// Close (1008) for no longer than the heartbeat's timeout; the
+    /// session is then away (the dropped frames are kept for a resume).
     fn drop_slow_client(&mut self, ctx: &mut Context<Self>) {
-        if self.closing {
+        if !self.outbox.is_open() {
             return;
         }
         log::info!("session {} dropped: it does not read its frames", self.id);
@@ -230,44 +310,129 @@ impl Session {
         self.close(CloseCode::Policy, ctx);
     }
 
-    /// Sends `welcome` (and `resumed` or the resume error); returns the
-    /// rooms a resumed session rejoins.
-    fn welcome(&mut self, ctx: &mut Context<Self>) -> Vec<RoomSeat> {
+    /// Takes a new connection: its reader, its writer, its heartbeat.
+    fn attach(&mut self, upgraded: Upgraded, connection: u64, ctx: &mut Context<Self>) {
+        let limits = &self.shared.config.limits;
+        let (reader, writer) = socket::open(upgraded, limits.max_frame_bytes.get());
+        let now = Instant::now();
+        self.rate = RateLimiter::new(limits.msgs_per_sec.get(), limits.burst.get(), now);
+        self.last_seen = now;
+        self.connection = connection;
+        self.outbox.attach(writer);
+        self.handle.rearm();
+        self.reader = Some(ctx.add_stream(reader));
+        // The flusher goes after the new reader (see `Flusher`).
+        if let Some(flusher) = self.flusher.take() {
+            ctx.cancel_future(flusher);
+        }
+        self.flusher = Some(ctx.spawn(Flusher));
+        self.enrol(ctx);
+    }
+
+    /// Joins the thread's heartbeat sweep for the current connection.
+    fn enrol(&mut self, ctx: &mut Context<Self>) {
+        self.heartbeat = Some(heartbeat::enrol(
+            self.shared.config.heartbeat_interval(),
+            self.connection,
+            ctx.address(),
+        ));
+    }
+
+    /// Sends a new session's `welcome` (and the resume error, for a token
+    /// that was not known).
+    fn welcome(&mut self, ctx: &mut Context<Self>) {
         let Some(admission) = self.admission.take() else {
-            return Vec::new();
+            return;
         };
+        self.send_welcome(admission.resume, ctx);
+        if admission.outcome == AdmitOutcome::ResumeRefused {
+            let message = "no session to resume with that token; this is a new session";
+            self.refuse(&Refusal::new(ErrorCode::NotFound, "resume", message), ctx);
+        }
+    }
+
+    fn send_welcome(&mut self, resume: String, ctx: &mut Context<Self>) {
         let heartbeat = &self.shared.config.heartbeat;
         let welcome = ServerMsg::Welcome {
             protocol: protocol::PROTOCOL_VERSION,
             session: self.id.clone(),
             name: self.name.clone(),
             color: self.color.clone(),
-            resume: admission.resume,
+            resume,
             heartbeat_ms: heartbeat.interval_ms.get(),
             timeout_ms: heartbeat.timeout_ms.get(),
         };
-        self.send(welcome.encode(), ctx);
-        match admission.outcome {
-            AdmitOutcome::New => {}
-            AdmitOutcome::Resumed => {
-                let resumed = ServerMsg::Resumed {
-                    session: self.id.clone(),
-                    games: self.games.keys().cloned().collect(),
-                    rooms: admission
-                        .rooms
-                        .iter()
-                        .map(|seat| seat.room.clone())
-                        .collect(),
-                };
-                self.send(resumed.encode(), ctx);
-                return admission.rooms;
+        self.send_opening(&welcome, ctx);
+    }
+
+    /// A resume on the connection just attached: `welcome`, `resumed`, then
+    /// exactly the frames the client missed when they are all kept and the
+    /// session lost no room, else the resync (PROTOCOL.md, *Reconnecting
+    /// and recovery*).
+    fn resume(
+        &mut self,
+        admission: Admission,
+        received: Option<u64>,
+        was_away: bool,
+        ctx: &mut Context<Self>,
+    ) {
+        self.send_welcome(admission.resume, ctx);
+        let missed: Option<Vec<ByteString>> = received
+            .filter(|_| admission.lost_rooms.is_empty())
+            .and_then(|received| Some(self.replay.since(received)?.cloned().collect()));
+        let rooms = admission.rooms.iter().chain(&admission.lost_rooms);
+        let resumed = ServerMsg::Resumed {
+            session: self.id.clone(),
+            games: self.live_games().collect(),
+            rooms: rooms.map(|seat| seat.room.clone()).collect(),
+            recovered: missed.is_some(),
+            last: self.replay.last(),
+        };
+        self.send_opening(&resumed, ctx);
+        match missed {
+            Some(frames) => {
+                for frame in frames {
+                    if !self.push(Outgoing::Answer(frame), ctx) {
+                        break;
+                    }
+                }
+                if was_away {
+                    self.tell_games(PresenceChange::Back { resync: false });
+                }
             }
-            AdmitOutcome::ResumeRefused => {
-                let message = "no session to resume with that token; this is a new session";
-                self.refuse(&Refusal::new(ErrorCode::NotFound, "resume", message), ctx);
+            None => {
+                // A room whose away grace ran out is joined anew.
+                for seat in &admission.lost_rooms {
+                    self.rooms.remove(&seat.room);
+                }
+                let mut seats = admission.rooms;
+                seats.extend(admission.lost_rooms);
+                self.resync(seats, ctx);
             }
         }
-        Vec::new()
+    }
+
+    /// Sends the state of everything the session is in: each game's
+    /// `game_state`, then (once every game has queued its state) each
+    /// room's `room_joined` and `room_state`.
+    fn resync(&mut self, seats: Vec<RoomSeat>, ctx: &mut Context<Self>) {
+        let games: HashSet<String> = self.live_games().collect();
+        if !games.is_empty() && !seats.is_empty() {
+            self.resuming = Some(Box::new(Resuming::new(games)));
+            // A game that stops before it answers holds the rooms back no
+            // longer than one heartbeat.
+            ctx.run_later(self.shared.config.heartbeat_interval(), |session, _| {
+                session.resumed()
+            });
+        }
+        self.tell_games(PresenceChange::Back { resync: true });
+        self.rejoin(seats);
+    }
+
+    /// The ids of the games still running that this session plays or watches.
+    fn live_games(&self) -> impl Iterator<Item = String> + '_ {
+        let live = self.games.iter().filter(|(_, link)| link.alive());
+        live.map(|(id, _)| id.clone())
     }
 
     /// The client has been silent for `heartbeat.timeout_ms`: evict it.
@@ -275,10 +440,8 @@ impl Session {
         let silent = self.last_seen.elapsed();
         log::info!("session {} evicted: silent for {silent:?}", self.id);
         self.shared.metrics.evictions.inc();
-        self.leave_reason = LeaveReason::Timeout;
         // An evicted peer is simply dropped: no Close frame.
-        self.outbox.abort();
-        ctx.stop();
+        self.lost_connection(LeaveReason::Timeout, ctx);
     }
 
     /// Applies the rate limit to one text or binary frame; `true` if it may
@@ -361,14 +524,12 @@ impl Session {
         self.reply(&profile, id, ctx);
     }
 
-    /// Tells every game this session sits in or watches that this
-    /// connection came (`here`) or went.
-    fn announce_presence(&self, here: bool) {
+    /// Tells every game this session sits in or watches what changed.
+    fn tell_games(&self, change: PresenceChange) {
         for link in self.games.values() {
             link.presence(Presence {
                 session: self.id.clone(),
-                connection: self.connection,
-                handle: here.then(|| self.handle.clone()),
+                change,
             });
         }
     }
@@ -381,55 +542,26 @@ impl Actor for Session {
         self.shared.metrics.sessions_opened.inc();
         // `welcome` first: once registered, the Lobby may send frames
         // (they queue behind it).
-        let rooms = self.welcome(ctx);
+        self.welcome(ctx);
         self.shared.lobby.register(Register {
             id: self.id.clone(),
             handle: self.handle.clone(),
         });
-        let games: HashSet<String> = self
-            .games
-            .iter()
-            .filter(|(_, link)| link.alive())
-            .map(|(id, _)| id.clone())
-            .collect();
-        if !games.is_empty() && !rooms.is_empty() {
-            self.resuming = Some(Box::new(Resuming::new(games)));
-            // A game that stops before it answers holds the rooms back no
-            // longer than one heartbeat.
-            ctx.run_later(self.shared.config.heartbeat_interval(), |session, _| {
-                session.resumed()
-            });
-        }
-        self.announce_presence(true);
-        self.rejoin(rooms);
         self.outbox.gather(ctx.address());
-        self.heartbeat = Some(heartbeat::enrol(
-            self.shared.config.heartbeat_interval(),
-            self.connection,
-            ctx.address(),
-        ));
+        if self.outbox.is_open() {
+            self.enrol(ctx);
+        }
     }
 
-    fn stopped(&mut self, _: &mut Context<Self>) {
-        self.heartbeat = None;
-        self.announce_presence(false);
-        self.shared.lobby.unregister(Unregister {
-            id: self.id.clone(),
-            connection: self.connection,
-            reason: self.leave_reason,
-        });
-        if self.closing {
-            // What is queued, the Close last, gets the heartbeat's timeout.
-            self.outbox.finish(self.shared.config.heartbeat_timeout());
-        } else {
-            self.outbox.abort();
-        }
+    fn stopped(&mut self, ctx: &mut Context<Self>) {
+        self.detach(None, ctx);
+        self.tell_games(PresenceChange::Gone);
     }
 }
 
 impl StreamHandler<Incoming> for Session {
     fn handle(&mut self, item: Incoming, ctx: &mut Context<Self>) {
-        if self.closing {
+        if !self.outbox.is_open() {
             return;
         }
         self.last_seen = Instant::now();
@@ -459,7 +591,8 @@ impl StreamHandler<Incoming> for Session {
     }
 
     fn finished(&mut self, ctx: &mut Context<Self>) {
-        ctx.stop();
+        // The connection ended without a Close frame; the session stays.
+        self.lost_connection(LeaveReason::Disconnected, ctx);
     }
 }
 
@@ -467,11 +600,15 @@ impl Handler<Deliver> for Session {
     type Result = ();
 
     fn handle(&mut self, Deliver(frame): Deliver, _: &mut Context<Self>) {
-        if self.closing {
-            self.handle.written(1);
-            return;
+        if let Outgoing::Text(bytes) | Outgoing::Answer(bytes) = &frame {
+            self.replay.number(bytes);
         }
-        self.outbox.push(frame);
+        if self.outbox.is_open() {
+            self.outbox.push(frame);
+        } else {
+            // Kept for a resume; it no longer waits to be written.
+            self.handle.written(1);
+        }
     }
 }
 
@@ -483,11 +620,56 @@ impl Handler<Overflowed> for Session {
     }
 }
 
+impl Handler<Reconnect> for Session {
+    type Result = ();
+
+    fn handle(&mut self, msg: Reconnect, ctx: &mut Context<Self>) {
+        let Reconnect {
+            io,
+            read_ahead,
+            response,
+            slot,
+            admission,
+            received,
+        } = msg;
+        let was_away = !self.outbox.is_open();
+        if !was_away {
+            // A takeover: the older connection closes; nobody saw it go.
+            self.detach(Some(CloseCode::Other(CLOSE_TAKEN_OVER)), ctx);
+        }
+        let io = match TcpStream::from_std(io) {
+            Ok(io) => io,
+            Err(err) => {
+                log::error!("session {}: its new connection failed: {err}", self.id);
+                self.connection = admission.connection;
+                return self.went_away(LeaveReason::Disconnected);
+            }
+        };
+        let upgraded = Upgraded {
+            io,
+            read_ahead,
+            response,
+            slot,
+        };
+        self.attach(upgraded, admission.connection, ctx);
+        self.resume(admission, received, was_away, ctx);
+    }
+}
+
+impl Handler<EndSession> for Session {
+    type Result = ();
+
+    fn handle(&mut self, msg: EndSession, ctx: &mut Context<Self>) {
+        self.detach(Some(msg.0), ctx);
+        ctx.stop();
+    }
+}
+
 impl Handler<Beat> for Session {
     type Result = ();
 
     fn handle(&mut self, _: Beat, ctx: &mut Context<Self>) {
-        if self.closing {
+        if !self.outbox.is_open() {
             return;
         }
         if self.last_seen.elapsed() >= self.shared.config.heartbeat_timeout() {

@@ -19,18 +19,19 @@ use std::{
 };
 
 use actix::{fut::ActorFuture, prelude::*};
+use actix_http::ws::CloseCode;
 
 use super::{
     gather::{Gathered, Gatherer},
     socket::{Flushed, Writer},
     Session,
 };
-use crate::links::Outgoing;
+use crate::{links::Outgoing, protocol::LeaveReason};
 
 /// The writer and when it next writes.
 pub(super) struct Outbox {
-    /// The socket's writing side; `None` once the session has handed it
-    /// over to close the connection.
+    /// The socket's writing side; `None` while the session is away (it
+    /// has no connection, or has handed it over to close it).
     writer: Option<Writer>,
     /// `server.write_delay_ms`.
     delay: Duration,
@@ -50,9 +51,9 @@ pub(super) struct Outbox {
 }
 
 impl Outbox {
-    pub(super) fn new(writer: Writer, delay: Duration, max_outbox: usize) -> Outbox {
+    pub(super) fn new(writer: Option<Writer>, delay: Duration, max_outbox: usize) -> Outbox {
         Outbox {
-            writer: Some(writer),
+            writer,
             delay,
             most_waiting: (max_outbox / 2).max(1),
             due: false,
@@ -86,6 +87,19 @@ impl Outbox {
             // The Flusher writes it at the end of this wakeup.
             _ => self.due = true,
         }
+    }
+
+    /// Whether the session has a connection to write to.
+    pub(super) fn is_open(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    /// Takes a new connection's writer (the session has none).
+    pub(super) fn attach(&mut self, writer: Writer) {
+        self.writer = Some(writer);
+        self.due = false;
+        self.blocked = false;
+        self.waiting = 0;
     }
 
     /// Joins the thread's gathering tick, if events are to wait.
@@ -134,16 +148,22 @@ impl Outbox {
     }
 
     /// Hands the writer over to close the connection: what is queued goes
-    /// out (a Close last) within `patience`.
-    pub(super) fn finish(&mut self, patience: Duration) {
-        if let Some(writer) = self.writer.take() {
+    /// out, then a Close with `code`, within `patience`. Returns how many frames were
+    /// queued: the session no longer counts them.
+    pub(super) fn finish(&mut self, code: CloseCode, patience: Duration) -> usize {
+        if let Some(mut writer) = self.writer.take() {
+            // Not counted: a Close goes out even when the outbox is full.
+            writer.push(Outgoing::Close(code));
             writer.close(patience);
         }
+        std::mem::take(&mut self.waiting)
     }
 
-    /// Drops the connection at once, without a Close frame.
-    pub(super) fn abort(&mut self) {
+    /// Drops the connection at once, without a Close frame. Returns how
+    /// many frames were queued, as [`finish`](Outbox::finish) does.
+    pub(super) fn abort(&mut self) -> usize {
         self.writer = None;
+        std::mem::take(&mut self.waiting)
     }
 }
 
@@ -153,7 +173,7 @@ impl Session {
     fn write(&mut self, ctx: &mut Context<Session>) {
         match self.outbox.write(ctx) {
             Some(written) => self.handle.written(written),
-            None => ctx.stop(),
+            None => self.lost_connection(LeaveReason::Disconnected, ctx),
         }
     }
 }
@@ -212,7 +232,7 @@ impl ActorFuture<Session> for Writable {
             Poll::Ready(ready) => {
                 session.outbox.blocked = false;
                 if ready.is_err() {
-                    ctx.stop();
+                    session.lost_connection(LeaveReason::Disconnected, ctx);
                 } else {
                     session.write(ctx);
                 }

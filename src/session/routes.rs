@@ -37,9 +37,10 @@ pub(super) enum RoomRoute {
     Joined(RoomLink),
 }
 
-/// A resumed session's room joins, held until its games have linked back,
-/// so that every `game_state` comes before any `room_joined` (PROTOCOL.md,
-/// *Reconnecting*): games and rooms answer from different threads.
+/// A resync's room joins, held until its games have linked back, so that
+/// every `game_state` comes before any `room_joined` (PROTOCOL.md,
+/// *Reconnecting and recovery*): games and rooms answer from different
+/// threads.
 pub(super) struct Resuming {
     /// Games that have not yet linked back.
     games: HashSet<String>,
@@ -150,7 +151,6 @@ impl Session {
             session: self.id.clone(),
             join,
             id,
-            connection: self.connection,
             serial,
         };
         match &mut self.resuming {
@@ -179,7 +179,6 @@ impl Session {
             session: self.id.clone(),
             room,
             id,
-            connection: self.connection,
         });
     }
 
@@ -212,7 +211,6 @@ impl Session {
     fn ask_lobby(&self, action: LobbyAction, id: Option<RequestId>) {
         self.shared.lobby.request(LobbyRequest {
             session: self.id.clone(),
-            connection: self.connection,
             action,
             id,
         });

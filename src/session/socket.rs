@@ -54,7 +54,7 @@ pub struct Upgraded {
     /// The session's place among the open sessions, held until the last
     /// frame (a Close) is written, or given back at once when the client
     /// does not read.
-    pub slot: Box<dyn Any>,
+    pub slot: Box<dyn Any + Send>,
 }
 
 /// What the client sent, one message at a time.
@@ -299,7 +299,7 @@ pub(super) struct Writer {
     /// Free the queue's room once it is next emptied.
     shrink: bool,
     /// The session's place among the open sessions.
-    slot: Box<dyn Any>,
+    slot: Box<dyn Any + Send>,
 }
 
 /// Opens a session's socket: its reader and its writer. The handshake's

@@ -162,9 +162,9 @@ async fn a_room_member_that_does_not_read_is_dropped_and_the_room_goes_on() {
         }
     }
     assert_eq!(server.metric("parlor_slow_client_drops_total").await, 1.0);
-    let left = talker.recv_type("member_left").await;
+    let away = talker.recv_type("member_away").await;
     assert_eq!(
-        (&left["session"], left["reason"].as_str()),
+        (&away["session"], away["reason"].as_str()),
         (&lazy_welcome["session"], Some("disconnected"))
     );
     server.wait_for_sessions(1).await;

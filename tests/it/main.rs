@@ -9,6 +9,7 @@ mod games;
 mod heartbeat;
 mod http;
 mod limits;
+mod recovery;
 mod resume;
 mod rooms;
 mod session;

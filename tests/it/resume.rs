@@ -26,9 +26,12 @@ async fn a_dropped_session_comes_back_with_its_token() {
         "a resume hands out a new token"
     );
     let resumed = back.recv_type("resumed").await;
+    // Without `received`, nothing is recovered: the one numbered frame so
+    // far was the `profile`.
     assert_eq!(
         resumed,
-        json!({"type":"resumed","session":welcome["session"],"games":[],"rooms":[]})
+        json!({"type":"resumed","session":welcome["session"],"games":[],"rooms":[],
+               "recovered":false,"last":1})
     );
 }
 

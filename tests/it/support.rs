@@ -209,10 +209,15 @@ pub async fn http_fetch(addr: SocketAddr, path: &str, headers: &[(&'static str, 
     .expect("HTTP thread")
 }
 
-/// A WebSocket client that answers Pings whenever it reads.
+/// A WebSocket client that answers Pings whenever it reads, and counts
+/// the numbered frames it reads as PROTOCOL.md's clients do (every text
+/// frame but `welcome` and `resumed`; a `resumed` that did not recover sets
+/// the count to its `last`).
 pub struct Client {
     /// The connection.
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The numbered frames read.
+    pub counted: u64,
 }
 
 /// How a connection ended, seen from the client.
@@ -230,7 +235,7 @@ impl Client {
         let (ws, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("handshake");
-        Client { ws }
+        Client { ws, counted: 0 }
     }
 
     /// Tries a handshake with extra headers; `Err(status)` if refused.
@@ -242,7 +247,7 @@ impl Client {
                 .insert(*name, value.parse().expect("header value"));
         }
         match tokio_tungstenite::connect_async_with_config(request, None, DISABLE_NAGLE).await {
-            Ok((ws, _)) => Ok(Client { ws }),
+            Ok((ws, _)) => Ok(Client { ws, counted: 0 }),
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 Err(response.status().as_u16())
             }
@@ -300,11 +305,26 @@ impl Client {
                 .expect("frame readable");
             match frame {
                 Message::Text(text) => {
-                    return serde_json::from_str(&text).expect("server sends JSON")
+                    let frame: Value = serde_json::from_str(&text).expect("server sends JSON");
+                    self.count(&frame);
+                    return frame;
                 }
                 Message::Ping(_) | Message::Pong(_) => {}
                 other => panic!("expected a text frame, got {other:?}"),
             }
+        }
+    }
+
+    /// Counts `frame` as PROTOCOL.md's clients do.
+    fn count(&mut self, frame: &Value) {
+        match frame["type"].as_str() {
+            Some("welcome") => {}
+            Some("resumed") => {
+                if frame["recovered"] != true {
+                    self.counted = frame["last"].as_u64().expect("resumed.last");
+                }
+            }
+            _ => self.counted += 1,
         }
     }
 
