@@ -8,6 +8,7 @@
 //! the session or game by id and compares the secret in constant time.
 
 use rand::{distributions::Alphanumeric, seq::SliceRandom, Rng};
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// Characters in the random part of an id.
@@ -58,6 +59,22 @@ pub fn split_token<'a>(token: &'a str, prefix: &str) -> Option<(String, &'a str)
         let (random_part, secret) = token.split_at(ID_CHARS);
         (format!("{prefix}{random_part}"), secret)
     })
+}
+
+/// The SHA-256 of a secret, in hex: what is kept of a resume token or a
+/// watch key, so that neither memory nor the store holds the secret
+/// itself (ARCHITECTURE.md, *Secrets*).
+pub fn secret_hash(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// Whether `given` is the secret `hash` was made from, compared in
+/// constant time.
+pub fn matches_hash(given: &str, hash: &str) -> bool {
+    secrets_match(&secret_hash(given), hash)
 }
 
 /// Compares two secrets without leaking, through timing, how much matched.
@@ -125,6 +142,16 @@ mod tests {
         assert_eq!(split_token("short", SESSION_PREFIX), None);
         let dashes = "-".repeat(ID_CHARS + SECRET_CHARS);
         assert_eq!(split_token(&dashes, SESSION_PREFIX), None);
+    }
+
+    #[test]
+    fn a_secret_matches_its_hash_only() {
+        let secret = new_secret();
+        let hash = secret_hash(&secret);
+        assert_eq!(hash.len(), 64);
+        assert_ne!(hash, secret);
+        assert!(matches_hash(&secret, &hash));
+        assert!(!matches_hash(&new_secret(), &hash));
     }
 
     #[test]

@@ -808,7 +808,86 @@ pub struct LoadSnapshot {
 #[rtype(result = "()")]
 pub struct SaveGame(pub GameRecord);
 
-/// How games and rooms reach the store.
+/// A game in play as the store keeps it, so that a restart loses none
+/// (PROTOCOL.md, *Persistence*); its moves are kept one by one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveGame {
+    pub game_id: String,
+    /// Its kind.
+    pub game: GameKind,
+    /// The seed of its chance.
+    pub seed: u64,
+    /// The seated players, in seat order.
+    pub players: Vec<LivePlayer>,
+    /// Whether `/api/games` lists it (quick matches).
+    pub listed: bool,
+    /// The hash of its watch key's secret.
+    pub watch_hash: String,
+    /// A listed game's whole watch key (`/api/games` shows it to anyone);
+    /// `None` for a private game, whose key is a secret.
+    pub watch_key: Option<String>,
+    /// When it started, RFC 3339.
+    pub started_at: String,
+}
+
+/// A seated player of a [`LiveGame`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LivePlayer {
+    /// The player's session id.
+    pub session: String,
+    /// The display name.
+    pub name: String,
+    /// The color.
+    pub color: String,
+}
+
+/// A session seated in a game in play, as the store keeps it: enough for
+/// its player to resume after a restart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveSession {
+    pub session: String,
+    /// The display name.
+    pub name: String,
+    /// The color.
+    pub color: String,
+    /// The hash of its current resume token's secret.
+    pub resume_hash: String,
+}
+
+/// An accepted move, as the store keeps it for a game in play.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMove {
+    /// The seat that played it.
+    pub seat: usize,
+    /// The move as the client sent it (the rules recompute the rest).
+    pub mv: Value,
+}
+
+/// Keep a game that has started (fire and forget; its first move's write
+/// comes after it).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SaveLiveGame(pub LiveGame);
+
+/// Keep a game's accepted move; answered once written (or failed, then
+/// kept to be tried again), so that the game announces only moves a
+/// `kill -9` cannot lose.
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct SaveMove {
+    pub game_id: String,
+    /// The move's number in the game, from 1.
+    pub number: usize,
+    /// The move.
+    pub stored: StoredMove,
+}
+
+/// Keep (or update) a seated session's identity (fire and forget).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SaveSession(pub LiveSession);
+
+/// How games, rooms and the Lobby reach the store.
 #[derive(Clone)]
 pub struct StoreLink {
     /// Finished games.
@@ -817,21 +896,55 @@ pub struct StoreLink {
     saves: Recipient<SaveSnapshot>,
     /// Snapshot reads.
     loads: Recipient<LoadSnapshot>,
+    /// Games in play.
+    live_games: Recipient<SaveLiveGame>,
+    /// Their moves.
+    moves: Recipient<SaveMove>,
+    /// Seated sessions.
+    seated: Recipient<SaveSession>,
 }
 
 impl StoreLink {
     /// The link to the store actor at `addr`.
     pub fn new<A>(addr: &Addr<A>) -> StoreLink
     where
-        A: Actor + Handler<SaveGame> + Handler<SaveSnapshot> + Handler<LoadSnapshot>,
-        A::Context:
-            ToEnvelope<A, SaveGame> + ToEnvelope<A, SaveSnapshot> + ToEnvelope<A, LoadSnapshot>,
+        A: Actor
+            + Handler<SaveGame>
+            + Handler<SaveSnapshot>
+            + Handler<LoadSnapshot>
+            + Handler<SaveLiveGame>
+            + Handler<SaveMove>
+            + Handler<SaveSession>,
+        A::Context: ToEnvelope<A, SaveGame>
+            + ToEnvelope<A, SaveSnapshot>
+            + ToEnvelope<A, LoadSnapshot>
+            + ToEnvelope<A, SaveLiveGame>
+            + ToEnvelope<A, SaveMove>
+            + ToEnvelope<A, SaveSession>,
     {
         StoreLink {
             games: addr.clone().recipient(),
             saves: addr.clone().recipient(),
             loads: addr.clone().recipient(),
+            live_games: addr.clone().recipient(),
+            moves: addr.clone().recipient(),
+            seated: addr.clone().recipient(),
         }
+    }
+
+    /// Keeps a game that has started.
+    pub fn save_live_game(&self, msg: SaveLiveGame) {
+        self.live_games.do_send(msg);
+    }
+
+    /// Keeps an accepted move; the answer says it is written.
+    pub fn save_move(&self, msg: SaveMove) -> actix::dev::RecipientRequest<SaveMove> {
+        self.moves.send(msg)
+    }
+
+    /// Keeps a seated session's identity.
+    pub fn save_session(&self, msg: SaveSession) {
+        self.seated.do_send(msg);
     }
 
     /// Records a finished game.
@@ -879,6 +992,14 @@ pub(crate) mod testing {
     ignore!(Overflowed, Linked, RoomLinked, RoomRefused, CloseSession);
     ignore!(EndSession, Reconnect);
     ignore!(GameFinished, GameClosed, RoomClosed, SaveGame, SaveSnapshot);
+    ignore!(SaveLiveGame, SaveSession);
+
+    impl Handler<SaveMove> for Nobody {
+        type Result = Result<(), String>;
+        fn handle(&mut self, _: SaveMove, _: &mut Context<Self>) -> Self::Result {
+            Ok(())
+        }
+    }
 
     impl Handler<LoadSnapshot> for Nobody {
         type Result = Result<Option<Value>, String>;

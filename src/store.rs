@@ -1,8 +1,11 @@
 //! The Store actor: SQLite through rusqlite, on a thread of its own (a
 //! `SyncArbiter` with one thread), so no async worker ever waits on disk.
 //!
-//! It keeps room snapshots and finished games. Takes [`SaveSnapshot`] and
-//! [`SaveGame`] (fire and forget), [`LoadSnapshot`], [`ListHistory`] and
+//! It keeps room snapshots, finished games, and games in play with their
+//! moves and seated sessions, so that a restart loses none ([`load_live`]
+//! reads them back at start). Takes [`SaveSnapshot`], [`SaveGame`],
+//! [`SaveLiveGame`] and [`SaveSession`] (fire and forget), [`SaveMove`]
+//! (answered once written), [`LoadSnapshot`], [`ListHistory`] and
 //! [`GetGame`] (answered), [`Retry`] (from a timer) and [`Drain`] (answered,
 //! after one more try, with what is still unwritten). A write that fails is
 //! logged, counted in `/metrics` and kept, newest per room, to be tried again
@@ -21,7 +24,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 use crate::{
-    links::{LoadSnapshot, SaveGame, SaveSnapshot},
+    links::{
+        LiveGame, LivePlayer, LiveSession, LoadSnapshot, SaveGame, SaveLiveGame, SaveMove,
+        SaveSession, SaveSnapshot, StoredMove,
+    },
     metrics::Metrics,
     protocol::{self, GameKind, GameRecord, HistoryEntry, RoomKind},
 };
@@ -60,6 +66,31 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE meta (
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
+    );
+",
+    "
+    CREATE TABLE live_games (
+        game_id    TEXT PRIMARY KEY,
+        game       TEXT NOT NULL,
+        seed       INTEGER NOT NULL,
+        players    TEXT NOT NULL,
+        listed     INTEGER NOT NULL,
+        watch_hash TEXT NOT NULL,
+        watch_key  TEXT,
+        started_at TEXT NOT NULL
+    );
+    CREATE TABLE live_moves (
+        game_id TEXT NOT NULL,
+        number  INTEGER NOT NULL,
+        seat    INTEGER NOT NULL,
+        move    TEXT NOT NULL,
+        PRIMARY KEY (game_id, number)
+    );
+    CREATE TABLE live_sessions (
+        session     TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        color       TEXT NOT NULL,
+        resume_hash TEXT NOT NULL
     );
 ",
 ];
@@ -159,6 +190,8 @@ pub struct Store {
     failed_snapshots: HashMap<String, (RoomKind, Value)>,
     /// Game records that failed to be written.
     failed_games: Vec<GameRecord>,
+    /// Writes about games in play that failed, in order.
+    failed_live: Vec<LiveWrite>,
     /// Write and error counters.
     metrics: Arc<Metrics>,
 }
@@ -177,6 +210,7 @@ impl Store {
                 conn,
                 failed_snapshots: HashMap::new(),
                 failed_games: Vec::new(),
+                failed_live: Vec::new(),
                 metrics: metrics.clone(),
             }
         })
@@ -210,7 +244,17 @@ impl Store {
         let entry = &record.entry;
         let players = serde_json::to_string(&entry.players).unwrap_or_default();
         let moves = serde_json::to_string(&record.moves).unwrap_or_default();
-        self.conn()?.execute(
+        let tx = self.conn()?.unchecked_transaction()?;
+        // No longer in play: a restart must not bring it back.
+        tx.execute(
+            "DELETE FROM live_moves WHERE game_id = ?1",
+            [&entry.game_id],
+        )?;
+        tx.execute(
+            "DELETE FROM live_games WHERE game_id = ?1",
+            [&entry.game_id],
+        )?;
+        tx.execute(
             "INSERT OR REPLACE INTO games
              (game_id, game, seed, players, moves, result, winner, started_at, ended_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -226,7 +270,78 @@ impl Store {
                 entry.ended_at,
             ],
         )?;
+        tx.commit()?;
         Ok(())
+    }
+
+    fn write_live(&mut self, write: &LiveWrite) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        match write {
+            LiveWrite::Game(game) => {
+                let players = serde_json::to_string(&game.players).unwrap_or_default();
+                conn.execute(
+                    "INSERT OR REPLACE INTO live_games
+                     (game_id, game, seed, players, listed, watch_hash, watch_key, started_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        game.game_id,
+                        game.game.as_str(),
+                        seed_to_sql(game.seed),
+                        players,
+                        game.listed,
+                        game.watch_hash,
+                        game.watch_key,
+                        game.started_at,
+                    ],
+                )?;
+            }
+            LiveWrite::Move(save) => {
+                conn.execute(
+                    "INSERT OR REPLACE INTO live_moves (game_id, number, seat, move)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        save.game_id,
+                        i64::try_from(save.number).unwrap_or(i64::MAX),
+                        i64::try_from(save.stored.seat).unwrap_or(i64::MAX),
+                        save.stored.mv.to_string(),
+                    ],
+                )?;
+            }
+            LiveWrite::Session(session) => {
+                conn.execute(
+                    "INSERT OR REPLACE INTO live_sessions (session, name, color, resume_hash)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        session.session,
+                        session.name,
+                        session.color,
+                        session.resume_hash
+                    ],
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes about a game in play, after any that failed before (order
+    /// matters: a game before its moves); `false` if it failed (it is then
+    /// kept to be tried again).
+    fn save_live(&mut self, write: LiveWrite) -> bool {
+        if !self.failed_live.is_empty() {
+            self.failed_live.push(write);
+            return false;
+        }
+        match self.write_live(&write) {
+            Ok(()) => {
+                self.metrics.store_written(write.kind());
+                true
+            }
+            Err(err) => {
+                self.failed(&format!("writing {}", write.name()), &err);
+                self.failed_live.push(write);
+                false
+            }
+        }
     }
 
     fn save_snapshot(&mut self, room: String, kind: RoomKind, data: Value) {
@@ -262,6 +377,9 @@ impl Store {
         for (room, (kind, data)) in std::mem::take(&mut self.failed_snapshots) {
             self.save_snapshot(room, kind, data);
         }
+        for write in std::mem::take(&mut self.failed_live) {
+            self.save_live(write);
+        }
         for record in std::mem::take(&mut self.failed_games) {
             self.save_game(record);
         }
@@ -277,7 +395,8 @@ impl Store {
             .failed_games
             .iter()
             .map(|game| format!("game {}", game.entry.game_id));
-        rooms.chain(games).collect()
+        let live = self.failed_live.iter().map(LiveWrite::name);
+        rooms.chain(games).chain(live).collect()
     }
 
     fn load_snapshot(&mut self, room: &str) -> Result<Option<Value>, StoreError> {
@@ -354,6 +473,130 @@ impl Store {
             .optional()?;
         record.transpose()
     }
+}
+
+/// A write about a game in play.
+enum LiveWrite {
+    /// The game, as it started.
+    Game(LiveGame),
+    /// One accepted move.
+    Move(SaveMove),
+    /// A seated session's identity.
+    Session(LiveSession),
+}
+
+impl LiveWrite {
+    /// Its label in `/metrics`.
+    fn kind(&self) -> &'static str {
+        match self {
+            LiveWrite::Game(_) => "live_game",
+            LiveWrite::Move(_) => "move",
+            LiveWrite::Session(_) => "session",
+        }
+    }
+
+    /// What it is, for the log.
+    fn name(&self) -> String {
+        match self {
+            LiveWrite::Game(game) => format!("game in play {}", game.game_id),
+            LiveWrite::Move(save) => format!("move {} of game {}", save.number, save.game_id),
+            LiveWrite::Session(session) => format!("seated session {}", session.session),
+        }
+    }
+}
+
+/// The games in play when the server last stopped, each with its moves in
+/// order, and the sessions seated in them.
+#[derive(Debug, Default)]
+pub struct Live {
+    /// The games and their moves.
+    pub games: Vec<(LiveGame, Vec<StoredMove>)>,
+    /// Their seated sessions.
+    pub sessions: Vec<LiveSession>,
+}
+
+/// Reads the games in play back at start (before the store's thread runs),
+/// and forgets the seated sessions no game in play names any more.
+pub fn load_live(conn: &Connection) -> Result<Live, StoreError> {
+    let mut games = Vec::new();
+    let mut statement = conn.prepare(
+        "SELECT game_id, game, seed, players, listed, watch_hash, watch_key, started_at
+         FROM live_games ORDER BY started_at, game_id",
+    )?;
+    let rows = statement.query_map([], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, i64>(2)?,
+            row.get::<_, String>(3)?,
+            row.get::<_, bool>(4)?,
+            row.get::<_, String>(5)?,
+            row.get::<_, Option<String>>(6)?,
+            row.get::<_, String>(7)?,
+        ))
+    })?;
+    for row in rows {
+        let (game_id, kind, seed, players, listed, watch_hash, watch_key, started_at) = row?;
+        let corrupt = |what: &str| StoreError::Corrupt(format!("{what} of game {game_id}"));
+        let game = LiveGame {
+            game: serde_json::from_value(Value::String(kind)).map_err(|_| corrupt("kind"))?,
+            seed: u64::try_from(seed).map_err(|_| corrupt("seed"))?,
+            players: serde_json::from_str::<Vec<LivePlayer>>(&players)
+                .map_err(|_| corrupt("players"))?,
+            listed,
+            watch_hash,
+            watch_key,
+            started_at,
+            game_id: game_id.clone(),
+        };
+        let moves = live_moves(conn, &game_id)?;
+        games.push((game, moves));
+    }
+    let seated: std::collections::HashSet<&str> = games
+        .iter()
+        .flat_map(|(game, _)| game.players.iter().map(|player| player.session.as_str()))
+        .collect();
+    let mut sessions = Vec::new();
+    let mut statement =
+        conn.prepare("SELECT session, name, color, resume_hash FROM live_sessions")?;
+    let rows = statement.query_map([], |row| {
+        Ok(LiveSession {
+            session: row.get(0)?,
+            name: row.get(1)?,
+            color: row.get(2)?,
+            resume_hash: row.get(3)?,
+        })
+    })?;
+    for row in rows {
+        let session = row?;
+        if seated.contains(session.session.as_str()) {
+            sessions.push(session);
+        } else {
+            conn.execute(
+                "DELETE FROM live_sessions WHERE session = ?1",
+                [&session.session],
+            )?;
+        }
+    }
+    Ok(Live { games, sessions })
+}
+
+fn live_moves(conn: &Connection, game_id: &str) -> Result<Vec<StoredMove>, StoreError> {
+    let mut statement =
+        conn.prepare("SELECT seat, move FROM live_moves WHERE game_id = ?1 ORDER BY number")?;
+    let rows = statement.query_map([game_id], |row| {
+        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+    })?;
+    let mut moves = Vec::new();
+    for row in rows {
+        let (seat, mv) = row?;
+        let corrupt = || StoreError::Corrupt(format!("a move of game {game_id}"));
+        moves.push(StoredMove {
+            seat: usize::try_from(seat).map_err(|_| corrupt())?,
+            mv: serde_json::from_str(&mv).map_err(|_| corrupt())?,
+        });
+    }
+    Ok(moves)
 }
 
 fn seed_to_sql(seed: u64) -> i64 {
@@ -461,6 +704,35 @@ impl Handler<SaveGame> for Store {
     }
 }
 
+impl Handler<SaveLiveGame> for Store {
+    type Result = ();
+
+    fn handle(&mut self, msg: SaveLiveGame, _: &mut SyncContext<Self>) {
+        self.save_live(LiveWrite::Game(msg.0));
+    }
+}
+
+impl Handler<SaveMove> for Store {
+    type Result = Result<(), String>;
+
+    fn handle(&mut self, msg: SaveMove, _: &mut SyncContext<Self>) -> Self::Result {
+        let name = format!("move {} of game {}", msg.number, msg.game_id);
+        if self.save_live(LiveWrite::Move(msg)) {
+            Ok(())
+        } else {
+            Err(format!("{name} is not written yet"))
+        }
+    }
+}
+
+impl Handler<SaveSession> for Store {
+    type Result = ();
+
+    fn handle(&mut self, msg: SaveSession, _: &mut SyncContext<Self>) {
+        self.save_live(LiveWrite::Session(msg.0));
+    }
+}
+
 impl Handler<ListHistory> for Store {
     type Result = Result<Vec<HistoryEntry>, StoreError>;
 
@@ -507,6 +779,7 @@ mod tests {
             conn: Some(open(IN_MEMORY).unwrap()),
             failed_snapshots: HashMap::new(),
             failed_games: Vec::new(),
+            failed_live: Vec::new(),
             metrics: Arc::new(Metrics::new()),
         }
     }
@@ -578,6 +851,65 @@ mod tests {
             Some(record("g_2", GameKind::Connect4, "2026-11-22T00:02:00Z"))
         );
         assert_eq!(store.game("g_404").unwrap(), None);
+    }
+
+    fn live_game(game_id: &str) -> LiveGame {
+        LiveGame {
+            game_id: game_id.to_string(),
+            game: GameKind::TicTacToe,
+            seed: 7,
+            players: vec![LivePlayer {
+                session: "s_ada".into(),
+                name: "Ada".into(),
+                color: "#112233".into(),
+            }],
+            listed: true,
+            watch_hash: "hash".into(),
+            watch_key: Some("key".into()),
+            started_at: "2026-11-30T00:00:00Z".into(),
+        }
+    }
+
+    fn save_move(game_id: &str, number: usize, cell: u32) -> LiveWrite {
+        LiveWrite::Move(SaveMove {
+            game_id: game_id.to_string(),
+            number,
+            stored: StoredMove {
+                seat: number - 1,
+                mv: json!({ "cell": cell }),
+            },
+        })
+    }
+
+    #[test]
+    fn games_in_play_come_back_with_their_moves_until_they_finish() {
+        let mut store = store();
+        assert!(store.save_live(LiveWrite::Game(live_game("g_1"))));
+        assert!(store.save_live(save_move("g_1", 1, 4)));
+        assert!(store.save_live(save_move("g_1", 2, 0)));
+        let ada = LiveSession {
+            session: "s_ada".into(),
+            name: "Ada".into(),
+            color: "#112233".into(),
+            resume_hash: "h".into(),
+        };
+        let stranger = LiveSession {
+            session: "s_gone".into(),
+            ..ada.clone()
+        };
+        assert!(store.save_live(LiveWrite::Session(ada.clone())));
+        assert!(store.save_live(LiveWrite::Session(stranger)));
+        let live = load_live(store.conn.as_ref().unwrap()).unwrap();
+        let moves: Vec<Value> = live.games[0].1.iter().map(|m| m.mv.clone()).collect();
+        assert_eq!(live.games[0].0, live_game("g_1"));
+        assert_eq!(moves, [json!({"cell":4}), json!({"cell":0})]);
+        assert_eq!(live.sessions, [ada], "a session no game names is forgotten");
+        store.save_game(record("g_1", GameKind::TicTacToe, "2026-11-30T00:05:00Z"));
+        let live = load_live(store.conn.as_ref().unwrap()).unwrap();
+        assert!(
+            live.games.is_empty(),
+            "a finished game is no longer in play"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod tictactoe;
 
 pub use self::{
     rules::{Ending, MoveError, Rules},
-    table::{GameSettings, NewGame},
+    table::{GameSettings, NewGame, Restoring},
 };
 use crate::{links::GameLink, protocol::GameKind, workers::Workers};
 
@@ -23,6 +23,8 @@ struct Registered {
     seats: &'static [&'static str],
     /// Starts a game of it.
     start: fn(&Workers, NewGame) -> GameLink,
+    /// Brings back a game of it that was in play when the server stopped.
+    restore: fn(&Workers, NewGame, Restoring) -> Result<GameLink, String>,
 }
 
 impl Registered {
@@ -31,6 +33,7 @@ impl Registered {
         Registered {
             seats: R::SEATS,
             start: table::Game::<R>::launch,
+            restore: table::Game::<R>::restore,
         }
     }
 }
@@ -47,6 +50,17 @@ fn registered(kind: GameKind) -> Registered {
 /// Starts a game of `kind`.
 pub fn start_game(workers: &Workers, kind: GameKind, new: NewGame) -> GameLink {
     (registered(kind).start)(workers, new)
+}
+
+/// Brings back a game of `kind` that was in play when the server stopped:
+/// its moves are played again from its seed.
+pub fn restore_game(
+    workers: &Workers,
+    kind: GameKind,
+    new: NewGame,
+    restoring: Restoring,
+) -> Result<GameLink, String> {
+    (registered(kind).restore)(workers, new, restoring)
 }
 
 /// The seats of `kind` in turn order, as named on the wire.
@@ -134,6 +148,8 @@ mod tests {
             NewGame {
                 id: identity::new_id(identity::GAME_PREFIX),
                 watch_key: "watch".to_string(),
+                watch_hash: identity::secret_hash("watch"),
+                listed: true,
                 players: vec![player("s_x"), player("s_o")],
                 seed: 1,
                 settings,

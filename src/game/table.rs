@@ -23,9 +23,11 @@ use serde_json::Value;
 
 use super::rules::{MoveError, Rules};
 use crate::{
+    config::Config,
     links::{
-        Action, GameClosed, GameFinished, GameLink, Player, PlayerRequest, Presence,
-        PresenceChange, SaveGame, SessionHandle, StoreLink, TakeSeat, Watch,
+        Action, GameClosed, GameFinished, GameLink, LiveGame, LivePlayer, Player, PlayerRequest,
+        Presence, PresenceChange, SaveGame, SaveLiveGame, SaveMove, SessionHandle, StoreLink,
+        StoredMove, TakeSeat, Watch,
     },
     metrics::Metrics,
     protocol::{
@@ -44,12 +46,26 @@ pub struct GameSettings {
     pub linger: Duration,
 }
 
+impl GameSettings {
+    /// The `[games]` timings of `config`.
+    pub fn new(config: &Config) -> GameSettings {
+        GameSettings {
+            reconnect_grace: Duration::from_millis(config.games.reconnect_grace_ms.get()),
+            linger: Duration::from_millis(config.games.linger_ms),
+        }
+    }
+}
+
 /// Everything a new game needs besides its rules.
 pub struct NewGame {
     /// The game id.
     pub id: String,
     /// The key that lets anyone watch.
     pub watch_key: String,
+    /// The hash of the watch key's secret, as the store keeps it.
+    pub watch_hash: String,
+    /// Whether `/api/games` lists it (quick matches).
+    pub listed: bool,
     /// The players, in seat order; fewer than the seats for a private game
     /// that waits for its opponent.
     pub players: Vec<Player>,
@@ -68,6 +84,16 @@ pub struct NewGame {
     /// For a private game, the creator's `game_created` answer: the game
     /// sends it once the creator knows the game's link.
     pub created: Option<ByteString>,
+}
+
+/// A game in play when the server last stopped, brought back: its moves
+/// are played again from its seed, and its players are away until they
+/// resume.
+pub struct Restoring {
+    /// Every accepted move, in order.
+    pub moves: Vec<StoredMove>,
+    /// When it started.
+    pub started_at: SystemTime,
 }
 
 /// A seat's occupant.
@@ -117,6 +143,12 @@ pub struct Game<R: Rules> {
     over: Option<Over>,
     /// The key that lets anyone watch.
     watch_key: String,
+    /// The hash of its secret, for the store.
+    watch_hash: String,
+    /// Whether `/api/games` lists it.
+    listed: bool,
+    /// Brought back after a restart: the players start away.
+    restored: bool,
     /// Grace and linger.
     settings: GameSettings,
     /// Where the game reports that it has ended.
@@ -144,6 +176,9 @@ impl<R: Rules> Actor for Game<R> {
         for seat in self.seats.iter().flatten() {
             seat.addr.link_game(link.clone());
         }
+        if self.restored {
+            return self.await_players(ctx);
+        }
         // After the link, so that a move sent on `game_created` finds the
         // game; before `game_start` (a match three game starts at once).
         if let Some(created) = self.created.take() {
@@ -167,17 +202,52 @@ impl<R: Rules> Actor for Game<R> {
 
 impl<R: Rules> Game<R> {
     pub(super) fn launch(workers: &Workers, new: NewGame) -> GameLink {
+        let game = Game::new(new, R::new);
+        let id = game.id.clone();
+        let addr = workers.start(|_| game);
+        GameLink::new(id, R::KIND, &addr)
+    }
+
+    /// Brings back a game in play: its moves are played again; its
+    /// players are away until they resume. Fails if the moves no longer
+    /// replay (a store from other rules).
+    pub(super) fn restore(
+        workers: &Workers,
+        new: NewGame,
+        restoring: Restoring,
+    ) -> Result<GameLink, String> {
+        let mut rules = R::new(new.seed);
+        let moves = replay(&mut rules, &restoring.moves)?;
+        if rules.ending().is_some() {
+            return Err("its moves end the game".to_string());
+        }
+        let mut game = Game::new(new, |_| rules);
+        game.moves = moves;
+        game.restored = true;
+        game.started_at = Some(restoring.started_at);
+        for occupant in game.seats.iter_mut().flatten() {
+            occupant.away = true;
+        }
+        let id = game.id.clone();
+        let addr = workers.start(|_| game);
+        Ok(GameLink::new(id, R::KIND, &addr))
+    }
+
+    fn new(new: NewGame, rules: impl FnOnce(u64) -> R) -> Game<R> {
         let mut seats: Vec<Option<Occupant>> =
             new.players.into_iter().map(occupant).map(Some).collect();
         seats.resize_with(R::SEATS.len(), || None);
-        let game = Game {
-            id: new.id.clone(),
-            rules: R::new(new.seed),
+        Game {
+            id: new.id,
+            rules: rules(new.seed),
             seats,
             spectators: HashMap::new(),
             moves: Vec::new(),
             over: None,
             watch_key: new.watch_key,
+            watch_hash: new.watch_hash,
+            listed: new.listed,
+            restored: false,
             settings: new.settings,
             finished: new.finished,
             closed: new.closed,
@@ -186,9 +256,39 @@ impl<R: Rules> Game<R> {
             seed: new.seed,
             started_at: None,
             created: new.created,
-        };
-        let addr = workers.start(|_| game);
-        GameLink::new(new.id, R::KIND, &addr)
+        }
+    }
+
+    /// A restored game's players are away: each has the reconnect grace,
+    /// from now, to resume.
+    fn await_players(&mut self, ctx: &mut Context<Self>) {
+        let grace = self.settings.reconnect_grace;
+        for (seat, occupant) in self.seats.iter_mut().enumerate() {
+            if let Some(occupant) = occupant {
+                let abandon =
+                    move |game: &mut Self, ctx: &mut Context<Self>| game.abandon(seat, ctx);
+                occupant.grace = Some(ctx.run_later(grace, abandon));
+            }
+        }
+    }
+
+    /// Keeps the game, now started, in the store: a restart loses none.
+    fn keep(&self) {
+        let players = self.seats.iter().flatten().map(|occupant| LivePlayer {
+            session: occupant.session.clone(),
+            name: occupant.name.clone(),
+            color: occupant.color.clone(),
+        });
+        self.store.save_live_game(SaveLiveGame(LiveGame {
+            game_id: self.id.clone(),
+            game: R::KIND,
+            seed: self.seed,
+            players: players.collect(),
+            listed: self.listed,
+            watch_hash: self.watch_hash.clone(),
+            watch_key: self.listed.then(|| self.watch_key.clone()),
+            started_at: protocol::rfc3339(self.started_at.unwrap_or_else(SystemTime::now)),
+        }));
     }
 
     /// The link sessions use to reach this game.
@@ -304,6 +404,7 @@ impl<R: Rules> Game<R> {
     /// Sends `game_start` to every player (with `you`) and spectator.
     fn begin(&mut self, cause: Option<(&str, Option<&RequestId>)>) {
         self.started_at = Some(SystemTime::now());
+        self.keep();
         let start_for = |you: Option<usize>| ServerMsg::GameStart {
             game_id: self.id.clone(),
             game: R::KIND,
@@ -381,6 +482,9 @@ impl<R: Rules> Game<R> {
         }
     }
 
+    /// Keeps an accepted move in the store and, once it is written (a
+    /// `kill -9` cannot lose it then), announces it; the game takes no
+    /// other message meanwhile, so moves keep their order.
     fn accept(
         &mut self,
         seat: usize,
@@ -392,6 +496,33 @@ impl<R: Rules> Game<R> {
     ) {
         let played = merge(mv, outcome);
         self.moves.push(played.clone());
+        let save = self.store.save_move(SaveMove {
+            game_id: self.id.clone(),
+            number: self.moves.len(),
+            stored: StoredMove {
+                seat,
+                mv: serde_json::to_value(mv).unwrap_or(Value::Null),
+            },
+        });
+        let (session, id) = (session.to_string(), id.cloned());
+        let announce = save.into_actor(self).map(move |written, game, ctx| {
+            if let Ok(Err(err)) = written {
+                // Kept by the store to be tried again; the game goes on.
+                log::warn!("game {}: {err}", game.id);
+            }
+            game.announce(seat, played, &session, id.as_ref(), ctx);
+        });
+        ctx.wait(announce);
+    }
+
+    fn announce(
+        &mut self,
+        seat: usize,
+        played: Value,
+        session: &str,
+        id: Option<&RequestId>,
+        ctx: &mut Context<Self>,
+    ) {
         let moved = ServerMsg::Moved {
             game_id: self.id.clone(),
             seat: Self::seat_name(seat),
@@ -672,6 +803,24 @@ fn occupant(player: Player) -> Occupant {
         away: false,
         grace: None,
     }
+}
+
+/// Plays `stored` again on `rules`; returns each move as `moved.move`
+/// showed it.
+fn replay<R: Rules>(rules: &mut R, stored: &[StoredMove]) -> Result<Vec<Value>, String> {
+    let mut moves = Vec::with_capacity(stored.len());
+    for (number, stored) in stored.iter().enumerate() {
+        let failed = |why: String| format!("move {}: {why}", number + 1);
+        let mv: R::Move = protocol::move_fields(&stored.mv).map_err(failed)?;
+        let played = std::panic::catch_unwind(AssertUnwindSafe(|| rules.play(stored.seat, &mv)));
+        let outcome = match played {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(err)) => return Err(failed(format!("{err:?}"))),
+            Err(_) => return Err(failed("the rules panicked".to_string())),
+        };
+        moves.push(merge(&mv, &outcome));
+    }
+    Ok(moves)
 }
 
 /// The move as the client sent it, with the server's additions inside.

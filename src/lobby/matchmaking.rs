@@ -6,7 +6,7 @@ use std::{collections::VecDeque, time::SystemTime};
 
 use actix::prelude::*;
 
-use super::Lobby;
+use super::{Lobby, RestoredGame};
 use crate::{
     game::{self, NewGame},
     identity,
@@ -26,8 +26,8 @@ pub(super) struct GameEntry {
     pub(super) link: GameLink,
     /// The secret of the join key until a second player spends it.
     join_secret: Option<String>,
-    /// The secret of the watch key.
-    watch_secret: String,
+    /// The hash of the watch key's secret.
+    watch_hash: String,
     /// The whole watch key, as `/api/games` lists it.
     watch_key: String,
     /// The session that created a private game.
@@ -42,6 +42,24 @@ pub(super) struct GameEntry {
     started_at: SystemTime,
     /// Set once the game has ended (it lingers a while after).
     finished: bool,
+}
+
+impl GameEntry {
+    /// The entry of a game in play brought back after a restart.
+    pub(super) fn restored(game: RestoredGame) -> GameEntry {
+        GameEntry {
+            link: game.link,
+            join_secret: None,
+            watch_hash: game.watch_hash,
+            listed: game.watch_key.is_some(),
+            watch_key: game.watch_key.unwrap_or_default(),
+            creator: None,
+            players: game.players,
+            seated: game.seated,
+            started_at: game.started_at,
+            finished: false,
+        }
+    }
 }
 
 /// A private game's creator and the `create_game` request to answer.
@@ -237,6 +255,7 @@ impl Lobby {
         if let Some(entry) = self.sessions.get_mut(session) {
             entry.games.push(game_id);
         }
+        self.keep_seated(session);
         link.take_seat(TakeSeat {
             player,
             id: id.cloned(),
@@ -259,7 +278,7 @@ impl Lobby {
         let (game_id, secret) =
             identity::split_token(key, identity::GAME_PREFIX).ok_or_else(not_found)?;
         let game = self.games.get(&game_id).ok_or_else(not_found)?;
-        if !identity::secrets_match(secret, &game.watch_secret) || !game.link.alive() {
+        if !identity::matches_hash(secret, &game.watch_hash) || !game.link.alive() {
             return Err(not_found());
         }
         game.link.watch(Watch {
@@ -315,6 +334,7 @@ impl Lobby {
             if let Some(entry) = self.sessions.get_mut(&player.session) {
                 entry.games.push(game_id.clone());
             }
+            self.keep_seated(&player.session);
         }
         // A game with one seat has none to offer.
         let join_secret = (game::seats(kind).len() > players.len()).then(identity::new_secret);
@@ -338,6 +358,8 @@ impl Lobby {
             NewGame {
                 id: game_id.clone(),
                 watch_key: watch_key.clone(),
+                watch_hash: identity::secret_hash(&watch_secret),
+                listed,
                 players,
                 // 53 bits: a seed any JSON reader (JavaScript too) reads exactly.
                 seed: rand::random::<u64>() >> SEED_SHIFT,
@@ -352,7 +374,7 @@ impl Lobby {
         let entry = GameEntry {
             link,
             join_secret,
-            watch_secret,
+            watch_hash: identity::secret_hash(&watch_secret),
             watch_key,
             creator: creator.map(|(session, _)| session.to_string()),
             listed,

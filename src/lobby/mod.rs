@@ -19,6 +19,7 @@
 //! session whose grace ran out.
 
 mod matchmaking;
+mod restore;
 mod rooms;
 mod sessions;
 
@@ -34,6 +35,7 @@ use actix_http::ws::CloseCode;
 use self::{matchmaking::GameEntry, rooms::RoomEntry, sessions::Held};
 pub use self::{
     matchmaking::ListGames,
+    restore::{Restore, RestoredGame, RestoredSession},
     rooms::{ListRooms, RoomLimits},
     sessions::Admit,
 };
@@ -53,8 +55,8 @@ struct Entry {
     name: String,
     /// The session's `#rrggbb` color.
     color: String,
-    /// The secret part of the session's current resume token.
-    resume_secret: String,
+    /// The hash of the secret part of the session's current resume token.
+    resume_hash: String,
     /// The session actor; `None` until it has registered.
     handle: Option<SessionHandle>,
     /// The number of the newest connection admitted for it.
@@ -125,10 +127,7 @@ impl Lobby {
         store: StoreLink,
         workers: Arc<Workers>,
     ) -> Lobby {
-        let settings = GameSettings {
-            reconnect_grace: Duration::from_millis(config.games.reconnect_grace_ms.get()),
-            linger: Duration::from_millis(config.games.linger_ms),
-        };
+        let settings = GameSettings::new(config);
         let room_limits = RoomLimits {
             max_members: config.rooms.max_members.get(),
             max_per_session: config.rooms.max_per_session.get(),

@@ -15,7 +15,9 @@ use actix_http::ws::CloseCode;
 use super::{Entry, Lobby};
 use crate::{
     identity,
-    links::{Admission, AdmitOutcome, Away, Register, Rename, SessionHandle},
+    links::{
+        Admission, AdmitOutcome, Away, LiveSession, Register, Rename, SaveSession, SessionHandle,
+    },
     protocol::LeaveReason,
     room::{MemberAway, MemberBack, Renamed},
 };
@@ -52,7 +54,7 @@ pub(super) struct Held {
 
 impl Lobby {
     /// The number of the next connection.
-    fn next_connection(&mut self) -> u64 {
+    pub(super) fn next_connection(&mut self) -> u64 {
         self.connections += 1;
         self.connections
     }
@@ -64,18 +66,19 @@ impl Lobby {
         let (id, secret) = identity::split_token(token, identity::SESSION_PREFIX)?;
         let connection = self.next_connection();
         let entry = self.sessions.get_mut(&id)?;
-        if !identity::secrets_match(secret, &entry.resume_secret) {
+        if !identity::matches_hash(secret, &entry.resume_hash) {
             return None;
         }
         let running = entry.handle.clone().filter(SessionHandle::alive)?;
-        entry.resume_secret = identity::new_secret();
+        let secret = identity::new_secret();
+        entry.resume_hash = identity::secret_hash(&secret);
         entry.connection = connection;
         let was_away = entry.away.take().is_some();
         // A takeover leaves the queue as a drop does: the client that took
         // over may not know it was queued.
         let queued = entry.queued.take();
         let admission = Admission {
-            resume: identity::token(&id, &entry.resume_secret),
+            resume: identity::token(&id, &secret),
             name: entry.name.clone(),
             color: entry.color.clone(),
             outcome: AdmitOutcome::Resumed,
@@ -97,16 +100,24 @@ impl Lobby {
         if let Some(kind) = queued {
             self.leave_queue(kind, &admission.id);
         }
+        if self
+            .sessions
+            .get(&admission.id)
+            .is_some_and(|entry| !entry.games.is_empty())
+        {
+            self.keep_seated(&admission.id);
+        }
         Some(admission)
     }
 
     fn admit_new(&mut self, name: Option<String>, outcome: AdmitOutcome) -> Admission {
         let id = identity::new_id(identity::SESSION_PREFIX);
         let connection = self.next_connection();
+        let secret = identity::new_secret();
         let entry = Entry {
             name: name.unwrap_or_else(identity::random_name),
             color: identity::random_color(),
-            resume_secret: identity::new_secret(),
+            resume_hash: identity::secret_hash(&secret),
             handle: None,
             connection,
             away: None,
@@ -117,7 +128,7 @@ impl Lobby {
             lost_rooms: Vec::new(),
         };
         let admission = Admission {
-            resume: identity::token(&id, &entry.resume_secret),
+            resume: identity::token(&id, &secret),
             name: entry.name.clone(),
             color: entry.color.clone(),
             id: id.clone(),
@@ -183,6 +194,20 @@ impl Lobby {
                 handle.end(CloseCode::Away);
             }
         }
+    }
+
+    /// Keeps session `id`'s identity in the store, as a session seated in a
+    /// game: after a restart its player resumes with its latest token.
+    pub(super) fn keep_seated(&self, id: &str) {
+        let Some(entry) = self.sessions.get(id) else {
+            return;
+        };
+        self.store.save_session(SaveSession(LiveSession {
+            session: id.to_string(),
+            name: entry.name.clone(),
+            color: entry.color.clone(),
+            resume_hash: entry.resume_hash.clone(),
+        }));
     }
 
     /// The away grace of session `id`'s rooms ran out: it leaves them, to
@@ -291,6 +316,12 @@ impl Handler<Rename> for Lobby {
             return;
         };
         entry.name = msg.name.clone();
+        if !entry.games.is_empty() {
+            self.keep_seated(&msg.id);
+        }
+        let Some(entry) = self.sessions.get(&msg.id) else {
+            return;
+        };
         for seat in &entry.rooms {
             if let Some(room) = self.rooms.get(&seat.room) {
                 room.addr.do_send(Renamed {

@@ -149,19 +149,12 @@ impl Session {
     /// Starts, on the calling thread, an away session with no connection
     /// yet: one seated in a game when the server last stopped, waiting
     /// for its player to resume.
-    pub fn restore(
-        shared: Arc<SessionShared>,
-        admission: Admission,
-        games: Vec<GameLink>,
-    ) -> SessionHandle {
+    /// Its games link themselves to it as they start.
+    pub fn restore(shared: Arc<SessionShared>, admission: Admission) -> SessionHandle {
         let mut ctx = Context::new();
         let handle = Session::handle_for(&ctx.address(), &shared);
         let mut session = Session::new(shared, admission, None, handle.clone());
         session.admission = None;
-        session.games = games
-            .into_iter()
-            .map(|link| (link.id.clone(), link))
-            .collect();
         session.flusher = Some(ctx.spawn(Flusher));
         ctx.run(session);
         handle
@@ -540,13 +533,16 @@ impl Actor for Session {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.shared.metrics.sessions_opened.inc();
-        // `welcome` first: once registered, the Lobby may send frames
-        // (they queue behind it).
-        self.welcome(ctx);
-        self.shared.lobby.register(Register {
-            id: self.id.clone(),
-            handle: self.handle.clone(),
-        });
+        // A restored session has no admission: the Lobby knows it already.
+        if self.admission.is_some() {
+            // `welcome` first: once registered, the Lobby may send frames
+            // (they queue behind it).
+            self.welcome(ctx);
+            self.shared.lobby.register(Register {
+                id: self.id.clone(),
+                handle: self.handle.clone(),
+            });
+        }
         self.outbox.gather(ctx.address());
         if self.outbox.is_open() {
             self.enrol(ctx);

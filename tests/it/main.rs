@@ -10,6 +10,7 @@ mod heartbeat;
 mod http;
 mod limits;
 mod recovery;
+mod restart;
 mod resume;
 mod rooms;
 mod session;

@@ -1,0 +1,213 @@
+//! Games survive a restart (PROTOCOL.md, *Persistence*): a SIGTERM or a
+//! `kill -9` mid-game, a new server on the same store, and both players
+//! resume and finish the game.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::support::{http_get, spawn_binary, Client, ServerProcess};
+
+/// A server process keeping its data in `path`.
+fn server_on(path: &std::path::Path) -> ServerProcess {
+    spawn_binary(&[], &[("PARLOR_STORE__PATH", path.to_str().unwrap())])
+}
+
+/// A player: its connection and its latest `welcome`.
+struct Player {
+    client: Client,
+    welcome: Value,
+}
+
+impl Player {
+    async fn join(server: &ServerProcess) -> Player {
+        let mut client = Client::open(&format!("ws://{}/ws", server.addr)).await;
+        let welcome = client.recv_type("welcome").await;
+        Player { client, welcome }
+    }
+
+    /// Resumes this player's session on `server` with its token and count.
+    async fn resume(&mut self, server: &ServerProcess) -> Value {
+        let url = format!(
+            "ws://{}/ws?resume={}&received={}",
+            server.addr,
+            self.welcome["resume"].as_str().unwrap(),
+            self.client.counted
+        );
+        let counted = self.client.counted;
+        self.client = Client::open(&url).await;
+        self.client.counted = counted;
+        let welcome = self.client.recv_type("welcome").await;
+        assert_eq!(welcome["session"], self.welcome["session"]);
+        self.welcome = welcome;
+        self.client.recv_type("resumed").await
+    }
+
+    async fn play(&mut self, game_id: &Value, column: u64) -> Value {
+        let moved = self
+            .client
+            .ask(json!({"type":"move","game_id":game_id,"column":column}))
+            .await;
+        assert_eq!(moved["type"], "moved", "{moved}");
+        moved
+    }
+}
+
+/// Starts a connect four quick match; returns (red, yellow, game id).
+async fn start_game(server: &ServerProcess) -> (Player, Player, Value) {
+    let mut red = Player::join(server).await;
+    let mut yellow = Player::join(server).await;
+    red.client
+        .ask(json!({"type":"find_game","game":"connect4"}))
+        .await;
+    yellow
+        .client
+        .ask(json!({"type":"find_game","game":"connect4"}))
+        .await;
+    let start = red.client.recv_type("game_start").await;
+    assert_eq!(start["you"], "red");
+    yellow.client.recv_type("game_start").await;
+    let id = start["game_id"].clone();
+    (red, yellow, id)
+}
+
+/// Red plays column 0, yellow column 1, red column 0: three moves.
+async fn three_moves(red: &mut Player, yellow: &mut Player, id: &Value) {
+    for (mover, column) in [(0, 0), (1, 1), (0, 0)] {
+        let (mover, other) = if mover == 0 {
+            (&mut *red, &mut *yellow)
+        } else {
+            (&mut *yellow, &mut *red)
+        };
+        mover.play(id, column).await;
+        other.client.recv_type("moved").await;
+    }
+}
+
+/// Both players resume on the new server, see the game as it was, and
+/// red wins it in column 0.
+async fn resume_and_finish(
+    server: &ServerProcess,
+    red: &mut Player,
+    yellow: &mut Player,
+    id: &Value,
+) {
+    for player in [&mut *red, &mut *yellow] {
+        let resumed = player.resume(server).await;
+        assert_eq!(
+            (&resumed["games"], &resumed["recovered"]),
+            (&json!([id]), &json!(false)),
+            "{resumed}"
+        );
+        let state = player.client.recv_type("game_state").await;
+        assert_eq!(state["moves"].as_array().unwrap().len(), 3, "{state}");
+        assert_eq!(
+            (&state["status"], &state["turn"]),
+            (&json!("playing"), &json!("yellow"))
+        );
+    }
+    assert_eq!(
+        red.client.recv_type("opponent_back").await["seat"],
+        "yellow"
+    );
+    for (mover, column) in [(1, 1), (0, 0), (1, 1), (0, 0)] {
+        let (mover, other) = if mover == 0 {
+            (&mut *red, &mut *yellow)
+        } else {
+            (&mut *yellow, &mut *red)
+        };
+        mover.play(id, column).await;
+        other.client.recv_type("moved").await;
+    }
+    let over = red.client.recv_type("game_over").await;
+    assert_eq!(
+        (&over["result"], &over["winner"]),
+        (&json!("win"), &json!("red"))
+    );
+    let (status, body) = http_get(
+        server.addr,
+        &format!("/api/history/{}", id.as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let record: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(record["moves"].as_array().unwrap().len(), 7, "{record}");
+}
+
+/// Waits for the server process to exit.
+async fn exited(mut server: ServerProcess) {
+    tokio::task::spawn_blocking(move || server.child.wait().expect("the server exits"))
+        .await
+        .expect("waiting thread");
+}
+
+#[tokio::test]
+async fn a_game_in_play_goes_on_after_a_sigterm_restart() {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("parlor.db");
+    let server = server_on(&path);
+    let (mut red, mut yellow, id) = start_game(&server).await;
+    three_moves(&mut red, &mut yellow, &id).await;
+    server.terminate();
+    exited(server).await;
+    let server = server_on(&path);
+    resume_and_finish(&server, &mut red, &mut yellow, &id).await;
+}
+
+#[tokio::test]
+async fn a_game_in_play_goes_on_after_kill_9() {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("parlor.db");
+    let mut server = server_on(&path);
+    let (mut red, mut yellow, id) = start_game(&server).await;
+    three_moves(&mut red, &mut yellow, &id).await;
+    // Every accepted move is written before anyone hears of it.
+    server.child.kill().expect("kill -9");
+    exited(server).await;
+    let server = server_on(&path);
+    resume_and_finish(&server, &mut red, &mut yellow, &id).await;
+}
+
+#[tokio::test]
+async fn a_restored_game_nobody_comes_back_to_is_abandoned_after_the_grace() {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("parlor.db");
+    let grace = ("PARLOR_GAMES__RECONNECT_GRACE_MS", "400");
+    let db = ("PARLOR_STORE__PATH", path.to_str().unwrap());
+    let server = spawn_binary(&[], &[db, grace]);
+    let (mut red, mut yellow, id) = start_game(&server).await;
+    three_moves(&mut red, &mut yellow, &id).await;
+    server.terminate();
+    exited(server).await;
+    let server = spawn_binary(&[], &[db, grace]);
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let (status, body) = http_get(
+        server.addr,
+        &format!("/api/history/{}", id.as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let record: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (&record["result"], &record["winner"]),
+        (&json!("abandoned"), &Value::Null)
+    );
+    // Its token no longer resumes anything.
+    let resumed = red.resume_refused(&server).await;
+    assert_eq!(resumed["code"], "not_found");
+}
+
+impl Player {
+    /// Tries a resume the server should refuse; returns its error.
+    async fn resume_refused(&mut self, server: &ServerProcess) -> Value {
+        let url = format!(
+            "ws://{}/ws?resume={}",
+            server.addr,
+            self.welcome["resume"].as_str().unwrap()
+        );
+        let mut client = Client::open(&url).await;
+        let welcome = client.recv_type("welcome").await;
+        assert_ne!(welcome["session"], self.welcome["session"]);
+        client.recv_type("error").await
+    }
+}
