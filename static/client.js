@@ -1,7 +1,8 @@
 // Parlor's shared browser client: one WebSocket to `/ws` on the page's own
 // host, JSON frames dispatched by `type`, reconnection with exponential
-// backoff and the session's resume token, a connection indicator and an
-// error banner. Every page module builds on `connect()`.
+// backoff and the session's resume token (and the count of frames this page
+// received, so the server sends exactly the missed ones), a connection
+// indicator and an error banner. Every page module builds on `connect()`.
 //
 //   import { connect } from "./client.js";
 //   const client = connect({ welcome(msg) { ... }, profile(msg) { ... } });
@@ -129,9 +130,12 @@ export function clearError(el) {
  * `handlers` maps a frame `type` to a function taking the frame; `"*"` sees
  * every frame. Also called: `state(state, text)` on connection changes,
  * `resume_failed(errorFrame)` when the server did not know the resume token,
- * and `ready({resumed, games, rooms})` once per connection when it is known
+ * and `ready({resumed, recovered, games, rooms})` once per connection when it is known
  * whether the session came back (after `resumed`, or the refused token, or
- * at once after a `welcome` for which no token was offered). An `error`
+ * at once after a `welcome` for which no token was offered). `recovered`
+ * means the frames missed while away were sent again (and already handled):
+ * the page is up to date; otherwise the server resent the state of every
+ * game and room (`game_state`, `room_joined`, `room_state`). An `error`
  * handler that returns `true` has shown the error itself; otherwise it goes
  * to the error element.
  */
@@ -151,6 +155,9 @@ export class ParlorClient {
     this.offeredToken = false;
     // Set when the server refused the last socket: the next welcome keeps the backoff.
     this.refused = false;
+    // Numbered frames this page has received (PROTOCOL.md, *Frame numbers*):
+    // every frame but `welcome` and `resumed`, across reconnections.
+    this.counted = 0;
     this.onOnline = () => this.retryNow();
     window.addEventListener("online", this.onOnline);
     const button = this.element("reconnectButton");
@@ -208,6 +215,9 @@ export class ParlorClient {
     const resume = safeGet(sessionStorage, RESUME_KEY);
     if (name) params.push(`name=${encodeURIComponent(name)}`);
     if (resume) params.push(`resume=${encodeURIComponent(resume)}`);
+    // A page that has not heard from this session yet has nothing to
+    // recover: it needs the whole state, which a resume without a count gets.
+    if (resume && this.welcome) params.push(`received=${this.counted}`);
     const query = params.length ? `?${params.join("&")}` : "";
     return `${scheme}//${location.host}/ws${query}`;
   }
@@ -220,10 +230,11 @@ export class ParlorClient {
       return;
     }
     if (!msg || typeof msg.type !== "string") return;
+    this.count(msg);
     if (msg.type === "error" && msg.code === "not_found" && msg.ref === "resume") {
       // The server already sent a fresh welcome; the old session is gone.
       this.call("resume_failed", msg);
-      this.call("ready", { resumed: false, games: [], rooms: [] });
+      this.call("ready", { resumed: false, recovered: false, games: [], rooms: [] });
       return;
     }
     if (msg.type === "welcome") this.welcomed(msg);
@@ -233,10 +244,23 @@ export class ParlorClient {
     this.call("*", msg);
     if (msg.type !== "error") this.call(msg.type, msg);
     if (msg.type === "welcome" && !this.offeredToken) {
-      this.call("ready", { resumed: false, games: [], rooms: [] });
+      this.call("ready", { resumed: false, recovered: false, games: [], rooms: [] });
     }
     if (msg.type === "resumed") {
-      this.call("ready", { resumed: true, games: msg.games || [], rooms: msg.rooms || [] });
+      const info = { resumed: true, recovered: msg.recovered === true, games: msg.games || [], rooms: msg.rooms || [] };
+      this.call("ready", info);
+    }
+  }
+
+  /** Counts a numbered frame; a resume that recovered nothing restarts the count at its `last`. */
+  count(msg) {
+    if (msg.type === "welcome") {
+      // Another session (a fresh one, the token being unknown) counts from 0.
+      if (!this.welcome || this.welcome.session !== msg.session) this.counted = 0;
+    } else if (msg.type === "resumed") {
+      if (msg.recovered !== true) this.counted = Number(msg.last) || 0;
+    } else {
+      this.counted += 1;
     }
   }
 

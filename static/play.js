@@ -104,8 +104,9 @@ const client = connect({
 /** Once the session is settled: resume, join or watch. */
 function ready(info) {
   if (mode === "watch") {
-    // Spectators are not restored by a resume: ask again on every connection.
-    client.send({ type: "watch_game", watch_key: wanted.watchKey });
+    // A recovered resume missed nothing; otherwise (a new page, or a resume
+    // that could not recover) ask for the game's state again.
+    if (!info.recovered) client.send({ type: "watch_game", watch_key: wanted.watchKey });
   } else if (mode === "join") {
     if (!wanted.joinKey) return unavailable("This invite link is incomplete.");
     client.send({ type: "join_game", join_key: wanted.joinKey });

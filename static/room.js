@@ -82,6 +82,20 @@ const client = connect({
     renderMembers();
     if (gone) views[view].left?.(gone, msg.reason);
   },
+  member_away(msg) {
+    const member = msg.room === roomName && members.get(msg.session);
+    if (!member) return;
+    member.away = true;
+    renderMembers();
+    views[view].away?.(member);
+  },
+  member_back(msg) {
+    const member = msg.room === roomName && members.get(msg.session);
+    if (!member) return;
+    delete member.away;
+    renderMembers();
+    views[view].back?.(member);
+  },
   member_updated(msg) {
     if (msg.room !== roomName || !msg.member) return;
     const before = members.get(msg.member.session);
@@ -189,10 +203,12 @@ function renderMembers() {
   const items = sorted.map((member) => {
     const dot = el("span", { class: "avatar tiny", dataset: { initial: initialOf(member.name) } });
     dot.style.backgroundColor = safeColor(member.color);
-    return el("li", { class: `member${member.session === me ? " me" : ""}`, dataset: { session: member.session, role: member.role } },
+    const classes = `member${member.session === me ? " me" : ""}${member.away ? " away" : ""}`;
+    return el("li", { class: classes, dataset: { session: member.session, role: member.role } },
       dot,
       el("span", { class: "member-name" }, member.name),
       member.session === me ? el("span", { class: "you-tag" }, "you") : null,
+      member.away ? el("span", { class: "away-tag", title: "Lost the connection; may come back" }, "away") : null,
       kind === "stage" ? el("span", { class: "role-tag" }, member.role === "host" ? "screen" : "controller") : null);
   });
   $("members").replaceChildren(...items);
@@ -229,7 +245,13 @@ const chat = {
     notice(`${member.name} joined.`);
   },
   left(member, reason) {
-    notice(reason === "left" ? `${member.name} left.` : `${member.name} lost the connection.`);
+    notice(reason === "left" ? `${member.name} left.` : `${member.name} did not come back.`);
+  },
+  away(member) {
+    notice(`${member.name} lost the connection.`);
+  },
+  back(member) {
+    notice(`${member.name} is back.`);
   },
   renamed(before, member) {
     if (before && before.name !== member.name) notice(`${before.name} is now ${member.name}.`);
@@ -471,11 +493,17 @@ const canvas = {
   frame(msg) {
     canvas.draw(msg.players || [], msg.zombies || []);
   },
-  /** A member who left takes their dot along, even if no frame follows (say, one missed while reconnecting). */
+  /** A member who left takes their dot along, even if no frame follows (say, one missed while reconnecting); an away member's dot is dimmed. */
   members() {
     for (const dot of canvas.board.querySelectorAll("[data-player]")) {
       if (!members.has(dot.dataset.player)) dot.remove();
+      else canvas.dim(dot);
     }
+  },
+  dim(dot) {
+    const away = Boolean(members.get(dot.dataset.player)?.away);
+    dot.classList.toggle("away", away);
+    dot.title = away ? `${nameOf(dot.dataset.player)} (away)` : "";
   },
   /** Out of the room: nobody is shown any more. */
   clear() {
@@ -494,6 +522,7 @@ const canvas = {
       }
       dot.querySelector(".dot-label").textContent = p.session === me ? "you" : nameOf(p.session);
       dot.style.backgroundColor = safeColor(p.color);
+      canvas.dim(dot);
       place(dot, p.x, p.y);
     }
     for (const dot of canvas.board.querySelectorAll("[data-player]")) {

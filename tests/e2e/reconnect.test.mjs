@@ -4,6 +4,9 @@
 // back through client.js's reconnect with the resume token. A socket the
 // server closes for a breach (a frame too big) is named on the page.
 
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 
@@ -116,6 +119,108 @@ describe("reconnecting", { timeout: 60000 }, () => {
       });
     } finally {
       await strict.stop();
+    }
+  });
+});
+
+describe("nothing lost", { timeout: 90000 }, () => {
+  const parlor = useServer(QUICK_HEARTBEAT);
+
+  test("a page whose socket is cut mid-chat gets every message on its return, none twice", async (t) => {
+    const proxy = await startProxy(parlor.url);
+    try {
+      await withPages(parlor.browser, t, [{ name: "Ada" }, { name: "Grace" }], async (talker, cut) => {
+        await joinRoom(talker, parlor.url, "e2e-nothing-lost", "chat");
+        // Only the listener goes through the proxy, so only its network can be cut.
+        await joinRoom(cut, proxy.url, "e2e-nothing-lost", "chat");
+        const say = async (text) => {
+          await talker.fill("#chat-input", text);
+          await talker.press("#chat-input", "Enter");
+        };
+        for (let n = 1; n <= 3; n += 1) await say(`before ${n}`);
+        await cut.waitForSelector("#messages .msg:nth-child(3)", { state: "attached" }).catch(() => {});
+        await waitForFrame(cut, (m) => m.type === "message" && m.data?.text === "before 3");
+        const mark = cut.wsFrames.length;
+
+        // The network dies: what the server writes now is lost on the way, and
+        // once the heartbeat drops the socket the listener is away.
+        proxy.stall();
+        proxy.refuse(true);
+        for (let n = 1; n <= 3; n += 1) await say(`lost ${n}`);
+        await cut.waitForSelector('#connection[data-state="reconnecting"]', { timeout: 5000 });
+        await waitForFrame(talker, (m) => m.type === "member_away");
+        await talker.waitForSelector("#members .member.away", { state: "attached" });
+        assert.equal(await talker.textContent("#members .member.away .away-tag"), "away");
+        for (let n = 1; n <= 3; n += 1) await say(`away ${n}`);
+
+        proxy.refuse(false);
+        await cut.waitForSelector('#connection[data-state="open"]', { timeout: 15000 });
+        const resumed = await waitForFrame(cut, (m) => m.type === "resumed", { after: mark });
+        assert.equal(resumed.recovered, true, JSON.stringify(resumed));
+        assert.match(cut.sockets.at(-1), /[?&]received=\d+/);
+        await waitForFrame(cut, (m) => m.type === "message" && m.data?.text === "away 3", { after: mark });
+        await waitForFrame(talker, (m) => m.type === "member_back");
+        await talker.waitForSelector("#members .member.away", { state: "detached" });
+
+        const texts = cut.wsFrames
+          .filter((f) => f.dir === "in" && f.msg.type === "message")
+          .map((f) => f.msg.data.text);
+        const expected = [1, 2, 3].map((n) => `before ${n}`)
+          .concat([1, 2, 3].map((n) => `lost ${n}`), [1, 2, 3].map((n) => `away ${n}`));
+        assert.deepEqual(texts, expected, "every message once, in order");
+        // Nothing else was resent: no second room_joined.
+        assert.equal(cut.wsFrames.filter((f) => f.dir === "in" && f.msg.type === "room_joined").length, 1);
+        const shown = await cut.$$eval("#messages .msg .msg-text", (nodes) => nodes.map((n) => n.textContent));
+        assert.deepEqual(shown, expected);
+
+        cut.errors = cut.errors.filter((err) => !/WebSocket connection to .* failed/.test(err));
+      });
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test("a game goes on after the server restarts, with no dialog", async (t) => {
+    const folder = await mkdtemp(path.join(tmpdir(), "parlor-e2e-"));
+    const env = { ...QUICK_HEARTBEAT, PARLOR_STORE__PATH: path.join(folder, "parlor.db") };
+    let server = await startServer(env);
+    try {
+      await withPages(parlor.browser, t, [{ name: "Ada" }, { name: "Grace" }], async (a, b) => {
+        const [x, o] = await quickMatch(a, b, server.url, "tictactoe");
+        await playCell(x, 4);
+        await movesShown([x, o], 1);
+        const marks = [x.wsFrames.length, o.wsFrames.length];
+
+        await server.stop();
+        for (const page of [x, o]) {
+          await page.waitForSelector('#connection:not([data-state="open"])', { timeout: 5000 });
+        }
+        // The same address, the same store.
+        server = await startServer({ ...env, PARLOR_SERVER__BIND: new URL(server.url).host });
+
+        for (const [i, page] of [x, o].entries()) {
+          await page.waitForSelector('#connection[data-state="open"]', { timeout: 20000 });
+          const resumed = await waitForFrame(page, (m) => m.type === "resumed", { after: marks[i], timeout: 20000 });
+          assert.equal(resumed.games.length, 1, JSON.stringify(resumed));
+          await waitForFrame(page, (m) => m.type === "game_state", { after: marks[i] });
+        }
+        await movesShown([x, o], 1);
+        for (const page of [x, o]) {
+          assert.notEqual(await page.getAttribute("#status", "data-state"), "gone");
+          assert.doesNotMatch(await page.textContent("body"), /is over|no longer available/);
+        }
+        await playCell(o, 0);
+        await movesShown([x, o], 2);
+        await playCell(x, 8);
+        await movesShown([x, o], 3);
+
+        for (const page of [x, o]) {
+          page.errors = page.errors.filter((err) => !/WebSocket connection to .* failed/.test(err));
+        }
+      });
+    } finally {
+      await server.stop();
+      await rm(folder, { recursive: true, force: true });
     }
   });
 });
