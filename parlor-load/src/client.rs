@@ -16,7 +16,7 @@ thread_local! {
 
 /// Connects session `n`, from source address 127.0.0.(1 + n mod K) when
 /// the server is on loopback.
-async fn dial(url: &str, n: u32) -> Result<Socket, String> {
+pub(crate) async fn dial(url: &str, n: u32) -> Result<Socket, String> {
     let uri: tokio_tungstenite::tungstenite::http::Uri =
         url.parse().map_err(|err| format!("bad url: {err}"))?;
     let host = uri.host().unwrap_or("127.0.0.1");

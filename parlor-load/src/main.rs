@@ -16,6 +16,9 @@
 //! - `chat`: members of many chat rooms broadcast timestamped messages;
 //!   reports offered and delivered messages a second, missing and duplicated
 //!   deliveries, and delivery latency.
+//! - `churn`: chat members and game players drop at random (no Close) and
+//!   resume with their frame count; reports frames lost and duplicated,
+//!   resumes recovered against resynced, and resume latency.
 //!
 //! Every run is bounded in time (`--duration`, or `--hold` for `idle`),
 //! stops by itself, prints a table, optionally writes one JSON object
@@ -42,7 +45,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::{
     report::finish,
-    scenarios::{chat::run_chat, echo::run_echo, games::run_games, idle::run_idle},
+    scenarios::{
+        chat::run_chat, churn::run_churn, echo::run_echo, games::run_games, idle::run_idle,
+    },
     usage::raise_file_limit,
 };
 
@@ -78,6 +83,43 @@ enum Scenario {
     Echo(EchoArgs),
     /// Chat rooms whose members broadcast; delivery rate and latency.
     Chat(ChatArgs),
+    /// Chat members and players dropping and resuming; frames lost and
+    /// duplicated, resumes and their latency.
+    Churn(ChurnArgs),
+}
+
+#[derive(Args)]
+struct ChurnArgs {
+    #[command(flatten)]
+    common: Common,
+    /// How long to measure (and drop sessions), in seconds, after every
+    /// session is connected.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
+    duration: u64,
+    /// Chat rooms.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    rooms: u32,
+    /// Members per chat room.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    members: u32,
+    /// Broadcasts per second per member.
+    #[arg(long, default_value_t = 5.0, value_parser = rate)]
+    rate: f64,
+    /// Games in play at once (two players each); 0 plays none.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    games: u32,
+    /// Which game to play.
+    #[arg(long, default_value = "connect4", value_parser = ["tictactoe", "connect4"])]
+    game: String,
+    /// Moves per second in each game.
+    #[arg(long, default_value_t = 1.0, value_parser = rate)]
+    move_rate: f64,
+    /// Sessions dropped per second (each a random one), while measuring.
+    #[arg(long, default_value_t = 1.0, value_parser = rate)]
+    drops: f64,
+    /// How long a dropped session stays away before it resumes, in ms.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    away_ms: u64,
 }
 
 #[derive(Args)]
@@ -218,6 +260,7 @@ fn main() -> ExitCode {
         Scenario::Games(args) => args.common.json.clone(),
         Scenario::Echo(args) => args.common.json.clone(),
         Scenario::Chat(args) => args.common.json.clone(),
+        Scenario::Churn(args) => args.common.json.clone(),
     };
     let local = tokio::task::LocalSet::new();
     let report = local.block_on(&runtime, async {
@@ -226,6 +269,7 @@ fn main() -> ExitCode {
             Scenario::Games(args) => run_games(args).await,
             Scenario::Echo(args) => run_echo(args).await,
             Scenario::Chat(args) => run_chat(args).await,
+            Scenario::Churn(args) => run_churn(args).await,
         }
     });
     finish(&report, json)

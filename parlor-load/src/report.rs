@@ -23,8 +23,19 @@ pub(crate) struct Tally {
     pub(crate) games_finished: u64,
     /// Deliveries expected for the broadcasts sent (chat).
     pub(crate) expected: u64,
-    /// Deliveries seen twice or out of order (chat).
+    /// Deliveries seen twice or out of order (chat, churn).
     pub(crate) duplicated: u64,
+    /// Frames that never arrived although the session resumed without a
+    /// resync (churn).
+    pub(crate) lost: u64,
+    /// Connections dropped on purpose (churn).
+    pub(crate) drops: u64,
+    /// Resumes that got exactly the missed frames (churn).
+    pub(crate) recovered: u64,
+    /// Resumes that got a resync instead (churn).
+    pub(crate) resynced: u64,
+    /// From dialling again to `resumed`, in microseconds (churn).
+    pub(crate) resume_rtt: Histogram<u64>,
     /// Sessions the server closed while measuring (idle).
     pub(crate) evicted: u64,
     /// The server's usage, when its pid is known.
@@ -84,6 +95,21 @@ pub(crate) struct Report {
     pub(crate) games_finished: u64,
     pub(crate) duplicated: u64,
     pub(crate) evicted: u64,
+    /// Frames lost by sessions that resumed without a resync (churn).
+    #[serde(default)]
+    pub(crate) lost: u64,
+    /// Connections dropped on purpose (churn).
+    #[serde(default)]
+    pub(crate) drops: u64,
+    /// Resumes that got exactly the missed frames (churn).
+    #[serde(default)]
+    pub(crate) recovered: u64,
+    /// Resumes that got a resync (churn).
+    #[serde(default)]
+    pub(crate) resynced: u64,
+    /// From dialling again to `resumed` (churn).
+    #[serde(default)]
+    pub(crate) resume_ms: Percentiles,
     /// Error frames, counted by code.
     pub(crate) errors: BTreeMap<String, u64>,
     /// This load generator's CPU while measuring, percent of one core
@@ -133,6 +159,11 @@ pub(crate) fn new_tally() -> Shared {
         games_finished: 0,
         expected: 0,
         duplicated: 0,
+        lost: 0,
+        drops: 0,
+        recovered: 0,
+        resynced: 0,
+        resume_rtt: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"),
         evicted: 0,
         server: None,
         load_cpu_percent: None,
@@ -170,6 +201,15 @@ pub(crate) fn report(
 ) -> Report {
     let tally = tally.borrow();
     let ms = |quantile: f64| tally.rtt.value_at_quantile(quantile) as f64 / 1000.0;
+    let percentiles = |histogram: &Histogram<u64>| {
+        let ms = |quantile: f64| histogram.value_at_quantile(quantile) as f64 / 1000.0;
+        Percentiles {
+            p50: ms(0.5),
+            p90: ms(0.9),
+            p99: ms(0.99),
+            max: histogram.max() as f64 / 1000.0,
+        }
+    };
     let per_second = |count: u64| count as f64 / seconds.max(f64::EPSILON);
     // Chat counts deliveries due per broadcast; the others one answer a request.
     let expected = if scenario == "chat" {
@@ -200,6 +240,11 @@ pub(crate) fn report(
         games_finished: tally.games_finished,
         duplicated: tally.duplicated,
         evicted: tally.evicted,
+        lost: tally.lost,
+        drops: tally.drops,
+        recovered: tally.recovered,
+        resynced: tally.resynced,
+        resume_ms: percentiles(&tally.resume_rtt),
         errors: tally.errors.clone(),
         load_cpu_percent: tally.load_cpu_percent,
         server: tally.server,
@@ -229,6 +274,14 @@ fn shortfall(report: &Report) -> bool {
     let answers_due = match report.scenario.as_str() {
         "idle" => false,
         "chat" => report.expected > 0,
+        // Churn counts what was lost, not what was due.
+        "churn" => {
+            return report.failed > 0
+                || report.lost > 0
+                || report.duplicated > 0
+                || report.recovered + report.resynced < report.drops
+                || report.answered == 0
+        }
         _ => true,
     };
     (answers_due && report.answered == 0)
@@ -254,7 +307,26 @@ fn print_table(report: &Report) {
         "p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}",
         rtt.p50, rtt.p90, rtt.p99, rtt.max
     );
-    if report.scenario == "chat" {
+    if report.scenario == "churn" {
+        println!(
+            "deliveries      {} broadcasts and moves delivered ({:.0}/s)",
+            report.answered, report.per_second
+        );
+        println!(
+            "drops           {} ({} resumed with every missed frame, {} resynced)",
+            report.drops, report.recovered, report.resynced
+        );
+        println!(
+            "frames          {} lost, {} duplicated",
+            report.lost, report.duplicated
+        );
+        let resume = &report.resume_ms;
+        println!(
+            "resume ms       p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}",
+            resume.p50, resume.p90, resume.p99, resume.max
+        );
+        println!("games finished  {}", report.games_finished);
+    } else if report.scenario == "chat" {
         println!("broadcasts      {} sent", report.sent);
         println!(
             "deliveries      {} offered ({:.0}/s), {} delivered ({:.0}/s), {} missing, {} duplicated",

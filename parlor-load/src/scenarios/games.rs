@@ -115,7 +115,7 @@ async fn player(
 }
 
 /// What a frame meant to a player.
-enum Happened {
+pub(crate) enum Happened {
     /// A game began for this player.
     Started,
     /// The server accepted a move in this player's game; `mine` if this
@@ -129,7 +129,7 @@ enum Happened {
 
 /// A player's view of its current game.
 #[derive(Default)]
-struct Table {
+pub(crate) struct Table {
     game_id: Option<String>,
     game: String,
     me: String,
@@ -139,13 +139,27 @@ struct Table {
 }
 
 impl Table {
-    fn my_turn(&self) -> bool {
+    pub(crate) fn my_turn(&self) -> bool {
         self.game_id.is_some() && self.turn.as_deref() == Some(self.me.as_str())
     }
 
-    fn apply(&mut self, event: &Value) -> Option<Happened> {
+    pub(crate) fn apply(&mut self, event: &Value) -> Option<Happened> {
         let text = |key: &str| event[key].as_str().map(str::to_string);
         match event["type"].as_str()? {
+            // A resync after a resume: the game as it is now.
+            "game_state" if event["you"].is_string() => {
+                if event["status"] != "playing" {
+                    self.game_id = None;
+                    return Some(Happened::Over { first_seat: false });
+                }
+                self.game_id = text("game_id");
+                self.game = text("game").unwrap_or_default();
+                self.me = text("you").unwrap_or_default();
+                self.first_seat = event["players"][0]["seat"] == event["you"];
+                self.turn = text("turn");
+                self.board = event["board"].clone();
+                Some(Happened::Started)
+            }
             "game_start" => {
                 self.game_id = text("game_id");
                 self.game = text("game").unwrap_or_default();
@@ -173,13 +187,13 @@ impl Table {
     }
 
     /// Gives up the current game.
-    fn resign(&self) -> Value {
+    pub(crate) fn resign(&self) -> Value {
         json!({"type":"resign","game_id":self.game_id})
     }
 
     /// A legal move on the board as last seen: a random one in tic-tac-toe
     /// and connect four, the first swap that makes a line in match three.
-    fn legal_move(&self) -> Option<Value> {
+    pub(crate) fn legal_move(&self) -> Option<Value> {
         let game_id = self.game_id.as_ref()?;
         let mut rng = rand::thread_rng();
         let fields = match self.game.as_str() {

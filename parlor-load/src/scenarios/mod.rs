@@ -3,6 +3,7 @@
 //! live progress line meanwhile. One module per scenario.
 
 pub(crate) mod chat;
+pub(crate) mod churn;
 pub(crate) mod echo;
 pub(crate) mod games;
 pub(crate) mod idle;
