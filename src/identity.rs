@@ -65,10 +65,14 @@ pub fn split_token<'a>(token: &'a str, prefix: &str) -> Option<(String, &'a str)
 /// watch key, so that neither memory nor the store holds the secret
 /// itself (ARCHITECTURE.md, *Secrets*).
 pub fn secret_hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::digest(secret.as_bytes());
+    let mut hex = String::with_capacity(digest.len() * 2);
+    for byte in digest.iter() {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    hex
 }
 
 /// Whether `given` is the secret `hash` was made from, compared in
@@ -152,6 +156,11 @@ mod tests {
         assert_ne!(hash, secret);
         assert!(matches_hash(&secret, &hash));
         assert!(!matches_hash(&new_secret(), &hash));
+        // The FIPS 180-2 test vector.
+        assert_eq!(
+            secret_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

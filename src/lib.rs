@@ -1,7 +1,8 @@
 //! Parlor: a real-time room and game server on actix actors.
 //!
-//! Every WebSocket connection is a [`session::Session`] actor registered with
-//! one [`lobby::Lobby`] actor. The wire protocol is `docs/PROTOCOL.md`,
+//! Every session is a [`session::Session`] actor registered with one
+//! [`lobby::Lobby`] actor; it outlives its WebSocket connections (a resume
+//! hands it a new one). The wire protocol is `docs/PROTOCOL.md`,
 //! typed in [`protocol`]. Modules form layers and import only downward
 //! (`protocol`, `config`, `identity` at the bottom; then [`links`]; then
 //! the actors, which know `links` and never each other; then the Lobby;
@@ -11,8 +12,10 @@
 //! - [`config`]: the configuration (built-in defaults, `--config`, `PARLOR_*`).
 //! - [`protocol`]: every frame of the wire protocol as serde types.
 //! - [`links`]: how actors reach each other, and the messages they share.
-//! - [`session`]: the per-connection actor: heartbeat, limits, outbox, routing.
-//! - [`lobby`]: the session registry, reconnection, matchmaking, the directories.
+//! - [`session`]: the session actor: heartbeat, limits, outbox, routing,
+//!   frame numbers and the replay ring.
+//! - [`lobby`]: the session registry, away sessions and resumes, matchmaking,
+//!   the directories, the games in play brought back at start.
 //! - [`game`]: the registry of games, their rules, and the Game actor.
 //! - [`room`]: the Room actor (chat, stage, canvas) and the canvas board.
 //! - [`http`]: the routes: `/ws`, `/healthz`, `/metrics`, `/api/*`, static files.
@@ -20,7 +23,8 @@
 //! - [`identity`]: ids, secrets, friendly names and colors.
 //! - [`rate_limit`]: the per-session token bucket.
 //! - [`shutdown`]: the signal that starts a graceful shutdown.
-//! - [`store`]: SQLite on its own thread: room snapshots and finished games.
+//! - [`store`]: SQLite on its own thread: room snapshots, finished games and
+//!   games in play.
 //! - [`workers`]: which thread each Room and Game runs on.
 //!
 //! ```no_run

@@ -120,6 +120,10 @@ async function chat(size) {
   await say(grace, "No spoilers please!");
   await say(me, "Just got here — which book is it?");
   await me.waitForSelector(".msg.mine");
+  // Linus's connection drops: he stays in the room, dimmed, marked away.
+  opened.splice(opened.indexOf(linus), 1);
+  await linus.context().close();
+  await me.waitForSelector("#members .member.away");
   await shoot(me, `chat-${size}`);
   await closeAll();
 }

@@ -332,3 +332,45 @@ async fn an_evicted_member_is_away_with_reason_timeout() {
     assert_eq!(away["reason"], "timeout");
     silent.abort();
 }
+
+#[tokio::test]
+async fn the_away_grace_is_capped_at_the_reconnect_grace() {
+    let server = roomy(|config| {
+        config.rooms.away_grace_ms = 60_000;
+        config.games.reconnect_grace_ms = NonZero::new(300).unwrap();
+    });
+    let (mut ada, _) = server.connect().await;
+    let (mut bob, bob_welcome) = server.connect().await;
+    enter(&mut ada, "cap", None).await;
+    enter(&mut bob, "cap", Some(&mut ada)).await;
+    drop(bob);
+    ada.recv_type("member_away").await;
+    // Well within the patience, far before the room's own grace.
+    let left = ada.recv_type("member_left").await;
+    assert_eq!(left["session"], bob_welcome["session"]);
+}
+
+#[tokio::test]
+async fn a_room_that_no_longer_admits_a_resynced_member_answers_the_join_error() {
+    let server = roomy(|config| {
+        config.rooms.away_grace_ms = 200;
+        config.rooms.max_members = NonZero::new(2).unwrap();
+    });
+    let (mut ada, _) = server.connect().await;
+    let (mut bob, bob_welcome) = server.connect().await;
+    enter(&mut ada, "full", None).await;
+    enter(&mut bob, "full", Some(&mut ada)).await;
+    let counted = bob.counted;
+    drop(bob);
+    ada.recv_type("member_away").await;
+    ada.recv_type("member_left").await;
+    let (mut cat, _) = server.connect().await;
+    enter(&mut cat, "full", Some(&mut ada)).await;
+    let (mut back, resumed) = resume(&server, &bob_welcome, Some(counted)).await;
+    assert_eq!(resumed["recovered"], false);
+    let refused = back.recv_type("error").await;
+    assert_eq!(
+        (&refused["code"], &refused["ref"]),
+        (&json!("room_full"), &json!("join_room"))
+    );
+}
