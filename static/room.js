@@ -203,7 +203,7 @@ function renderMembers() {
   const items = sorted.map((member) => {
     const dot = el("span", { class: "avatar tiny", dataset: { initial: initialOf(member.name) } });
     dot.style.backgroundColor = safeColor(member.color);
-    const classes = `member${member.session === me ? " me" : ""}${member.away ? " away" : ""}`;
+    const classes = `member${member.session === me ? " me" : ""}${member.away ? " is-away" : ""}`;
     return el("li", { class: classes, dataset: { session: member.session, role: member.role } },
       dot,
       el("span", { class: "member-name" }, member.name),
@@ -502,7 +502,7 @@ const canvas = {
   },
   dim(dot) {
     const away = Boolean(members.get(dot.dataset.player)?.away);
-    dot.classList.toggle("away", away);
+    dot.classList.toggle("is-away", away);
     dot.title = away ? `${nameOf(dot.dataset.player)} (away)` : "";
   },
   /** Out of the room: nobody is shown any more. */

@@ -149,8 +149,8 @@ describe("nothing lost", { timeout: 90000 }, () => {
         for (let n = 1; n <= 3; n += 1) await say(`lost ${n}`);
         await cut.waitForSelector('#connection[data-state="reconnecting"]', { timeout: 5000 });
         await waitForFrame(talker, (m) => m.type === "member_away");
-        await talker.waitForSelector("#members .member.away", { state: "attached" });
-        assert.equal(await talker.textContent("#members .member.away .away-tag"), "away");
+        await talker.waitForSelector("#members .member.is-away", { state: "attached" });
+        assert.equal(await talker.textContent("#members .member.is-away .away-tag"), "away");
         for (let n = 1; n <= 3; n += 1) await say(`away ${n}`);
 
         proxy.refuse(false);
@@ -160,7 +160,7 @@ describe("nothing lost", { timeout: 90000 }, () => {
         assert.match(cut.sockets.at(-1), /[?&]received=\d+/);
         await waitForFrame(cut, (m) => m.type === "message" && m.data?.text === "away 3", { after: mark });
         await waitForFrame(talker, (m) => m.type === "member_back");
-        await talker.waitForSelector("#members .member.away", { state: "detached" });
+        await talker.waitForSelector("#members .member.is-away", { state: "detached" });
 
         const texts = cut.wsFrames
           .filter((f) => f.dir === "in" && f.msg.type === "message")
@@ -174,6 +174,32 @@ describe("nothing lost", { timeout: 90000 }, () => {
         assert.deepEqual(shown, expected);
 
         cut.errors = cut.errors.filter((err) => !/WebSocket connection to .* failed/.test(err));
+      });
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test("an away player's square on the canvas is dimmed until they are back", async (t) => {
+    const proxy = await startProxy(parlor.url);
+    try {
+      await withPages(parlor.browser, t, [{ name: "Ada" }, { name: "Grace" }], async (ada, grace) => {
+        await joinRoom(ada, parlor.url, "e2e-canvas-away", "canvas");
+        const graceId = await joinRoom(grace, proxy.url, "e2e-canvas-away", "canvas");
+        const box = await grace.locator("#canvas").boundingBox();
+        await grace.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+        const dot = ada.locator(`#canvas [data-player="${graceId}"]`);
+        await dot.waitFor();
+        assert.equal(await dot.evaluate((node) => node.classList.contains("is-away")), false);
+
+        proxy.stall();
+        proxy.refuse(true);
+        await ada.locator(`#canvas [data-player="${graceId}"].is-away`).waitFor();
+        assert.match(await dot.getAttribute("title"), /\(away\)/);
+
+        proxy.refuse(false);
+        await ada.locator(`#canvas [data-player="${graceId}"]:not(.is-away)`).waitFor({ timeout: 15000 });
+        grace.errors = grace.errors.filter((err) => !/WebSocket connection to .* failed/.test(err));
       });
     } finally {
       await proxy.close();
