@@ -22,6 +22,8 @@
 //! - [`metrics`]: Prometheus counters.
 //! - [`identity`]: ids, secrets, friendly names and colors.
 //! - [`rate_limit`]: the per-session token bucket.
+//! - [`restore`]: start-up: the games in play when the server last stopped,
+//!   brought back with their seated sessions.
 //! - [`shutdown`]: the signal that starts a graceful shutdown.
 //! - [`store`]: SQLite on its own thread: room snapshots, finished games and
 //!   games in play.
@@ -45,6 +47,7 @@ pub mod lobby;
 pub mod metrics;
 pub mod protocol;
 pub mod rate_limit;
+pub mod restore;
 pub mod room;
 pub mod session;
 pub mod shutdown;
@@ -52,7 +55,6 @@ pub mod store;
 pub mod workers;
 
 use std::{
-    collections::HashMap,
     future::Future,
     io,
     net::SocketAddr,
@@ -60,7 +62,7 @@ use std::{
         atomic::{AtomicBool, Ordering},
         Arc,
     },
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, Instant},
 };
 
 use actix::{Actor, Addr};
@@ -69,13 +71,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{
     config::Config,
-    game::{GameSettings, NewGame, Restoring},
-    links::{Admission, AdmitOutcome, LiveSession, LobbyLink, Player, SessionHandle, StoreLink},
-    lobby::{Lobby, Restore, RestoredGame, RestoredSession},
+    links::{LobbyLink, StoreLink},
+    lobby::Lobby,
     metrics::Metrics,
-    protocol::PlayerInfo,
-    session::{Session, SessionShared},
-    store::{Live, Store},
+    session::SessionShared,
+    store::Store,
     workers::Workers,
 };
 
@@ -201,7 +201,7 @@ pub fn start(config: Config) -> io::Result<Parlor> {
         metrics: metrics.clone(),
         lobby: LobbyLink::new(&lobby),
     });
-    restore(&sessions, &lobby, &StoreLink::new(&store), &workers, live);
+    restore::restore(&sessions, &lobby, &StoreLink::new(&store), &workers, live);
     let slots = SessionSlots::new(cap);
     let state = Arc::new(AppState {
         config,
@@ -218,130 +218,6 @@ pub fn start(config: Config) -> io::Result<Parlor> {
         server,
         state,
     })
-}
-
-/// Brings back the games in play when the server last stopped, with their
-/// seated sessions (away, for their players to resume), and hands them to
-/// the Lobby before it admits anyone.
-fn restore(
-    shared: &Arc<SessionShared>,
-    lobby: &Addr<Lobby>,
-    store: &StoreLink,
-    workers: &Workers,
-    live: Live,
-) {
-    if live.games.is_empty() {
-        return;
-    }
-    let config = &shared.config;
-    let mut seated: HashMap<String, (LiveSession, SessionHandle, Vec<String>)> = HashMap::new();
-    for session in live.sessions {
-        let admission = restored_admission(&session);
-        let handle = Session::restore(shared.clone(), admission);
-        seated.insert(session.session.clone(), (session, handle, Vec::new()));
-    }
-    let mut games = Vec::new();
-    for (game, moves) in live.games {
-        let mut players = Vec::new();
-        for player in &game.players {
-            // A seat whose session was never written cannot be resumed:
-            // its game waits out the grace and ends as the rules say.
-            let (_, handle, _) = seated.entry(player.session.clone()).or_insert_with(|| {
-                let session = LiveSession {
-                    session: player.session.clone(),
-                    name: player.name.clone(),
-                    color: player.color.clone(),
-                    resume_hash: identity::secret_hash(&identity::new_secret()),
-                };
-                let handle = Session::restore(shared.clone(), restored_admission(&session));
-                (session, handle, Vec::new())
-            });
-            players.push(Player {
-                session: player.session.clone(),
-                name: player.name.clone(),
-                color: player.color.clone(),
-                handle: handle.clone(),
-            });
-        }
-        let started_at = humantime::parse_rfc3339(&game.started_at).unwrap_or(SystemTime::now());
-        let new = NewGame {
-            id: game.game_id.clone(),
-            watch_key: game.watch_key.clone().unwrap_or_default(),
-            watch_hash: game.watch_hash.clone(),
-            listed: game.listed,
-            players,
-            seed: game.seed,
-            settings: GameSettings::new(config),
-            finished: lobby.clone().recipient(),
-            closed: lobby.clone().recipient(),
-            metrics: shared.metrics.clone(),
-            store: store.clone(),
-            created: None,
-        };
-        let restoring = Restoring { moves, started_at };
-        let link = match game::restore_game(workers, game.game, new, restoring) {
-            Ok(link) => link,
-            Err(why) => {
-                log::error!("game {} could not be brought back: {why}", game.game_id);
-                continue;
-            }
-        };
-        for player in &game.players {
-            if let Some((_, _, games)) = seated.get_mut(&player.session) {
-                games.push(game.game_id.clone());
-            }
-        }
-        let infos = game.players.iter().zip(game::seats(game.game));
-        let infos = infos.map(|(player, seat)| PlayerInfo {
-            seat,
-            name: player.name.clone(),
-            color: player.color.clone(),
-        });
-        games.push(RestoredGame {
-            link,
-            watch_hash: game.watch_hash,
-            watch_key: game.watch_key.filter(|_| game.listed),
-            players: infos.collect(),
-            seated: game
-                .players
-                .into_iter()
-                .map(|player| player.session)
-                .collect(),
-            started_at,
-        });
-    }
-    log::info!(
-        "brought back {} games in play; their players have {} ms to resume",
-        games.len(),
-        config.games.reconnect_grace_ms
-    );
-    let sessions = seated
-        .into_values()
-        .map(|(session, handle, games)| RestoredSession {
-            id: session.session,
-            name: session.name,
-            color: session.color,
-            resume_hash: session.resume_hash,
-            handle,
-            games,
-        })
-        .collect();
-    lobby.do_send(Restore { sessions, games });
-}
-
-/// The identity a restored session starts with.
-fn restored_admission(session: &LiveSession) -> Admission {
-    Admission {
-        id: session.session.clone(),
-        name: session.name.clone(),
-        color: session.color.clone(),
-        resume: String::new(),
-        outcome: AdmitOutcome::Resumed,
-        connection: 0,
-        running: None,
-        rooms: Vec::new(),
-        lost_rooms: Vec::new(),
-    }
 }
 
 /// Runs the server described by `config` until SIGINT or SIGTERM.

@@ -69,6 +69,13 @@ pub struct Overflowed;
 #[rtype(result = "()")]
 pub struct Deliver(pub Outgoing);
 
+/// A frame the session's outbox had no room for: its client is being
+/// dropped as slow, so it is not written, but it is numbered and kept like
+/// any other, for the client's resume.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Keep(pub ByteString);
+
 /// A game this session plays or watches: route its moves there.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -151,6 +158,8 @@ struct SessionReach {
 trait SessionMailbox: Send + Sync {
     /// [`Deliver`].
     fn deliver(&self, frame: Outgoing);
+    /// [`Keep`].
+    fn keep(&self, frame: ByteString);
     /// [`Overflowed`].
     fn overflowed(&self);
     /// [`Linked`].
@@ -173,6 +182,7 @@ impl<A> SessionMailbox for Addr<A>
 where
     A: Actor<Context = Context<A>>
         + Handler<Deliver>
+        + Handler<Keep>
         + Handler<Overflowed>
         + Handler<Linked>
         + Handler<RoomLinked>
@@ -183,6 +193,10 @@ where
 {
     fn deliver(&self, frame: Outgoing) {
         self.do_send(Deliver(frame));
+    }
+
+    fn keep(&self, frame: ByteString) {
+        self.do_send(Keep(frame));
     }
 
     fn overflowed(&self) {
@@ -225,6 +239,7 @@ impl SessionHandle {
     where
         A: Actor<Context = Context<A>>
             + Handler<Deliver>
+            + Handler<Keep>
             + Handler<Overflowed>
             + Handler<Linked>
             + Handler<RoomLinked>
@@ -265,12 +280,18 @@ impl SessionHandle {
     }
 
     /// Queues a frame. A full outbox drops the client (the session hears of
-    /// it, once); a frame for a session that has stopped goes nowhere.
+    /// it, once), and the frame is only kept for its resume; a frame for a
+    /// session that has stopped goes nowhere.
     fn push(&self, frame: Outgoing) {
         if self.reserve() {
             self.0.metrics.frames_out.inc();
             self.0.mailbox.deliver(frame);
-        } else if !self.0.overflowed.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        if let Outgoing::Text(frame) | Outgoing::Answer(frame) = frame {
+            self.0.mailbox.keep(frame);
+        }
+        if !self.0.overflowed.swap(true, Ordering::Relaxed) {
             self.0.mailbox.overflowed();
         }
     }
@@ -990,7 +1011,6 @@ pub(crate) mod testing {
     }
 
     ignore!(Overflowed, Linked, RoomLinked, RoomRefused, CloseSession);
-    ignore!(EndSession, Reconnect);
     ignore!(GameFinished, GameClosed, RoomClosed, SaveGame, SaveSnapshot);
     ignore!(SaveLiveGame, SaveSession);
 
@@ -1033,7 +1053,7 @@ pub(crate) mod testing {
     }
 
     ignore_recorded!(Overflowed, Linked, RoomLinked, RoomRefused, CloseSession);
-    ignore_recorded!(EndSession, Reconnect);
+    ignore_recorded!(EndSession, Reconnect, Keep);
 
     /// A handle whose frames arrive on the returned queue (must be called
     /// inside an actix system).

@@ -12,7 +12,7 @@
 //! at the next [`Retry`]; the server goes on serving meanwhile.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     fmt,
     path::Path,
     sync::Arc,
@@ -358,6 +358,10 @@ impl Store {
     }
 
     fn save_game(&mut self, record: GameRecord) {
+        // Writes about it still to be retried would bring it back to play.
+        let game_id = record.entry.game_id.as_str();
+        self.failed_live
+            .retain(|write| write.game_id() != Some(game_id));
         match self.write_game(&record) {
             Ok(()) => self.metrics.store_written("game"),
             Err(err) => {
@@ -486,6 +490,15 @@ enum LiveWrite {
 }
 
 impl LiveWrite {
+    /// The game it is about, if any.
+    fn game_id(&self) -> Option<&str> {
+        match self {
+            LiveWrite::Game(game) => Some(&game.game_id),
+            LiveWrite::Move(save) => Some(&save.game_id),
+            LiveWrite::Session(_) => None,
+        }
+    }
+
     /// Its label in `/metrics`.
     fn kind(&self) -> &'static str {
         match self {
@@ -552,7 +565,7 @@ pub fn load_live(conn: &Connection) -> Result<Live, StoreError> {
         let moves = live_moves(conn, &game_id)?;
         games.push((game, moves));
     }
-    let seated: std::collections::HashSet<&str> = games
+    let seated: HashSet<&str> = games
         .iter()
         .flat_map(|(game, _)| game.players.iter().map(|player| player.session.as_str()))
         .collect();

@@ -104,9 +104,10 @@ const client = connect({
 /** Once the session is settled: resume, join or watch. */
 function ready(info) {
   if (mode === "watch") {
-    // A recovered resume missed nothing; otherwise (a new page, or a resume
-    // that could not recover) ask for the game's state again.
-    if (!info.recovered) client.send({ type: "watch_game", watch_key: wanted.watchKey });
+    // A session that already watches this game gets its state back from
+    // the resume itself (or missed nothing); a new page asks.
+    const watching = game && info.games.includes(game.id);
+    if (!watching) client.send({ type: "watch_game", watch_key: wanted.watchKey });
   } else if (mode === "join") {
     if (!wanted.joinKey) return unavailable("This invite link is incomplete.");
     client.send({ type: "join_game", join_key: wanted.joinKey });

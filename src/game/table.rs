@@ -6,8 +6,11 @@
 //! [`TakeSeat`] and [`Watch`] from the Lobby, and [`Presence`] from
 //! sessions as their connections come and go. Sends frames to players and
 //! spectators through their [`SessionHandle`]s, [`GameFinished`] and
-//! [`GameClosed`] to whoever started it, and the record to the store. A
-//! panic in the rules ends this game only.
+//! [`GameClosed`] to whoever started it, and to the store the game as it
+//! starts ([`SaveLiveGame`]), each accepted move ([`SaveMove`], awaited
+//! before the move is announced, so a restart loses none) and the record
+//! when it ends. A game kept in the store is brought back after a restart
+//! (`Game::restore`). A panic in the rules ends this game only.
 
 use std::{
     collections::HashMap,
@@ -693,8 +696,19 @@ impl<R: Rules> Game<R> {
         match msg.change {
             PresenceChange::Away => self.player_away(seat, ctx),
             PresenceChange::Back { resync } => self.player_back(seat, resync, ctx),
-            // The seat's own grace timer decides what its end means.
-            PresenceChange::Gone => {}
+            // The session's grace ran out; the seat's own timer ends the
+            // game with it, unless the seat was never seen away.
+            PresenceChange::Gone => {
+                let never_away = self
+                    .seats
+                    .get(seat)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|occupant| !occupant.away);
+                if never_away {
+                    self.player_away(seat, ctx);
+                    self.abandon(seat, ctx);
+                }
+            }
         }
     }
 

@@ -24,10 +24,10 @@ use tokio::io::AsyncWriteExt;
 
 use super::{log_handshake, origin_allowed, WsQuery};
 use crate::{
-    links::{Admission, Reconnect, SessionHandle},
+    links::{Admission, Away, Reconnect, SessionHandle},
     lobby::Admit,
     metrics::Rejection,
-    protocol,
+    protocol::{self, LeaveReason},
     session::{Session, Upgraded},
     AppState, SessionSlot,
 };
@@ -68,7 +68,7 @@ pub(super) async fn take(
     log_handshake(&peer, &admission);
     let upgraded = upgraded(framed, switching, slot);
     match admission.running.clone() {
-        Some(session) => reconnect(&session, upgraded, admission, query.received),
+        Some(session) => reconnect(&state, &session, upgraded, admission, query.received),
         None => {
             Session::start(state.sessions.clone(), admission, upgraded);
         }
@@ -79,6 +79,7 @@ pub(super) async fn take(
 /// Hands a resumed session its new connection, detached from this thread:
 /// the session may run on another one.
 fn reconnect(
+    state: &AppState,
     session: &SessionHandle,
     upgraded: Upgraded,
     admission: Admission,
@@ -99,8 +100,16 @@ fn reconnect(
             admission,
             received,
         }),
-        // The client sees its connection close and tries again.
-        Err(err) => log::error!("session {}: the resume failed: {err}", admission.id),
+        Err(err) => {
+            // The client sees its connection close and tries again; the
+            // Lobby, which counted it back, holds it as away again.
+            log::error!("session {}: the resume failed: {err}", admission.id);
+            state.lobby.do_send(Away {
+                id: admission.id,
+                connection: admission.connection,
+                reason: LeaveReason::Disconnected,
+            });
+        }
     }
 }
 

@@ -11,7 +11,8 @@
 //! session actor); `Register`, `Away`, `Rename`, `LobbyRequest`, `JoinRoomRequest` and
 //! `LeaveRoomRequest` from sessions; `GameFinished` and `GameClosed` from
 //! games and `RoomClosed` from rooms, through the recipients it gives them;
-//! `ListGames` and `ListRooms` from the HTTP API; [`CloseAll`] and
+//! `ListGames` and `ListRooms` from the HTTP API; [`Restore`] once at start
+//! (the games in play when the server last stopped); [`CloseAll`] and
 //! [`LiveRooms`] at shutdown. Starts Game and Room actors; sends rooms
 //! `Enter`, `Exit`, `MemberAway`, `MemberBack`, `Renamed`, `CloseRoom` and
 //! `Revive`; reaches sessions through their `SessionHandle`s: answers, room

@@ -16,7 +16,8 @@ use super::{Entry, Lobby};
 use crate::{
     identity,
     links::{
-        Admission, AdmitOutcome, Away, LiveSession, Register, Rename, SaveSession, SessionHandle,
+        Admission, AdmitOutcome, Away, LiveSession, Register, Rename, RoomSeat, SaveSession,
+        SessionHandle,
     },
     protocol::LeaveReason,
     room::{MemberAway, MemberBack, Renamed},
@@ -89,22 +90,13 @@ impl Lobby {
             id,
         };
         if was_away {
-            for seat in &admission.rooms {
-                if let Some(room) = self.rooms.get(&seat.room) {
-                    room.addr.do_send(MemberBack {
-                        session: admission.id.clone(),
-                    });
-                }
-            }
+            self.step_back(&admission.id, &admission.rooms);
         }
         if let Some(kind) = queued {
             self.leave_queue(kind, &admission.id);
         }
-        if self
-            .sessions
-            .get(&admission.id)
-            .is_some_and(|entry| !entry.games.is_empty())
-        {
+        let seated = self.sessions.get(&admission.id);
+        if seated.is_some_and(|entry| !entry.games.is_empty()) {
             self.keep_seated(&admission.id);
         }
         Some(admission)
@@ -284,6 +276,17 @@ impl Handler<Away> for Lobby {
 }
 
 impl Lobby {
+    /// Tells every room in `rooms` that session `id` is back.
+    fn step_back(&self, id: &str, rooms: &[RoomSeat]) {
+        for seat in rooms {
+            if let Some(room) = self.rooms.get(&seat.room) {
+                room.addr.do_send(MemberBack {
+                    session: id.to_string(),
+                });
+            }
+        }
+    }
+
     /// Tells every room of session `id` that it is away.
     fn step_away(&self, id: &str, reason: LeaveReason) {
         let Some(entry) = self.sessions.get(id) else {

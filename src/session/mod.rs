@@ -58,9 +58,9 @@ use self::{
 use crate::{
     config::Config,
     links::{
-        Admission, AdmitOutcome, Away, CloseSession, Deliver, EndSession, GameLink, LobbyLink,
-        Outgoing, Overflowed, Presence, PresenceChange, Reconnect, Register, Rename, RoomSeat,
-        SessionHandle,
+        Admission, AdmitOutcome, Away, CloseSession, Deliver, EndSession, GameLink, Keep,
+        LobbyLink, Outgoing, Overflowed, Presence, PresenceChange, Reconnect, Register, Rename,
+        RoomSeat, SessionHandle,
     },
     metrics::Metrics,
     protocol::{
@@ -148,13 +148,15 @@ impl Session {
 
     /// Starts, on the calling thread, an away session with no connection
     /// yet: one seated in a game when the server last stopped, waiting
-    /// for its player to resume.
-    /// Its games link themselves to it as they start.
+    /// for its player to resume. Its games link themselves to it as they
+    /// start; its first resume resyncs (its numbers before the restart are
+    /// gone).
     pub fn restore(shared: Arc<SessionShared>, admission: Admission) -> SessionHandle {
         let mut ctx = Context::new();
         let handle = Session::handle_for(&ctx.address(), &shared);
         let mut session = Session::new(shared, admission, None, handle.clone());
         session.admission = None;
+        session.replay = Replay::forgotten(session.shared.config.limits.replay_frames);
         session.flusher = Some(ctx.spawn(Flusher));
         ctx.run(session);
         handle
@@ -370,9 +372,13 @@ impl Session {
         ctx: &mut Context<Self>,
     ) {
         self.send_welcome(admission.resume, ctx);
+        // `welcome`, `resumed` and the missed frames go out together: more
+        // than the outbox holds is a resync, not a slow client.
+        let room = self.shared.config.limits.max_outbox.get().saturating_sub(2);
         let missed: Option<Vec<ByteString>> = received
             .filter(|_| admission.lost_rooms.is_empty())
-            .and_then(|received| Some(self.replay.since(received)?.cloned().collect()));
+            .and_then(|received| Some(self.replay.since(received)?.cloned().collect()))
+            .filter(|missed: &Vec<ByteString>| missed.len() <= room);
         let rooms = admission.rooms.iter().chain(&admission.lost_rooms);
         let resumed = ServerMsg::Resumed {
             session: self.id.clone(),
@@ -389,11 +395,12 @@ impl Session {
                         break;
                     }
                 }
-                if was_away {
+                if was_away && self.outbox.is_open() {
                     self.tell_games(PresenceChange::Back { resync: false });
                 }
             }
             None => {
+                self.replay.resynced();
                 // A room whose away grace ran out is joined anew.
                 for seat in &admission.lost_rooms {
                     self.rooms.remove(&seat.room);
@@ -411,12 +418,23 @@ impl Session {
     fn resync(&mut self, seats: Vec<RoomSeat>, ctx: &mut Context<Self>) {
         let games: HashSet<String> = self.live_games().collect();
         if !games.is_empty() && !seats.is_empty() {
-            self.resuming = Some(Box::new(Resuming::new(games)));
+            let resuming = Resuming::new(games);
+            let serial = resuming.serial;
+            self.resuming = Some(Box::new(resuming));
             // A game that stops before it answers holds the rooms back no
-            // longer than one heartbeat.
-            ctx.run_later(self.shared.config.heartbeat_interval(), |session, _| {
-                session.resumed()
-            });
+            // longer than one heartbeat (this resync's, not a later one's).
+            ctx.run_later(
+                self.shared.config.heartbeat_interval(),
+                move |session, _| {
+                    if session
+                        .resuming
+                        .as_ref()
+                        .is_some_and(|r| r.serial == serial)
+                    {
+                        session.resumed();
+                    }
+                },
+            );
         }
         self.tell_games(PresenceChange::Back { resync: true });
         self.rejoin(seats);
@@ -605,6 +623,14 @@ impl Handler<Deliver> for Session {
             // Kept for a resume; it no longer waits to be written.
             self.handle.written(1);
         }
+    }
+}
+
+impl Handler<Keep> for Session {
+    type Result = ();
+
+    fn handle(&mut self, Keep(frame): Keep, _: &mut Context<Self>) {
+        self.replay.number(&frame);
     }
 }
 

@@ -117,11 +117,13 @@ impl Outbox {
         }
     }
 
-    /// Writes what is queued; `Some(frames)` written out of the queue, or
-    /// `None` when the connection is gone.
-    fn write(&mut self, ctx: &mut Context<Session>) -> Option<usize> {
+    /// Writes what is queued; returns how many frames left the queue
+    /// (written whole), and `false` when the connection turned out gone.
+    fn write(&mut self, ctx: &mut Context<Session>) -> (usize, bool) {
         self.due = false;
-        let writer = self.writer.as_mut()?;
+        let Some(writer) = self.writer.as_mut() else {
+            return (0, false);
+        };
         let (written, flushed) = writer.flush();
         self.waiting = self.waiting.saturating_sub(written);
         match flushed {
@@ -130,9 +132,9 @@ impl Outbox {
                 self.blocked = true;
                 ctx.spawn(Writable);
             }
-            Flushed::Failed => return None,
+            Flushed::Failed => return (written, false),
         }
-        Some(written)
+        (written, true)
     }
 
     /// Drops every queued frame (the client does not read) and gives the
@@ -171,9 +173,11 @@ impl Session {
     /// Writes what is queued and tells the handle how much left the queue;
     /// stops the session if the connection is gone.
     fn write(&mut self, ctx: &mut Context<Session>) {
-        match self.outbox.write(ctx) {
-            Some(written) => self.handle.written(written),
-            None => self.lost_connection(LeaveReason::Disconnected, ctx),
+        let (written, open) = self.outbox.write(ctx);
+        // Frames written before a failure no longer fill the outbox either.
+        self.handle.written(written);
+        if !open {
+            self.lost_connection(LeaveReason::Disconnected, ctx);
         }
     }
 }

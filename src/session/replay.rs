@@ -19,6 +19,10 @@ pub(super) struct Replay {
     kept: VecDeque<ByteString>,
     /// `limits.replay_frames`.
     most: usize,
+    /// Set for a session brought back after a restart: its numbers before
+    /// the restart are gone, so a client's count cannot be matched with
+    /// them until a resync has told it `last`.
+    forgotten: bool,
 }
 
 impl Replay {
@@ -28,7 +32,21 @@ impl Replay {
             numbered: 0,
             kept: VecDeque::new(),
             most,
+            forgotten: false,
         }
+    }
+
+    /// Nothing numbered since a restart that lost the numbers before it.
+    pub(super) fn forgotten(most: usize) -> Replay {
+        Replay {
+            forgotten: true,
+            ..Replay::new(most)
+        }
+    }
+
+    /// A resync has told the client `last`: counts match again.
+    pub(super) fn resynced(&mut self) {
+        self.forgotten = false;
     }
 
     /// Numbers `frame` and keeps it, letting the oldest go past `most`.
@@ -52,6 +70,9 @@ impl Replay {
     /// one of them is still kept; `None` when `received` is above
     /// [`last`](Replay::last) or older than what is kept.
     pub(super) fn since(&self, received: u64) -> Option<impl Iterator<Item = &ByteString>> {
+        if self.forgotten {
+            return None;
+        }
         let missed = self.numbered.checked_sub(received)?;
         let missed = usize::try_from(missed).ok()?;
         let skip = self.kept.len().checked_sub(missed)?;
@@ -100,6 +121,15 @@ mod tests {
         let replay = numbered(4, 0);
         assert_eq!(since(&replay, 4), Some(vec![]));
         assert_eq!(since(&replay, 3), None);
+    }
+
+    #[test]
+    fn after_a_restart_no_count_matches_until_a_resync() {
+        let mut replay = Replay::forgotten(8);
+        replay.number(&ByteString::from("1"));
+        assert_eq!(since(&replay, 1), None, "a count from before the restart");
+        replay.resynced();
+        assert_eq!(since(&replay, 1), Some(vec![]));
     }
 
     #[test]

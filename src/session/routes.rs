@@ -3,7 +3,10 @@
 //! Room (queued while the Lobby answers a join). Also the links that
 //! answer: [`Linked`], [`RoomLinked`], [`RoomRefused`].
 
-use std::collections::HashSet;
+use std::{
+    collections::HashSet,
+    sync::atomic::{AtomicU64, Ordering},
+};
 
 use actix::prelude::*;
 
@@ -42,6 +45,9 @@ pub(super) enum RoomRoute {
 /// *Reconnecting and recovery*): games and rooms answer from different
 /// threads.
 pub(super) struct Resuming {
+    /// Numbers resyncs, so that the timer of an earlier one leaves a later
+    /// one alone.
+    pub(super) serial: u64,
     /// Games that have not yet linked back.
     games: HashSet<String>,
     /// Joins for the Lobby, in order.
@@ -51,7 +57,9 @@ pub(super) struct Resuming {
 impl Resuming {
     /// Waiting for `games` to link back.
     pub(super) fn new(games: HashSet<String>) -> Resuming {
+        static SERIAL: AtomicU64 = AtomicU64::new(0);
         Resuming {
+            serial: SERIAL.fetch_add(1, Ordering::Relaxed),
             games,
             joins: Vec::new(),
         }

@@ -141,31 +141,29 @@ async fn exited(mut server: ServerProcess) {
         .expect("waiting thread");
 }
 
-#[tokio::test]
-async fn a_game_in_play_goes_on_after_a_sigterm_restart() {
+/// Three moves into a game, the server is stopped by `stop`; a new one on
+/// the same store lets both players resume and finish the game.
+async fn survives(stop: impl FnOnce(&mut ServerProcess)) {
     let folder = tempfile::tempdir().unwrap();
     let path = folder.path().join("parlor.db");
-    let server = server_on(&path);
+    let mut server = server_on(&path);
     let (mut red, mut yellow, id) = start_game(&server).await;
     three_moves(&mut red, &mut yellow, &id).await;
-    server.terminate();
+    stop(&mut server);
     exited(server).await;
     let server = server_on(&path);
     resume_and_finish(&server, &mut red, &mut yellow, &id).await;
 }
 
 #[tokio::test]
+async fn a_game_in_play_goes_on_after_a_sigterm_restart() {
+    survives(|server| server.terminate()).await;
+}
+
+#[tokio::test]
 async fn a_game_in_play_goes_on_after_kill_9() {
-    let folder = tempfile::tempdir().unwrap();
-    let path = folder.path().join("parlor.db");
-    let mut server = server_on(&path);
-    let (mut red, mut yellow, id) = start_game(&server).await;
-    three_moves(&mut red, &mut yellow, &id).await;
     // Every accepted move is written before anyone hears of it.
-    server.child.kill().expect("kill -9");
-    exited(server).await;
-    let server = server_on(&path);
-    resume_and_finish(&server, &mut red, &mut yellow, &id).await;
+    survives(|server| server.child.kill().expect("kill -9")).await;
 }
 
 #[tokio::test]
@@ -210,4 +208,28 @@ impl Player {
         assert_ne!(welcome["session"], self.welcome["session"]);
         client.recv_type("error").await
     }
+}
+
+#[tokio::test]
+async fn a_count_from_before_a_restart_never_recovers() {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("parlor.db");
+    let mut server = server_on(&path);
+    let (mut red, mut yellow, id) = start_game(&server).await;
+    // Both have counted `queued` and `game_start`: 2 frames. A game with
+    // no move yet is written without anyone waiting: give it a moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.child.kill().expect("kill -9");
+    exited(server).await;
+    let server = server_on(&path);
+    assert_eq!(red.resume(&server).await["recovered"], false);
+    red.client.recv_type("game_state").await;
+    red.play(&id, 0).await;
+    // The new server has numbered 2 frames for yellow too (opponent_back,
+    // moved): yellow's count from before the restart must not match them.
+    let resumed = yellow.resume(&server).await;
+    assert_eq!(resumed["recovered"], false, "{resumed}");
+    let state = yellow.client.recv_type("game_state").await;
+    assert_eq!(state["moves"].as_array().unwrap().len(), 1);
+    yellow.play(&id, 1).await;
 }

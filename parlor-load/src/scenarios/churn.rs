@@ -250,6 +250,22 @@ struct Dropping {
     barrier: bool,
 }
 
+impl Dropping {
+    /// The door was knocked on: sends the barrier; `false` if the
+    /// connection is gone.
+    async fn begin(&mut self, link: &mut Link) -> bool {
+        self.asked = true;
+        link.send(json!({"type":"echo","data":BARRIER})).await
+    }
+
+    /// Notes the barrier's `echo` when `event` is it.
+    fn note(&mut self, event: &Value) {
+        if event["type"] == "echo" && event["data"] == BARRIER {
+            self.barrier = true;
+        }
+    }
+}
+
 /// One chat member: joins `room`, broadcasts `{n, from}` every `gap`,
 /// checks every broadcast it receives, and drops and resumes when knocked.
 async fn chatter(churn: Churn, room: String, gap: Duration) {
@@ -279,8 +295,7 @@ async fn chatter(churn: Churn, room: String, gap: Duration) {
                 }
             }
             () = churn.door.notified(), if !dropping.asked => {
-                dropping.asked = true;
-                if !link.send(json!({"type":"echo","data":BARRIER})).await {
+                if !dropping.begin(&mut link).await {
                     return;
                 }
             }
@@ -288,6 +303,7 @@ async fn chatter(churn: Churn, room: String, gap: Duration) {
                 let Some(event) = event_of(frame, &churn.tally) else { return };
                 let Some(event) = event else { continue };
                 link.count(&event);
+                dropping.note(&event);
                 match event["type"].as_str() {
                     Some("message") => senders.check(&event["data"], &churn.tally),
                     Some("state_request") => {
@@ -296,7 +312,6 @@ async fn chatter(churn: Churn, room: String, gap: Duration) {
                             return;
                         }
                     }
-                    Some("echo") if event["data"] == BARRIER => dropping.barrier = true,
                     Some("error") => {
                         let code = event["code"].as_str().unwrap_or_default().to_string();
                         churn.tally.borrow_mut().error(code);
@@ -380,8 +395,7 @@ async fn player(churn: Churn, game: String, gap: Duration) {
                 }
             }
             () = churn.door.notified(), if !dropping.asked => {
-                dropping.asked = true;
-                if !link.send(json!({"type":"echo","data":BARRIER})).await {
+                if !dropping.begin(&mut link).await {
                     return;
                 }
             }
@@ -389,9 +403,7 @@ async fn player(churn: Churn, game: String, gap: Duration) {
                 let Some(event) = event_of(frame, &churn.tally) else { return };
                 let Some(event) = event else { continue };
                 link.count(&event);
-                if event["type"] == "echo" && event["data"] == BARRIER {
-                    dropping.barrier = true;
-                }
+                dropping.note(&event);
                 match event["type"].as_str() {
                     Some("game_start") => moves_seen = 0,
                     Some("game_state") if event["you"].is_string() => {

@@ -146,21 +146,12 @@ impl Table {
     pub(crate) fn apply(&mut self, event: &Value) -> Option<Happened> {
         let text = |key: &str| event[key].as_str().map(str::to_string);
         match event["type"].as_str()? {
-            // A resync after a resume: the game as it is now.
-            "game_state" if event["you"].is_string() => {
-                if event["status"] != "playing" {
-                    self.game_id = None;
-                    return Some(Happened::Over { first_seat: false });
-                }
-                self.game_id = text("game_id");
-                self.game = text("game").unwrap_or_default();
-                self.me = text("you").unwrap_or_default();
-                self.first_seat = event["players"][0]["seat"] == event["you"];
-                self.turn = text("turn");
-                self.board = event["board"].clone();
-                Some(Happened::Started)
+            // A resync after a resume: the game as it is now, if it goes on.
+            "game_state" if event["you"].is_string() && event["status"] != "playing" => {
+                self.game_id = None;
+                Some(Happened::Over { first_seat: false })
             }
-            "game_start" => {
+            "game_start" | "game_state" if event["you"].is_string() => {
                 self.game_id = text("game_id");
                 self.game = text("game").unwrap_or_default();
                 self.me = text("you").unwrap_or_default();
