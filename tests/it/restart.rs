@@ -71,9 +71,10 @@ async fn start_game(server: &ServerProcess) -> (Player, Player, Value) {
     (red, yellow, id)
 }
 
-/// Red plays column 0, yellow column 1, red column 0: three moves.
-async fn three_moves(red: &mut Player, yellow: &mut Player, id: &Value) {
-    for (mover, column) in [(0, 0), (1, 1), (0, 0)] {
+/// Plays `moves` (the mover, 0 for red, and the column), each seen by the
+/// other player before the next.
+async fn plays(red: &mut Player, yellow: &mut Player, id: &Value, moves: &[(u8, u64)]) {
+    for &(mover, column) in moves {
         let (mover, other) = if mover == 0 {
             (&mut *red, &mut *yellow)
         } else {
@@ -82,6 +83,11 @@ async fn three_moves(red: &mut Player, yellow: &mut Player, id: &Value) {
         mover.play(id, column).await;
         other.client.recv_type("moved").await;
     }
+}
+
+/// Red plays column 0, yellow column 1, red column 0: three moves.
+async fn three_moves(red: &mut Player, yellow: &mut Player, id: &Value) {
+    plays(red, yellow, id, &[(0, 0), (1, 1), (0, 0)]).await;
 }
 
 /// Both players resume on the new server, see the game as it was, and
@@ -110,15 +116,7 @@ async fn resume_and_finish(
         red.client.recv_type("opponent_back").await["seat"],
         "yellow"
     );
-    for (mover, column) in [(1, 1), (0, 0), (1, 1), (0, 0)] {
-        let (mover, other) = if mover == 0 {
-            (&mut *red, &mut *yellow)
-        } else {
-            (&mut *yellow, &mut *red)
-        };
-        mover.play(id, column).await;
-        other.client.recv_type("moved").await;
-    }
+    plays(red, yellow, id, &[(1, 1), (0, 0), (1, 1), (0, 0)]).await;
     let over = red.client.recv_type("game_over").await;
     assert_eq!(
         (&over["result"], &over["winner"]),
