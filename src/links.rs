@@ -100,6 +100,27 @@ pub struct RoomRefused {
     pub serial: u64,
 }
 
+/// What a [`Resynced`] brings back.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ResyncPart {
+    /// A game's `game_state`, by game id.
+    Game(String),
+    /// A room's `room_joined` and `room_state`, by room name.
+    Room(String),
+}
+
+/// The frames that resync a resumed session from one game or room: they go
+/// out in the resync's order, before the live frames held meanwhile
+/// (PROTOCOL.md, *Reconnecting and recovery*).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Resynced {
+    /// Which game or room.
+    pub part: ResyncPart,
+    /// Its frames, in order.
+    pub frames: Vec<ByteString>,
+}
+
 /// Close the connection with this code; the session stays, away.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -160,6 +181,8 @@ trait SessionMailbox: Send + Sync {
     fn deliver(&self, frame: Outgoing);
     /// [`Keep`].
     fn keep(&self, frame: ByteString);
+    /// [`Resynced`].
+    fn resynced(&self, resynced: Resynced);
     /// [`Overflowed`].
     fn overflowed(&self);
     /// [`Linked`].
@@ -183,6 +206,7 @@ where
     A: Actor<Context = Context<A>>
         + Handler<Deliver>
         + Handler<Keep>
+        + Handler<Resynced>
         + Handler<Overflowed>
         + Handler<Linked>
         + Handler<RoomLinked>
@@ -197,6 +221,10 @@ where
 
     fn keep(&self, frame: ByteString) {
         self.do_send(Keep(frame));
+    }
+
+    fn resynced(&self, resynced: Resynced) {
+        self.do_send(resynced);
     }
 
     fn overflowed(&self) {
@@ -240,6 +268,7 @@ impl SessionHandle {
         A: Actor<Context = Context<A>>
             + Handler<Deliver>
             + Handler<Keep>
+            + Handler<Resynced>
             + Handler<Overflowed>
             + Handler<Linked>
             + Handler<RoomLinked>
@@ -324,6 +353,12 @@ impl SessionHandle {
     pub fn refuse(&self, refusal: &Refusal) {
         self.0.metrics.error_sent(refusal.code);
         self.answer(refusal.encode());
+    }
+
+    /// Sends the frames that resync the session from one game or room.
+    pub fn resynced(&self, part: ResyncPart, frames: Vec<ByteString>) {
+        self.0.metrics.frames_out.inc_by(frames.len() as u64);
+        self.0.mailbox.resynced(Resynced { part, frames });
     }
 
     /// Tells the session to route a game's requests to `link`.
@@ -722,6 +757,9 @@ pub struct JoinRoomRequest {
     pub id: Option<RequestId>,
     /// Numbers this join among the session's joins, echoed in the answer.
     pub serial: u64,
+    /// A resync's join of a room the session is still in: the room answers
+    /// with [`Resynced`].
+    pub resync: bool,
 }
 
 /// A session asks to leave a room.
@@ -1053,7 +1091,7 @@ pub(crate) mod testing {
     }
 
     ignore_recorded!(Overflowed, Linked, RoomLinked, RoomRefused, CloseSession);
-    ignore_recorded!(EndSession, Reconnect, Keep);
+    ignore_recorded!(EndSession, Reconnect, Keep, Resynced);
 
     /// A handle whose frames arrive on the returned queue (must be called
     /// inside an actix system).

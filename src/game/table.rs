@@ -29,8 +29,8 @@ use crate::{
     config::Config,
     links::{
         Action, GameClosed, GameFinished, GameLink, LiveGame, LivePlayer, Player, PlayerRequest,
-        Presence, PresenceChange, SaveGame, SaveLiveGame, SaveMove, SessionHandle, StoreLink,
-        StoredMove, TakeSeat, Watch,
+        Presence, PresenceChange, ResyncPart, SaveGame, SaveLiveGame, SaveMove, SessionHandle,
+        StoreLink, StoredMove, TakeSeat, Watch,
     },
     metrics::Metrics,
     protocol::{
@@ -691,7 +691,7 @@ impl<R: Rules> Game<R> {
 
     fn on_presence(&mut self, msg: Presence, ctx: &mut Context<Self>) {
         let Some(seat) = self.seat_of(&msg.session) else {
-            return self.spectator_presence(&msg.session, msg.change, ctx);
+            return self.spectator_presence(&msg.session, msg.change);
         };
         match msg.change {
             PresenceChange::Away => self.player_away(seat, ctx),
@@ -712,15 +712,15 @@ impl<R: Rules> Game<R> {
         }
     }
 
-    fn spectator_presence(&mut self, session: &str, change: PresenceChange, ctx: &Context<Self>) {
+    fn spectator_presence(&mut self, session: &str, change: PresenceChange) {
         match change {
             PresenceChange::Gone => {
                 self.spectators.remove(session);
             }
             PresenceChange::Back { resync: true } => {
                 if let Some(addr) = self.spectators.get(session) {
-                    addr.send(self.state_for(None).encode());
-                    addr.link_game(self.link(ctx));
+                    let part = ResyncPart::Game(self.id.clone());
+                    addr.resynced(part, vec![self.state_for(None).encode()]);
                 }
             }
             PresenceChange::Away | PresenceChange::Back { resync: false } => {}
@@ -750,8 +750,8 @@ impl<R: Rules> Game<R> {
     }
 
     /// The player at `seat` has a connection again; with `resync`, it gets
-    /// the game's state, then the link (which tells its session the state
-    /// is queued: every `game_state` must come before any `room_joined`).
+    /// the game's state as its session's resync (every `game_state` before
+    /// any `room_joined`, then live frames).
     fn player_back(&mut self, seat: usize, resync: bool, ctx: &mut Context<Self>) {
         let Some(Some(occupant)) = self.seats.get_mut(seat) else {
             return;
@@ -762,8 +762,8 @@ impl<R: Rules> Game<R> {
         let was_away = std::mem::replace(&mut occupant.away, false);
         if resync {
             let addr = occupant.addr.clone();
-            addr.send(self.state_for(Some(seat)).encode());
-            addr.link_game(self.link(ctx));
+            let part = ResyncPart::Game(self.id.clone());
+            addr.resynced(part, vec![self.state_for(Some(seat)).encode()]);
         }
         if was_away && self.over.is_none() {
             let back = ServerMsg::OpponentBack {

@@ -251,6 +251,7 @@ impl Lobby {
             member,
             handle,
             id: msg.id.clone(),
+            resync: msg.resync,
         });
     }
 

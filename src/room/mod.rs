@@ -27,8 +27,8 @@ use serde_json::Value;
 use self::canvas::Canvas;
 use crate::{
     links::{
-        LoadSnapshot, RoomAction, RoomClosed, RoomLink, RoomRequest, SaveSnapshot, SessionHandle,
-        StoreLink,
+        LoadSnapshot, ResyncPart, RoomAction, RoomClosed, RoomLink, RoomRequest, SaveSnapshot,
+        SessionHandle, StoreLink,
     },
     metrics::Metrics,
     protocol::{
@@ -63,6 +63,9 @@ pub struct Enter {
     pub handle: SessionHandle,
     /// The `join_room` request's `id`.
     pub id: Option<RequestId>,
+    /// A resumed member's resync: the room answers a member already in it
+    /// with [`Resynced`](crate::links::Resynced).
+    pub resync: bool,
 }
 
 /// A member leaves.
@@ -283,7 +286,6 @@ impl Room {
             members: self.infos(),
             tick_hz: self.canvas.as_ref().map(|_| self.settings.canvas_tick_hz),
         };
-        msg.handle.answer(joined.encode_reply(msg.id.as_ref()));
         let candidates: VecDeque<String> = self
             .members
             .iter()
@@ -297,11 +299,22 @@ impl Room {
                 .waiting
                 .iter()
                 .any(|waiting| waiting.session == session);
+            if msg.resync {
+                let mut frames = vec![joined.encode()];
+                if !waiting {
+                    frames.push(self.snapshot_state().encode());
+                    frames.extend(self.frame().map(|frame| frame.encode()));
+                }
+                let part = ResyncPart::Room(self.name.clone());
+                return msg.handle.resynced(part, frames);
+            }
+            msg.handle.answer(joined.encode_reply(msg.id.as_ref()));
             if !waiting {
                 self.send_snapshot(&msg.handle);
             }
             return;
         }
+        msg.handle.answer(joined.encode_reply(msg.id.as_ref()));
         if candidates.is_empty() {
             return self.send_snapshot(&msg.handle);
         }
@@ -320,12 +333,16 @@ impl Room {
     }
 
     fn send_snapshot(&self, handle: &SessionHandle) {
-        let state = ServerMsg::RoomState {
+        self.send_state(handle, &self.snapshot_state());
+    }
+
+    /// The snapshot as a newcomer gets it.
+    fn snapshot_state(&self) -> ServerMsg {
+        ServerMsg::RoomState {
             room: self.name.clone(),
             data: self.snapshot.clone(),
             from: None,
-        };
-        self.send_state(handle, &state);
+        }
     }
 
     /// Sends a newcomer its `room_state` and, on a canvas, one `frame`

@@ -14,10 +14,11 @@
 //! request and answered or routed (`routes`): lobby requests to the Lobby,
 //! moves straight to their Game, room messages straight to their Room.
 //!
-//! Takes [`Deliver`] (a frame for its client), [`Overflowed`] (its outbox
-//! is full), [`Linked`] (a game to route moves to), [`RoomLinked`] and
-//! [`RoomRefused`] (the answer to a room join), [`CloseSession`],
-//! [`EndSession`] and [`Reconnect`]; from its thread's sweeps, `Beat`
+//! Takes [`Deliver`] (a frame for its client), [`Keep`] (one its full
+//! outbox had no room for), [`Resynced`] (a game's or room's part of a
+//! resync: `resync`), [`Overflowed`] (its outbox is full), [`Linked`] (a
+//! game to route moves to), [`RoomLinked`] and [`RoomRefused`] (the answer
+//! to a room join), [`CloseSession`], [`EndSession`] and [`Reconnect`]; from its thread's sweeps, `Beat`
 //! (Ping or evict) and `Gathered` (write what `server.write_delay_ms` held
 //! back). Sends [`Register`], [`Away`], [`Rename`], `LobbyRequest`,
 //! `JoinRoomRequest` and `LeaveRoomRequest` to the Lobby through its
@@ -26,6 +27,7 @@
 //! its [`SessionHandle`].
 //!
 //! [`Linked`]: crate::links::Linked
+//! [`Resynced`]: crate::links::Resynced
 //! [`RoomLinked`]: crate::links::RoomLinked
 //! [`RoomRefused`]: crate::links::RoomRefused
 
@@ -33,11 +35,12 @@ mod gather;
 mod heartbeat;
 mod outbox;
 mod replay;
+mod resync;
 mod routes;
 mod socket;
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -52,7 +55,8 @@ use self::{
     heartbeat::{Beat, Enrolment},
     outbox::{Flusher, Outbox},
     replay::Replay,
-    routes::{Resuming, RoomRoute},
+    resync::Resync,
+    routes::RoomRoute,
     socket::Incoming,
 };
 use crate::{
@@ -60,7 +64,7 @@ use crate::{
     links::{
         Admission, AdmitOutcome, Away, CloseSession, Deliver, EndSession, GameLink, Keep,
         LobbyLink, Outgoing, Overflowed, Presence, PresenceChange, Reconnect, Register, Rename,
-        RoomSeat, SessionHandle,
+        SessionHandle,
     },
     metrics::Metrics,
     protocol::{
@@ -117,9 +121,8 @@ pub struct Session {
     /// The welcome (and anything before `started`) still to send; boxed,
     /// as it is used once and the actor's size is every session's cost.
     admission: Option<Box<Admission>>,
-    /// Set while a resync's room joins wait for its games (boxed: seldom
-    /// set).
-    resuming: Option<Box<Resuming>>,
+    /// A resync under way (boxed: seldom set).
+    resync: Option<Box<Resync>>,
     /// How the Lobby, rooms and games reach this session (made once, shared).
     handle: SessionHandle,
 }
@@ -196,7 +199,7 @@ impl Session {
             last_seen: now,
             heartbeat: None,
             admission: Some(Box::new(admission)),
-            resuming: None,
+            resync: None,
             handle,
         }
     }
@@ -265,6 +268,8 @@ impl Session {
         if !self.outbox.is_open() {
             return false;
         }
+        // What a resync held goes out (or is kept) before the connection goes.
+        self.end_resync(ctx);
         let queued = match code {
             // What is queued, the Close last, gets the heartbeat's timeout.
             Some(code) => self
@@ -405,39 +410,26 @@ impl Session {
                 for seat in &admission.lost_rooms {
                     self.rooms.remove(&seat.room);
                 }
+                let stay = admission.rooms.clone();
                 let mut seats = admission.rooms;
                 seats.extend(admission.lost_rooms);
-                self.resync(seats, ctx);
+                self.start_resync(seats, &stay, ctx);
             }
         }
     }
 
-    /// Sends the state of everything the session is in: each game's
-    /// `game_state`, then (once every game has queued its state) each
-    /// room's `room_joined` and `room_state`.
-    fn resync(&mut self, seats: Vec<RoomSeat>, ctx: &mut Context<Self>) {
-        let games: HashSet<String> = self.live_games().collect();
-        if !games.is_empty() && !seats.is_empty() {
-            let resuming = Resuming::new(games);
-            let serial = resuming.serial;
-            self.resuming = Some(Box::new(resuming));
-            // A game that stops before it answers holds the rooms back no
-            // longer than one heartbeat (this resync's, not a later one's).
-            ctx.run_later(
-                self.shared.config.heartbeat_interval(),
-                move |session, _| {
-                    if session
-                        .resuming
-                        .as_ref()
-                        .is_some_and(|r| r.serial == serial)
-                    {
-                        session.resumed();
-                    }
-                },
-            );
+    /// Numbers a frame from another actor (already counted by the handle)
+    /// and queues it, or, while away, only keeps it.
+    fn deliver(&mut self, frame: Outgoing, _: &mut Context<Self>) {
+        if let Outgoing::Text(bytes) | Outgoing::Answer(bytes) = &frame {
+            self.replay.number(bytes);
         }
-        self.tell_games(PresenceChange::Back { resync: true });
-        self.rejoin(seats);
+        if self.outbox.is_open() {
+            self.outbox.push(frame);
+        } else {
+            // Kept for a resume; it no longer waits to be written.
+            self.handle.written(1);
+        }
     }
 
     /// The ids of the games still running that this session plays or watches.
@@ -613,15 +605,9 @@ impl StreamHandler<Incoming> for Session {
 impl Handler<Deliver> for Session {
     type Result = ();
 
-    fn handle(&mut self, Deliver(frame): Deliver, _: &mut Context<Self>) {
-        if let Outgoing::Text(bytes) | Outgoing::Answer(bytes) = &frame {
-            self.replay.number(bytes);
-        }
-        if self.outbox.is_open() {
-            self.outbox.push(frame);
-        } else {
-            // Kept for a resume; it no longer waits to be written.
-            self.handle.written(1);
+    fn handle(&mut self, Deliver(frame): Deliver, ctx: &mut Context<Self>) {
+        if let Some(frame) = self.hold_live(frame) {
+            self.deliver(frame, ctx);
         }
     }
 }

@@ -3,11 +3,6 @@
 //! Room (queued while the Lobby answers a join). Also the links that
 //! answer: [`Linked`], [`RoomLinked`], [`RoomRefused`].
 
-use std::{
-    collections::HashSet,
-    sync::atomic::{AtomicU64, Ordering},
-};
-
 use actix::prelude::*;
 
 use super::Session;
@@ -40,32 +35,6 @@ pub(super) enum RoomRoute {
     Joined(RoomLink),
 }
 
-/// A resync's room joins, held until its games have linked back, so that
-/// every `game_state` comes before any `room_joined` (PROTOCOL.md,
-/// *Reconnecting and recovery*): games and rooms answer from different
-/// threads.
-pub(super) struct Resuming {
-    /// Numbers resyncs, so that the timer of an earlier one leaves a later
-    /// one alone.
-    pub(super) serial: u64,
-    /// Games that have not yet linked back.
-    games: HashSet<String>,
-    /// Joins for the Lobby, in order.
-    joins: Vec<JoinRoomRequest>,
-}
-
-impl Resuming {
-    /// Waiting for `games` to link back.
-    pub(super) fn new(games: HashSet<String>) -> Resuming {
-        static SERIAL: AtomicU64 = AtomicU64::new(0);
-        Resuming {
-            serial: SERIAL.fetch_add(1, Ordering::Relaxed),
-            games,
-            joins: Vec::new(),
-        }
-    }
-}
-
 impl Session {
     /// Routes every request that another actor answers.
     pub(super) fn route(
@@ -95,7 +64,7 @@ impl Session {
             ClientMsg::Resign(GameTarget { game_id }) => {
                 self.ask_game(&game_id, Action::Resign, kind, id, ctx)
             }
-            ClientMsg::JoinRoom(join) => self.request_join(join, id),
+            ClientMsg::JoinRoom(join) => self.request_join(join, id, false),
             ClientMsg::LeaveRoom(RoomTarget { room }) => self.leave_room(room, id, ctx),
             ClientMsg::Broadcast(Broadcast { room, data }) => {
                 self.ask_room(room, RoomAction::Broadcast(data), id, ctx)
@@ -124,22 +93,24 @@ impl Session {
         }
     }
 
-    /// Rejoins the rooms a resumed session was in, as `join_room` would.
-    pub(super) fn rejoin(&mut self, seats: Vec<RoomSeat>) {
+    /// Rejoins the rooms a resumed session was in, as `join_room` would;
+    /// those in `stay` (it never left them) answer as part of the resync.
+    pub(super) fn rejoin(&mut self, seats: Vec<RoomSeat>, stay: &[RoomSeat]) {
         for seat in seats {
+            let resync = stay.iter().any(|stayed| stayed.room == seat.room);
             let join = JoinRoom {
                 room: seat.room,
                 kind: Some(seat.kind),
                 role: Some(seat.role),
                 zombies: Some(i64::from(seat.zombies)),
             };
-            self.request_join(join, None);
+            self.request_join(join, None, resync);
         }
     }
 
     /// Asks the Lobby, which checks every field, for a room; until it
     /// answers, the room's messages wait in a `Joining` route.
-    fn request_join(&mut self, join: JoinRoom, id: Option<RequestId>) {
+    fn request_join(&mut self, join: JoinRoom, id: Option<RequestId>, resync: bool) {
         self.join_serial += 1;
         let serial = self.join_serial;
         // Already in: the Lobby answers this join, but the room's link came
@@ -160,20 +131,10 @@ impl Session {
             join,
             id,
             serial,
+            resync,
         };
-        match &mut self.resuming {
-            Some(resuming) => resuming.joins.push(join),
-            None => self.shared.lobby.join(join),
-        }
-    }
-
-    /// The resumed session's games have linked back (or had their time):
-    /// its room joins go to the Lobby.
-    pub(super) fn resumed(&mut self) {
-        if let Some(resuming) = self.resuming.take() {
-            for join in resuming.joins {
-                self.shared.lobby.join(join);
-            }
+        if let Some(join) = self.hold_join(join) {
+            self.shared.lobby.join(join);
         }
     }
 
@@ -264,13 +225,6 @@ impl Handler<Linked> for Session {
     fn handle(&mut self, msg: Linked, _: &mut Context<Self>) {
         // Games stop after lingering; forget them as new ones come.
         self.games.retain(|_, link| link.alive());
-        if let Some(resuming) = &mut self.resuming {
-            resuming.games.remove(&msg.0.id);
-            if resuming.games.is_empty() {
-                // The game queued its `game_state` before its link.
-                self.resumed();
-            }
-        }
         self.games.insert(msg.0.id.clone(), msg.0);
     }
 }

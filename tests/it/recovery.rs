@@ -403,3 +403,48 @@ async fn every_frame_for_an_away_session_is_numbered_even_past_its_outbox() {
     assert_eq!(back.recv_type("room_joined").await["room"], "many");
     back.recv_type("room_state").await;
 }
+
+#[tokio::test]
+async fn a_resync_sends_games_then_rooms_then_live_frames_even_while_a_room_talks() {
+    let server = roomy(|config| config.server.workers = 2);
+    let (mut ada, _) = server.connect().await;
+    let (mut bob, bob_welcome) = server.connect().await;
+    ada.ask(json!({"type":"find_game","game":"tictactoe"}))
+        .await;
+    bob.ask(json!({"type":"find_game","game":"tictactoe"}))
+        .await;
+    ada.recv_type("game_start").await;
+    bob.recv_type("game_start").await;
+    enter(&mut ada, "busy", None).await;
+    enter(&mut bob, "busy", Some(&mut ada)).await;
+    drop(bob);
+    while ada.recv().await["type"] != "opponent_away" {}
+    // Ada talks without pause while bob resumes.
+    let talking = tokio::spawn(async move {
+        for n in 0..400 {
+            ada.send(json!({"type":"broadcast","room":"busy","data":n}))
+                .await;
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        ada
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (mut back, resumed) = resume(&server, &bob_welcome, None).await;
+    assert_eq!(resumed["recovered"], false);
+    let mut kinds = Vec::new();
+    for _ in 0..3 {
+        kinds.push(
+            back.recv().await["type"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    assert_eq!(
+        kinds,
+        ["game_state", "room_joined", "room_state"],
+        "the resync comes before any live frame"
+    );
+    assert_eq!(back.recv().await["type"], "message");
+    let _ = talking.await;
+}
