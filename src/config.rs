@@ -26,6 +26,9 @@ const ENV_PREFIX: &str = "PARLOR";
 /// Keys whose environment value is a comma-separated list.
 const LIST_KEYS: [&str; 2] = ["server.allowed_origins", "store.ignore_actions"];
 
+/// The `store.path` that keeps nothing: an in-memory database.
+pub const IN_MEMORY: &str = ":memory:";
+
 /// The whole configuration, one field per section of `default.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -260,6 +263,12 @@ impl Config {
             return Err(invalid("store.path", "must not be empty".to_string()));
         }
         Ok(())
+    }
+
+    /// Whether the store keeps nothing past the process (`store.path =
+    /// ":memory:"`).
+    pub fn store_in_memory(&self) -> bool {
+        self.store.path == IN_MEMORY
     }
 
     /// How long a dropped member stays in its rooms: `rooms.away_grace_ms`,

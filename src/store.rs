@@ -32,8 +32,7 @@ use crate::{
     protocol::{self, GameKind, GameRecord, HistoryEntry, RoomKind},
 };
 
-/// The path that keeps nothing: an in-memory database.
-pub const IN_MEMORY: &str = ":memory:";
+pub use crate::config::IN_MEMORY;
 
 /// How long a write waits for another connection's lock before it fails
 /// (and is tried again later).

@@ -141,6 +141,7 @@ mod tests {
         let settings = GameSettings {
             reconnect_grace: Duration::from_secs(5),
             linger: Duration::from_secs(5),
+            keep_in_play: true,
         };
         let lobby = Nobody.start();
         let link = Game::<R>::launch(

@@ -47,6 +47,9 @@ pub struct GameSettings {
     pub reconnect_grace: Duration,
     /// How long a finished game stays addressable (`games.linger_ms`).
     pub linger: Duration,
+    /// Whether games in play are kept in the store for a restart: not
+    /// with `store.path = ":memory:"`, which keeps nothing past the process.
+    pub keep_in_play: bool,
 }
 
 impl GameSettings {
@@ -55,6 +58,7 @@ impl GameSettings {
         GameSettings {
             reconnect_grace: Duration::from_millis(config.games.reconnect_grace_ms.get()),
             linger: Duration::from_millis(config.games.linger_ms),
+            keep_in_play: !config.store_in_memory(),
         }
     }
 }
@@ -277,6 +281,9 @@ impl<R: Rules> Game<R> {
 
     /// Keeps the game, now started, in the store: a restart loses none.
     fn keep(&self) {
+        if !self.settings.keep_in_play {
+            return;
+        }
         let players = self.seats.iter().flatten().map(|occupant| LivePlayer {
             session: occupant.session.clone(),
             name: occupant.name.clone(),
@@ -487,7 +494,8 @@ impl<R: Rules> Game<R> {
 
     /// Keeps an accepted move in the store and, once it is written (a
     /// `kill -9` cannot lose it then), announces it; the game takes no
-    /// other message meanwhile, so moves keep their order.
+    /// other message meanwhile, so moves keep their order. A store that
+    /// keeps nothing (`:memory:`) is not asked.
     fn accept(
         &mut self,
         seat: usize,
@@ -499,6 +507,9 @@ impl<R: Rules> Game<R> {
     ) {
         let played = merge(mv, outcome);
         self.moves.push(played.clone());
+        if !self.settings.keep_in_play {
+            return self.announce(seat, played, session, id, ctx);
+        }
         let save = self.store.save_move(SaveMove {
             game_id: self.id.clone(),
             number: self.moves.len(),

@@ -191,7 +191,7 @@ impl Lobby {
     /// Keeps session `id`'s identity in the store, as a session seated in a
     /// game: after a restart its player resumes with its latest token.
     pub(super) fn keep_seated(&self, id: &str) {
-        let Some(entry) = self.sessions.get(id) else {
+        let Some(entry) = self.sessions.get(id).filter(|_| self.settings.keep_in_play) else {
             return;
         };
         self.store.save_session(SaveSession(LiveSession {
