@@ -269,7 +269,7 @@ impl Session {
             return false;
         }
         // What a resync held goes out (or is kept) before the connection goes.
-        self.end_resync(ctx);
+        self.end_resync();
         let queued = match code {
             // What is queued, the Close last, gets the heartbeat's timeout.
             Some(code) => self
@@ -420,7 +420,7 @@ impl Session {
 
     /// Numbers a frame from another actor (already counted by the handle)
     /// and queues it, or, while away, only keeps it.
-    fn deliver(&mut self, frame: Outgoing, _: &mut Context<Self>) {
+    fn deliver(&mut self, frame: Outgoing) {
         if let Outgoing::Text(bytes) | Outgoing::Answer(bytes) = &frame {
             self.replay.number(bytes);
         }
@@ -605,9 +605,9 @@ impl StreamHandler<Incoming> for Session {
 impl Handler<Deliver> for Session {
     type Result = ();
 
-    fn handle(&mut self, Deliver(frame): Deliver, ctx: &mut Context<Self>) {
+    fn handle(&mut self, Deliver(frame): Deliver, _: &mut Context<Self>) {
         if let Some(frame) = self.hold_live(frame) {
-            self.deliver(frame, ctx);
+            self.deliver(frame);
         }
     }
 }

@@ -64,15 +64,15 @@ impl Session {
         // than one heartbeat.
         ctx.run_later(
             self.shared.config.heartbeat_interval(),
-            move |session, ctx| {
+            move |session, _| {
                 if session.resync.as_ref().is_some_and(|r| r.serial == serial) {
-                    session.end_resync(ctx);
+                    session.end_resync();
                 }
             },
         );
         self.tell_games(crate::links::PresenceChange::Back { resync: true });
         self.rejoin(seats, stay);
-        self.resync_progress(ctx);
+        self.resync_progress();
     }
 
     /// Holds a room join while games' states are awaited; `Some(join)`
@@ -101,7 +101,7 @@ impl Session {
 
     /// Sends the joins once no game is awaited, and ends the resync once
     /// nothing is.
-    fn resync_progress(&mut self, ctx: &mut Context<Self>) {
+    fn resync_progress(&mut self) {
         let Some(resync) = &mut self.resync else {
             return;
         };
@@ -111,13 +111,13 @@ impl Session {
             }
         }
         if self.resync.as_ref().is_some_and(|r| r.awaited.is_empty()) {
-            self.end_resync(ctx);
+            self.end_resync();
         }
     }
 
     /// Ends the resync: held joins go to the Lobby, held live frames are
     /// numbered and go out, in the order they came.
-    pub(super) fn end_resync(&mut self, ctx: &mut Context<Self>) {
+    pub(super) fn end_resync(&mut self) {
         let Some(resync) = self.resync.take() else {
             return;
         };
@@ -125,7 +125,7 @@ impl Session {
             self.shared.lobby.join(join);
         }
         for frame in resync.held {
-            self.deliver(frame, ctx);
+            self.deliver(frame);
         }
     }
 }
@@ -141,6 +141,6 @@ impl Handler<Resynced> for Session {
         if let Some(resync) = &mut self.resync {
             resync.awaited.remove(&msg.part);
         }
-        self.resync_progress(ctx);
+        self.resync_progress();
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::{http_get, spawn_binary, Client, ServerProcess};
+use crate::support::{http_get, spawn_binary, Client, ServerProcess, PATIENCE};
 
 /// A server process keeping its data in `path`.
 fn server_on(path: &std::path::Path) -> ServerProcess {
@@ -122,14 +122,26 @@ async fn resume_and_finish(
         (&over["result"], &over["winner"]),
         (&json!("win"), &json!("red"))
     );
-    let (status, body) = http_get(
-        server.addr,
-        &format!("/api/history/{}", id.as_str().unwrap()),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let record: Value = serde_json::from_str(&body).unwrap();
+    let record = finished(server, id).await;
     assert_eq!(record["moves"].as_array().unwrap().len(), 7, "{record}");
+}
+
+/// The record of game `id` once the server has recorded it as finished
+/// (asked again until it has, within the tests' patience).
+async fn finished(server: &ServerProcess, id: &Value) -> Value {
+    let path = format!("/api/history/{}", id.as_str().unwrap());
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let (status, body) = http_get(server.addr, &path).await;
+        if status == 200 {
+            return serde_json::from_str(&body).unwrap();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "game {id} never recorded: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Waits for the server process to exit.
@@ -176,14 +188,7 @@ async fn a_restored_game_nobody_comes_back_to_is_abandoned_after_the_grace() {
     server.terminate();
     exited(server).await;
     let server = spawn_binary(&[], &[db, grace]);
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
-    let (status, body) = http_get(
-        server.addr,
-        &format!("/api/history/{}", id.as_str().unwrap()),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let record: Value = serde_json::from_str(&body).unwrap();
+    let record = finished(&server, &id).await;
     assert_eq!(
         (&record["result"], &record["winner"]),
         (&json!("abandoned"), &Value::Null)
