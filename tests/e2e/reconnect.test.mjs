@@ -15,8 +15,8 @@ import {
   withPages,
 } from "./helpers.mjs";
 
-/** A fast heartbeat, so a silent (stalled) socket is dropped within a second. */
-const QUICK_HEARTBEAT = { PARLOR_HEARTBEAT__INTERVAL_MS: "200", PARLOR_HEARTBEAT__TIMEOUT_MS: "800" };
+/** A fast heartbeat, so a silent (stalled) socket is dropped within two seconds; not so fast that a page busy loading on a loaded machine is taken for silent (800 ms was, once in a few runs). */
+const QUICK_HEARTBEAT = { PARLOR_HEARTBEAT__INTERVAL_MS: "300", PARLOR_HEARTBEAT__TIMEOUT_MS: "1500" };
 
 describe("reconnecting", { timeout: 60000 }, () => {
   const parlor = useServer(QUICK_HEARTBEAT);
