@@ -26,6 +26,9 @@ const ENV_PREFIX: &str = "PARLOR";
 /// Keys whose environment value is a comma-separated list.
 const LIST_KEYS: [&str; 2] = ["server.allowed_origins", "store.ignore_actions"];
 
+/// The longest `cluster.node_id`: it names Redis keys and channels.
+pub const NODE_ID_MAX_CHARS: usize = 64;
+
 /// The `store.path` that keeps nothing: an in-memory database.
 pub const IN_MEMORY: &str = ":memory:";
 
@@ -45,6 +48,8 @@ pub struct Config {
     pub games: GamesConfig,
     /// The embedded store.
     pub store: StoreConfig,
+    /// Many nodes on one Redis.
+    pub cluster: ClusterConfig,
 }
 
 /// `[server]`
@@ -135,6 +140,24 @@ pub struct StoreConfig {
     pub save_debounce_ms: u64,
     /// `state` actions never written.
     pub ignore_actions: Vec<String>,
+}
+
+/// `[cluster]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Redis shared by all nodes; empty runs one process.
+    pub redis_url: String,
+    /// This node's name; empty picks a random one at start.
+    pub node_id: String,
+    /// How often a node says it is alive.
+    pub heartbeat_ms: NonZeroU64,
+    /// Silence after which a node is taken for dead.
+    pub node_timeout_ms: NonZeroU64,
+    /// Wait for Redis or another node before answering `unavailable`.
+    pub request_timeout_ms: NonZeroU64,
+    /// Finished games kept in Redis.
+    pub history_max: NonZeroUsize,
 }
 
 /// Why a configuration could not be loaded.
@@ -262,6 +285,40 @@ impl Config {
         if self.store.path.is_empty() {
             return Err(invalid("store.path", "must not be empty".to_string()));
         }
+        self.validate_cluster()
+    }
+
+    /// Checks the `[cluster]` keys (only read when `cluster.redis_url` is set).
+    fn validate_cluster(&self) -> Result<(), ConfigError> {
+        let cluster = &self.cluster;
+        if cluster.heartbeat_ms >= cluster.node_timeout_ms {
+            return Err(invalid(
+                "cluster.heartbeat_ms",
+                format!(
+                    "({}) must be below cluster.node_timeout_ms ({})",
+                    cluster.heartbeat_ms, cluster.node_timeout_ms
+                ),
+            ));
+        }
+        let url = &cluster.redis_url;
+        if !url.is_empty() {
+            if let Err(err) = redis::Client::open(url.as_str()) {
+                return Err(invalid(
+                    "cluster.redis_url",
+                    format!("({url:?}) is not a Redis URL like \"redis://127.0.0.1:6379\": {err}"),
+                ));
+            }
+        }
+        let id = &cluster.node_id;
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        if id.len() > NODE_ID_MAX_CHARS || !id.chars().all(allowed) {
+            return Err(invalid(
+                "cluster.node_id",
+                format!(
+                    "({id:?}) must be at most {NODE_ID_MAX_CHARS} letters, digits, '-', '_' or '.'"
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -279,6 +336,11 @@ impl Config {
             .away_grace_ms
             .min(self.games.reconnect_grace_ms.get());
         Duration::from_millis(grace)
+    }
+
+    /// Whether this process is a node of a cluster (`cluster.redis_url` set).
+    pub fn clustered(&self) -> bool {
+        !self.cluster.redis_url.is_empty()
     }
 
     /// `heartbeat.interval_ms` as a duration.

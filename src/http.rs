@@ -127,10 +127,16 @@ impl WsQuery {
 /// The body of `GET /healthz`.
 #[derive(Serialize)]
 struct Health {
-    /// Always `"ok"` when the server answers.
+    /// `"ok"`, or `"degraded"` while the cluster's Redis is down.
     status: &'static str,
     /// Open WebSocket connections.
     sessions: usize,
+    /// This node's id, with a cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node: Option<String>,
+    /// Live nodes and Redis, with a cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<crate::cluster::ClusterHealth>,
 }
 
 /// Binds the server to `server.bind`; returns it (not yet running) and the
@@ -373,9 +379,15 @@ fn origin_allowed(origin: Option<&HeaderValue>, allowed: &[String]) -> bool {
 }
 
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    let (node, cluster) = state.backplane.health().unzip();
+    let degraded = cluster
+        .as_ref()
+        .is_some_and(|cluster| cluster.redis != "ok");
     HttpResponse::Ok().json(Health {
-        status: "ok",
+        status: if degraded { "degraded" } else { "ok" },
         sessions: state.slots.open(),
+        node,
+        cluster,
     })
 }
 

@@ -38,6 +38,7 @@
 //! # }
 //! ```
 
+pub mod cluster;
 pub mod config;
 pub mod game;
 pub mod http;
@@ -65,11 +66,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use actix::{Actor, Addr};
+use actix::{Addr, AsyncContext};
 use actix_server::Server;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{
+    cluster::Backplane,
     config::Config,
     links::{LobbyLink, StoreLink},
     lobby::Lobby,
@@ -111,6 +113,8 @@ pub struct AppState {
     pub workers: Arc<Workers>,
     /// What every session shares.
     pub sessions: Arc<SessionShared>,
+    /// How this node reaches the others.
+    pub backplane: Backplane,
 }
 
 /// Places for open sessions: a semaphore of `server.max_sessions` permits
@@ -189,13 +193,22 @@ pub fn start(config: Config) -> io::Result<Parlor> {
     let store = Store::start(path, conn, metrics.clone());
     retry_store_writes(store.clone(), config.store_retry());
     let workers = Arc::new(Workers::new());
-    let lobby = Lobby::new(
+    // The backplane delivers to the Lobby, which holds the backplane: its
+    // address comes first.
+    let lobby_context: actix::Context<Lobby> = actix::Context::new();
+    let inbox = cluster::redis::LobbyInbox {
+        forwarded: lobby_context.address().recipient(),
+        answered: lobby_context.address().recipient(),
+    };
+    let backplane =
+        Backplane::from_config(&config, metrics.clone(), inbox).map_err(io::Error::other)?;
+    let lobby = lobby_context.run(Lobby::new(
         &config,
         metrics.clone(),
         StoreLink::new(&store),
         workers.clone(),
-    )
-    .start();
+        backplane.clone(),
+    ));
     let sessions = Arc::new(SessionShared {
         config: config.clone(),
         metrics: metrics.clone(),
@@ -211,6 +224,7 @@ pub fn start(config: Config) -> io::Result<Parlor> {
         store,
         workers,
         sessions,
+        backplane,
     });
     let (server, addr) = http::bind(state.clone(), connections)?;
     Ok(Parlor {

@@ -101,7 +101,7 @@ pub struct RoomRefused {
 }
 
 /// What a [`Resynced`] brings back.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ResyncPart {
     /// A game's `game_state`, by game id.
     Game(String),
@@ -163,7 +163,9 @@ pub struct SessionHandle(Arc<SessionReach>);
 struct SessionReach {
     /// Frames queued for the client and not yet written, by anyone.
     queued: AtomicUsize,
-    /// `limits.max_outbox`: the most frames that may be queued.
+    /// `limits.max_outbox`: the most frames that may be queued;
+    /// [`UNCOUNTED`] for a session on another node, whose frames are
+    /// counted where it is connected.
     most_queued: usize,
     /// Set once the session has been told its outbox overflowed, so a
     /// fan-out to a stuck client tells it once, not once per frame.
@@ -173,6 +175,75 @@ struct SessionReach {
     /// The session actor's mailbox: one address for every message, rather
     /// than a boxed `Recipient` per message type on every connection.
     mailbox: Box<dyn SessionMailbox>,
+}
+
+/// The `most_queued` of a handle that counts nothing: a session on another
+/// node, whose own node counts its outbox.
+const UNCOUNTED: usize = usize::MAX;
+
+/// Where the frames for a session on another node go: the Backplane, which
+/// publishes them once on the channel of the room or game that sends them,
+/// for the session's own node to deliver (ARCHITECTURE.md, *Many nodes on
+/// Redis*). Implemented by `cluster`; calls never block.
+pub trait RemoteOutlet: Send + Sync {
+    /// A text frame for `session`; `answer` when it answers the session's
+    /// own request (it goes out at once).
+    fn frame(&self, session: &Arc<str>, frame: ByteString, answer: bool);
+    /// The frames that resync `session` from one game or room.
+    fn resynced(&self, session: &Arc<str>, resynced: Resynced);
+}
+
+/// A session on another node, reached through a [`RemoteOutlet`].
+struct RemoteMailbox {
+    /// The session's id.
+    session: Arc<str>,
+    /// Where its frames go.
+    outlet: Arc<dyn RemoteOutlet>,
+}
+
+impl SessionMailbox for RemoteMailbox {
+    fn deliver(&self, frame: Outgoing) {
+        match frame {
+            Outgoing::Text(text) => self.outlet.frame(&self.session, text, false),
+            Outgoing::Answer(text) => self.outlet.frame(&self.session, text, true),
+            // Heartbeats and closes belong to the session's own node.
+            Outgoing::Ping | Outgoing::Pong(_) | Outgoing::Close(_) => {}
+        }
+    }
+
+    fn keep(&self, frame: ByteString) {
+        self.outlet.frame(&self.session, frame, false);
+    }
+
+    fn resynced(&self, resynced: Resynced) {
+        self.outlet.resynced(&self.session, resynced);
+    }
+
+    fn overflowed(&self) {}
+
+    fn linked(&self, link: GameLink) {
+        log::warn!(
+            "game {} cannot be linked to session {} on another node",
+            link.id,
+            self.session
+        );
+    }
+
+    // The owner's Lobby answers a remote join through the Backplane, and
+    // the session's own node closes, ends and reconnects it.
+    fn room_linked(&self, _: RoomLinked) {}
+
+    fn room_refused(&self, _: RoomRefused) {}
+
+    fn close(&self, _: CloseCode) {}
+
+    fn end(&self, _: CloseCode) {}
+
+    fn reconnect(&self, _: Reconnect) {}
+
+    fn alive(&self) -> bool {
+        true
+    }
 }
 
 /// The messages a session actor takes from others, behind one address.
@@ -286,6 +357,27 @@ impl SessionHandle {
         }))
     }
 
+    /// The handle of session `session` on another node: its frames go to
+    /// `outlet`, uncounted here (its own node counts them).
+    pub fn remote(
+        session: Arc<str>,
+        outlet: Arc<dyn RemoteOutlet>,
+        metrics: Arc<Metrics>,
+    ) -> SessionHandle {
+        SessionHandle(Arc::new(SessionReach {
+            queued: AtomicUsize::new(0),
+            most_queued: UNCOUNTED,
+            overflowed: AtomicBool::new(false),
+            metrics,
+            mailbox: Box::new(RemoteMailbox { session, outlet }),
+        }))
+    }
+
+    /// Whether the session is on another node.
+    pub fn is_remote(&self) -> bool {
+        self.0.most_queued == UNCOUNTED
+    }
+
     /// Whether the session is still running (it stops when its grace
     /// runs out).
     pub fn alive(&self) -> bool {
@@ -312,6 +404,10 @@ impl SessionHandle {
     /// it, once), and the frame is only kept for its resume; a frame for a
     /// session that has stopped goes nowhere.
     fn push(&self, frame: Outgoing) {
+        if self.is_remote() {
+            self.0.mailbox.deliver(frame);
+            return;
+        }
         if self.reserve() {
             self.0.metrics.frames_out.inc();
             self.0.mailbox.deliver(frame);
@@ -351,13 +447,17 @@ impl SessionHandle {
 
     /// Sends the `error` frame of a refused request, and counts it.
     pub fn refuse(&self, refusal: &Refusal) {
-        self.0.metrics.error_sent(refusal.code);
+        if !self.is_remote() {
+            self.0.metrics.error_sent(refusal.code);
+        }
         self.answer(refusal.encode());
     }
 
     /// Sends the frames that resync the session from one game or room.
     pub fn resynced(&self, part: ResyncPart, frames: Vec<ByteString>) {
-        self.0.metrics.frames_out.inc_by(frames.len() as u64);
+        if !self.is_remote() {
+            self.0.metrics.frames_out.inc_by(frames.len() as u64);
+        }
         self.0.mailbox.resynced(Resynced { part, frames });
     }
 
@@ -564,6 +664,7 @@ pub struct RoomRequest {
 }
 
 /// The room messages a member can send.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum RoomAction {
     /// `broadcast`.
     Broadcast(Value),
@@ -610,7 +711,24 @@ pub struct RoomLink {
     /// The room's name.
     pub name: String,
     /// Where its requests go.
-    requests: Recipient<RoomRequest>,
+    requests: RoomReach,
+}
+
+/// Where a room's requests go.
+#[derive(Clone)]
+enum RoomReach {
+    /// The room actor, on this node.
+    Here(Recipient<RoomRequest>),
+    /// The room's owner node, through the Backplane.
+    Remote(Arc<dyn RemoteRooms>),
+}
+
+/// How a node reaches the rooms other nodes own: the Backplane forwards a
+/// member's request to the owner (ARCHITECTURE.md, *Many nodes on Redis*).
+/// Implemented by `cluster`; calls never block.
+pub trait RemoteRooms: Send + Sync {
+    /// Forwards a member's request to room `room`.
+    fn request(&self, room: &str, msg: RoomRequest);
 }
 
 impl RoomLink {
@@ -621,13 +739,25 @@ impl RoomLink {
     {
         RoomLink {
             name,
-            requests: addr.clone().recipient(),
+            requests: RoomReach::Here(addr.clone().recipient()),
+        }
+    }
+
+    /// The link to room `name`, owned by another node, reached through
+    /// `remote`.
+    pub fn remote(name: String, remote: Arc<dyn RemoteRooms>) -> RoomLink {
+        RoomLink {
+            name,
+            requests: RoomReach::Remote(remote),
         }
     }
 
     /// Sends a room message.
     pub fn request(&self, msg: RoomRequest) {
-        self.requests.do_send(msg);
+        match &self.requests {
+            RoomReach::Here(requests) => requests.do_send(msg),
+            RoomReach::Remote(remote) => remote.request(&self.name, msg),
+        }
     }
 }
 

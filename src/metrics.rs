@@ -28,6 +28,11 @@ impl Rejection {
     }
 }
 
+/// A counter with a valid name.
+fn counter(name: &str, help: &str) -> IntCounter {
+    IntCounter::new(name, help).expect("valid metric")
+}
+
 /// The server's counters and gauges.
 pub struct Metrics {
     /// Where every metric below is registered.
@@ -66,6 +71,16 @@ pub struct Metrics {
     store_writes: IntCounterVec,
     /// Store operations that failed.
     store_errors: IntCounter,
+    /// Messages published on room channels for other nodes.
+    pub cluster_published: IntCounter,
+    /// Publishes that Redis did not take.
+    pub cluster_publish_failed: IntCounter,
+    /// Pushes from Redis dropped because the node loop was behind.
+    pub cluster_push_dropped: IntCounter,
+    /// Gaps in a room channel repaired from the room's log.
+    pub cluster_gap_repairs: IntCounter,
+    /// Gaps the log no longer held: the node's members were resynced.
+    pub cluster_resyncs: IntCounter,
 }
 
 impl Metrics {
@@ -146,6 +161,26 @@ impl Metrics {
                 "Store operations that failed",
             )
             .expect("valid metric"),
+            cluster_published: counter(
+                "parlor_cluster_published_total",
+                "Messages published on room channels for other nodes",
+            ),
+            cluster_publish_failed: counter(
+                "parlor_cluster_publish_failures_total",
+                "Publishes Redis did not take",
+            ),
+            cluster_push_dropped: counter(
+                "parlor_cluster_push_drops_total",
+                "Pushes from Redis dropped because the node was behind",
+            ),
+            cluster_gap_repairs: counter(
+                "parlor_cluster_gap_repairs_total",
+                "Gaps in a room channel repaired from the room's log",
+            ),
+            cluster_resyncs: counter(
+                "parlor_cluster_resyncs_total",
+                "Gaps the room's log no longer held: members resynced",
+            ),
             registry,
         };
         metrics.register_all();
@@ -175,7 +210,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 17] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 22] = [
             Box::new(self.sessions.clone()),
             Box::new(self.sessions_opened.clone()),
             Box::new(self.frames_in.clone()),
@@ -193,6 +228,11 @@ impl Metrics {
             Box::new(self.state_requests.clone()),
             Box::new(self.store_writes.clone()),
             Box::new(self.store_errors.clone()),
+            Box::new(self.cluster_published.clone()),
+            Box::new(self.cluster_publish_failed.clone()),
+            Box::new(self.cluster_push_dropped.clone()),
+            Box::new(self.cluster_gap_repairs.clone()),
+            Box::new(self.cluster_resyncs.clone()),
         ];
         for collector in collectors {
             self.registry

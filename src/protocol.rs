@@ -127,7 +127,7 @@ pub enum Role {
 }
 
 /// Why a member left a room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LeaveReason {
     /// `leave_room`.
@@ -189,6 +189,9 @@ pub enum ErrorCode {
     TooManyGames,
     /// A fault on the server's side.
     Internal,
+    /// The request needs another node or the cluster's Redis, and neither
+    /// answered within `cluster.request_timeout_ms`; safe to retry.
+    Unavailable,
 }
 
 impl GameKind {

@@ -10,6 +10,8 @@
 # - Debian's `chromium` package (as root, with apt-get), which the browser tests
 #   drive through playwright-core: they never download a browser of their own,
 #   and need no chromedriver.
+# - Debian's `redis-server` package (as root, with apt-get), which the cluster tests
+#   start themselves, each on a Unix socket of its own.
 # - The browser tests' npm packages (`npm ci --prefix tests/e2e`), when
 #   tests/e2e/node_modules is missing or older than tests/e2e/package-lock.json.
 # What it cannot install (Rust, Node.js and npm, or chromium without root) it names,
@@ -23,6 +25,8 @@ E2E=tests/e2e
 # The browser the tests launch: helpers.mjs reads the same variable and default.
 DEBIAN_CHROMIUM=/usr/bin/chromium
 CHROMIUM=${CHROMIUM_PATH:-$DEBIAN_CHROMIUM}
+# Debian's redis-server, which tests/it/redis.rs starts.
+REDIS_SERVER=redis-server
 # What could not be had, one line each: "what: why, and how to get it".
 MISSING=()
 APT_UPDATED=
@@ -65,6 +69,25 @@ ensure_chromium() {
   fi
 }
 
+# Debian's redis-server, installed when absent and we are root.
+ensure_redis() {
+  if command -v "$REDIS_SERVER" >/dev/null 2>&1; then
+    return 0
+  fi
+  if ! is_root; then
+    MISSING+=("redis-server: missing and only root can install it; run: sudo apt-get update && sudo apt-get install --no-install-recommends redis-server")
+    return 0
+  fi
+  echo "--- installing Debian's redis-server for the cluster tests"
+  if ! apt_install redis-server; then
+    MISSING+=("redis-server: apt-get install redis-server failed (see above)")
+  fi
+  # The package starts a system Redis; the tests start their own.
+  if command -v systemctl >/dev/null 2>&1; then
+    systemctl stop redis-server >/dev/null 2>&1 || true
+  fi
+}
+
 # The browser tests' npm packages, when absent or older than their lock file.
 ensure_e2e_packages() {
   # npm writes node_modules/.package-lock.json at every install: its age is the install's.
@@ -95,11 +118,13 @@ main() {
   require_tool node "install Node.js 20 or newer"
   require_tool npm "install npm (it comes with Node.js)"
   ensure_chromium
+  ensure_redis
   if command -v npm >/dev/null 2>&1; then
     ensure_e2e_packages
   fi
   report_missing
   echo "--- using $("$CHROMIUM" --version 2>/dev/null) at $CHROMIUM"
+  echo "--- using $("$REDIS_SERVER" --version)"
 
   echo "--- cargo test --workspace"
   cargo test --workspace

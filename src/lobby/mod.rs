@@ -19,6 +19,7 @@
 //! links and refusals, closes (1001 to all at shutdown), and the end of a
 //! session whose grace ran out.
 
+mod cluster;
 mod matchmaking;
 mod restore;
 mod rooms;
@@ -33,7 +34,12 @@ use std::{
 use actix::prelude::*;
 use actix_http::ws::CloseCode;
 
-use self::{matchmaking::GameEntry, rooms::RoomEntry, sessions::Held};
+use self::{
+    cluster::{HeldJoin, RemoteRoom},
+    matchmaking::GameEntry,
+    rooms::RoomEntry,
+    sessions::Held,
+};
 pub use self::{
     matchmaking::ListGames,
     restore::{Restore, RestoredGame, RestoredSession},
@@ -41,6 +47,7 @@ pub use self::{
     sessions::Admit,
 };
 use crate::{
+    cluster::Backplane,
     config::Config,
     game::GameSettings,
     links::{RoomSeat, SessionHandle, StoreLink},
@@ -118,6 +125,17 @@ pub struct Lobby {
     store: StoreLink,
     /// The threads games and rooms run on.
     workers: Arc<Workers>,
+    /// How this node reaches the others.
+    backplane: Backplane,
+    /// Rooms other nodes own, with members here, by name.
+    remote_rooms: HashMap<String, RemoteRoom>,
+    /// Joins held while their room is claimed, by room.
+    claiming: HashMap<String, Vec<HeldJoin>>,
+    /// Joins forwarded to another node, awaiting its answer: the join's
+    /// serial by (session, room).
+    answering: HashMap<(String, String), u64>,
+    /// `cluster.request_timeout_ms`.
+    request_timeout: Duration,
 }
 
 impl Lobby {
@@ -127,6 +145,7 @@ impl Lobby {
         metrics: Arc<Metrics>,
         store: StoreLink,
         workers: Arc<Workers>,
+        backplane: Backplane,
     ) -> Lobby {
         let settings = GameSettings::new(config);
         let room_limits = RoomLimits {
@@ -158,6 +177,11 @@ impl Lobby {
             metrics,
             store,
             workers,
+            backplane,
+            remote_rooms: HashMap::new(),
+            claiming: HashMap::new(),
+            answering: HashMap::new(),
+            request_timeout: Duration::from_millis(config.cluster.request_timeout_ms.get()),
         }
     }
 }

@@ -33,21 +33,21 @@ pub(super) struct RoomEntry {
     /// The room actor.
     pub(super) addr: Addr<Room>,
     /// How sessions reach it.
-    link: RoomLink,
+    pub(super) link: RoomLink,
     /// Its kind.
-    kind: RoomKind,
-    /// How many members it has.
-    members: usize,
+    pub(super) kind: RoomKind,
+    /// How many members it has (on every node).
+    pub(super) members: usize,
 }
 
 /// A `join_room` whose fields passed every check.
-struct CheckedJoin {
+pub(super) struct CheckedJoin {
     /// The room's kind: as asked, the existing room's, or chat.
-    kind: RoomKind,
+    pub(super) kind: RoomKind,
     /// The role, allowed in that kind.
-    role: Role,
+    pub(super) role: Role,
     /// Zombies for a new canvas room.
-    zombies: u32,
+    pub(super) zombies: u32,
 }
 
 /// Lists the live rooms, for `/api/rooms`.
@@ -59,6 +59,16 @@ impl Handler<JoinRoomRequest> for Lobby {
     type Result = ();
 
     fn handle(&mut self, msg: JoinRoomRequest, ctx: &mut Context<Self>) {
+        if !self.backplane.is_local() && !self.rooms.contains_key(&msg.join.room) {
+            return self.join_elsewhere(msg, ctx);
+        }
+        self.join_here(msg, ctx);
+    }
+}
+
+impl Lobby {
+    /// A join of a room on this node (or of a new room, with no cluster).
+    pub(super) fn join_here(&mut self, msg: JoinRoomRequest, ctx: &mut Context<Self>) {
         let Some(entry) = self.sessions.get(&msg.session) else {
             return;
         };
@@ -87,12 +97,10 @@ impl Handler<JoinRoomRequest> for Lobby {
             }
         }
     }
-}
 
-impl Lobby {
     /// Checks the fields of a `join_room`: the room's name, its kind
     /// against an existing room's, the role against the kind, the zombies.
-    fn check_join(&self, join: &JoinRoom) -> Result<CheckedJoin, Refusal> {
+    pub(super) fn check_join(&self, join: &JoinRoom) -> Result<CheckedJoin, Refusal> {
         let bad = |message: String| Refusal::new(ErrorCode::BadRequest, "join_room", message);
         if !protocol::valid_room_name(&join.room) {
             return Err(bad(format!(
@@ -177,7 +185,7 @@ impl Lobby {
     }
 
     /// Up to three rooms of `kind` with space, by name.
-    fn suggestions(&self, kind: RoomKind, full: &str) -> Vec<String> {
+    pub(super) fn suggestions(&self, kind: RoomKind, full: &str) -> Vec<String> {
         let mut open: Vec<&String> = self
             .rooms
             .iter()
@@ -190,7 +198,7 @@ impl Lobby {
         open.into_iter().take(MAX_SUGGESTIONS).cloned().collect()
     }
 
-    fn open_room(&mut self, name: &str, join: &CheckedJoin, ctx: &mut Context<Self>) {
+    pub(super) fn open_room(&mut self, name: &str, join: &CheckedJoin, ctx: &mut Context<Self>) {
         let (addr, link) = Room::launch(
             &self.workers,
             NewRoom {
@@ -263,7 +271,16 @@ impl Lobby {
         }
     }
 
-    fn exit(&mut self, name: &str, session: &str, reason: LeaveReason, id: Option<RequestId>) {
+    pub(super) fn exit(
+        &mut self,
+        name: &str,
+        session: &str,
+        reason: LeaveReason,
+        id: Option<RequestId>,
+    ) {
+        if self.remote_rooms.contains_key(name) {
+            return self.exit_elsewhere(name, session, reason, id);
+        }
         let Some(room) = self.rooms.get_mut(name) else {
             return;
         };
@@ -277,6 +294,9 @@ impl Lobby {
             room.addr.do_send(CloseRoom);
             self.rooms.remove(name);
             self.closing.insert(name.to_string());
+            if let Some(node) = self.backplane.node() {
+                node.release_room(name);
+            }
         }
     }
 }

@@ -14,6 +14,7 @@ use actix_http::ws::CloseCode;
 
 use super::{Entry, Lobby};
 use crate::{
+    cluster::wire::NodeMsg,
     identity,
     links::{
         Admission, AdmitOutcome, Away, LiveSession, Register, Rename, RoomSeat, SaveSession,
@@ -182,6 +183,9 @@ impl Lobby {
             };
             let reason = entry.away.unwrap_or(LeaveReason::Disconnected);
             self.step_out(&id, entry.rooms, reason);
+            if let Some(node) = self.backplane.node() {
+                node.detach(&id);
+            }
             if let Some(handle) = entry.handle {
                 handle.end(CloseCode::Away);
             }
@@ -241,7 +245,12 @@ impl Handler<Register> for Lobby {
 
     fn handle(&mut self, msg: Register, _: &mut Context<Self>) {
         match self.sessions.get_mut(&msg.id) {
-            Some(entry) => entry.handle = Some(msg.handle),
+            Some(entry) => {
+                if let Some(node) = self.backplane.node() {
+                    node.attach(&msg.id, msg.handle.clone());
+                }
+                entry.handle = Some(msg.handle);
+            }
             None => msg.handle.end(CloseCode::Error),
         }
     }
@@ -283,6 +292,11 @@ impl Lobby {
                 room.addr.do_send(MemberBack {
                     session: id.to_string(),
                 });
+            } else {
+                self.tell_owner(&seat.room, || NodeMsg::Back {
+                    room: seat.room.clone(),
+                    session: id.to_string(),
+                });
             }
         }
     }
@@ -295,6 +309,12 @@ impl Lobby {
         for seat in &entry.rooms {
             if let Some(room) = self.rooms.get(&seat.room) {
                 room.addr.do_send(MemberAway {
+                    session: id.to_string(),
+                    reason,
+                });
+            } else {
+                self.tell_owner(&seat.room, || NodeMsg::Away {
+                    room: seat.room.clone(),
                     session: id.to_string(),
                     reason,
                 });
@@ -328,6 +348,12 @@ impl Handler<Rename> for Lobby {
         for seat in &entry.rooms {
             if let Some(room) = self.rooms.get(&seat.room) {
                 room.addr.do_send(Renamed {
+                    session: msg.id.clone(),
+                    name: msg.name.clone(),
+                });
+            } else {
+                self.tell_owner(&seat.room, || NodeMsg::Rename {
+                    room: seat.room.clone(),
                     session: msg.id.clone(),
                     name: msg.name.clone(),
                 });

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{ErrorCode, GameKind, GameResult, GameStatus, LeaveReason, RequestId, Role, RoomKind};
 
 /// A room member as rooms show them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MemberInfo {
     /// The member's session id.
     pub session: String,
@@ -21,7 +21,7 @@ pub struct MemberInfo {
     pub role: Role,
     /// Set while the member's connection is gone (PROTOCOL.md,
     /// *Reconnecting and recovery*); absent on the wire otherwise.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub away: bool,
 }
 

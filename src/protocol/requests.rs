@@ -145,7 +145,7 @@ pub struct MoveRequest {
 }
 
 /// `{"type":"join_room","room":"poetry","kind":"chat","role":"member"}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 pub struct JoinRoom {
     /// The room's name.
     pub room: String,

@@ -119,6 +119,15 @@ pub struct CloseRoom;
 #[rtype(result = "()")]
 pub struct Flush;
 
+/// Members on another node lost frames: send them `room_joined` and
+/// `room_state` again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Resend {
+    /// The members' session ids.
+    pub sessions: Vec<String>,
+}
+
 /// The snapshot of this room's previous life, which closed after this one
 /// opened: taken only if this one has none yet.
 #[derive(Message)]
@@ -809,6 +818,27 @@ impl Handler<Revive> for Room {
         if !self.published {
             self.persisted = msg.0.clone();
             self.snapshot = msg.0;
+        }
+    }
+}
+
+impl Handler<Resend> for Room {
+    type Result = ();
+
+    fn handle(&mut self, msg: Resend, _: &mut Context<Self>) {
+        for session in &msg.sessions {
+            let Some(member) = self.member(session) else {
+                continue;
+            };
+            let joined = ServerMsg::RoomJoined {
+                room: self.name.clone(),
+                kind: self.kind,
+                you: session.clone(),
+                members: self.infos(),
+                tick_hz: self.canvas.as_ref().map(|_| self.settings.canvas_tick_hz),
+            };
+            member.handle.send(joined.encode());
+            self.send_snapshot(&member.handle);
         }
     }
 }

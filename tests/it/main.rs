@@ -5,11 +5,13 @@
 mod support;
 
 mod binary;
+mod cluster;
 mod games;
 mod heartbeat;
 mod http;
 mod limits;
 mod recovery;
+mod redis;
 mod restart;
 mod resume;
 mod rooms;

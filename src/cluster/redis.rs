@@ -1,0 +1,1120 @@
+//! The `Redis` backplane: this node's link to the others through one Redis
+//! (the `redis` crate: tokio, a connection manager that reconnects, RESP3
+//! pushes for pub/sub, resubscribed automatically).
+//!
+//! It runs on a thread of its own (an actix arbiter), in three parts:
+//! - the *node loop* owns everything this node knows of the others: its
+//!   sessions (for delivery), which rooms it listens to for whom, the
+//!   sequence of every room channel it listens to (gaps are repaired from
+//!   the room's capped stream, or its members resynced), and the numbering
+//!   of the rooms it owns. It takes [`Command`]s from the Lobby, rooms and
+//!   sessions, and the pushes Redis sends, through a bounded queue that
+//!   never blocks the driver (a full queue drops, counted);
+//! - the *writer* publishes, in order, what the loop hands it, pipelining
+//!   whatever has piled up into one round trip, and subscribes and
+//!   unsubscribes in the same order;
+//! - claims, releases, repairs and heartbeats run as tasks of their own,
+//!   each bounded by `cluster.request_timeout_ms`.
+//!
+//! Keys and channels (ARCHITECTURE.md, *Many nodes on Redis*):
+//! `parlor:nodes` (heartbeats), `parlor:{node:ID}` (a node's channel),
+//! `parlor:{room:NAME}` (a room's channel), `…:owner` (its owner, epoch and
+//! kind), `…:log` (its last frames for gap repair).
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    future::Future,
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use actix::prelude::*;
+use bytestring::ByteString;
+use redis::{
+    aio::{ConnectionManager, ConnectionManagerConfig},
+    IntoConnectionInfo, ProtocolVersion, PushKind, Script,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    wire::{Item, NodeMsg, RoomMsg},
+    Claim, Forwarded, JoinAnswered, Unavailable,
+};
+use crate::{
+    config::Config,
+    links::{RemoteOutlet, RemoteRooms, Resynced, RoomRequest, SessionHandle},
+    metrics::Metrics,
+    protocol::{Role, RoomKind},
+};
+
+/// Pushes from Redis waiting for the node loop; more are dropped (and
+/// counted), never waited for: the driver must not block.
+const PUSH_QUEUE: usize = 65_536;
+
+/// Frames a room's log keeps for gap repair (approximately: Redis trims
+/// whole nodes of the stream).
+const ROOM_LOG_FRAMES: usize = 1024;
+
+/// How long a closed room's epoch count is kept, so that a room opened
+/// again soon numbers its frames after the old ones.
+const EPOCH_KEPT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Writes the writer pipelines into one round trip at most.
+const WRITE_BATCH: usize = 512;
+
+/// The key of the nodes' heartbeats.
+const NODES_KEY: &str = "parlor:nodes";
+
+/// A node's channel: requests forwarded to it.
+fn node_channel(node: &str) -> String {
+    format!("parlor:{{node:{node}}}")
+}
+
+/// A room's channel: its owner's frames for members on other nodes.
+fn room_channel(room: &str) -> String {
+    format!("parlor:{{room:{room}}}")
+}
+
+/// The room named by a room channel.
+fn channel_room(channel: &str) -> Option<&str> {
+    channel.strip_prefix("parlor:{room:")?.strip_suffix('}')
+}
+
+/// A room's owner, epoch and kind.
+fn owner_key(room: &str) -> String {
+    format!("parlor:{{room:{room}}}:owner")
+}
+
+/// A room's last frames, for gap repair.
+fn log_key(room: &str) -> String {
+    format!("parlor:{{room:{room}}}:log")
+}
+
+/// What the node loop is asked to do.
+enum Command {
+    /// A frame (or a join's answer) for a session on another node, from
+    /// a room this node owns.
+    Out {
+        room: Arc<str>,
+        to: Arc<str>,
+        item: OutItem,
+    },
+    /// Forward a request to a room's owner.
+    Forward { node: String, msg: NodeMsg },
+    /// This node owns `room` under `epoch`: number its frames.
+    Owned { room: String, epoch: u64 },
+    /// This node closed `room`: give it up.
+    Release { room: String },
+    /// A session connected to this node: deliver its frames.
+    Attach {
+        session: Arc<str>,
+        handle: SessionHandle,
+    },
+    /// A session of this node ended.
+    Detach { session: Arc<str> },
+    /// A session of this node is in (or joining) a room another node owns.
+    Listen { room: String, session: Arc<str> },
+    /// It left.
+    Unlisten { room: String, session: Arc<str> },
+    /// Unsubscribe from a room nobody here listens to any more, if that is
+    /// still so.
+    Linger { room: String },
+    /// What a gap repair found: the logged messages from the gap, or
+    /// `None` when the log could not be read.
+    Repaired {
+        room: String,
+        epoch: u64,
+        found: Option<Vec<RoomMsg>>,
+    },
+}
+
+/// What an [`Command::Out`] carries.
+enum OutItem {
+    Frame {
+        text: ByteString,
+        answer: bool,
+    },
+    Resynced(Resynced),
+    Linked {
+        serial: u64,
+        kind: RoomKind,
+        role: Role,
+    },
+    Refused {
+        serial: u64,
+    },
+}
+
+/// What the writer does, in order.
+enum Write {
+    Publish {
+        channel: String,
+        payload: String,
+        /// The room log and entry id to keep it under, if numbered.
+        log: Option<(String, String)>,
+    },
+    Subscribe(String),
+    Unsubscribe(String),
+}
+
+/// What the node knows of Redis and the others, for `/healthz`.
+#[derive(Default)]
+pub struct Status {
+    /// Whether the last heartbeat reached Redis.
+    pub redis_up: AtomicBool,
+    /// Live nodes at the last heartbeat, this one included.
+    pub nodes: AtomicUsize,
+}
+
+/// This node's handle on the Redis backplane; cheap to share.
+pub struct RedisNode {
+    /// This node's id.
+    id: Arc<str>,
+    /// The node loop.
+    commands: mpsc::UnboundedSender<Command>,
+    /// Redis reachable, live nodes.
+    status: Arc<Status>,
+    /// The node's connection to Redis, for claims.
+    manager: ConnectionManager,
+    /// `cluster.request_timeout_ms`.
+    request_timeout: Duration,
+    /// `cluster.node_timeout_ms`.
+    node_timeout: Duration,
+    /// The arbiter it all runs on.
+    arbiter: ArbiterHandle,
+    /// Counters.
+    metrics: Arc<Metrics>,
+}
+
+/// Where the Lobby hears from other nodes.
+pub struct LobbyInbox {
+    /// Requests forwarded to this node.
+    pub forwarded: Recipient<Forwarded>,
+    /// Answers to the joins this node forwarded.
+    pub answered: Recipient<JoinAnswered>,
+}
+
+impl RedisNode {
+    /// Joins the cluster at `cluster.redis_url` as `id`: starts the node's
+    /// thread, its loop and writer, and its heartbeat. Redis need not be
+    /// up yet: the node connects (and reconnects) on its own.
+    pub fn start(
+        config: &Config,
+        id: String,
+        metrics: Arc<Metrics>,
+        lobby: LobbyInbox,
+    ) -> Result<Arc<RedisNode>, String> {
+        let cluster = &config.cluster;
+        let request_timeout = Duration::from_millis(cluster.request_timeout_ms.get());
+        let node_timeout = Duration::from_millis(cluster.node_timeout_ms.get());
+        let heartbeat = Duration::from_millis(cluster.heartbeat_ms.get());
+        let mut info = cluster
+            .redis_url
+            .as_str()
+            .into_connection_info()
+            .map_err(|err| format!("cluster.redis_url: {err}"))?;
+        let settings = info.redis_settings().clone();
+        info = info.set_redis_settings(settings.set_protocol(ProtocolVersion::RESP3));
+        let client =
+            redis::Client::open(info).map_err(|err| format!("cluster.redis_url: {err}"))?;
+        let (push_in, pushes) = mpsc::channel(PUSH_QUEUE);
+        let drops = metrics.clone();
+        let manager_config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(request_timeout))
+            .set_connection_timeout(Some(request_timeout))
+            .set_max_delay(heartbeat)
+            .set_automatic_resubscription()
+            .set_push_sender(move |push| {
+                push_in.try_send(push).map_err(|_| {
+                    drops.cluster_push_dropped.inc();
+                })
+            });
+        let (commands, inbox) = mpsc::unbounded_channel();
+        let (writes, written) = mpsc::unbounded_channel();
+        let status = Arc::new(Status::default());
+        let arbiter = Arbiter::new().handle();
+        let (made, manager) = std::sync::mpsc::channel();
+        let id: Arc<str> = id.into();
+        let node_loop = NodeLoop {
+            id: id.clone(),
+            lobby,
+            metrics: metrics.clone(),
+            writes,
+            commands: commands.clone(),
+            request_timeout,
+            node_timeout,
+            sessions: HashMap::new(),
+            listeners: HashMap::new(),
+            tracks: HashMap::new(),
+            owned: HashMap::new(),
+            out: Vec::new(),
+            manager: None,
+        };
+        let loop_status = status.clone();
+        let writer_metrics = metrics.clone();
+        arbiter.spawn(async move {
+            // The manager must be made on the runtime that drives it.
+            let manager = match ConnectionManager::new_lazy_with_config(client, manager_config) {
+                Ok(manager) => manager,
+                Err(err) => {
+                    let _ = made.send(Err(err.to_string()));
+                    return;
+                }
+            };
+            let _ = made.send(Ok(manager.clone()));
+            tokio::spawn(writer(manager.clone(), written, writer_metrics));
+            let mut node_loop = node_loop;
+            node_loop.write(Write::Subscribe(node_channel(&node_loop.id)));
+            node_loop.manager = Some(manager);
+            node_loop.run(inbox, pushes, loop_status, heartbeat).await;
+        });
+        let manager = manager
+            .recv()
+            .map_err(|_| "the cluster thread did not start".to_string())?
+            .map_err(|err| format!("cluster.redis_url: {err}"))?;
+        let node = Arc::new(RedisNode {
+            id: id.clone(),
+            commands,
+            status,
+            manager,
+            request_timeout,
+            node_timeout,
+            arbiter,
+            metrics,
+        });
+        Ok(node)
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Redis reachable, live nodes.
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+
+    fn send(&self, command: Command) {
+        // The loop runs as long as the process.
+        let _ = self.commands.send(command);
+    }
+
+    /// Claims `room` for this node unless a live node owns it; `kind` is
+    /// the kind of a room that does not exist yet.
+    pub fn claim_room(
+        &self,
+        room: &str,
+        kind: RoomKind,
+    ) -> impl Future<Output = Result<Claim, Unavailable>> + 'static {
+        let mut manager = self.manager.clone();
+        let keys = (owner_key(room), NODES_KEY);
+        let args = (
+            self.id.to_string(),
+            self.node_timeout.as_millis() as u64,
+            kind.as_str(),
+        );
+        let timeout = self.request_timeout;
+        let arbiter = self.arbiter.clone();
+        async move {
+            let (done, answer) = oneshot::channel();
+            arbiter.spawn(async move {
+                let script = Script::new(include_str!("scripts/claim_room.lua"));
+                let claimed = tokio::time::timeout(
+                    timeout,
+                    script
+                        .key(keys.0)
+                        .key(keys.1)
+                        .arg(args.0)
+                        .arg(args.1)
+                        .arg(args.2)
+                        .invoke_async::<(String, u64, String)>(&mut manager),
+                )
+                .await;
+                let _ = done.send(claimed);
+            });
+            match answer.await {
+                Ok(Ok(Ok((owner, epoch, kind)))) => {
+                    let kind = serde_json::from_value(serde_json::Value::String(kind))
+                        .map_err(|_| Unavailable)?;
+                    Ok(Claim { owner, epoch, kind })
+                }
+                Ok(Ok(Err(err))) => {
+                    log::warn!("cluster: claiming a room: {err}");
+                    Err(Unavailable)
+                }
+                _ => Err(Unavailable),
+            }
+        }
+    }
+
+    /// This node owns `room` under `epoch`.
+    pub fn owned(&self, room: &str, epoch: u64) {
+        self.send(Command::Owned {
+            room: room.to_string(),
+            epoch,
+        });
+    }
+
+    /// This node closed `room`: others may claim it.
+    pub fn release_room(&self, room: &str) {
+        self.send(Command::Release {
+            room: room.to_string(),
+        });
+    }
+
+    /// Where frames for `room`'s members on other nodes go.
+    pub fn outlet(self: &Arc<Self>, room: &str) -> Arc<dyn RemoteOutlet> {
+        Arc::new(RoomOutlet {
+            room: room.into(),
+            node: self.clone(),
+        })
+    }
+
+    /// A session on another node, as a room this node owns reaches it.
+    pub fn remote_session(self: &Arc<Self>, room: &str, session: &str) -> SessionHandle {
+        SessionHandle::remote(session.into(), self.outlet(room), self.metrics.clone())
+    }
+
+    /// How this node's sessions reach rooms owned by `owner`.
+    pub fn remote_rooms(self: &Arc<Self>, owner: &str) -> Arc<dyn RemoteRooms> {
+        Arc::new(OwnerRooms {
+            owner: owner.to_string(),
+            node: self.clone(),
+        })
+    }
+
+    /// Forwards `msg` to node `node`.
+    pub fn forward(&self, node: &str, msg: NodeMsg) {
+        self.send(Command::Forward {
+            node: node.to_string(),
+            msg,
+        });
+    }
+
+    /// Tells `session` on node of the outlet that its join went through.
+    pub fn answer_join(
+        &self,
+        room: &str,
+        session: &str,
+        serial: u64,
+        outcome: Option<(RoomKind, Role)>,
+    ) {
+        let item = match outcome {
+            Some((kind, role)) => OutItem::Linked { serial, kind, role },
+            None => OutItem::Refused { serial },
+        };
+        self.send(Command::Out {
+            room: room.into(),
+            to: session.into(),
+            item,
+        });
+    }
+
+    /// A session connected to this node.
+    pub fn attach(&self, session: &str, handle: SessionHandle) {
+        self.send(Command::Attach {
+            session: session.into(),
+            handle,
+        });
+    }
+
+    /// A session of this node ended.
+    pub fn detach(&self, session: &str) {
+        self.send(Command::Detach {
+            session: session.into(),
+        });
+    }
+
+    /// A session of this node is in, or joining, `room` owned elsewhere:
+    /// its frames must reach this node.
+    pub fn listen(&self, room: &str, session: &str) {
+        self.send(Command::Listen {
+            room: room.to_string(),
+            session: session.into(),
+        });
+    }
+
+    /// It is no longer.
+    pub fn unlisten(&self, room: &str, session: &str) {
+        self.send(Command::Unlisten {
+            room: room.to_string(),
+            session: session.into(),
+        });
+    }
+}
+
+/// Frames for a room's members on other nodes.
+struct RoomOutlet {
+    room: Arc<str>,
+    node: Arc<RedisNode>,
+}
+
+impl RemoteOutlet for RoomOutlet {
+    fn frame(&self, session: &Arc<str>, frame: ByteString, answer: bool) {
+        self.node.send(Command::Out {
+            room: self.room.clone(),
+            to: session.clone(),
+            item: OutItem::Frame {
+                text: frame,
+                answer,
+            },
+        });
+    }
+
+    fn resynced(&self, session: &Arc<str>, resynced: Resynced) {
+        self.node.send(Command::Out {
+            room: self.room.clone(),
+            to: session.clone(),
+            item: OutItem::Resynced(resynced),
+        });
+    }
+}
+
+/// The rooms one other node owns, as this node's sessions reach them.
+struct OwnerRooms {
+    owner: String,
+    node: Arc<RedisNode>,
+}
+
+impl RemoteRooms for OwnerRooms {
+    fn request(&self, room: &str, msg: RoomRequest) {
+        self.node.forward(
+            &self.owner,
+            NodeMsg::Room {
+                room: room.to_string(),
+                session: msg.session,
+                action: msg.action,
+                id: msg.id,
+            },
+        );
+    }
+}
+
+/// Where this node is in one room channel's numbering.
+struct Track {
+    /// The owner's claim the numbers belong to.
+    epoch: u64,
+    /// The next number expected.
+    next: u64,
+    /// Messages past a gap, waiting for it to be repaired.
+    pending: BTreeMap<u64, RoomMsg>,
+    /// Whether a repair is under way.
+    repairing: bool,
+}
+
+/// The numbering of a room this node owns.
+struct Sequence {
+    epoch: u64,
+    /// The last number given.
+    last: u64,
+}
+
+/// Frames gathered for one room channel during one turn of the loop.
+struct Batch {
+    room: Arc<str>,
+    items: Vec<Pending>,
+}
+
+/// An item of a [`Batch`]; consecutive copies of one frame for several
+/// sessions become one item with several recipients.
+enum Pending {
+    Frame {
+        to: Vec<String>,
+        text: ByteString,
+        answer: bool,
+    },
+    Other(Item),
+}
+
+/// The node loop's state.
+struct NodeLoop {
+    id: Arc<str>,
+    lobby: LobbyInbox,
+    metrics: Arc<Metrics>,
+    writes: mpsc::UnboundedSender<Write>,
+    /// The loop's own queue, for results of its tasks.
+    commands: mpsc::UnboundedSender<Command>,
+    request_timeout: Duration,
+    /// `cluster.node_timeout_ms`.
+    node_timeout: Duration,
+    /// This node's sessions that may get frames from other nodes.
+    sessions: HashMap<Arc<str>, SessionHandle>,
+    /// Rooms owned elsewhere, and which of this node's sessions are in
+    /// them.
+    listeners: HashMap<String, HashSet<Arc<str>>>,
+    /// Numbering of the room channels listened to.
+    tracks: HashMap<String, Track>,
+    /// Numbering of the rooms this node owns.
+    owned: HashMap<String, Sequence>,
+    /// Frames gathered this turn, by room, in order.
+    out: Vec<Batch>,
+    manager: Option<ConnectionManager>,
+}
+
+impl NodeLoop {
+    async fn run(
+        &mut self,
+        mut inbox: mpsc::UnboundedReceiver<Command>,
+        mut pushes: mpsc::Receiver<redis::PushInfo>,
+        status: Arc<Status>,
+        heartbeat: Duration,
+    ) {
+        let mut beat = tokio::time::interval(heartbeat);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                command = inbox.recv() => {
+                    let Some(command) = command else { return };
+                    self.command(command);
+                    while let Ok(command) = inbox.try_recv() {
+                        self.command(command);
+                    }
+                    self.flush_out();
+                }
+                Some(push) = pushes.recv() => self.push(push),
+                _ = beat.tick() => self.beat(&status),
+            }
+        }
+    }
+
+    fn manager(&self) -> ConnectionManager {
+        self.manager.clone().expect("set before the loop runs")
+    }
+
+    /// Says this node is alive, and counts the live ones.
+    fn beat(&self, status: &Arc<Status>) {
+        let mut manager = self.manager();
+        let id = self.id.to_string();
+        let timeout = self.request_timeout;
+        let status = status.clone();
+        let ttl = self.node_timeout.as_millis() as u64;
+        tokio::spawn(async move {
+            let script = Script::new(include_str!("scripts/heartbeat.lua"));
+            let counted = tokio::time::timeout(
+                timeout,
+                script
+                    .key(NODES_KEY)
+                    .arg(id)
+                    .arg(ttl)
+                    .invoke_async::<usize>(&mut manager),
+            )
+            .await;
+            match counted {
+                Ok(Ok(nodes)) => {
+                    if !status.redis_up.swap(true, Ordering::Relaxed) {
+                        log::info!("cluster: Redis reached; {nodes} nodes live");
+                    }
+                    status.nodes.store(nodes, Ordering::Relaxed);
+                }
+                Ok(Err(err)) => {
+                    if status.redis_up.swap(false, Ordering::Relaxed) {
+                        log::warn!("cluster: Redis is down: {err}");
+                    }
+                }
+                Err(_) => {
+                    if status.redis_up.swap(false, Ordering::Relaxed) {
+                        log::warn!("cluster: Redis is down: no answer in time");
+                    }
+                }
+            }
+        });
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Out { room, to, item } => self.gather(room, to, item),
+            Command::Forward { node, msg } => match serde_json::to_string(&msg) {
+                Ok(payload) => self.write(Write::Publish {
+                    channel: node_channel(&node),
+                    payload,
+                    log: None,
+                }),
+                Err(err) => log::error!("cluster: cannot encode a forwarded request: {err}"),
+            },
+            Command::Owned { room, epoch } => {
+                self.owned.insert(room, Sequence { epoch, last: 0 });
+            }
+            Command::Release { room } => {
+                self.flush_out();
+                self.owned.remove(&room);
+                let mut manager = self.manager();
+                let id = self.id.to_string();
+                let timeout = self.request_timeout;
+                tokio::spawn(async move {
+                    let script = Script::new(include_str!("scripts/release_room.lua"));
+                    let released = tokio::time::timeout(
+                        timeout,
+                        script
+                            .key(owner_key(&room))
+                            .key(log_key(&room))
+                            .arg(id)
+                            .arg(EPOCH_KEPT.as_millis() as u64)
+                            .invoke_async::<i64>(&mut manager),
+                    )
+                    .await;
+                    if !matches!(released, Ok(Ok(_))) {
+                        log::warn!("cluster: room {room} could not be released");
+                    }
+                });
+            }
+            Command::Attach { session, handle } => {
+                self.sessions.insert(session, handle);
+            }
+            Command::Detach { session } => {
+                self.sessions.remove(&session);
+            }
+            Command::Listen { room, session } => {
+                let listeners = self.listeners.entry(room.clone()).or_default();
+                let first = listeners.is_empty();
+                listeners.insert(session);
+                if first {
+                    self.write(Write::Subscribe(room_channel(&room)));
+                }
+            }
+            Command::Unlisten { room, session } => {
+                let Some(listeners) = self.listeners.get_mut(&room) else {
+                    return;
+                };
+                listeners.remove(&session);
+                if listeners.is_empty() {
+                    // Answers to the last member's leave are still on their
+                    // way: unsubscribe a little later, if still nobody listens.
+                    let commands = self.commands.clone();
+                    let linger = self.request_timeout;
+                    tokio::spawn(async move {
+                        tokio::time::sleep(linger).await;
+                        let _ = commands.send(Command::Linger { room });
+                    });
+                }
+            }
+            Command::Linger { room } => {
+                if self.listeners.get(&room).is_some_and(HashSet::is_empty) {
+                    self.listeners.remove(&room);
+                    self.tracks.remove(&room);
+                    self.write(Write::Unsubscribe(room_channel(&room)));
+                }
+            }
+            Command::Repaired { room, epoch, found } => self.repaired(&room, epoch, found),
+        }
+    }
+
+    fn write(&self, write: Write) {
+        // The writer runs as long as the loop.
+        let _ = self.writes.send(write);
+    }
+
+    /// Adds a frame for a remote session to this turn's batch of its room.
+    fn gather(&mut self, room: Arc<str>, to: Arc<str>, item: OutItem) {
+        let index = match self.out.iter().position(|batch| batch.room == room) {
+            Some(index) => index,
+            None => {
+                self.out.push(Batch {
+                    room,
+                    items: Vec::new(),
+                });
+                self.out.len() - 1
+            }
+        };
+        let items = &mut self.out[index].items;
+        match item {
+            OutItem::Frame { text, answer } => {
+                if let Some(Pending::Frame {
+                    to: recipients,
+                    text: last,
+                    answer: last_answer,
+                }) = items.last_mut()
+                {
+                    let same = last.as_bytes().as_ptr() == text.as_bytes().as_ptr()
+                        && last.len() == text.len();
+                    if same && *last_answer == answer {
+                        recipients.push(to.to_string());
+                        return;
+                    }
+                }
+                items.push(Pending::Frame {
+                    to: vec![to.to_string()],
+                    text,
+                    answer,
+                });
+            }
+            OutItem::Resynced(resynced) => items.push(Pending::Other(Item::Resynced {
+                to: to.to_string(),
+                part: resynced.part,
+                frames: resynced.frames.into_iter().map(String::from).collect(),
+            })),
+            OutItem::Linked { serial, kind, role } => items.push(Pending::Other(Item::Linked {
+                to: to.to_string(),
+                serial,
+                kind,
+                role,
+            })),
+            OutItem::Refused { serial } => items.push(Pending::Other(Item::Refused {
+                to: to.to_string(),
+                serial,
+            })),
+        }
+    }
+
+    /// Publishes this turn's batches, one numbered message per room.
+    fn flush_out(&mut self) {
+        for batch in std::mem::take(&mut self.out) {
+            let room: &str = &batch.room;
+            let (epoch, seq) = match self.owned.get_mut(room) {
+                Some(sequence) => {
+                    sequence.last += 1;
+                    (sequence.epoch, sequence.last)
+                }
+                None => (0, 0),
+            };
+            let items = batch
+                .items
+                .into_iter()
+                .map(|pending| match pending {
+                    Pending::Frame { to, text, answer } => Item::Frame {
+                        to,
+                        text: String::from(text),
+                        answer,
+                    },
+                    Pending::Other(item) => item,
+                })
+                .collect();
+            let msg = RoomMsg {
+                owner: self.id.to_string(),
+                epoch,
+                seq,
+                items,
+            };
+            let payload = match serde_json::to_string(&msg) {
+                Ok(payload) => payload,
+                Err(err) => {
+                    log::error!("cluster: cannot encode frames for room {room}: {err}");
+                    continue;
+                }
+            };
+            let log = (epoch > 0).then(|| (log_key(room), format!("{epoch}-{seq}")));
+            self.metrics.cluster_published.inc();
+            self.write(Write::Publish {
+                channel: room_channel(room),
+                payload,
+                log,
+            });
+        }
+    }
+
+    /// A push from Redis: a message on a channel this node listens to.
+    fn push(&mut self, push: redis::PushInfo) {
+        log::trace!(
+            "cluster: {} push {:?} {:?}",
+            self.id,
+            push.kind,
+            push.data.first()
+        );
+        if push.kind != PushKind::Message {
+            return;
+        }
+        let mut data = push.data.into_iter();
+        let (Some(channel), Some(payload)) = (data.next(), data.next()) else {
+            return;
+        };
+        let (Ok(channel), Ok(payload)) = (
+            redis::from_redis_value::<String>(channel),
+            redis::from_redis_value::<String>(payload),
+        ) else {
+            return;
+        };
+        if let Some(room) = channel_room(&channel) {
+            match serde_json::from_str::<RoomMsg>(&payload) {
+                Ok(msg) => self.room_msg(room.to_string(), msg),
+                Err(err) => log::warn!("cluster: a bad message on {channel}: {err}"),
+            }
+        } else {
+            match serde_json::from_str::<NodeMsg>(&payload) {
+                Ok(msg) => self.lobby.forwarded.do_send(Forwarded(msg)),
+                Err(err) => log::warn!("cluster: a bad message on {channel}: {err}"),
+            }
+        }
+    }
+
+    /// A numbered message on a room channel: delivered in order; a gap is
+    /// repaired first.
+    fn room_msg(&mut self, room: String, msg: RoomMsg) {
+        log::trace!(
+            "cluster: {} room {room} message {}-{}",
+            self.id,
+            msg.epoch,
+            msg.seq
+        );
+        if msg.epoch == 0 {
+            return self.deliver(&room, msg);
+        }
+        if !self.listeners.contains_key(&room) {
+            return;
+        }
+        let track = self.tracks.entry(room.clone()).or_insert(Track {
+            epoch: msg.epoch,
+            next: msg.seq,
+            pending: BTreeMap::new(),
+            repairing: false,
+        });
+        if msg.epoch != track.epoch {
+            // A new owner, or the room opened again: its count starts anew.
+            if msg.epoch < track.epoch {
+                return;
+            }
+            *track = Track {
+                epoch: msg.epoch,
+                next: msg.seq,
+                pending: BTreeMap::new(),
+                repairing: false,
+            };
+        }
+        if msg.seq < track.next {
+            return;
+        }
+        let (gap_from, gap_to) = (track.next, msg.seq);
+        track.pending.insert(msg.seq, msg);
+        if gap_to > gap_from && !track.repairing {
+            log::debug!("cluster: room {room} lost messages {gap_from}..{gap_to}; repairing");
+            track.repairing = true;
+            let epoch = track.epoch;
+            self.repair(room.clone(), epoch, gap_from, gap_to - 1);
+        }
+        self.drain(&room);
+    }
+
+    /// Delivers a room's pending messages that are next in order.
+    fn drain(&mut self, room: &str) {
+        loop {
+            let Some(track) = self.tracks.get_mut(room) else {
+                return;
+            };
+            let next = track.next;
+            let Some(msg) = track.pending.remove(&next) else {
+                return;
+            };
+            track.next += 1;
+            self.deliver(room, msg);
+        }
+    }
+
+    /// Reads the messages `from..=to` of `room`'s log.
+    fn repair(&self, room: String, epoch: u64, from: u64, to: u64) {
+        let mut manager = self.manager();
+        let commands = self.commands.clone();
+        let timeout = self.request_timeout;
+        tokio::spawn(async move {
+            let read = tokio::time::timeout(
+                timeout,
+                redis::cmd("XRANGE")
+                    .arg(log_key(&room))
+                    .arg(format!("{epoch}-{from}"))
+                    .arg(format!("{epoch}-{to}"))
+                    .query_async::<Vec<(String, Vec<String>)>>(&mut manager),
+            )
+            .await;
+            let found = match read {
+                Ok(Ok(entries)) => Some(
+                    entries
+                        .into_iter()
+                        .filter_map(|(_, fields)| {
+                            let payload = fields.get(1)?;
+                            serde_json::from_str::<RoomMsg>(payload).ok()
+                        })
+                        .collect(),
+                ),
+                _ => None,
+            };
+            let _ = commands.send(Command::Repaired { room, epoch, found });
+        });
+    }
+
+    /// A gap's repair came back: deliver what it found; if it could not
+    /// close the gap, resync this node's members of the room.
+    fn repaired(&mut self, room: &str, epoch: u64, found: Option<Vec<RoomMsg>>) {
+        let Some(track) = self.tracks.get_mut(room) else {
+            return;
+        };
+        if track.epoch != epoch {
+            return;
+        }
+        track.repairing = false;
+        let from = track.next;
+        log::debug!(
+            "cluster: room {room} repair from {from} found {:?}",
+            found
+                .as_ref()
+                .map(|found| found.iter().map(|msg| msg.seq).collect::<Vec<_>>())
+        );
+        for msg in found.into_iter().flatten() {
+            if msg.epoch == epoch && msg.seq >= from {
+                track.pending.entry(msg.seq).or_insert(msg);
+            }
+        }
+        let first = track.pending.keys().next().copied();
+        if first == Some(from) {
+            self.metrics.cluster_gap_repairs.inc();
+        } else if let Some(first) = first {
+            // The log no longer holds the gap (or could not be read): skip
+            // it, and have the owner send this node's members the room again.
+            track.next = first;
+            self.metrics.cluster_resyncs.inc();
+            let sessions: Vec<String> = self
+                .listeners
+                .get(room)
+                .map(|listeners| listeners.iter().map(|s| s.to_string()).collect())
+                .unwrap_or_default();
+            let owner = track
+                .pending
+                .values()
+                .next()
+                .map(|msg| msg.owner.clone())
+                .unwrap_or_default();
+            if !sessions.is_empty() {
+                if let Ok(payload) = serde_json::to_string(&NodeMsg::Resend {
+                    room: room.to_string(),
+                    sessions,
+                }) {
+                    self.write(Write::Publish {
+                        channel: node_channel(&owner),
+                        payload,
+                        log: None,
+                    });
+                }
+            }
+        }
+        self.drain(room);
+        // A later gap may have opened while this one was being repaired.
+        if let Some(track) = self.tracks.get_mut(room) {
+            if let Some(&last) = track.pending.keys().next_back() {
+                if !track.repairing && last > track.next {
+                    track.repairing = true;
+                    let (next, epoch) = (track.next, track.epoch);
+                    let upto = track
+                        .pending
+                        .keys()
+                        .next()
+                        .copied()
+                        .unwrap_or(last)
+                        .saturating_sub(1);
+                    self.repair(room.to_string(), epoch, next, upto);
+                }
+            }
+        }
+    }
+
+    /// Hands a message's items to this node's sessions.
+    fn deliver(&mut self, room: &str, msg: RoomMsg) {
+        for item in msg.items {
+            match item {
+                Item::Frame { to, text, answer } => {
+                    let text = ByteString::from(text);
+                    for session in to {
+                        if let Some(handle) = self.sessions.get(session.as_str()) {
+                            if answer {
+                                handle.answer(text.clone());
+                            } else {
+                                handle.send(text.clone());
+                            }
+                        }
+                    }
+                }
+                Item::Resynced { to, part, frames } => {
+                    if let Some(handle) = self.sessions.get(to.as_str()) {
+                        handle.resynced(part, frames.into_iter().map(ByteString::from).collect());
+                    }
+                }
+                Item::Linked {
+                    to,
+                    serial,
+                    kind,
+                    role,
+                } => self.lobby.answered.do_send(JoinAnswered {
+                    room: room.to_string(),
+                    owner: msg.owner.clone(),
+                    session: to,
+                    serial,
+                    outcome: Some((kind, role)),
+                }),
+                Item::Refused { to, serial } => self.lobby.answered.do_send(JoinAnswered {
+                    room: room.to_string(),
+                    owner: msg.owner.clone(),
+                    session: to,
+                    serial,
+                    outcome: None,
+                }),
+            }
+        }
+    }
+}
+
+/// Publishes, subscribes and unsubscribes in the order asked, pipelining
+/// what has piled up.
+async fn writer(
+    mut manager: ConnectionManager,
+    mut writes: mpsc::UnboundedReceiver<Write>,
+    metrics: Arc<Metrics>,
+) {
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    let mut pipe = redis::pipe();
+    while writes.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+        let mut queued = 0;
+        for write in batch.drain(..) {
+            match write {
+                Write::Publish {
+                    channel,
+                    payload,
+                    log,
+                } => {
+                    if let Some((key, id)) = log {
+                        pipe.cmd("XADD")
+                            .arg(key)
+                            .arg("MAXLEN")
+                            .arg("~")
+                            .arg(ROOM_LOG_FRAMES)
+                            .arg(id)
+                            .arg("m")
+                            .arg(&payload)
+                            .ignore();
+                    }
+                    pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+                    queued += 1;
+                }
+                Write::Subscribe(channel) => {
+                    send(&mut pipe, &mut queued, &mut manager, &metrics).await;
+                    if let Err(err) = manager.subscribe(&channel).await {
+                        log::warn!("cluster: cannot subscribe to {channel}: {err}");
+                    }
+                }
+                Write::Unsubscribe(channel) => {
+                    send(&mut pipe, &mut queued, &mut manager, &metrics).await;
+                    if let Err(err) = manager.unsubscribe(&channel).await {
+                        log::warn!("cluster: cannot unsubscribe from {channel}: {err}");
+                    }
+                }
+            }
+        }
+        send(&mut pipe, &mut queued, &mut manager, &metrics).await;
+    }
+}
+
+/// Sends the pipelined publishes, if any.
+async fn send(
+    pipe: &mut redis::Pipeline,
+    queued: &mut usize,
+    manager: &mut ConnectionManager,
+    metrics: &Metrics,
+) {
+    if *queued == 0 {
+        return;
+    }
+    if let Err(err) = pipe.query_async::<()>(manager).await {
+        metrics.cluster_publish_failed.inc_by(*queued as u64);
+        log::warn!("cluster: {} publishes failed: {err}", *queued);
+    }
+    pipe.clear();
+    *queued = 0;
+}

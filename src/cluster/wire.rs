@@ -1,0 +1,113 @@
+//! What nodes say to each other through Redis, as JSON: requests forwarded
+//! to a room's owner on the owner's node channel ([`NodeMsg`]), and the
+//! owner's frames for members on other nodes, published once per room
+//! channel with a sequence number and a recipient filter ([`RoomMsg`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    links::{ResyncPart, RoomAction},
+    protocol::{JoinRoom, LeaveReason, MemberInfo, RequestId},
+};
+
+/// A request forwarded to the node that owns a room.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum NodeMsg {
+    /// A session on node `from` joins (or, already in, joins again).
+    Join {
+        /// The member's node.
+        from: String,
+        /// Who joins, as the room shows it.
+        member: MemberInfo,
+        /// The `join_room` as the client sent it.
+        join: JoinRoom,
+        /// The request's `id`.
+        id: Option<RequestId>,
+        /// The session's join serial, echoed in the answer.
+        serial: u64,
+        /// A resumed member's resync join.
+        resync: bool,
+        /// Whether the member is in the room already (a resync or a
+        /// repeated join).
+        already_in: bool,
+    },
+    /// A member's room message.
+    Room {
+        room: String,
+        session: String,
+        action: RoomAction,
+        id: Option<RequestId>,
+    },
+    /// A member leaves.
+    Exit {
+        room: String,
+        session: String,
+        reason: LeaveReason,
+        id: Option<RequestId>,
+    },
+    /// A member's connection dropped.
+    Away {
+        room: String,
+        session: String,
+        reason: LeaveReason,
+    },
+    /// An away member came back.
+    Back { room: String, session: String },
+    /// A member changed name.
+    Rename {
+        room: String,
+        session: String,
+        name: String,
+    },
+    /// A node lost frames it cannot repair: send these members
+    /// `room_joined` and `room_state` again.
+    Resend { room: String, sessions: Vec<String> },
+}
+
+/// The owner's frames for a room's members on other nodes: one message per
+/// batch, numbered per room channel (`epoch`, `seq`) so that a node sees a
+/// gap. `epoch` 0 is unnumbered (a node that does not own the room answers
+/// a stray request).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RoomMsg {
+    /// The node that sent it.
+    pub owner: String,
+    /// The owner's claim of the room: a new claim starts a new count.
+    pub epoch: u64,
+    /// The message's number in its epoch, from 1.
+    pub seq: u64,
+    /// What it carries, in order.
+    pub items: Vec<Item>,
+}
+
+/// One thing a [`RoomMsg`] carries.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum Item {
+    /// A text frame for the sessions `to`.
+    Frame {
+        to: Vec<String>,
+        text: String,
+        /// An answer to the session's own request (goes out at once).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        answer: bool,
+    },
+    /// The frames that resync a session.
+    Resynced {
+        to: String,
+        part: ResyncPart,
+        frames: Vec<String>,
+    },
+    /// A session's join went through.
+    Linked {
+        to: String,
+        serial: u64,
+        /// The room's kind, for the member's node to keep.
+        kind: crate::protocol::RoomKind,
+        /// The member's role there.
+        role: crate::protocol::Role,
+    },
+    /// A session's join was refused.
+    Refused { to: String, serial: u64 },
+}

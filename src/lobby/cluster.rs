@@ -1,0 +1,568 @@
+//! Rooms across nodes, from the Lobby's side (ARCHITECTURE.md, *Many nodes
+//! on Redis*). Every room has one owner node, which runs its Room actor and
+//! counts its members wherever they are.
+//!
+//! - A join of a room this node does not run is held while the room is
+//!   claimed (atomically, in Redis). If the claim takes, the room opens
+//!   here and the join goes on as on one node; else the join is forwarded
+//!   to the owner, which checks it and answers through the room's channel
+//!   ([`JoinAnswered`]). No answer within `cluster.request_timeout_ms` is
+//!   `unavailable`.
+//! - A member on another node reaches its room through a remote
+//!   [`RoomLink`]; its leave, drop, return and new name are forwarded.
+//! - As owner, the Lobby takes other nodes' forwarded requests
+//!   ([`Forwarded`]) for its rooms, reaching their members through remote
+//!   [`SessionHandle`](crate::links::SessionHandle)s.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use super::{rooms::CheckedJoin, Lobby};
+use crate::{
+    cluster::{redis::RedisNode, wire::NodeMsg, Claim, Forwarded, JoinAnswered, Unavailable},
+    links::{JoinRoomRequest, RoomLink, RoomRequest, RoomSeat},
+    protocol::{self, ErrorCode, JoinRoom, LeaveReason, MemberInfo, Refusal, RequestId, Role},
+    room::{Enter, MemberAway, MemberBack, Renamed, Resend},
+};
+
+/// A room another node owns, with members here.
+pub(super) struct RemoteRoom {
+    /// The owner node.
+    owner: String,
+    /// How this node's members reach it.
+    link: RoomLink,
+    /// This node's members in it.
+    members: usize,
+}
+
+/// A join waiting for the room's claim.
+pub(super) enum HeldJoin {
+    /// By a session of this node.
+    Here(JoinRoomRequest),
+    /// Forwarded by another node, which took this one for the owner.
+    Forwarded(ForwardedJoin),
+}
+
+/// A join another node forwarded.
+pub(super) struct ForwardedJoin {
+    from: String,
+    member: MemberInfo,
+    join: JoinRoom,
+    id: Option<RequestId>,
+    serial: u64,
+    resync: bool,
+    already_in: bool,
+}
+
+/// A forwarded join's answer is overdue.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct JoinOverdue {
+    session: String,
+    room: String,
+    serial: u64,
+}
+
+impl Lobby {
+    /// The Redis node; the cluster paths are only taken with one.
+    fn redis(&self) -> Option<Arc<RedisNode>> {
+        self.backplane.node().cloned()
+    }
+
+    /// A join of a room this node does not run: claim it, or forward the
+    /// join to its owner.
+    pub(super) fn join_elsewhere(&mut self, msg: JoinRoomRequest, ctx: &mut Context<Self>) {
+        let Some(entry) = self.sessions.get(&msg.session) else {
+            return;
+        };
+        let Some(handle) = entry.handle.clone() else {
+            return;
+        };
+        let room = msg.join.room.clone();
+        let already_in = entry.rooms.iter().any(|seat| seat.room == room);
+        let refuse = |refusal: Refusal| {
+            handle.refuse(&refusal.with_id(msg.id.as_ref()));
+            if !already_in {
+                handle.refuse_room(room.clone(), msg.serial);
+            }
+        };
+        if !protocol::valid_room_name(&room) {
+            // The owner checks every other field; the name says where it is.
+            return refuse(Refusal::new(
+                ErrorCode::BadRequest,
+                "join_room",
+                format!(
+                    "`room` must be 1 to {} letters, digits, '-', '_' or '.'",
+                    protocol::ROOM_NAME_MAX_CHARS
+                ),
+            ));
+        }
+        if !already_in && entry.rooms.len() >= self.room_limits.max_per_session {
+            let message = format!(
+                "already in {} rooms, the most a session may be in",
+                entry.rooms.len()
+            );
+            return refuse(Refusal::new(ErrorCode::TooManyRooms, "join_room", message));
+        }
+        if let Some(remote) = self.remote_rooms.get(&room) {
+            let owner = remote.owner.clone();
+            return self.forward_join(msg, &owner, already_in, ctx);
+        }
+        self.claim(room, HeldJoin::Here(msg), ctx);
+    }
+
+    /// Holds `join` while `room` is claimed (one claim per room at a time).
+    fn claim(&mut self, room: String, join: HeldJoin, ctx: &mut Context<Self>) {
+        let Some(node) = self.redis() else {
+            return;
+        };
+        let kind = match &join {
+            HeldJoin::Here(msg) => msg.join.kind,
+            HeldJoin::Forwarded(forwarded) => forwarded.join.kind,
+        }
+        .unwrap_or_default();
+        let held = self.claiming.entry(room.clone()).or_default();
+        held.push(join);
+        if held.len() > 1 {
+            return;
+        }
+        ctx.spawn(
+            node.claim_room(&room, kind)
+                .into_actor(self)
+                .map(move |claim, lobby, ctx| lobby.claimed(&room, claim, ctx)),
+        );
+    }
+
+    /// A claim of `room` came back: open the room here, or forward its
+    /// held joins to the owner.
+    fn claimed(&mut self, room: &str, claim: Result<Claim, Unavailable>, ctx: &mut Context<Self>) {
+        let held = self.claiming.remove(room).unwrap_or_default();
+        let Some(node) = self.redis() else {
+            return;
+        };
+        let claim = match claim {
+            Ok(claim) => claim,
+            Err(Unavailable) => {
+                for join in held {
+                    self.refuse_unavailable(join);
+                }
+                return;
+            }
+        };
+        let here = claim.owner == node.id();
+        if here && !self.rooms.contains_key(room) {
+            let zombies = held
+                .iter()
+                .find_map(|join| match join {
+                    HeldJoin::Here(msg) => msg.join.zombies,
+                    HeldJoin::Forwarded(forwarded) => forwarded.join.zombies,
+                })
+                .and_then(|zombies| u32::try_from(zombies).ok())
+                .filter(|zombies| *zombies <= protocol::MAX_ZOMBIES)
+                .unwrap_or(0);
+            let opened = CheckedJoin {
+                kind: claim.kind,
+                role: claim.kind.default_role(),
+                zombies,
+            };
+            self.open_room(room, &opened, ctx);
+            node.owned(room, claim.epoch);
+        }
+        for join in held {
+            match (join, here) {
+                (HeldJoin::Here(msg), true) => self.join_here(msg, ctx),
+                (HeldJoin::Here(msg), false) => {
+                    let already_in = self.sessions.get(&msg.session).is_some_and(|entry| {
+                        entry.rooms.iter().any(|seat| seat.room == msg.join.room)
+                    });
+                    self.forward_join(msg, &claim.owner, already_in, ctx);
+                }
+                (HeldJoin::Forwarded(forwarded), true) => self.join_from(forwarded),
+                (HeldJoin::Forwarded(forwarded), false) => {
+                    node.forward(&claim.owner, forwarded.into_msg());
+                }
+            }
+        }
+    }
+
+    /// Answers a held join `unavailable`.
+    fn refuse_unavailable(&self, join: HeldJoin) {
+        let message = "the room's node or the cluster's Redis did not answer in time";
+        let refusal = Refusal::new(ErrorCode::Unavailable, "join_room", message.to_string());
+        match join {
+            HeldJoin::Here(msg) => {
+                let Some(entry) = self.sessions.get(&msg.session) else {
+                    return;
+                };
+                let Some(handle) = &entry.handle else {
+                    return;
+                };
+                handle.refuse(&refusal.with_id(msg.id.as_ref()));
+                if !entry.rooms.iter().any(|seat| seat.room == msg.join.room) {
+                    handle.refuse_room(msg.join.room, msg.serial);
+                }
+            }
+            HeldJoin::Forwarded(forwarded) => {
+                // The member's node answers it when no answer comes.
+                log::debug!(
+                    "cluster: join of {} from {} not claimed",
+                    forwarded.join.room,
+                    forwarded.from
+                );
+            }
+        }
+    }
+
+    /// Forwards a session's join to the room's owner; the session listens
+    /// to the room's channel first, so that the answer reaches it.
+    fn forward_join(
+        &mut self,
+        msg: JoinRoomRequest,
+        owner: &str,
+        already_in: bool,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(node) = self.redis() else {
+            return;
+        };
+        let Some(entry) = self.sessions.get(&msg.session) else {
+            return;
+        };
+        let room = msg.join.room.clone();
+        let role = entry
+            .rooms
+            .iter()
+            .find(|seat| seat.room == room)
+            .map(|seat| seat.role)
+            .or(msg.join.role)
+            .unwrap_or(Role::Member);
+        let member = MemberInfo {
+            session: msg.session.clone(),
+            name: entry.name.clone(),
+            color: entry.color.clone(),
+            role,
+            away: entry.away.is_some(),
+        };
+        node.listen(&room, &msg.session);
+        if !already_in {
+            self.answering
+                .insert((msg.session.clone(), room.clone()), msg.serial);
+            let overdue = JoinOverdue {
+                session: msg.session.clone(),
+                room: room.clone(),
+                serial: msg.serial,
+            };
+            ctx.notify_later(overdue, self.request_timeout);
+        }
+        let forwarded = ForwardedJoin {
+            from: node.id().to_string(),
+            member,
+            join: msg.join,
+            id: msg.id,
+            serial: msg.serial,
+            resync: msg.resync,
+            already_in,
+        };
+        node.forward(owner, forwarded.into_msg());
+    }
+
+    /// A forwarded join of a room this node runs: checked and entered as
+    /// on one node; its answer goes back through the room's channel.
+    fn join_from(&mut self, join: ForwardedJoin) {
+        let Some(node) = self.redis() else {
+            return;
+        };
+        let name = join.join.room.clone();
+        let session = join.member.session.clone();
+        let handle = node.remote_session(&name, &session);
+        let checked = self.check_join(&join.join).and_then(|checked| {
+            let Some(room) = self.rooms.get(&name) else {
+                return Err(Refusal::new(
+                    ErrorCode::Unavailable,
+                    "join_room",
+                    format!("room {name} moved; try again"),
+                ));
+            };
+            if !join.already_in && room.members >= self.room_limits.max_members {
+                let suggestions = self.suggestions(checked.kind, &name);
+                let refusal = Refusal::new(
+                    ErrorCode::RoomFull,
+                    "join_room",
+                    format!("room {name} is full"),
+                );
+                return Err(refusal.with_suggestions(suggestions));
+            }
+            Ok(checked)
+        });
+        match checked {
+            Ok(checked) => {
+                let Some(room) = self.rooms.get_mut(&name) else {
+                    return;
+                };
+                if !join.already_in {
+                    room.members += 1;
+                }
+                let mut member = join.member;
+                if !join.already_in {
+                    member.role = checked.role;
+                }
+                room.addr.do_send(Enter {
+                    member,
+                    handle,
+                    id: join.id,
+                    resync: join.resync,
+                });
+                if !join.already_in {
+                    node.answer_join(
+                        &name,
+                        &session,
+                        join.serial,
+                        Some((checked.kind, checked.role)),
+                    );
+                }
+            }
+            Err(refusal) => {
+                handle.refuse(&refusal.with_id(join.id.as_ref()));
+                if !join.already_in {
+                    node.answer_join(&name, &session, join.serial, None);
+                }
+            }
+        }
+    }
+
+    /// A member of a room another node owns leaves it.
+    pub(super) fn exit_elsewhere(
+        &mut self,
+        name: &str,
+        session: &str,
+        reason: LeaveReason,
+        id: Option<RequestId>,
+    ) {
+        let Some(node) = self.redis() else {
+            return;
+        };
+        let Some(remote) = self.remote_rooms.get_mut(name) else {
+            return;
+        };
+        node.forward(
+            &remote.owner,
+            NodeMsg::Exit {
+                room: name.to_string(),
+                session: session.to_string(),
+                reason,
+                id,
+            },
+        );
+        remote.members = remote.members.saturating_sub(1);
+        if remote.members == 0 {
+            self.remote_rooms.remove(name);
+        }
+        node.unlisten(name, session);
+    }
+
+    /// Tells the owner of `room`, if another node owns it, `msg`; `true`
+    /// when it did.
+    pub(super) fn tell_owner(&self, room: &str, msg: impl FnOnce() -> NodeMsg) -> bool {
+        let (Some(node), Some(remote)) = (self.redis(), self.remote_rooms.get(room)) else {
+            return false;
+        };
+        node.forward(&remote.owner, msg());
+        true
+    }
+}
+
+impl ForwardedJoin {
+    fn into_msg(self) -> NodeMsg {
+        NodeMsg::Join {
+            from: self.from,
+            member: self.member,
+            join: self.join,
+            id: self.id,
+            serial: self.serial,
+            resync: self.resync,
+            already_in: self.already_in,
+        }
+    }
+}
+
+impl Handler<JoinOverdue> for Lobby {
+    type Result = ();
+
+    fn handle(&mut self, msg: JoinOverdue, _: &mut Context<Self>) {
+        let key = (msg.session, msg.room);
+        if self.answering.get(&key) != Some(&msg.serial) {
+            return;
+        }
+        self.answering.remove(&key);
+        let (session, room) = key;
+        if let Some(node) = self.redis() {
+            node.unlisten(&room, &session);
+        }
+        let join = JoinRoomRequest {
+            session,
+            join: JoinRoom {
+                room,
+                kind: None,
+                role: None,
+                zombies: None,
+            },
+            id: None,
+            serial: msg.serial,
+            resync: false,
+        };
+        self.refuse_unavailable(HeldJoin::Here(join));
+    }
+}
+
+impl Handler<JoinAnswered> for Lobby {
+    type Result = ();
+
+    fn handle(&mut self, msg: JoinAnswered, _: &mut Context<Self>) {
+        let Some(node) = self.redis() else {
+            return;
+        };
+        let key = (msg.session, msg.room);
+        let awaited = self.answering.get(&key) == Some(&msg.serial);
+        let (session, room) = key;
+        if !awaited {
+            // Answered too late (the session was told `unavailable`) or
+            // for a session gone since: take it out again.
+            if msg.outcome.is_some() {
+                node.forward(
+                    &msg.owner,
+                    NodeMsg::Exit {
+                        room: room.clone(),
+                        session: session.clone(),
+                        reason: LeaveReason::Left,
+                        id: None,
+                    },
+                );
+            }
+            return;
+        }
+        self.answering.remove(&(session.clone(), room.clone()));
+        let Some(entry) = self.sessions.get_mut(&session) else {
+            return;
+        };
+        let Some(handle) = entry.handle.clone() else {
+            return;
+        };
+        let Some((kind, role)) = msg.outcome else {
+            node.unlisten(&room, &session);
+            return handle.refuse_room(room, msg.serial);
+        };
+        entry.rooms.push(RoomSeat {
+            room: room.clone(),
+            kind,
+            role,
+            zombies: 0,
+        });
+        let remote = self
+            .remote_rooms
+            .entry(room.clone())
+            .or_insert_with(|| RemoteRoom {
+                owner: msg.owner.clone(),
+                link: RoomLink::remote(room.clone(), node.remote_rooms(&msg.owner)),
+                members: 0,
+            });
+        remote.members += 1;
+        handle.link_room(remote.link.clone(), msg.serial);
+    }
+}
+
+impl Handler<Forwarded> for Lobby {
+    type Result = ();
+
+    fn handle(&mut self, Forwarded(msg): Forwarded, ctx: &mut Context<Self>) {
+        let Some(node) = self.redis() else {
+            return;
+        };
+        match msg {
+            NodeMsg::Join {
+                from,
+                member,
+                join,
+                id,
+                serial,
+                resync,
+                already_in,
+            } => {
+                let forwarded = ForwardedJoin {
+                    from,
+                    member,
+                    join,
+                    id,
+                    serial,
+                    resync,
+                    already_in,
+                };
+                if self.rooms.contains_key(&forwarded.join.room) {
+                    self.join_from(forwarded);
+                } else {
+                    let room = forwarded.join.room.clone();
+                    self.claim(room, HeldJoin::Forwarded(forwarded), ctx);
+                }
+            }
+            NodeMsg::Room {
+                room,
+                session,
+                action,
+                id,
+            } => {
+                let reply = node.remote_session(&room, &session);
+                match self.rooms.get(&room) {
+                    Some(entry) => entry.link.request(RoomRequest {
+                        session,
+                        reply,
+                        action,
+                        id,
+                    }),
+                    None => {
+                        let message = format!("you are not in room {room}");
+                        let refusal = Refusal::new(ErrorCode::NotInRoom, action.kind(), message);
+                        reply.refuse(&refusal.with_id(id.as_ref()));
+                    }
+                }
+            }
+            NodeMsg::Exit {
+                room,
+                session,
+                reason,
+                id,
+            } => {
+                if self.rooms.contains_key(&room) {
+                    self.exit(&room, &session, reason, id);
+                }
+            }
+            NodeMsg::Away {
+                room,
+                session,
+                reason,
+            } => {
+                if let Some(entry) = self.rooms.get(&room) {
+                    entry.addr.do_send(MemberAway { session, reason });
+                }
+            }
+            NodeMsg::Back { room, session } => {
+                if let Some(entry) = self.rooms.get(&room) {
+                    entry.addr.do_send(MemberBack { session });
+                }
+            }
+            NodeMsg::Rename {
+                room,
+                session,
+                name,
+            } => {
+                if let Some(entry) = self.rooms.get(&room) {
+                    entry.addr.do_send(Renamed { session, name });
+                }
+            }
+            NodeMsg::Resend { room, sessions } => {
+                if let Some(entry) = self.rooms.get(&room) {
+                    entry.addr.do_send(Resend { sessions });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! Many nodes on one Redis (PROTOCOL.md, *Running several nodes*): real
+//! nodes in this process, a real `redis-server` of the test's own, real
+//! WebSocket clients on different nodes.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::{
+    redis::{Admin, Redis},
+    support::{Client, TestServer},
+};
+
+/// How long a test waits for the nodes to see each other.
+const SETTLE: Duration = Duration::from_secs(10);
+
+/// A node of the cluster on `redis`, named `id`, with quick heartbeats.
+fn node(redis: &Redis, id: &str) -> TestServer {
+    node_with(redis, id, |_| {})
+}
+
+fn node_with(
+    redis: &Redis,
+    id: &str,
+    tweak: impl FnOnce(&mut parlor::config::Config),
+) -> TestServer {
+    let url = redis.url();
+    let id = id.to_string();
+    TestServer::with(move |config| {
+        config.cluster.redis_url = url;
+        config.cluster.node_id = id;
+        config.cluster.heartbeat_ms = std::num::NonZero::new(100).unwrap();
+        config.cluster.node_timeout_ms = std::num::NonZero::new(1000).unwrap();
+        config.cluster.request_timeout_ms = std::num::NonZero::new(1000).unwrap();
+        config.rooms.state_request_timeout_ms = std::num::NonZero::new(100).unwrap();
+        // The tests send faster than a person: no rate limit in the way.
+        config.limits.msgs_per_sec = std::num::NonZero::new(100_000).unwrap();
+        config.limits.burst = std::num::NonZero::new(100_000).unwrap();
+        tweak(config);
+    })
+}
+
+/// Waits until `server`'s `/healthz` says `nodes` nodes live and Redis ok.
+async fn until_nodes(server: &TestServer, nodes: u64) -> Value {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let health = server.get_json("/healthz").await;
+        if health["cluster"]["nodes"] == nodes && health["cluster"]["redis"] == "ok" {
+            return health;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the nodes never saw each other: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Joins `room` and returns (`room_joined`, `room_state`), skipping member
+/// announcements on the way.
+async fn join(client: &mut Client, room: &str) -> (Value, Value) {
+    client.send(json!({"type":"join_room","room":room})).await;
+    let joined = next_of(client, "room_joined").await;
+    let state = next_of(client, "room_state").await;
+    (joined, state)
+}
+
+/// The next frame of type `kind`, skipping member announcements and state
+/// requests (left unanswered: the newcomer gets the snapshot after
+/// `rooms.state_request_timeout_ms`).
+async fn next_of(client: &mut Client, kind: &str) -> Value {
+    loop {
+        let frame = client.recv().await;
+        if frame["type"] == kind {
+            return frame;
+        }
+        let skippable = frame["type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("member_") || t == "state_request");
+        assert!(skippable, "expected {kind}, got {frame}");
+    }
+}
+
+/// Reads `count` `message` frames, skipping member announcements; returns
+/// their data.
+async fn messages(client: &mut Client, count: usize) -> Vec<Value> {
+    let mut seen = Vec::with_capacity(count);
+    while seen.len() < count {
+        seen.push(next_of(client, "message").await["data"].clone());
+    }
+    seen
+}
+
+fn session(welcome: &Value) -> String {
+    welcome["session"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn healthz_names_the_node_and_counts_the_live_nodes() {
+    let redis = Redis::start();
+    let one = node(&redis, "one");
+    let two = node(&redis, "two");
+    let health = until_nodes(&one, 2).await;
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["node"], "one");
+    let health = until_nodes(&two, 2).await;
+    assert_eq!(health["node"], "two");
+}
+
+#[tokio::test]
+async fn a_single_node_says_nothing_of_a_cluster() {
+    let server = TestServer::start();
+    let health = server.get_json("/healthz").await;
+    assert_eq!(health, json!({"status":"ok","sessions":0}));
+}
+
+#[tokio::test]
+async fn two_senders_on_two_nodes_and_two_listeners_on_two_nodes_see_one_order() {
+    let redis = Redis::start();
+    let one = node(&redis, "one");
+    let two = node(&redis, "two");
+    until_nodes(&one, 2).await;
+    let (mut ada, _) = one.connect().await;
+    let (mut bob, _) = two.connect().await;
+    let (mut cleo, _) = one.connect().await;
+    let (mut dan, _) = two.connect().await;
+    let (joined, _) = join(&mut ada, "lounge").await;
+    assert_eq!(joined["members"].as_array().unwrap().len(), 1);
+    let (joined, _) = join(&mut bob, "lounge").await;
+    assert_eq!(joined["members"].as_array().unwrap().len(), 2, "{joined}");
+    join(&mut cleo, "lounge").await;
+    let (joined, _) = join(&mut dan, "lounge").await;
+    assert_eq!(joined["members"].as_array().unwrap().len(), 4, "{joined}");
+    const EACH: usize = 60;
+    for n in 0..EACH {
+        ada.send(json!({"type":"broadcast","room":"lounge","data":{"from":"ada","n":n}}))
+            .await;
+        bob.send(json!({"type":"broadcast","room":"lounge","data":{"from":"bob","n":n}}))
+            .await;
+    }
+    let cleo_saw = messages(&mut cleo, 2 * EACH).await;
+    let dan_saw = messages(&mut dan, 2 * EACH).await;
+    assert_eq!(cleo_saw, dan_saw, "listeners on two nodes saw two orders");
+    for from in ["ada", "bob"] {
+        let theirs: Vec<u64> = cleo_saw
+            .iter()
+            .filter(|data| data["from"] == from)
+            .map(|data| data["n"].as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            theirs,
+            (0..EACH as u64).collect::<Vec<_>>(),
+            "{from}'s order"
+        );
+    }
+    // Each sender sees the other's, in the same relative order as the listeners.
+    let ada_saw = messages(&mut ada, EACH).await;
+    let bob_saw = messages(&mut bob, EACH).await;
+    let from = |saw: &[Value], who: &str| -> Vec<Value> {
+        saw.iter()
+            .filter(|data| data["from"] == who)
+            .cloned()
+            .collect()
+    };
+    assert_eq!(ada_saw, from(&cleo_saw, "bob"));
+    assert_eq!(bob_saw, from(&cleo_saw, "ada"));
+}
+
+#[tokio::test]
+async fn a_newcomer_on_another_node_gets_the_state_of_the_most_recently_active_member() {
+    let redis = Redis::start();
+    let one = node(&redis, "one");
+    let two = node(&redis, "two");
+    until_nodes(&one, 2).await;
+    let (mut ada, ada_welcome) = one.connect().await;
+    join(&mut ada, "poetry").await;
+    let (mut bob, bob_welcome) = two.connect().await;
+    join(&mut bob, "poetry").await;
+    next_of(&mut ada, "member_joined").await;
+    // Bob, on the other node, is now the most recently active.
+    bob.send(json!({"type":"broadcast","room":"poetry","data":"hi"}))
+        .await;
+    assert_eq!(
+        next_of(&mut ada, "message").await["from"],
+        session(&bob_welcome)
+    );
+    let (mut cleo, cleo_welcome) = one.connect().await;
+    cleo.send(json!({"type":"join_room","room":"poetry"})).await;
+    let asked = next_of(&mut bob, "state_request").await;
+    assert_eq!(asked["for"], session(&cleo_welcome));
+    bob.send(json!({"type":"state","room":"poetry","data":{"words":["moon"]},"for":asked["for"]}))
+        .await;
+    let (joined, state) = (
+        next_of(&mut cleo, "room_joined").await,
+        next_of(&mut cleo, "room_state").await,
+    );
+    assert_eq!(joined["members"].as_array().unwrap().len(), 3);
+    assert_eq!(state["data"], json!({"words":["moon"]}));
+    assert_eq!(state["from"], session(&bob_welcome));
+    let _ = ada_welcome;
+}
+
+#[tokio::test]
+async fn direct_messages_and_leaves_cross_nodes() {
+    let redis = Redis::start();
+    let one = node(&redis, "one");
+    let two = node(&redis, "two");
+    until_nodes(&one, 2).await;
+    let (mut ada, ada_welcome) = one.connect().await;
+    let (mut bob, bob_welcome) = two.connect().await;
+    join(&mut ada, "den").await;
+    join(&mut bob, "den").await;
+    next_of(&mut ada, "member_joined").await;
+    ada.send(json!({"type":"direct","room":"den","to":session(&bob_welcome),"data":"psst"}))
+        .await;
+    let direct = next_of(&mut bob, "message").await;
+    assert_eq!(direct["from"], session(&ada_welcome));
+    assert_eq!(direct["data"], "psst");
+    assert_eq!(direct["direct"], true);
+    let left = bob
+        .ask(json!({"type":"leave_room","room":"den","id":7}))
+        .await;
+    assert_eq!(left, json!({"type":"room_left","room":"den","id":7}));
+    let gone = next_of(&mut ada, "member_left").await;
+    assert_eq!(gone["session"], session(&bob_welcome));
+    assert_eq!(gone["reason"], "left");
+    // A room message for a room it left is refused, from the other node.
+    let refused = bob
+        .ask(json!({"type":"broadcast","room":"den","data":1,"id":8}))
+        .await;
+    assert_eq!(refused["code"], "not_in_room", "{refused}");
+}
+
+#[tokio::test]
+async fn a_member_that_drops_on_another_node_is_away_then_gone() {
+    let redis = Redis::start();
+    let one = node_with(&redis, "one", |config| config.rooms.away_grace_ms = 300);
+    let two = node_with(&redis, "two", |config| config.rooms.away_grace_ms = 300);
+    until_nodes(&one, 2).await;
+    let (mut ada, _) = one.connect().await;
+    let (mut bob, bob_welcome) = two.connect().await;
+    join(&mut ada, "den").await;
+    join(&mut bob, "den").await;
+    next_of(&mut ada, "member_joined").await;
+    drop(bob);
+    let away = next_of(&mut ada, "member_away").await;
+    assert_eq!(away["session"], session(&bob_welcome));
+    let left = next_of(&mut ada, "member_left").await;
+    assert_eq!(left["session"], session(&bob_welcome));
+    assert_eq!(left["reason"], "disconnected");
+}
+
+#[tokio::test]
+async fn a_room_is_full_for_members_of_every_node() {
+    let redis = Redis::start();
+    let full = |config: &mut parlor::config::Config| {
+        config.rooms.max_members = std::num::NonZero::new(2).unwrap();
+    };
+    let one = node_with(&redis, "one", full);
+    let two = node_with(&redis, "two", full);
+    until_nodes(&one, 2).await;
+    let (mut ada, _) = one.connect().await;
+    let (mut bob, _) = two.connect().await;
+    let (mut cleo, _) = two.connect().await;
+    join(&mut ada, "tiny").await;
+    join(&mut bob, "tiny").await;
+    let refused = cleo
+        .ask(json!({"type":"join_room","room":"tiny","id":1}))
+        .await;
+    assert_eq!(refused["code"], "room_full", "{refused}");
+    assert_eq!(refused["id"], 1);
+}
+
+/// The id of the Redis connection subscribed to `channels` channels (the
+/// node listening to a room of another node's has two: its own and the
+/// room's).
+fn subscriber_with(redis: &Redis, channels: usize) -> String {
+    let clients = redis.bulk(&["CLIENT", "LIST"]);
+    let wanted = format!(" sub={channels} ");
+    let line = clients
+        .lines()
+        .find(|line| line.contains(&wanted))
+        .unwrap_or_else(|| panic!("no client subscribed to {channels} channels:\n{clients}"));
+    let id = line
+        .split(' ')
+        .find_map(|field| field.strip_prefix("id="))
+        .expect("an id");
+    id.to_string()
+}
+
+/// Ada on node one talks in a room; Bob listens on node two, whose Redis
+/// connection is cut while she talks, and kept from coming back (Redis
+/// turns new clients away) for a while; `meanwhile` runs while it is cut.
+/// Returns what Bob saw, and node two.
+async fn talk_through_a_cut(meanwhile: impl Fn(&mut Admin)) -> (Vec<Value>, TestServer, Client) {
+    let redis = Redis::start();
+    let one = node(&redis, "one");
+    let two = node(&redis, "two");
+    until_nodes(&one, 2).await;
+    let (mut ada, _) = one.connect().await;
+    let (mut bob, _) = two.connect().await;
+    join(&mut ada, "stream").await;
+    join(&mut bob, "stream").await;
+    let mut admin = redis.admin();
+    const SENT: usize = 300;
+    let (cut_at, back_at) = (SENT / 3, SENT / 2);
+    for n in 0..SENT {
+        if n == cut_at {
+            let id = subscriber_with(&redis, 2);
+            // Node one and this connection: nobody else gets in.
+            assert_eq!(admin.command(&["CONFIG", "SET", "maxclients", "2"]), "+OK");
+            assert_eq!(admin.command(&["CLIENT", "KILL", "ID", &id]), ":1");
+            meanwhile(&mut admin);
+        }
+        if n == back_at {
+            assert_eq!(admin.command(&["CONFIG", "SET", "maxclients", "10000"]), "+OK");
+        }
+        ada.send(json!({"type":"broadcast","room":"stream","data":n}))
+            .await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let mut saw = Vec::new();
+    loop {
+        let frame = bob.recv().await;
+        match frame["type"].as_str() {
+            Some("message") => {
+                saw.push(frame["data"].clone());
+                if frame["data"] == SENT - 1 {
+                    break;
+                }
+            }
+            Some("room_joined" | "room_state") => saw.push(json!(frame["type"])),
+            _ => {}
+        }
+    }
+    (saw, two, bob)
+}
+
+#[tokio::test]
+async fn frames_lost_by_pub_sub_are_repaired_from_the_rooms_log() {
+    let (saw, two, _bob) = talk_through_a_cut(|_| {}).await;
+    let expected: Vec<Value> = (0..300).map(|n| json!(n)).collect();
+    assert_eq!(saw, expected, "every frame, once, in order");
+    assert!(two.metric("parlor_cluster_gap_repairs_total").await >= 1.0);
+    assert_eq!(two.metric("parlor_cluster_resyncs_total").await, 0.0);
+}
+
+#[tokio::test]
+async fn a_gap_the_log_no_longer_holds_resyncs_the_members() {
+    // The log is lost (overwritten by something that is not a stream):
+    // the gap cannot be read back.
+    let (saw, two, _bob) = talk_through_a_cut(|admin| {
+        admin.command(&["SET", "parlor:{room:stream}:log", "not a stream"]);
+    })
+    .await;
+    let resynced = saw
+        .iter()
+        .position(|frame| frame == "room_joined")
+        .expect("a resync");
+    assert_eq!(saw[resynced + 1], "room_state");
+    let numbers: Vec<u64> = saw.iter().filter_map(Value::as_u64).collect();
+    assert!(
+        numbers.windows(2).all(|pair| pair[0] < pair[1]),
+        "in order, no duplicate"
+    );
+    assert!(two.metric("parlor_cluster_resyncs_total").await >= 1.0);
+}
+
+#[tokio::test]
+async fn with_redis_down_local_rooms_go_on_and_the_rest_is_unavailable_until_it_is_back() {
+    let mut redis = Redis::start();
+    let one = node(&redis, "one");
+    until_nodes(&one, 1).await;
+    let (mut ada, _) = one.connect().await;
+    let (mut cleo, _) = one.connect().await;
+    join(&mut ada, "local").await;
+    join(&mut cleo, "local").await;
+    redis.kill();
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let health = one.get_json("/healthz").await;
+        if health["status"] == "degraded" {
+            assert_eq!(health["cluster"]["redis"], "down");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never degraded: {health}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ada.send(json!({"type":"broadcast","room":"local","data":"still here"}))
+        .await;
+    assert_eq!(next_of(&mut cleo, "message").await["data"], "still here");
+    let asked = Instant::now();
+    ada.send(json!({"type":"join_room","room":"faraway","id":3}))
+        .await;
+    let refused = next_of(&mut ada, "error").await;
+    assert_eq!(refused["code"], "unavailable", "{refused}");
+    assert_eq!(refused["id"], 3);
+    assert!(asked.elapsed() < Duration::from_secs(3), "answered in time");
+    redis.restart();
+    until_nodes(&one, 1).await;
+    let (joined, _) = join(&mut ada, "faraway").await;
+    assert_eq!(joined["room"], "faraway");
+}
