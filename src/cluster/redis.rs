@@ -26,7 +26,7 @@ use std::{
     future::Future,
     sync::{
         atomic::{AtomicBool, AtomicUsize, Ordering},
-        Arc,
+        Arc, Mutex,
     },
     time::Duration,
 };
@@ -37,6 +37,7 @@ use redis::{
     aio::{ConnectionManager, ConnectionManagerConfig},
     IntoConnectionInfo, ProtocolVersion, PushKind, Script,
 };
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
@@ -47,7 +48,7 @@ use crate::{
     config::Config,
     links::{RemoteOutlet, RemoteRooms, Resynced, RoomRequest, SessionHandle},
     metrics::Metrics,
-    protocol::{Role, RoomKind},
+    protocol::{Role, RoomKind, RoomListing},
 };
 
 /// Pushes from Redis waiting for the node loop; more are dropped (and
@@ -67,6 +68,17 @@ const WRITE_BATCH: usize = 512;
 
 /// The key of the nodes' heartbeats.
 const NODES_KEY: &str = "parlor:nodes";
+
+/// The key of the room directory: room name → [`Listed`].
+const ROOMS_KEY: &str = "parlor:rooms";
+
+/// A room in the directory, as its owner lists it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Listed {
+    kind: RoomKind,
+    members: usize,
+    owner: String,
+}
 
 /// A node's channel: requests forwarded to it.
 fn node_channel(node: &str) -> String {
@@ -104,6 +116,8 @@ enum Command {
     },
     /// Forward a request to a room's owner.
     Forward { node: String, msg: NodeMsg },
+    /// Hand a write to the writer, in order with the rest.
+    Write(Write),
     /// This node owns `room` under `epoch`: number its frames.
     Owned { room: String, epoch: u64 },
     /// This node closed `room`: give it up.
@@ -158,15 +172,39 @@ enum Write {
     },
     Subscribe(String),
     Unsubscribe(String),
+    /// Any other command whose answer does not matter.
+    Command(redis::Cmd),
 }
 
-/// What the node knows of Redis and the others, for `/healthz`.
+/// What the node knows of Redis and the others, as of its last heartbeat.
 #[derive(Default)]
 pub struct Status {
     /// Whether the last heartbeat reached Redis.
     pub redis_up: AtomicBool,
-    /// Live nodes at the last heartbeat, this one included.
+    /// Live nodes, this one included.
     pub nodes: AtomicUsize,
+    /// The live nodes' ids.
+    live: Mutex<Arc<HashSet<String>>>,
+    /// Every live node's rooms, by name.
+    directory: Mutex<Arc<Vec<RoomListing>>>,
+}
+
+impl Status {
+    /// The live nodes' ids at the last heartbeat.
+    pub fn live(&self) -> Arc<HashSet<String>> {
+        self.live
+            .lock()
+            .map(|live| live.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every live node's rooms at the last heartbeat, by name.
+    pub fn directory(&self) -> Arc<Vec<RoomListing>> {
+        self.directory
+            .lock()
+            .map(|directory| directory.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// This node's handle on the Redis backplane; cheap to share.
@@ -364,6 +402,28 @@ impl RedisNode {
         self.send(Command::Release {
             room: room.to_string(),
         });
+    }
+
+    /// Lists `room` in the cluster's directory with `members` members.
+    pub fn list_room(&self, room: &str, kind: RoomKind, members: usize) {
+        let listed = Listed {
+            kind,
+            members,
+            owner: self.id.to_string(),
+        };
+        let Ok(listed) = serde_json::to_string(&listed) else {
+            return;
+        };
+        let mut command = redis::cmd("HSET");
+        command.arg(ROOMS_KEY).arg(room).arg(listed);
+        self.send(Command::Write(Write::Command(command)));
+    }
+
+    /// Takes `room` out of the directory.
+    pub fn unlist_room(&self, room: &str) {
+        let mut command = redis::cmd("HDEL");
+        command.arg(ROOMS_KEY).arg(room);
+        self.send(Command::Write(Write::Command(command)));
     }
 
     /// Where frames for `room`'s members on other nodes go.
@@ -594,21 +654,45 @@ impl NodeLoop {
         let ttl = self.node_timeout.as_millis() as u64;
         tokio::spawn(async move {
             let script = Script::new(include_str!("scripts/heartbeat.lua"));
-            let counted = tokio::time::timeout(
-                timeout,
-                script
+            let beat = async {
+                let live: Vec<String> = script
                     .key(NODES_KEY)
                     .arg(id)
                     .arg(ttl)
-                    .invoke_async::<usize>(&mut manager),
-            )
-            .await;
-            match counted {
-                Ok(Ok(nodes)) => {
+                    .invoke_async(&mut manager)
+                    .await?;
+                let rooms: HashMap<String, String> = redis::cmd("HGETALL")
+                    .arg(ROOMS_KEY)
+                    .query_async(&mut manager)
+                    .await?;
+                Ok::<_, redis::RedisError>((live, rooms))
+            };
+            match tokio::time::timeout(timeout, beat).await {
+                Ok(Ok((live, rooms))) => {
+                    let nodes = live.len();
                     if !status.redis_up.swap(true, Ordering::Relaxed) {
                         log::info!("cluster: Redis reached; {nodes} nodes live");
                     }
                     status.nodes.store(nodes, Ordering::Relaxed);
+                    let live: HashSet<String> = live.into_iter().collect();
+                    let mut directory: Vec<RoomListing> = rooms
+                        .into_iter()
+                        .filter_map(|(room, listed)| {
+                            let listed: Listed = serde_json::from_str(&listed).ok()?;
+                            live.contains(&listed.owner).then_some(RoomListing {
+                                room,
+                                kind: listed.kind,
+                                members: listed.members,
+                            })
+                        })
+                        .collect();
+                    directory.sort_by(|a, b| a.room.cmp(&b.room));
+                    if let Ok(mut shared) = status.directory.lock() {
+                        *shared = Arc::new(directory);
+                    }
+                    if let Ok(mut shared) = status.live.lock() {
+                        *shared = Arc::new(live);
+                    }
                 }
                 Ok(Err(err)) => {
                     if status.redis_up.swap(false, Ordering::Relaxed) {
@@ -635,6 +719,7 @@ impl NodeLoop {
                 }),
                 Err(err) => log::error!("cluster: cannot encode a forwarded request: {err}"),
             },
+            Command::Write(write) => self.write(write),
             Command::Owned { room, epoch } => {
                 self.owned.insert(room, Sequence { epoch, last: 0 });
             }
@@ -1081,6 +1166,10 @@ async fn writer(
                             .ignore();
                     }
                     pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+                    queued += 1;
+                }
+                Write::Command(command) => {
+                    pipe.add_command(command).ignore();
                     queued += 1;
                 }
                 Write::Subscribe(channel) => {

@@ -303,6 +303,7 @@ impl Lobby {
                 if !join.already_in {
                     room.members += 1;
                 }
+                let (kind, members) = (room.kind, room.members);
                 let mut member = join.member;
                 if !join.already_in {
                     member.role = checked.role;
@@ -320,6 +321,7 @@ impl Lobby {
                         join.serial,
                         Some((checked.kind, checked.role)),
                     );
+                    self.list(&name, kind, members);
                 }
             }
             Err(refusal) => {

@@ -186,16 +186,32 @@ impl Lobby {
 
     /// Up to three rooms of `kind` with space, by name.
     pub(super) fn suggestions(&self, kind: RoomKind, full: &str) -> Vec<String> {
-        let mut open: Vec<&String> = self
+        let max = self.room_limits.max_members;
+        let mut open: Vec<String> = self
             .rooms
             .iter()
-            .filter(|(name, room)| {
-                room.kind == kind && room.members < self.room_limits.max_members && *name != full
-            })
-            .map(|(name, _)| name)
+            .filter(|(name, room)| room.kind == kind && room.members < max && *name != full)
+            .map(|(name, _)| name.clone())
             .collect();
+        if let Some(node) = self.backplane.node() {
+            // Other nodes' rooms, as of the last heartbeat.
+            let directory = node.status().directory();
+            open.extend(
+                directory
+                    .iter()
+                    .filter(|listed| {
+                        listed.kind == kind
+                            && listed.members < max
+                            && listed.room != full
+                            && !self.rooms.contains_key(&listed.room)
+                    })
+                    .map(|listed| listed.room.clone()),
+            );
+        }
         open.sort();
-        open.into_iter().take(MAX_SUGGESTIONS).cloned().collect()
+        open.dedup();
+        open.truncate(MAX_SUGGESTIONS);
+        open
     }
 
     pub(super) fn open_room(&mut self, name: &str, join: &CheckedJoin, ctx: &mut Context<Self>) {
@@ -255,12 +271,29 @@ impl Lobby {
         if !already_in {
             room.members += 1;
         }
+        let (kind, members) = (room.kind, room.members);
         room.addr.do_send(Enter {
             member,
             handle,
             id: msg.id.clone(),
             resync: msg.resync,
         });
+        if !already_in {
+            self.list(name, kind, members);
+        }
+    }
+
+    /// Lists a room this node owns in the cluster's directory (with `0`
+    /// members: takes it out).
+    pub(super) fn list(&self, name: &str, kind: RoomKind, members: usize) {
+        let Some(node) = self.backplane.node() else {
+            return;
+        };
+        if members == 0 {
+            node.unlist_room(name);
+        } else {
+            node.list_room(name, kind, members);
+        }
     }
 
     /// Takes `session` out of `rooms`, telling each room why; a room left
@@ -290,9 +323,13 @@ impl Lobby {
             id,
         });
         room.members = room.members.saturating_sub(1);
-        if room.members == 0 {
+        let (kind, members) = (room.kind, room.members);
+        self.list(name, kind, members);
+        if members > 0 {
+            return;
+        }
+        if let Some(room) = self.rooms.remove(name) {
             room.addr.do_send(CloseRoom);
-            self.rooms.remove(name);
             self.closing.insert(name.to_string());
             if let Some(node) = self.backplane.node() {
                 node.release_room(name);
@@ -338,6 +375,24 @@ impl Handler<ListRooms> for Lobby {
     type Result = MessageResult<ListRooms>;
 
     fn handle(&mut self, _: ListRooms, _: &mut Context<Self>) -> Self::Result {
+        if let Some(node) = self.backplane.node() {
+            // Every node's rooms, as of the last heartbeat, with this
+            // node's own as they are now.
+            let mut listings: Vec<RoomListing> = node
+                .status()
+                .directory()
+                .iter()
+                .filter(|listed| !self.rooms.contains_key(&listed.room))
+                .cloned()
+                .collect();
+            listings.extend(self.rooms.iter().map(|(name, room)| RoomListing {
+                room: name.clone(),
+                kind: room.kind,
+                members: room.members,
+            }));
+            listings.sort_by(|a, b| a.room.cmp(&b.room));
+            return MessageResult(listings);
+        }
         let mut listings: Vec<RoomListing> = self
             .rooms
             .iter()

@@ -48,7 +48,7 @@ pub struct Point {
 }
 
 /// One room in `GET /api/rooms`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RoomListing {
     /// The room's name.
     pub room: String,

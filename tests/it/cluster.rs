@@ -313,7 +313,10 @@ async fn talk_through_a_cut(meanwhile: impl Fn(&mut Admin)) -> (Vec<Value>, Test
             meanwhile(&mut admin);
         }
         if n == back_at {
-            assert_eq!(admin.command(&["CONFIG", "SET", "maxclients", "10000"]), "+OK");
+            assert_eq!(
+                admin.command(&["CONFIG", "SET", "maxclients", "10000"]),
+                "+OK"
+            );
         }
         ada.send(json!({"type":"broadcast","room":"stream","data":n}))
             .await;
@@ -400,4 +403,43 @@ async fn with_redis_down_local_rooms_go_on_and_the_rest_is_unavailable_until_it_
     until_nodes(&one, 1).await;
     let (joined, _) = join(&mut ada, "faraway").await;
     assert_eq!(joined["room"], "faraway");
+}
+
+#[tokio::test]
+async fn every_node_lists_every_nodes_rooms_and_suggests_them_when_one_is_full() {
+    let redis = Redis::start();
+    let pairs = |config: &mut parlor::config::Config| {
+        config.rooms.max_members = std::num::NonZero::new(2).unwrap();
+    };
+    let one = node_with(&redis, "one", pairs);
+    let two = node_with(&redis, "two", pairs);
+    until_nodes(&one, 2).await;
+    let (mut ada, _) = one.connect().await;
+    let (mut bob, _) = two.connect().await;
+    let (mut cleo, _) = two.connect().await;
+    join(&mut ada, "attic").await;
+    join(&mut bob, "basement").await;
+    join(&mut cleo, "basement").await;
+    let expected = json!([
+        {"room":"attic","kind":"chat","members":1},
+        {"room":"basement","kind":"chat","members":2},
+    ]);
+    for server in [&one, &two] {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            let rooms = server.get_json("/api/rooms").await;
+            if rooms == expected {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{rooms}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // The basement's owner, node two, suggests the attic, on node one.
+    let (mut dan, _) = one.connect().await;
+    let refused = dan
+        .ask(json!({"type":"join_room","room":"basement","id":2}))
+        .await;
+    assert_eq!(refused["code"], "room_full", "{refused}");
+    assert_eq!(refused["suggestions"], json!(["attic"]), "{refused}");
 }
