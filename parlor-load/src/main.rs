@@ -165,10 +165,12 @@ struct ChatArgs {
 
 /// Options every scenario takes.
 #[derive(Args, Clone)]
-struct Common {
-    /// The server's WebSocket URL.
-    #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
-    url: String,
+pub(crate) struct Common {
+    /// The server's WebSocket URL; give it again for each node of a
+    /// cluster: each room's members and each game's players are spread
+    /// over the nodes in turn.
+    #[arg(long = "url", default_value = "ws://127.0.0.1:8080/ws", action = clap::ArgAction::Append)]
+    urls: Vec<String>,
     /// New connections per second while ramping up.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=MAX_RAMP))]
     ramp: u32,
@@ -216,6 +218,20 @@ struct EchoArgs {
     /// Echoes per second per session.
     #[arg(long, default_value_t = 1.0, value_parser = rate)]
     rate: f64,
+}
+
+impl Common {
+    /// The URL of the `k`th session of a group (a room's members, a game's
+    /// players, or all): the nodes in turn.
+    fn url(&self, k: u32) -> String {
+        // clap gives at least the default.
+        self.urls[k as usize % self.urls.len()].clone()
+    }
+
+    /// Every URL, as the report shows them.
+    fn urls_shown(&self) -> String {
+        self.urls.join(" ")
+    }
 }
 
 /// Parses a rate a second within `RATE_RANGE`, so its gap is never zero

@@ -219,7 +219,7 @@ pub(crate) fn report(
     };
     Report {
         scenario: scenario.to_string(),
-        url: common.url.clone(),
+        url: common.urls_shown(),
         sessions,
         connected: tally.connected,
         failed: tally.failures.values().sum(),

@@ -443,3 +443,86 @@ async fn every_node_lists_every_nodes_rooms_and_suggests_them_when_one_is_full()
     assert_eq!(refused["code"], "room_full", "{refused}");
     assert_eq!(refused["suggestions"], json!(["attic"]), "{refused}");
 }
+
+/// A free port on 127.0.0.1 that two more after it are likely free too.
+fn free_ports(count: u16) -> u16 {
+    loop {
+        let first = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("a free port")
+            .local_addr()
+            .expect("its address")
+            .port();
+        if first > u16::MAX - count {
+            continue;
+        }
+        let all_free = (first..first + count)
+            .all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+        if all_free {
+            return first;
+        }
+    }
+}
+
+#[tokio::test]
+async fn local_cluster_sh_starts_redis_and_the_nodes_and_stops_them_all() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let port = free_ports(2);
+    let mut script = std::process::Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/deploy/local-cluster.sh"
+        ))
+        .args(["2", "--port", &port.to_string(), "--dir"])
+        .arg(dir.path())
+        .env("PARLOR_BIN", env!("CARGO_BIN_EXE_parlor"))
+        .env("PARLOR_CLUSTER__HEARTBEAT_MS", "100")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("the script starts");
+    let mut nodes = Vec::new();
+    for (n, port) in [port, port + 1].into_iter().enumerate() {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let deadline = Instant::now() + SETTLE;
+        let health = loop {
+            if std::net::TcpStream::connect(addr).is_ok() {
+                let (status, body) = crate::support::http_get(addr, "/healthz").await;
+                let health: Value = serde_json::from_str(&body).unwrap_or_default();
+                if status == 200 && health["cluster"]["nodes"] == 2 {
+                    break health;
+                }
+            }
+            assert!(Instant::now() < deadline, "node {n} never saw the other");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(health["node"], format!("node-{}", n + 1));
+        nodes.push(addr);
+    }
+    // A room across the two nodes.
+    let mut ada = Client::open(&format!("ws://{}/ws", nodes[0])).await;
+    let mut bob = Client::open(&format!("ws://{}/ws", nodes[1])).await;
+    ada.recv_type("welcome").await;
+    bob.recv_type("welcome").await;
+    join(&mut ada, "together").await;
+    join(&mut bob, "together").await;
+    ada.send(json!({"type":"broadcast","room":"together","data":"hello"}))
+        .await;
+    assert_eq!(next_of(&mut bob, "message").await["data"], "hello");
+    // SIGTERM stops everything.
+    let pid = script.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let status = script.wait().expect("the script ends");
+    assert!(status.success(), "{status}");
+    for addr in nodes {
+        assert!(
+            std::net::TcpStream::connect(addr).is_err(),
+            "{addr} still open"
+        );
+    }
+    for log in ["node-1.log", "node-2.log", "redis.log"] {
+        assert!(dir.path().join(log).exists(), "{log}");
+    }
+}

@@ -33,7 +33,8 @@ pub(crate) async fn run_chat(args: ChatArgs) -> Report {
         sessions,
         &tally,
         |n, stop_at| {
-            let (url, tally) = (args.common.url.clone(), tally.clone());
+            // A room's members go to the nodes in turn.
+            let (url, tally) = (args.common.url(n / args.rooms), tally.clone());
             let room = format!("load-{}", n % args.rooms);
             // The first member of each room publishes its state.
             let pace = Pace {

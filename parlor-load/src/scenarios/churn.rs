@@ -69,7 +69,7 @@ pub(crate) async fn run_churn(args: ChurnArgs) -> Report {
             let door = Rc::new(Notify::new());
             doors.borrow_mut().push(door.clone());
             let churn = Churn {
-                url: args.common.url.clone(),
+                url: args.common.url(n / args.rooms.max(1)),
                 n,
                 away,
                 door,

@@ -25,7 +25,7 @@ pub(crate) async fn run_echo(args: EchoArgs) -> Report {
         args.sessions,
         &tally,
         |n, stop_at| {
-            let (url, tally) = (args.common.url.clone(), tally.clone());
+            let (url, tally) = (args.common.url(n), tally.clone());
             async move { echoer(url, n, gap, stop_at, tally).await }
         },
     )

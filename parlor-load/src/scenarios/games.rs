@@ -30,7 +30,7 @@ pub(crate) async fn run_games(args: GamesArgs) -> Report {
         sessions,
         &tally,
         |n, stop_at| {
-            let (url, game, tally) = (args.common.url.clone(), args.game.clone(), tally.clone());
+            let (url, game, tally) = (args.common.url(n), args.game.clone(), tally.clone());
             async move { player(url, n, game, gap, stop_at, tally).await }
         },
     )

@@ -34,7 +34,7 @@ pub(crate) async fn run_idle(args: IdleArgs) -> Report {
         common.server_pid = None;
     }
     let seconds = drive(&common, args.hold, args.sessions, &tally, |n, _| {
-        let (url, tally) = (common.url.clone(), tally.clone());
+        let (url, tally) = (common.url(n), tally.clone());
         async move { idler(url, n, tally).await }
     })
     .await;
@@ -68,7 +68,7 @@ async fn run_idle_workers(args: &IdleArgs, per_process: u32) -> Report {
     );
     let mut merged = Report {
         scenario: "idle".to_string(),
-        url: args.common.url.clone(),
+        url: args.common.urls_shown(),
         ..Report::default()
     };
     let mut children = Vec::new();
@@ -76,7 +76,8 @@ async fn run_idle_workers(args: &IdleArgs, per_process: u32) -> Report {
         let share = per_process.min(args.sessions - worker * per_process);
         let json = dir.join(format!("parlor-load-{}-{worker}.json", std::process::id()));
         let child = tokio::process::Command::new(&exe)
-            .args(["idle", "--worker", "--url", &args.common.url])
+            .args(["idle", "--worker"])
+            .args(args.common.urls.iter().flat_map(|url| ["--url", url]))
             .args([
                 "--sessions",
                 &share.to_string(),
