@@ -66,7 +66,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use actix::{Addr, AsyncContext};
+use actix::{Actor, Addr, AsyncContext};
 use actix_server::Server;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -77,6 +77,7 @@ use crate::{
     lobby::Lobby,
     metrics::Metrics,
     session::SessionShared,
+    store::redis::RedisSnapshots,
     store::Store,
     workers::Workers,
 };
@@ -199,13 +200,30 @@ pub fn start(config: Config) -> io::Result<Parlor> {
     let inbox = cluster::redis::LobbyInbox {
         forwarded: lobby_context.address().recipient(),
         answered: lobby_context.address().recipient(),
+        changed: lobby_context.address().recipient(),
     };
     let backplane =
         Backplane::from_config(&config, metrics.clone(), inbox).map_err(io::Error::other)?;
+    // With a cluster, room snapshots live in Redis, for whichever node
+    // owns a room next.
+    let rooms_store = match backplane.node() {
+        Some(node) => {
+            let snapshots = store::redis::RedisSnapshots::new(
+                node.manager(),
+                StoreLink::new(&store),
+                node.request_timeout(),
+                metrics.clone(),
+            );
+            StoreLink::new(&RedisSnapshots::start_in_arbiter(node.arbiter(), |_| {
+                snapshots
+            }))
+        }
+        None => StoreLink::new(&store),
+    };
     let lobby = lobby_context.run(Lobby::new(
         &config,
         metrics.clone(),
-        StoreLink::new(&store),
+        rooms_store,
         workers.clone(),
         backplane.clone(),
     ));

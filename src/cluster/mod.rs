@@ -76,6 +76,16 @@ pub struct JoinAnswered {
     pub outcome: Option<(RoomKind, Role)>,
 }
 
+/// Nodes stopped heartbeating (`lost`: taken for dead), or Redis answers
+/// again after it could not be reached (`back`: it may have lost
+/// everything, so what this node owns is claimed again).
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct NodesChanged {
+    pub lost: Vec<String>,
+    pub back: bool,
+}
+
 /// The cluster part of `/healthz`.
 #[derive(Debug, Serialize)]
 pub struct ClusterHealth {

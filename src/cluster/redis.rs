@@ -42,7 +42,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     wire::{Item, NodeMsg, RoomMsg},
-    Claim, Forwarded, JoinAnswered, Unavailable,
+    Claim, Forwarded, JoinAnswered, NodesChanged, Unavailable,
 };
 use crate::{
     config::Config,
@@ -116,6 +116,10 @@ enum Command {
     },
     /// Forward a request to a room's owner.
     Forward { node: String, msg: NodeMsg },
+    /// Forward a member's request to whichever node owns `room` now.
+    ForwardRoom { room: String, msg: NodeMsg },
+    /// Room `room` is owned by `owner` (another node).
+    Route { room: String, owner: String },
     /// Hand a write to the writer, in order with the rest.
     Write(Write),
     /// This node owns `room` under `epoch`: number its frames.
@@ -233,6 +237,8 @@ pub struct LobbyInbox {
     pub forwarded: Recipient<Forwarded>,
     /// Answers to the joins this node forwarded.
     pub answered: Recipient<JoinAnswered>,
+    /// Nodes that died, and Redis coming back.
+    pub changed: Recipient<NodesChanged>,
 }
 
 impl RedisNode {
@@ -288,6 +294,7 @@ impl RedisNode {
             listeners: HashMap::new(),
             tracks: HashMap::new(),
             owned: HashMap::new(),
+            routes: HashMap::new(),
             out: Vec::new(),
             manager: None,
         };
@@ -324,6 +331,21 @@ impl RedisNode {
             metrics,
         });
         Ok(node)
+    }
+
+    /// The node's connection to Redis.
+    pub fn manager(&self) -> ConnectionManager {
+        self.manager.clone()
+    }
+
+    /// The thread the node runs on.
+    pub fn arbiter(&self) -> &ArbiterHandle {
+        &self.arbiter
+    }
+
+    /// `cluster.request_timeout_ms`.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
     }
 
     /// This node's id.
@@ -439,12 +461,18 @@ impl RedisNode {
         SessionHandle::remote(session.into(), self.outlet(room), self.metrics.clone())
     }
 
-    /// How this node's sessions reach rooms owned by `owner`.
-    pub fn remote_rooms(self: &Arc<Self>, owner: &str) -> Arc<dyn RemoteRooms> {
-        Arc::new(OwnerRooms {
+    /// How this node's sessions reach rooms other nodes own: through
+    /// whichever node owns each now (see [`RedisNode::route`]).
+    pub fn remote_rooms(self: &Arc<Self>) -> Arc<dyn RemoteRooms> {
+        Arc::new(Router { node: self.clone() })
+    }
+
+    /// Room `room` is owned by node `owner` (another node), from now on.
+    pub fn route(&self, room: &str, owner: &str) {
+        self.send(Command::Route {
+            room: room.to_string(),
             owner: owner.to_string(),
-            node: self.clone(),
-        })
+        });
     }
 
     /// Forwards `msg` to node `node`.
@@ -534,23 +562,24 @@ impl RemoteOutlet for RoomOutlet {
     }
 }
 
-/// The rooms one other node owns, as this node's sessions reach them.
-struct OwnerRooms {
-    owner: String,
+/// The rooms other nodes own, as this node's sessions reach them: the
+/// request goes to the room's owner as the node loop knows it when it
+/// forwards, so a room that changes owner keeps its members' links.
+struct Router {
     node: Arc<RedisNode>,
 }
 
-impl RemoteRooms for OwnerRooms {
+impl RemoteRooms for Router {
     fn request(&self, room: &str, msg: RoomRequest) {
-        self.node.forward(
-            &self.owner,
-            NodeMsg::Room {
+        self.node.send(Command::ForwardRoom {
+            room: room.to_string(),
+            msg: NodeMsg::Room {
                 room: room.to_string(),
                 session: msg.session,
                 action: msg.action,
                 id: msg.id,
             },
-        );
+        });
     }
 }
 
@@ -610,6 +639,8 @@ struct NodeLoop {
     tracks: HashMap<String, Track>,
     /// Numbering of the rooms this node owns.
     owned: HashMap<String, Sequence>,
+    /// The owners of the rooms this node's sessions are in elsewhere.
+    routes: HashMap<String, String>,
     /// Frames gathered this turn, by room, in order.
     out: Vec<Batch>,
     manager: Option<ConnectionManager>,
@@ -652,6 +683,7 @@ impl NodeLoop {
         let timeout = self.request_timeout;
         let status = status.clone();
         let ttl = self.node_timeout.as_millis() as u64;
+        let changed = self.lobby.changed.clone();
         tokio::spawn(async move {
             let script = Script::new(include_str!("scripts/heartbeat.lua"));
             let beat = async {
@@ -670,8 +702,21 @@ impl NodeLoop {
             match tokio::time::timeout(timeout, beat).await {
                 Ok(Ok((live, rooms))) => {
                     let nodes = live.len();
-                    if !status.redis_up.swap(true, Ordering::Relaxed) {
+                    let back = !status.redis_up.swap(true, Ordering::Relaxed);
+                    if back {
                         log::info!("cluster: Redis reached; {nodes} nodes live");
+                    }
+                    let before = status.live();
+                    let lost: Vec<String> = before
+                        .iter()
+                        .filter(|node| !live.contains(node))
+                        .cloned()
+                        .collect();
+                    if !lost.is_empty() || back {
+                        if !lost.is_empty() {
+                            log::warn!("cluster: nodes lost: {}", lost.join(", "));
+                        }
+                        changed.do_send(NodesChanged { lost, back });
                     }
                     status.nodes.store(nodes, Ordering::Relaxed);
                     let live: HashSet<String> = live.into_iter().collect();
@@ -720,6 +765,16 @@ impl NodeLoop {
                 Err(err) => log::error!("cluster: cannot encode a forwarded request: {err}"),
             },
             Command::Write(write) => self.write(write),
+            Command::ForwardRoom { room, msg } => match self.routes.get(&room) {
+                Some(owner) => {
+                    let node = owner.clone();
+                    self.command(Command::Forward { node, msg });
+                }
+                None => log::debug!("cluster: no owner known for room {room}"),
+            },
+            Command::Route { room, owner } => {
+                self.routes.insert(room, owner);
+            }
             Command::Owned { room, epoch } => {
                 self.owned.insert(room, Sequence { epoch, last: 0 });
             }
@@ -780,6 +835,7 @@ impl NodeLoop {
                 if self.listeners.get(&room).is_some_and(HashSet::is_empty) {
                     self.listeners.remove(&room);
                     self.tracks.remove(&room);
+                    self.routes.remove(&room);
                     self.write(Write::Unsubscribe(room_channel(&room)));
                 }
             }
@@ -1091,10 +1147,13 @@ impl NodeLoop {
         }
     }
 
-    /// Hands a message's items to this node's sessions.
+    /// Hands a message's items to this node's sessions (every node that
+    /// listens to the room gets them all, and takes its own).
     fn deliver(&mut self, room: &str, msg: RoomMsg) {
         for item in msg.items {
             match item {
+                Item::Linked { ref to, .. } | Item::Refused { ref to, .. }
+                    if !self.sessions.contains_key(to.as_str()) => {}
                 Item::Frame { to, text, answer } => {
                     let text = ByteString::from(text);
                     for session in to {

@@ -20,8 +20,11 @@ use actix::prelude::*;
 
 use super::{rooms::CheckedJoin, Lobby};
 use crate::{
-    cluster::{redis::RedisNode, wire::NodeMsg, Claim, Forwarded, JoinAnswered, Unavailable},
+    cluster::{
+        redis::RedisNode, wire::NodeMsg, Claim, Forwarded, JoinAnswered, NodesChanged, Unavailable,
+    },
     links::{JoinRoomRequest, RoomLink, RoomRequest, RoomSeat},
+    protocol::RoomKind,
     protocol::{self, ErrorCode, JoinRoom, LeaveReason, MemberInfo, Refusal, RequestId, Role},
     room::{Enter, MemberAway, MemberBack, Renamed, Resend},
 };
@@ -30,6 +33,8 @@ use crate::{
 pub(super) struct RemoteRoom {
     /// The owner node.
     owner: String,
+    /// The room's kind.
+    kind: RoomKind,
     /// How this node's members reach it.
     link: RoomLink,
     /// This node's members in it.
@@ -42,7 +47,14 @@ pub(super) enum HeldJoin {
     Here(JoinRoomRequest),
     /// Forwarded by another node, which took this one for the owner.
     Forwarded(ForwardedJoin),
+    /// The room's owner died: this node's members join it again wherever
+    /// it is claimed.
+    Reclaim,
 }
+
+/// The serial a member's join again of a room whose owner died is
+/// awaited under (its session made no new join).
+const REJOIN: u64 = u64::MAX;
 
 /// A join another node forwarded.
 pub(super) struct ForwardedJoin {
@@ -120,6 +132,7 @@ impl Lobby {
         let kind = match &join {
             HeldJoin::Here(msg) => msg.join.kind,
             HeldJoin::Forwarded(forwarded) => forwarded.join.kind,
+            HeldJoin::Reclaim => self.remote_rooms.get(&room).map(|remote| remote.kind),
         }
         .unwrap_or_default();
         let held = self.claiming.entry(room.clone()).or_default();
@@ -157,6 +170,7 @@ impl Lobby {
                 .find_map(|join| match join {
                     HeldJoin::Here(msg) => msg.join.zombies,
                     HeldJoin::Forwarded(forwarded) => forwarded.join.zombies,
+                    HeldJoin::Reclaim => None,
                 })
                 .and_then(|zombies| u32::try_from(zombies).ok())
                 .filter(|zombies| *zombies <= protocol::MAX_ZOMBIES)
@@ -182,7 +196,92 @@ impl Lobby {
                 (HeldJoin::Forwarded(forwarded), false) => {
                     node.forward(&claim.owner, forwarded.into_msg());
                 }
+                (HeldJoin::Reclaim, true) => self.reenter_here(room),
+                (HeldJoin::Reclaim, false) => self.rejoin_at(room, &claim.owner),
             }
+        }
+    }
+
+    /// This node took over a room whose owner died: its members here
+    /// enter it again, each getting `room_joined` and `room_state` (from
+    /// the snapshot the last owner wrote).
+    fn reenter_here(&mut self, name: &str) {
+        let Some(node) = self.redis() else {
+            return;
+        };
+        self.remote_rooms.remove(name);
+        // Its members' links still lead through the backplane: to this
+        // node, now.
+        node.route(name, node.id());
+        let Some(room) = self.rooms.get_mut(name) else {
+            return;
+        };
+        for (id, entry) in &self.sessions {
+            let Some(seat) = entry.rooms.iter().find(|seat| seat.room == name) else {
+                continue;
+            };
+            let Some(handle) = entry.handle.clone() else {
+                continue;
+            };
+            room.members += 1;
+            room.addr.do_send(Enter {
+                member: MemberInfo {
+                    session: id.clone(),
+                    name: entry.name.clone(),
+                    color: entry.color.clone(),
+                    role: seat.role,
+                    away: entry.away.is_some(),
+                },
+                handle,
+                id: None,
+                resync: false,
+            });
+        }
+        let (kind, members) = (room.kind, room.members);
+        log::info!("cluster: took over room {name} ({members} members here)");
+        self.list(name, kind, members);
+    }
+
+    /// Another node took over a room whose owner died: this node's members
+    /// join it there.
+    fn rejoin_at(&mut self, name: &str, owner: &str) {
+        let Some(node) = self.redis() else {
+            return;
+        };
+        let Some(remote) = self.remote_rooms.get_mut(name) else {
+            return;
+        };
+        remote.owner = owner.to_string();
+        let kind = remote.kind;
+        node.route(name, owner);
+        for (id, entry) in &self.sessions {
+            let Some(seat) = entry.rooms.iter().find(|seat| seat.room == name) else {
+                continue;
+            };
+            self.answering
+                .insert((id.clone(), name.to_string()), REJOIN);
+            let member = MemberInfo {
+                session: id.clone(),
+                name: entry.name.clone(),
+                color: entry.color.clone(),
+                role: seat.role,
+                away: entry.away.is_some(),
+            };
+            let join = ForwardedJoin {
+                from: node.id().to_string(),
+                member,
+                join: JoinRoom {
+                    room: name.to_string(),
+                    kind: Some(kind),
+                    role: Some(seat.role),
+                    zombies: None,
+                },
+                id: None,
+                serial: REJOIN,
+                resync: false,
+                already_in: false,
+            };
+            node.forward(owner, join.into_msg());
         }
     }
 
@@ -202,6 +301,9 @@ impl Lobby {
                 if !entry.rooms.iter().any(|seat| seat.room == msg.join.room) {
                     handle.refuse_room(msg.join.room, msg.serial);
                 }
+            }
+            HeldJoin::Reclaim => {
+                log::warn!("cluster: a room whose owner died could not be claimed");
             }
             HeldJoin::Forwarded(forwarded) => {
                 // The member's node answers it when no answer comes.
@@ -398,6 +500,10 @@ impl Handler<JoinOverdue> for Lobby {
         }
         self.answering.remove(&key);
         let (session, room) = key;
+        if msg.serial == REJOIN {
+            log::warn!("cluster: room {room} did not take session {session} back in time");
+            return;
+        }
         if let Some(node) = self.redis() {
             node.unlisten(&room, &session);
         }
@@ -444,6 +550,18 @@ impl Handler<JoinAnswered> for Lobby {
             return;
         }
         self.answering.remove(&(session.clone(), room.clone()));
+        if msg.serial == REJOIN {
+            // The seat and the link are there already; only a refusal
+            // (the room filled meanwhile) takes the member out.
+            if msg.outcome.is_none() {
+                log::warn!("cluster: session {session} could not join room {room} again");
+                if let Some(entry) = self.sessions.get_mut(&session) {
+                    entry.rooms.retain(|seat| seat.room != room);
+                }
+                node.unlisten(&room, &session);
+            }
+            return;
+        }
         let Some(entry) = self.sessions.get_mut(&session) else {
             return;
         };
@@ -460,14 +578,15 @@ impl Handler<JoinAnswered> for Lobby {
             role,
             zombies: 0,
         });
-        let remote = self
-            .remote_rooms
-            .entry(room.clone())
-            .or_insert_with(|| RemoteRoom {
+        let remote = self.remote_rooms.entry(room.clone()).or_insert_with(|| {
+            node.route(&room, &msg.owner);
+            RemoteRoom {
                 owner: msg.owner.clone(),
-                link: RoomLink::remote(room.clone(), node.remote_rooms(&msg.owner)),
+                kind,
+                link: RoomLink::remote(room.clone(), node.remote_rooms()),
                 members: 0,
-            });
+            }
+        });
         remote.members += 1;
         handle.link_room(remote.link.clone(), msg.serial);
     }
@@ -564,6 +683,52 @@ impl Handler<Forwarded> for Lobby {
                 if let Some(entry) = self.rooms.get(&room) {
                     entry.addr.do_send(Resend { sessions });
                 }
+            }
+        }
+    }
+}
+
+impl Handler<NodesChanged> for Lobby {
+    type Result = ();
+
+    fn handle(&mut self, msg: NodesChanged, ctx: &mut Context<Self>) {
+        let Some(node) = self.redis() else {
+            return;
+        };
+        // Rooms whose owner died: claim them; whoever gets one, every
+        // node's members join it there.
+        let orphaned: Vec<String> = self
+            .remote_rooms
+            .iter()
+            .filter(|(_, remote)| msg.lost.contains(&remote.owner))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for room in orphaned {
+            self.claim(room, HeldJoin::Reclaim, ctx);
+        }
+        if msg.back {
+            // Redis may have lost everything: claim this node's rooms again
+            // and list them.
+            for (name, room) in &self.rooms {
+                let (name, kind, members) = (name.clone(), room.kind, room.members);
+                self.list(&name, kind, members);
+                ctx.spawn(node.claim_room(&name, kind).into_actor(self).map(
+                    move |claim, lobby, _| {
+                        let Some(node) = lobby.redis() else {
+                            return;
+                        };
+                        match claim {
+                            Ok(claim) if claim.owner == node.id() => node.owned(&name, claim.epoch),
+                            Ok(claim) => log::warn!(
+                                "cluster: room {name} was claimed by {} while Redis was away",
+                                claim.owner
+                            ),
+                            Err(Unavailable) => {
+                                log::warn!("cluster: room {name} could not be claimed again")
+                            }
+                        }
+                    },
+                ));
             }
         }
     }

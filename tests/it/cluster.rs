@@ -526,3 +526,58 @@ async fn local_cluster_sh_starts_redis_and_the_nodes_and_stops_them_all() {
         assert!(dir.path().join(log).exists(), "{log}");
     }
 }
+
+#[tokio::test]
+async fn when_a_rooms_node_is_killed_its_room_carries_on_on_a_survivor_from_its_snapshot() {
+    let redis = Redis::start();
+    let url = redis.url();
+    let doomed = crate::support::spawn_binary(
+        &[],
+        &[
+            ("PARLOR_CLUSTER__REDIS_URL", &url),
+            ("PARLOR_CLUSTER__NODE_ID", "doomed"),
+            ("PARLOR_CLUSTER__HEARTBEAT_MS", "100"),
+            ("PARLOR_CLUSTER__NODE_TIMEOUT_MS", "1000"),
+            ("PARLOR_CLUSTER__REQUEST_TIMEOUT_MS", "1000"),
+            ("PARLOR_ROOMS__STATE_REQUEST_TIMEOUT_MS", "100"),
+            ("PARLOR_STORE__SAVE_DEBOUNCE_MS", "0"),
+        ],
+    );
+    let two = node(&redis, "two");
+    let three = node(&redis, "three");
+    until_nodes(&two, 3).await;
+    let mut ada = Client::open(&format!("ws://{}/ws", doomed.addr)).await;
+    ada.recv_type("welcome").await;
+    join(&mut ada, "garden").await;
+    ada.send(json!({"type":"state","room":"garden","data":{"words":["moon"]}}))
+        .await;
+    let (mut bob, bob_welcome) = two.connect().await;
+    let (mut cleo, _) = three.connect().await;
+    let (mut dan, _) = three.connect().await;
+    for client in [&mut bob, &mut cleo, &mut dan] {
+        join(client, "garden").await;
+    }
+    // The owner dies without a word.
+    let killed_at = Instant::now();
+    drop(doomed);
+    // Every survivor's member gets the room again, from the last snapshot.
+    for client in [&mut bob, &mut cleo, &mut dan] {
+        let joined = next_of(client, "room_joined").await;
+        assert_eq!(joined["room"], "garden");
+        let state = next_of(client, "room_state").await;
+        assert_eq!(state["data"], json!({"words":["moon"]}), "{state}");
+    }
+    assert!(
+        killed_at.elapsed() < Duration::from_millis(1000 + 2000),
+        "carried on within cluster.node_timeout_ms + 2 s: {:?}",
+        killed_at.elapsed()
+    );
+    // And it goes on: one order for all, whichever node took it.
+    bob.send(json!({"type":"broadcast","room":"garden","data":"still here"}))
+        .await;
+    for client in [&mut cleo, &mut dan] {
+        let message = next_of(client, "message").await;
+        assert_eq!(message["from"], session(&bob_welcome));
+        assert_eq!(message["data"], "still here");
+    }
+}

@@ -11,6 +11,8 @@
 //! logged, counted in `/metrics` and kept, newest per room, to be tried again
 //! at the next [`Retry`]; the server goes on serving meanwhile.
 
+pub mod redis;
+
 use std::{
     collections::{HashMap, HashSet},
     fmt,
