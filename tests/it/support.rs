@@ -295,10 +295,12 @@ impl Client {
         }
     }
 
-    /// The next text frame as JSON; Pings are answered on the way.
+    /// The next text frame as JSON, within the patience; Pings are answered
+    /// on the way (and do not extend the patience).
     pub async fn recv(&mut self) -> Value {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            let frame = tokio::time::timeout(PATIENCE, self.ws.next())
+            let frame = tokio::time::timeout_at(deadline, self.ws.next())
                 .await
                 .expect("a frame within the patience")
                 .expect("connection open")
