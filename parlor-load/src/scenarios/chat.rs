@@ -33,8 +33,10 @@ pub(crate) async fn run_chat(args: ChatArgs) -> Report {
         sessions,
         &tally,
         |n, stop_at| {
-            // A room's members go to the nodes in turn.
-            let (url, tally) = (args.common.url(n / args.rooms), tally.clone());
+            // A room's members go to the nodes in turn, each room starting
+            // at another node (its first member's node owns it).
+            let member = n / args.rooms + n % args.rooms;
+            let (url, tally) = (args.common.url(member), tally.clone());
             let room = format!("load-{}", n % args.rooms);
             // The first member of each room publishes its state.
             let pace = Pace {
