@@ -116,6 +116,8 @@ pub struct AppState {
     pub sessions: Arc<SessionShared>,
     /// How this node reaches the others.
     pub backplane: Backplane,
+    /// With a cluster, where room snapshots go (Redis).
+    pub snapshots: Option<Addr<RedisSnapshots>>,
 }
 
 /// Places for open sessions: a semaphore of `server.max_sessions` permits
@@ -206,18 +208,17 @@ pub fn start(config: Config) -> io::Result<Parlor> {
         Backplane::from_config(&config, metrics.clone(), inbox).map_err(io::Error::other)?;
     // With a cluster, room snapshots live in Redis, for whichever node
     // owns a room next.
-    let rooms_store = match backplane.node() {
-        Some(node) => {
-            let snapshots = store::redis::RedisSnapshots::new(
-                node.manager(),
-                StoreLink::new(&store),
-                node.request_timeout(),
-                metrics.clone(),
-            );
-            StoreLink::new(&RedisSnapshots::start_in_arbiter(node.arbiter(), |_| {
-                snapshots
-            }))
-        }
+    let snapshots = backplane.node().map(|node| {
+        let snapshots = store::redis::RedisSnapshots::new(
+            node.manager(),
+            StoreLink::new(&store),
+            node.request_timeout(),
+            metrics.clone(),
+        );
+        RedisSnapshots::start_in_arbiter(node.arbiter(), |_| snapshots)
+    });
+    let rooms_store = match &snapshots {
+        Some(snapshots) => StoreLink::new(snapshots),
         None => StoreLink::new(&store),
     };
     let lobby = lobby_context.run(Lobby::new(
@@ -243,6 +244,7 @@ pub fn start(config: Config) -> io::Result<Parlor> {
         workers,
         sessions,
         backplane,
+        snapshots,
     });
     let (server, addr) = http::bind(state.clone(), connections)?;
     Ok(Parlor {
@@ -278,6 +280,7 @@ impl Parlor {
         let deadline = Instant::now() + self.state.config.shutdown_timeout();
         // No new connections from here on: they would miss the Close below.
         handle.pause().await;
+        hand_over(&self.state).await;
         let told = self.state.lobby.send(lobby::CloseAll).await.unwrap_or(0);
         log::info!("shutting down: closing {told} sessions");
         while self.state.slots.open() > 0 && Instant::now() < deadline {
@@ -300,6 +303,26 @@ impl Parlor {
         }
         served
     }
+}
+
+/// With a cluster, gives every room this node owns to the nodes with
+/// members in it: its snapshot is written first, so that the next owner
+/// carries on from it (ARCHITECTURE.md, *Shutdown*).
+async fn hand_over(state: &AppState) {
+    let Some(snapshots) = &state.snapshots else {
+        return;
+    };
+    let rooms = state
+        .lobby
+        .send(lobby::OwnedRooms)
+        .await
+        .unwrap_or_default();
+    for room in &rooms {
+        let _ = room.send(room::Flush).await;
+    }
+    let _ = snapshots.send(store::redis::Synced).await;
+    let handed = state.lobby.send(lobby::HandOver).await.unwrap_or(0);
+    log::info!("cluster: handed {handed} rooms over");
 }
 
 /// Has every live room write its pending snapshot (waiting, until

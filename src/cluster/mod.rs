@@ -76,14 +76,17 @@ pub struct JoinAnswered {
     pub outcome: Option<(RoomKind, Role)>,
 }
 
-/// Nodes stopped heartbeating (`lost`: taken for dead), or Redis answers
+/// Nodes stopped heartbeating (`lost`: taken for dead), Redis answers
 /// again after it could not be reached (`back`: it may have lost
-/// everything, so what this node owns is claimed again).
+/// everything, so what this node owns is claimed again), or owners that
+/// are stopping gave rooms up (`released`).
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub struct NodesChanged {
     pub lost: Vec<String>,
     pub back: bool,
+    /// Rooms their owner gave up as it stopped.
+    pub released: Vec<String>,
 }
 
 /// The cluster part of `/healthz`.

@@ -126,6 +126,8 @@ enum Command {
     Owned { room: String, epoch: u64 },
     /// This node closed `room`: give it up.
     Release { room: String },
+    /// This node is stopping: give `room` up and tell its members' nodes.
+    HandOver { room: String },
     /// A session connected to this node: deliver its frames.
     Attach {
         session: Arc<str>,
@@ -416,6 +418,14 @@ impl RedisNode {
         self.send(Command::Owned {
             room: room.to_string(),
             epoch,
+        });
+    }
+
+    /// This node is stopping: gives `room` up, and has the nodes with
+    /// members in it claim it at once.
+    pub fn hand_over(&self, room: &str) {
+        self.send(Command::HandOver {
+            room: room.to_string(),
         });
     }
 
@@ -716,7 +726,11 @@ impl NodeLoop {
                         if !lost.is_empty() {
                             log::warn!("cluster: nodes lost: {}", lost.join(", "));
                         }
-                        changed.do_send(NodesChanged { lost, back });
+                        changed.do_send(NodesChanged {
+                            lost,
+                            back,
+                            released: Vec::new(),
+                        });
                     }
                     status.nodes.store(nodes, Ordering::Relaxed);
                     let live: HashSet<String> = live.into_iter().collect();
@@ -800,6 +814,37 @@ impl NodeLoop {
                         log::warn!("cluster: room {room} could not be released");
                     }
                 });
+            }
+            Command::HandOver { room } => {
+                // Frames first, then the release, then the word: a node
+                // that hears it finds the room free to claim.
+                self.flush_out();
+                let mut release = redis::cmd("EVAL");
+                release
+                    .arg(include_str!("scripts/release_room.lua"))
+                    .arg(2)
+                    .arg(owner_key(&room))
+                    .arg(log_key(&room))
+                    .arg(self.id.to_string())
+                    .arg(EPOCH_KEPT.as_millis() as u64);
+                self.write(Write::Command(release));
+                let (epoch, seq) = match self.owned.remove(&room) {
+                    Some(sequence) => (sequence.epoch, sequence.last + 1),
+                    None => (0, 0),
+                };
+                let msg = RoomMsg {
+                    owner: self.id.to_string(),
+                    epoch,
+                    seq,
+                    items: vec![Item::Released],
+                };
+                if let Ok(payload) = serde_json::to_string(&msg) {
+                    self.write(Write::Publish {
+                        channel: room_channel(&room),
+                        payload,
+                        log: None,
+                    });
+                }
             }
             Command::Attach { session, handle } => {
                 self.sessions.insert(session, handle);
@@ -1182,6 +1227,11 @@ impl NodeLoop {
                     session: to,
                     serial,
                     outcome: Some((kind, role)),
+                }),
+                Item::Released => self.lobby.changed.do_send(NodesChanged {
+                    lost: Vec::new(),
+                    back: false,
+                    released: vec![room.to_string()],
                 }),
                 Item::Refused { to, serial } => self.lobby.answered.do_send(JoinAnswered {
                     room: room.to_string(),

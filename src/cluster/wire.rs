@@ -110,4 +110,7 @@ pub enum Item {
     },
     /// A session's join was refused.
     Refused { to: String, serial: u64 },
+    /// The owner stopped and gave the room up: a node with members claims
+    /// it at once.
+    Released,
 }

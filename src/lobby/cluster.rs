@@ -700,7 +700,9 @@ impl Handler<NodesChanged> for Lobby {
         let orphaned: Vec<String> = self
             .remote_rooms
             .iter()
-            .filter(|(_, remote)| msg.lost.contains(&remote.owner))
+            .filter(|(name, remote)| {
+                msg.lost.contains(&remote.owner) || msg.released.contains(name)
+            })
             .map(|(name, _)| name.clone())
             .collect();
         for room in orphaned {
@@ -731,5 +733,40 @@ impl Handler<NodesChanged> for Lobby {
                 ));
             }
         }
+    }
+}
+
+/// The node is stopping: the rooms it owns, to flush their snapshots
+/// before they are handed over.
+#[derive(Message)]
+#[rtype(result = "Vec<Addr<crate::room::Room>>")]
+pub struct OwnedRooms;
+
+impl Handler<OwnedRooms> for Lobby {
+    type Result = MessageResult<OwnedRooms>;
+
+    fn handle(&mut self, _: OwnedRooms, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.rooms.values().map(|room| room.addr.clone()).collect())
+    }
+}
+
+/// The node is stopping and its rooms' snapshots are written: give every
+/// room up, so that nodes with members carry it on at once.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct HandOver;
+
+impl Handler<HandOver> for Lobby {
+    type Result = usize;
+
+    fn handle(&mut self, _: HandOver, _: &mut Context<Self>) -> usize {
+        let Some(node) = self.redis() else {
+            return 0;
+        };
+        for name in self.rooms.keys() {
+            node.hand_over(name);
+            node.unlist_room(name);
+        }
+        self.rooms.len()
     }
 }

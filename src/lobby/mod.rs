@@ -34,17 +34,18 @@ use std::{
 use actix::prelude::*;
 use actix_http::ws::CloseCode;
 
+pub use self::{
+    cluster::{HandOver, OwnedRooms},
+    matchmaking::ListGames,
+    restore::{Restore, RestoredGame, RestoredSession},
+    rooms::{ListRooms, RoomLimits},
+    sessions::Admit,
+};
 use self::{
     cluster::{HeldJoin, RemoteRoom},
     matchmaking::GameEntry,
     rooms::RoomEntry,
     sessions::Held,
-};
-pub use self::{
-    matchmaking::ListGames,
-    restore::{Restore, RestoredGame, RestoredSession},
-    rooms::{ListRooms, RoomLimits},
-    sessions::Admit,
 };
 use crate::{
     cluster::Backplane,

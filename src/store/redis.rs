@@ -88,6 +88,17 @@ impl Handler<SaveSnapshot> for RedisSnapshots {
     }
 }
 
+/// Answers once every snapshot given before it is written (or failed).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Synced;
+
+impl Handler<Synced> for RedisSnapshots {
+    type Result = ();
+
+    fn handle(&mut self, _: Synced, _: &mut Context<Self>) {}
+}
+
 impl Handler<LoadSnapshot> for RedisSnapshots {
     type Result = ResponseFuture<Result<Option<Value>, String>>;
 

@@ -581,3 +581,48 @@ async fn when_a_rooms_node_is_killed_its_room_carries_on_on_a_survivor_from_its_
         assert_eq!(message["data"], "still here");
     }
 }
+
+#[tokio::test]
+async fn a_node_stopping_hands_its_rooms_over_at_once() {
+    let redis = Redis::start();
+    let url = redis.url();
+    // Nodes are taken for dead only after a long silence: the room moves
+    // because it is handed over, not because its node went quiet.
+    let slow_to_give_up = [
+        ("PARLOR_CLUSTER__REDIS_URL", url.as_str()),
+        ("PARLOR_CLUSTER__NODE_ID", "leaving"),
+        ("PARLOR_CLUSTER__HEARTBEAT_MS", "100"),
+        ("PARLOR_CLUSTER__NODE_TIMEOUT_MS", "30000"),
+        ("PARLOR_ROOMS__STATE_REQUEST_TIMEOUT_MS", "100"),
+    ];
+    let leaving = crate::support::spawn_binary(&[], &slow_to_give_up);
+    let two = node_with(&redis, "two", |config| {
+        config.cluster.node_timeout_ms = std::num::NonZero::new(30_000).unwrap();
+    });
+    until_nodes(&two, 2).await;
+    let mut ada = Client::open(&format!("ws://{}/ws", leaving.addr)).await;
+    ada.recv_type("welcome").await;
+    join(&mut ada, "porch").await;
+    ada.send(json!({"type":"state","room":"porch","data":{"lamp":"on"}}))
+        .await;
+    let (mut bob, _) = two.connect().await;
+    let (mut cleo, cleo_welcome) = two.connect().await;
+    join(&mut bob, "porch").await;
+    join(&mut cleo, "porch").await;
+    let stopped_at = Instant::now();
+    leaving.terminate();
+    for client in [&mut bob, &mut cleo] {
+        assert_eq!(next_of(client, "room_joined").await["room"], "porch");
+        let state = next_of(client, "room_state").await;
+        assert_eq!(state["data"], json!({"lamp":"on"}), "{state}");
+    }
+    assert!(
+        stopped_at.elapsed() < Duration::from_secs(5),
+        "handed over, not timed out: {:?}",
+        stopped_at.elapsed()
+    );
+    cleo.send(json!({"type":"broadcast","room":"porch","data":"who's there"}))
+        .await;
+    let message = next_of(&mut bob, "message").await;
+    assert_eq!(message["from"], session(&cleo_welcome));
+}
