@@ -29,6 +29,16 @@ const LIST_KEYS: [&str; 2] = ["server.allowed_origins", "store.ignore_actions"];
 /// The longest `cluster.node_id`: it names Redis keys and channels.
 pub const NODE_ID_MAX_CHARS: usize = 64;
 
+/// `url` as it may be logged: without a user and password, and without its
+/// query (which may carry a password too).
+pub fn redacted_url(url: &str) -> String {
+    let url = url.split('?').next().unwrap_or_default();
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://…{}", &url[..scheme], &url[at..]),
+        _ => url.to_string(),
+    }
+}
+
 /// The `store.path` that keeps nothing: an in-memory database.
 pub const IN_MEMORY: &str = ":memory:";
 
@@ -303,9 +313,12 @@ impl Config {
         let url = &cluster.redis_url;
         if !url.is_empty() {
             if let Err(err) = redis::Client::open(url.as_str()) {
+                let shown = redacted_url(url);
                 return Err(invalid(
                     "cluster.redis_url",
-                    format!("({url:?}) is not a Redis URL like \"redis://127.0.0.1:6379\": {err}"),
+                    format!(
+                        "({shown:?}) is not a Redis URL like \"redis://127.0.0.1:6379\": {err}"
+                    ),
                 ));
             }
         }

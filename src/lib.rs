@@ -280,7 +280,14 @@ impl Parlor {
         let deadline = Instant::now() + self.state.config.shutdown_timeout();
         // No new connections from here on: they would miss the Close below.
         handle.pause().await;
-        hand_over(&self.state).await;
+        // Bounded: with Redis gone, the rooms close here as on one node.
+        let handing = hand_over(&self.state);
+        if tokio::time::timeout_at(deadline.into(), handing)
+            .await
+            .is_err()
+        {
+            log::warn!("cluster: rooms not handed over within server.shutdown_timeout_ms");
+        }
         let told = self.state.lobby.send(lobby::CloseAll).await.unwrap_or(0);
         log::info!("shutting down: closing {told} sessions");
         while self.state.slots.open() > 0 && Instant::now() < deadline {

@@ -163,10 +163,11 @@ pub struct SessionHandle(Arc<SessionReach>);
 struct SessionReach {
     /// Frames queued for the client and not yet written, by anyone.
     queued: AtomicUsize,
-    /// `limits.max_outbox`: the most frames that may be queued;
-    /// [`UNCOUNTED`] for a session on another node, whose frames are
-    /// counted where it is connected.
+    /// `limits.max_outbox`: the most frames that may be queued.
     most_queued: usize,
+    /// A session on another node: its frames are counted (and its errors
+    /// and frames out) where it is connected.
+    remote: bool,
     /// Set once the session has been told its outbox overflowed, so a
     /// fan-out to a stuck client tells it once, not once per frame.
     overflowed: AtomicBool,
@@ -176,10 +177,6 @@ struct SessionReach {
     /// than a boxed `Recipient` per message type on every connection.
     mailbox: Box<dyn SessionMailbox>,
 }
-
-/// The `most_queued` of a handle that counts nothing: a session on another
-/// node, whose own node counts its outbox.
-const UNCOUNTED: usize = usize::MAX;
 
 /// Where the frames for a session on another node go: the Backplane, which
 /// publishes them once on the channel of the room or game that sends them,
@@ -351,6 +348,7 @@ impl SessionHandle {
         SessionHandle(Arc::new(SessionReach {
             queued: AtomicUsize::new(0),
             most_queued,
+            remote: false,
             overflowed: AtomicBool::new(false),
             metrics,
             mailbox: Box::new(addr.clone()),
@@ -366,7 +364,8 @@ impl SessionHandle {
     ) -> SessionHandle {
         SessionHandle(Arc::new(SessionReach {
             queued: AtomicUsize::new(0),
-            most_queued: UNCOUNTED,
+            most_queued: usize::MAX,
+            remote: true,
             overflowed: AtomicBool::new(false),
             metrics,
             mailbox: Box::new(RemoteMailbox { session, outlet }),
@@ -375,7 +374,7 @@ impl SessionHandle {
 
     /// Whether the session is on another node.
     pub fn is_remote(&self) -> bool {
-        self.0.most_queued == UNCOUNTED
+        self.0.remote
     }
 
     /// Whether the session is still running (it stops when its grace

@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use self::redis::{LobbyInbox, RedisNode};
 use crate::{
-    config::Config,
+    config::{self, Config},
     metrics::Metrics,
     protocol::{Role, RoomKind},
 };
@@ -116,7 +116,7 @@ impl Backplane {
         };
         log::info!(
             "cluster: node {id} on {}",
-            redact(&config.cluster.redis_url)
+            config::redacted_url(&config.cluster.redis_url)
         );
         RedisNode::start(config, id, metrics, lobby).map(Backplane::Redis)
     }
@@ -149,21 +149,23 @@ impl Backplane {
     }
 }
 
-/// `url` without its password, for the log.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://…{}", &url[..scheme], &url[at..]),
-        _ => url.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::config::redacted_url;
 
     #[test]
     fn a_password_in_the_url_is_not_logged() {
-        assert_eq!(redact("redis://:secret@host:6379"), "redis://…@host:6379");
-        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(
+            redacted_url("redis://:secret@host:6379"),
+            "redis://…@host:6379"
+        );
+        assert_eq!(
+            redacted_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+        assert_eq!(
+            redacted_url("redis+unix:///run/redis.sock?pass=secret"),
+            "redis+unix:///run/redis.sock"
+        );
     }
 }

@@ -8,13 +8,16 @@
 //!   sequence of every room channel it listens to (gaps are repaired from
 //!   the room's capped stream, or its members resynced), and the numbering
 //!   of the rooms it owns. It takes [`Command`]s from the Lobby, rooms and
-//!   sessions, and the pushes Redis sends, through a bounded queue that
-//!   never blocks the driver (a full queue drops, counted);
+//!   sessions (an unbounded queue: while Redis is down it holds what waits
+//!   to be published), and the pushes Redis sends, through a bounded queue
+//!   that never blocks the driver (a full queue drops, counted);
 //! - the *writer* publishes, in order, what the loop hands it, pipelining
 //!   whatever has piled up into one round trip, and subscribes and
 //!   unsubscribes in the same order;
 //! - claims, releases, repairs and heartbeats run as tasks of their own,
-//!   each bounded by `cluster.request_timeout_ms`.
+//!   each bounded by `cluster.request_timeout_ms` (a release at shutdown
+//!   goes through the writer instead, in order with the room's last
+//!   frames).
 //!
 //! Keys and channels (ARCHITECTURE.md, *Many nodes on Redis*):
 //! `parlor:nodes` (heartbeats), `parlor:{node:ID}` (a node's channel),
@@ -48,7 +51,7 @@ use crate::{
     config::Config,
     links::{RemoteOutlet, RemoteRooms, Resynced, RoomRequest, SessionHandle},
     metrics::Metrics,
-    protocol::{Role, RoomKind, RoomListing},
+    protocol::{ErrorCode, Refusal, Role, RoomKind, RoomListing},
 };
 
 /// Pushes from Redis waiting for the node loop; more are dropped (and
@@ -193,6 +196,10 @@ pub struct Status {
     live: Mutex<Arc<HashSet<String>>>,
     /// Every live node's rooms, by name.
     directory: Mutex<Arc<Vec<RoomListing>>>,
+    /// When Redis last answered again after it could not be reached: for
+    /// one node timeout after, the others' heartbeats may be stale, so no
+    /// node is taken for dead.
+    back_at: Mutex<Option<std::time::Instant>>,
 }
 
 impl Status {
@@ -693,6 +700,7 @@ impl NodeLoop {
         let timeout = self.request_timeout;
         let status = status.clone();
         let ttl = self.node_timeout.as_millis() as u64;
+        let node_timeout = self.node_timeout;
         let changed = self.lobby.changed.clone();
         tokio::spawn(async move {
             let script = Script::new(include_str!("scripts/heartbeat.lua"));
@@ -716,10 +724,20 @@ impl NodeLoop {
                     if back {
                         log::info!("cluster: Redis reached; {nodes} nodes live");
                     }
+                    let now = std::time::Instant::now();
+                    let settling = match status.back_at.lock() {
+                        Ok(mut back_at) => {
+                            if back {
+                                *back_at = Some(now);
+                            }
+                            back_at.is_some_and(|at| now.duration_since(at) < node_timeout)
+                        }
+                        Err(_) => false,
+                    };
                     let before = status.live();
                     let lost: Vec<String> = before
                         .iter()
-                        .filter(|node| !live.contains(node))
+                        .filter(|node| !settling && !live.contains(node))
                         .cloned()
                         .collect();
                     if !lost.is_empty() || back {
@@ -733,7 +751,7 @@ impl NodeLoop {
                         });
                     }
                     status.nodes.store(nodes, Ordering::Relaxed);
-                    let live: HashSet<String> = live.into_iter().collect();
+                    let mut live: HashSet<String> = live.into_iter().collect();
                     let mut directory: Vec<RoomListing> = rooms
                         .into_iter()
                         .filter_map(|(room, listed)| {
@@ -748,6 +766,10 @@ impl NodeLoop {
                     directory.sort_by(|a, b| a.room.cmp(&b.room));
                     if let Ok(mut shared) = status.directory.lock() {
                         *shared = Arc::new(directory);
+                    }
+                    if settling {
+                        // Still taken for live: judged once settled.
+                        live.extend(before.iter().cloned());
                     }
                     if let Ok(mut shared) = status.live.lock() {
                         *shared = Arc::new(live);
@@ -784,13 +806,36 @@ impl NodeLoop {
                     let node = owner.clone();
                     self.command(Command::Forward { node, msg });
                 }
-                None => log::debug!("cluster: no owner known for room {room}"),
+                None => {
+                    // Not a room of this node's sessions (any more).
+                    if let NodeMsg::Room {
+                        session,
+                        action,
+                        id,
+                        ..
+                    } = msg
+                    {
+                        if let Some(handle) = self.sessions.get(session.as_str()) {
+                            let message = format!("you are not in room {room}");
+                            let refusal =
+                                Refusal::new(ErrorCode::NotInRoom, action.kind(), message);
+                            handle.refuse(&refusal.with_id(id.as_ref()));
+                        }
+                    }
+                }
             },
             Command::Route { room, owner } => {
                 self.routes.insert(room, owner);
             }
             Command::Owned { room, epoch } => {
-                self.owned.insert(room, Sequence { epoch, last: 0 });
+                // A claim made again under the same epoch numbers on.
+                let sequence = self
+                    .owned
+                    .entry(room)
+                    .or_insert(Sequence { epoch, last: 0 });
+                if sequence.epoch != epoch {
+                    *sequence = Sequence { epoch, last: 0 };
+                }
             }
             Command::Release { room } => {
                 self.flush_out();

@@ -197,7 +197,26 @@ impl Lobby {
                     node.forward(&claim.owner, forwarded.into_msg());
                 }
                 (HeldJoin::Reclaim, true) => self.reenter_here(room),
-                (HeldJoin::Reclaim, false) => self.rejoin_at(room, &claim.owner),
+                (HeldJoin::Reclaim, false) => self.rejoin_at(room, &claim.owner, ctx),
+            }
+        }
+        // Every held join may have been refused: a room opened for nobody
+        // closes again.
+        if here {
+            self.close_if_empty(room);
+        }
+    }
+
+    /// Closes (and gives up) a room this node runs that has no members.
+    fn close_if_empty(&mut self, name: &str) {
+        if self.rooms.get(name).is_some_and(|room| room.members == 0) {
+            if let Some(room) = self.rooms.remove(name) {
+                room.addr.do_send(crate::room::CloseRoom);
+                self.closing.insert(name.to_string());
+            }
+            self.remote_members.remove(name);
+            if let Some(node) = self.redis() {
+                node.release_room(name);
             }
         }
     }
@@ -244,7 +263,7 @@ impl Lobby {
 
     /// Another node took over a room whose owner died: this node's members
     /// join it there.
-    fn rejoin_at(&mut self, name: &str, owner: &str) {
+    fn rejoin_at(&mut self, name: &str, owner: &str, ctx: &mut Context<Self>) {
         let Some(node) = self.redis() else {
             return;
         };
@@ -259,7 +278,15 @@ impl Lobby {
                 continue;
             };
             self.answering
-                .insert((id.clone(), name.to_string()), REJOIN);
+                .insert((id.clone(), name.to_string()), (REJOIN, owner.to_string()));
+            ctx.notify_later(
+                JoinOverdue {
+                    session: id.clone(),
+                    room: name.to_string(),
+                    serial: REJOIN,
+                },
+                self.request_timeout,
+            );
             let member = MemberInfo {
                 session: id.clone(),
                 name: entry.name.clone(),
@@ -347,9 +374,12 @@ impl Lobby {
             away: entry.away.is_some(),
         };
         node.listen(&room, &msg.session);
+        let key = (msg.session.clone(), room.clone());
+        // A second join while the first is unanswered: the owner greets the
+        // member again; the first join's answer links it.
+        let already_in = already_in || self.answering.contains_key(&key);
         if !already_in {
-            self.answering
-                .insert((msg.session.clone(), room.clone()), msg.serial);
+            self.answering.insert(key, (msg.serial, owner.to_string()));
             let overdue = JoinOverdue {
                 session: msg.session.clone(),
                 room: room.clone(),
@@ -386,7 +416,11 @@ impl Lobby {
                     format!("room {name} moved; try again"),
                 ));
             };
-            if !join.already_in && room.members >= self.room_limits.max_members {
+            let counted = self
+                .remote_members
+                .get(&name)
+                .is_some_and(|members| members.contains_key(&session));
+            if !join.already_in && !counted && room.members >= self.room_limits.max_members {
                 let suggestions = self.suggestions(checked.kind, &name);
                 let refusal = Refusal::new(
                     ErrorCode::RoomFull,
@@ -397,13 +431,22 @@ impl Lobby {
             }
             Ok(checked)
         });
+        // A member the room has already counts once, whatever its node thinks.
+        let counted = self
+            .remote_members
+            .get(&name)
+            .is_some_and(|members| members.contains_key(&session));
         match checked {
             Ok(checked) => {
                 let Some(room) = self.rooms.get_mut(&name) else {
                     return;
                 };
-                if !join.already_in {
+                if !join.already_in && !counted {
                     room.members += 1;
+                    self.remote_members
+                        .entry(name.clone())
+                        .or_default()
+                        .insert(session.clone(), join.from.clone());
                 }
                 let (kind, members) = (room.kind, room.members);
                 let mut member = join.member;
@@ -495,17 +538,33 @@ impl Handler<JoinOverdue> for Lobby {
 
     fn handle(&mut self, msg: JoinOverdue, _: &mut Context<Self>) {
         let key = (msg.session, msg.room);
-        if self.answering.get(&key) != Some(&msg.serial) {
+        if self.answering.get(&key).map(|(serial, _)| *serial) != Some(msg.serial) {
             return;
         }
-        self.answering.remove(&key);
+        let Some((_, owner)) = self.answering.remove(&key) else {
+            return;
+        };
         let (session, room) = key;
+        if let Some(node) = self.redis() {
+            // The owner may have taken the member and its answer be lost.
+            node.forward(
+                &owner,
+                NodeMsg::Exit {
+                    room: room.clone(),
+                    session: session.clone(),
+                    reason: LeaveReason::Left,
+                    id: None,
+                },
+            );
+            node.unlisten(&room, &session);
+        }
         if msg.serial == REJOIN {
             log::warn!("cluster: room {room} did not take session {session} back in time");
+            if let Some(entry) = self.sessions.get_mut(&session) {
+                entry.rooms.retain(|seat| seat.room != room);
+            }
+            self.exit_elsewhere(&room, &session, LeaveReason::Disconnected, None);
             return;
-        }
-        if let Some(node) = self.redis() {
-            node.unlisten(&room, &session);
         }
         let join = JoinRoomRequest {
             session,
@@ -531,7 +590,7 @@ impl Handler<JoinAnswered> for Lobby {
             return;
         };
         let key = (msg.session, msg.room);
-        let awaited = self.answering.get(&key) == Some(&msg.serial);
+        let awaited = self.answering.get(&key).map(|(serial, _)| *serial) == Some(msg.serial);
         let (session, room) = key;
         if !awaited {
             // Answered too late (the session was told `unavailable`) or
@@ -562,10 +621,23 @@ impl Handler<JoinAnswered> for Lobby {
             }
             return;
         }
+        let exit = NodeMsg::Exit {
+            room: room.clone(),
+            session: session.clone(),
+            reason: LeaveReason::Disconnected,
+            id: None,
+        };
         let Some(entry) = self.sessions.get_mut(&session) else {
+            // Gone meanwhile: out of the room again.
+            if msg.outcome.is_some() {
+                node.forward(&msg.owner, exit);
+            }
             return;
         };
         let Some(handle) = entry.handle.clone() else {
+            if msg.outcome.is_some() {
+                node.forward(&msg.owner, exit);
+            }
             return;
         };
         let Some((kind, role)) = msg.outcome else {
@@ -652,7 +724,13 @@ impl Handler<Forwarded> for Lobby {
                 reason,
                 id,
             } => {
-                if self.rooms.contains_key(&room) {
+                // Only a member the room counts: an exit for a join it never
+                // took changes nothing.
+                let member = self
+                    .remote_members
+                    .get(&room)
+                    .is_some_and(|members| members.contains_key(&session));
+                if member {
                     self.exit(&room, &session, reason, id);
                 }
             }
@@ -707,6 +785,21 @@ impl Handler<NodesChanged> for Lobby {
             .collect();
         for room in orphaned {
             self.claim(room, HeldJoin::Reclaim, ctx);
+        }
+        // Members of this node's rooms that were on a lost node have gone
+        // with it.
+        let ghosts: Vec<(String, String)> = self
+            .remote_members
+            .iter()
+            .flat_map(|(room, members)| {
+                members
+                    .iter()
+                    .filter(|(_, node)| msg.lost.contains(node))
+                    .map(|(session, _)| (room.clone(), session.clone()))
+            })
+            .collect();
+        for (room, session) in ghosts {
+            self.exit(&room, &session, LeaveReason::Disconnected, None);
         }
         if msg.back {
             // Redis may have lost everything: claim this node's rooms again
@@ -763,10 +856,16 @@ impl Handler<HandOver> for Lobby {
         let Some(node) = self.redis() else {
             return 0;
         };
-        for name in self.rooms.keys() {
-            node.hand_over(name);
-            node.unlist_room(name);
+        // The rooms stop here (their snapshots are written): what their
+        // members send from now on goes nowhere, and they are closing.
+        let handed = self.rooms.len();
+        for (name, room) in self.rooms.drain() {
+            node.hand_over(&name);
+            node.unlist_room(&name);
+            room.addr.do_send(crate::room::CloseRoom);
+            self.closing.insert(name);
         }
-        self.rooms.len()
+        self.remote_members.clear();
+        handed
     }
 }

@@ -133,8 +133,11 @@ pub struct Lobby {
     /// Joins held while their room is claimed, by room.
     claiming: HashMap<String, Vec<HeldJoin>>,
     /// Joins forwarded to another node, awaiting its answer: the join's
-    /// serial by (session, room).
-    answering: HashMap<(String, String), u64>,
+    /// serial and the node asked, by (session, room).
+    answering: HashMap<(String, String), (u64, String)>,
+    /// Members on other nodes of the rooms this node runs: their node, by
+    /// session, by room.
+    remote_members: HashMap<String, HashMap<String, String>>,
     /// `cluster.request_timeout_ms`.
     request_timeout: Duration,
 }
@@ -182,6 +185,7 @@ impl Lobby {
             remote_rooms: HashMap::new(),
             claiming: HashMap::new(),
             answering: HashMap::new(),
+            remote_members: HashMap::new(),
             request_timeout: Duration::from_millis(config.cluster.request_timeout_ms.get()),
         }
     }

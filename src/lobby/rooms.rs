@@ -317,6 +317,9 @@ impl Lobby {
         let Some(room) = self.rooms.get_mut(name) else {
             return;
         };
+        if let Some(members) = self.remote_members.get_mut(name) {
+            members.remove(session);
+        }
         room.addr.do_send(Exit {
             session: session.to_string(),
             reason,
@@ -328,6 +331,7 @@ impl Lobby {
         if members > 0 {
             return;
         }
+        self.remote_members.remove(name);
         if let Some(room) = self.rooms.remove(name) {
             room.addr.do_send(CloseRoom);
             self.closing.insert(name.to_string());

@@ -3,10 +3,12 @@
 //! last owner wrote, so a room carries on from it when its node dies.
 //!
 //! A small actor on the cluster's thread: it writes each snapshot before
-//! taking the next message, so writes for one room land in order, and
-//! answers reads within `cluster.request_timeout_ms` (an error then, so the
-//! room keeps what it has and tries again). Games go to the store it is
-//! given (SQLite) meanwhile.
+//! taking the next message, so writes for one room land in order (a read
+//! waits behind the writes queued before it), and gives each read or write
+//! `cluster.request_timeout_ms` (an error then: a failed read leaves the
+//! room with what it has and tries again; a failed write is logged and
+//! counted, not tried again). Games go to the store it is given (SQLite)
+//! meanwhile.
 
 use std::time::Duration;
 

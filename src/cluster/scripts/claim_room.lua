@@ -3,15 +3,17 @@
 -- KEYS[2]: the nodes' heartbeats, a sorted set scored in milliseconds.
 -- ARGV[1]: the claiming node; ARGV[2]: cluster.node_timeout_ms;
 -- ARGV[3]: the kind of a room that does not exist yet.
--- Returns {owner, epoch, kind}. A new claim bumps the epoch, so the new
--- owner's frames are numbered apart from the last owner's.
+-- Returns {owner, epoch, kind}. A new claim takes a new epoch, so the new
+-- owner's frames are numbered apart from the last owner's: the time in
+-- milliseconds, or one more than the last epoch, so that epochs grow even
+-- when Redis lost the last one.
 local owner = redis.call('HGET', KEYS[1], 'owner')
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 if owner then
   if owner == ARGV[1] then
     return {owner, redis.call('HGET', KEYS[1], 'epoch'), redis.call('HGET', KEYS[1], 'kind')}
   end
-  local now = redis.call('TIME')
-  local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
   local seen = redis.call('ZSCORE', KEYS[2], owner)
   if seen and tonumber(seen) >= ms - tonumber(ARGV[2]) then
     return {owner, redis.call('HGET', KEYS[1], 'epoch'), redis.call('HGET', KEYS[1], 'kind')}
@@ -19,7 +21,7 @@ if owner then
 else
   redis.call('HSET', KEYS[1], 'kind', ARGV[3])
 end
-local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
-redis.call('HSET', KEYS[1], 'owner', ARGV[1])
+local epoch = math.max(tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0') + 1, ms)
+redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'epoch', string.format('%d', epoch))
 redis.call('PERSIST', KEYS[1])
 return {ARGV[1], tostring(epoch), redis.call('HGET', KEYS[1], 'kind')}
