@@ -770,7 +770,7 @@ pub struct RoomClosed {
 }
 
 /// A session's place in a room, kept across a drop so a resume can rejoin.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RoomSeat {
     /// The room's name.
     pub room: String,

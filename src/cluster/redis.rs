@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    wire::{Item, NodeMsg, RoomMsg},
+    wire::{Item, NodeMsg, RoomMsg, SessionRecord},
     Claim, Forwarded, JoinAnswered, NodesChanged, Unavailable,
 };
 use crate::{
@@ -96,6 +96,11 @@ fn room_channel(room: &str) -> String {
 /// The room named by a room channel.
 fn channel_room(channel: &str) -> Option<&str> {
     channel.strip_prefix("parlor:{room:")?.strip_suffix('}')
+}
+
+/// A session's record (a [`SessionRecord`]).
+fn session_key(id: &str) -> String {
+    format!("parlor:{{session:{id}}}")
 }
 
 /// A room's owner, epoch and kind.
@@ -441,6 +446,57 @@ impl RedisNode {
         self.send(Command::Release {
             room: room.to_string(),
         });
+    }
+
+    /// Keeps session `id`'s record, for a resume on any node.
+    pub fn keep_session(&self, id: &str, record: &SessionRecord) {
+        let Ok(record) = serde_json::to_string(record) else {
+            return;
+        };
+        let mut command = redis::cmd("SET");
+        command.arg(session_key(id)).arg(record);
+        self.send(Command::Write(Write::Command(command)));
+    }
+
+    /// Session `id` has ended: its record goes.
+    pub fn forget_session(&self, id: &str) {
+        let mut command = redis::cmd("DEL");
+        command.arg(session_key(id));
+        self.send(Command::Write(Write::Command(command)));
+    }
+
+    /// Session `id`'s record, if the cluster keeps one (`Err` when Redis did
+    /// not answer in time).
+    pub fn find_session(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<SessionRecord>, Unavailable>> + 'static {
+        let mut manager = self.manager.clone();
+        let key = session_key(id);
+        let timeout = self.request_timeout;
+        let arbiter = self.arbiter.clone();
+        async move {
+            let (done, answer) = oneshot::channel();
+            arbiter.spawn(async move {
+                let mut get = redis::cmd("GET");
+                get.arg(key);
+                let found =
+                    tokio::time::timeout(timeout, get.query_async::<Option<String>>(&mut manager))
+                        .await;
+                let _ = done.send(found);
+            });
+            match answer.await {
+                Ok(Ok(Ok(record))) => {
+                    Ok(record.and_then(|record| serde_json::from_str(&record).ok()))
+                }
+                _ => Err(Unavailable),
+            }
+        }
+    }
+
+    /// Whether node `node` was alive at the last heartbeat.
+    pub fn is_live(&self, node: &str) -> bool {
+        self.status.live().contains(node)
     }
 
     /// Lists `room` in the cluster's directory with `members` members.

@@ -63,6 +63,25 @@ pub enum NodeMsg {
     /// A node lost frames it cannot repair: send these members
     /// `room_joined` and `room_state` again.
     Resend { room: String, sessions: Vec<String> },
+    /// Session `session` resumes on node `from`: end it here (its
+    /// connection closes with 4001) and say so.
+    Evict { session: String, from: String },
+    /// Session `session` has ended here, taken over by the asking node.
+    Evicted { session: String },
+}
+
+/// A session as the cluster keeps it, so that it may resume on any node
+/// (PROTOCOL.md, *Running several nodes*).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// The node it is (or was last) connected to.
+    pub node: String,
+    /// The hash of its current resume token's secret.
+    pub hash: String,
+    pub name: String,
+    pub color: String,
+    /// The rooms it is in, or left while away.
+    pub rooms: Vec<crate::links::RoomSeat>,
 }
 
 /// The owner's frames for a room's members on other nodes: one message per

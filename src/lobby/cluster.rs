@@ -18,12 +18,17 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use super::{rooms::CheckedJoin, Lobby};
+use actix_http::ws::CloseCode;
+
+use super::{rooms::CheckedJoin, Entry, Lobby};
 use crate::{
     cluster::{
-        redis::RedisNode, wire::NodeMsg, Claim, Forwarded, JoinAnswered, NodesChanged, Unavailable,
+        redis::RedisNode,
+        wire::{NodeMsg, SessionRecord},
+        Claim, Forwarded, JoinAnswered, NodesChanged, Unavailable,
     },
-    links::{JoinRoomRequest, RoomLink, RoomRequest, RoomSeat},
+    identity,
+    links::{Admission, AdmitOutcome, JoinRoomRequest, RoomLink, RoomRequest, RoomSeat},
     protocol::RoomKind,
     protocol::{self, ErrorCode, JoinRoom, LeaveReason, MemberInfo, Refusal, RequestId, Role},
     room::{Enter, MemberAway, MemberBack, Renamed, Resend},
@@ -661,6 +666,7 @@ impl Handler<JoinAnswered> for Lobby {
         });
         remote.members += 1;
         handle.link_room(remote.link.clone(), msg.serial);
+        self.record_session(&session);
     }
 }
 
@@ -755,6 +761,12 @@ impl Handler<Forwarded> for Lobby {
             } => {
                 if let Some(entry) = self.rooms.get(&room) {
                     entry.addr.do_send(Renamed { session, name });
+                }
+            }
+            NodeMsg::Evict { session, from } => self.evict(&session, &from),
+            NodeMsg::Evicted { session } => {
+                if let Some(done) = self.evicting.remove(&session) {
+                    let _ = done.send(());
                 }
             }
             NodeMsg::Resend { room, sessions } => {
@@ -867,5 +879,167 @@ impl Handler<HandOver> for Lobby {
         }
         self.remote_members.clear();
         handed
+    }
+}
+
+impl Lobby {
+    /// Keeps session `id`'s record in the cluster (its node, token hash,
+    /// name, color and rooms), so that it may resume on any node.
+    pub(super) fn record_session(&self, id: &str) {
+        let (Some(node), Some(entry)) = (self.redis(), self.sessions.get(id)) else {
+            return;
+        };
+        let record = SessionRecord {
+            node: node.id().to_string(),
+            hash: entry.resume_hash.clone(),
+            name: entry.name.clone(),
+            color: entry.color.clone(),
+            rooms: entry
+                .rooms
+                .iter()
+                .chain(&entry.lost_rooms)
+                .cloned()
+                .collect(),
+        };
+        node.keep_session(id, &record);
+    }
+
+    /// A token this node does not know: the session may be another node's.
+    /// If its record matches, the session resumes here (`recovered:false`:
+    /// its frames stayed behind), after its node, when alive, has ended it
+    /// there (closing its connection with 4001); its rooms are joined
+    /// anew. Else it is a new session, as on one node.
+    pub(super) fn resume_elsewhere(
+        &mut self,
+        node: Arc<RedisNode>,
+        id: String,
+        secret: String,
+        name: Option<String>,
+    ) -> ResponseActFuture<Self, Admission> {
+        let find = node.find_session(&id);
+        Box::pin(find.into_actor(self).then(move |found, lobby, ctx| {
+            let record = match found {
+                Ok(Some(record)) if identity::matches_hash(&secret, &record.hash) => record,
+                _ => {
+                    let refused = lobby.admit_fresh(name, AdmitOutcome::ResumeRefused, ctx);
+                    return Box::pin(actix::fut::ready(refused)) as ResponseActFuture<_, _>;
+                }
+            };
+            if lobby.sessions.contains_key(&id) {
+                // It came here meanwhile (another connection of the same
+                // client): the ordinary resume handles the next try.
+                let refused = lobby.admit_fresh(name, AdmitOutcome::ResumeRefused, ctx);
+                return Box::pin(actix::fut::ready(refused));
+            }
+            if record.node == node.id() || !node.is_live(&record.node) {
+                let moved = lobby.admit_moved(id, record, ctx);
+                return Box::pin(actix::fut::ready(moved));
+            }
+            let (done, ended) = tokio::sync::oneshot::channel();
+            lobby.evicting.insert(id.clone(), done);
+            node.forward(
+                &record.node,
+                NodeMsg::Evict {
+                    session: id.clone(),
+                    from: node.id().to_string(),
+                },
+            );
+            let timeout = lobby.request_timeout;
+            Box::pin(
+                async move { tokio::time::timeout(timeout, ended).await }
+                    .into_actor(lobby)
+                    .map(move |ended, lobby, ctx| {
+                        lobby.evicting.remove(&id);
+                        match ended {
+                            Ok(Ok(())) if !lobby.sessions.contains_key(&id) => {
+                                lobby.admit_moved(id, record, ctx)
+                            }
+                            _ => lobby.admit_fresh(name, AdmitOutcome::ResumeRefused, ctx),
+                        }
+                    }),
+            )
+        }))
+    }
+
+    /// Session `id`, which left another node, resumes here: a new token,
+    /// and its rooms to join anew.
+    fn admit_moved(
+        &mut self,
+        id: String,
+        record: SessionRecord,
+        ctx: &mut Context<Self>,
+    ) -> Admission {
+        let connection = self.next_connection();
+        let secret = identity::new_secret();
+        let entry = Entry {
+            name: record.name.clone(),
+            color: record.color.clone(),
+            resume_hash: identity::secret_hash(&secret),
+            handle: None,
+            connection,
+            away: None,
+            drops: 0,
+            queued: None,
+            games: Vec::new(),
+            rooms: Vec::new(),
+            lost_rooms: Vec::new(),
+        };
+        self.sessions.insert(id.clone(), entry);
+        self.hold(id.clone(), ctx);
+        let admission = Admission {
+            resume: identity::token(&id, &secret),
+            name: record.name,
+            color: record.color,
+            outcome: AdmitOutcome::Resumed,
+            connection,
+            running: None,
+            rooms: Vec::new(),
+            lost_rooms: record.rooms,
+            id,
+        };
+        // Its record names this node now, with the new token's hash and
+        // (until they are joined again) its rooms.
+        if let Some(node) = self.redis() {
+            node.keep_session(
+                &admission.id,
+                &SessionRecord {
+                    node: node.id().to_string(),
+                    hash: self
+                        .sessions
+                        .get(&admission.id)
+                        .map(|entry| entry.resume_hash.clone())
+                        .unwrap_or_default(),
+                    name: admission.name.clone(),
+                    color: admission.color.clone(),
+                    rooms: admission.lost_rooms.clone(),
+                },
+            );
+        }
+        admission
+    }
+
+    /// Session `session` resumes on node `from`: it ends here, leaving its
+    /// rooms (its new node joins them anew), its connection closed with
+    /// 4001; then `from` is told.
+    fn evict(&mut self, session: &str, from: &str) {
+        let Some(node) = self.redis() else {
+            return;
+        };
+        if let Some(entry) = self.sessions.remove(session) {
+            if let Some(kind) = entry.queued {
+                self.leave_queue(kind, session);
+            }
+            self.step_out(session, entry.rooms, LeaveReason::Disconnected);
+            node.detach(session);
+            if let Some(handle) = entry.handle {
+                handle.end(CloseCode::Other(protocol::CLOSE_TAKEN_OVER));
+            }
+        }
+        node.forward(
+            from,
+            NodeMsg::Evicted {
+                session: session.to_string(),
+            },
+        );
     }
 }

@@ -138,6 +138,9 @@ pub struct Lobby {
     /// Members on other nodes of the rooms this node runs: their node, by
     /// session, by room.
     remote_members: HashMap<String, HashMap<String, String>>,
+    /// Sessions resuming here that another node is ending first: who to
+    /// tell when it has.
+    evicting: HashMap<String, tokio::sync::oneshot::Sender<()>>,
     /// `cluster.request_timeout_ms`.
     request_timeout: Duration,
 }
@@ -186,6 +189,7 @@ impl Lobby {
             claiming: HashMap::new(),
             answering: HashMap::new(),
             remote_members: HashMap::new(),
+            evicting: HashMap::new(),
             request_timeout: Duration::from_millis(config.cluster.request_timeout_ms.get()),
         }
     }

@@ -280,6 +280,7 @@ impl Lobby {
         });
         if !already_in {
             self.list(name, kind, members);
+            self.record_session(&msg.session);
         }
     }
 
@@ -359,6 +360,7 @@ impl Handler<LeaveRoomRequest> for Lobby {
         };
         entry.rooms.remove(index);
         self.exit(&msg.room, &msg.session, LeaveReason::Left, msg.id);
+        self.record_session(&msg.session);
     }
 }
 

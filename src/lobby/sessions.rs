@@ -185,6 +185,7 @@ impl Lobby {
             self.step_out(&id, entry.rooms, reason);
             if let Some(node) = self.backplane.node() {
                 node.detach(&id);
+                node.forget_session(&id);
             }
             if let Some(handle) = entry.handle {
                 handle.end(CloseCode::Away);
@@ -222,21 +223,42 @@ impl Lobby {
 }
 
 impl Handler<Admit> for Lobby {
-    type Result = MessageResult<Admit>;
+    type Result = ResponseActFuture<Self, Admission>;
 
     fn handle(&mut self, msg: Admit, ctx: &mut Context<Self>) -> Self::Result {
         if let Some(admission) = msg.resume.as_deref().and_then(|token| self.resume(token)) {
-            return MessageResult(admission);
+            self.record_session(&admission.id);
+            return Box::pin(actix::fut::ready(admission));
+        }
+        // A token this node does not know may be another node's.
+        if let (Some(node), Some(token)) = (self.backplane.node().cloned(), &msg.resume) {
+            if let Some((id, secret)) = identity::split_token(token, identity::SESSION_PREFIX) {
+                if !self.sessions.contains_key(&id) {
+                    return self.resume_elsewhere(node, id, secret.to_string(), msg.name);
+                }
+            }
         }
         let outcome = match msg.resume {
             None => AdmitOutcome::New,
             Some(_) => AdmitOutcome::ResumeRefused,
         };
-        let admission = self.admit_new(msg.name, outcome);
-        // Until its actor registers, the session is held like a dropped one,
-        // so a handshake that never completes leaves nothing behind.
+        Box::pin(actix::fut::ready(self.admit_fresh(msg.name, outcome, ctx)))
+    }
+}
+
+impl Lobby {
+    /// A new session, held until its actor registers (so a handshake that
+    /// never completes leaves nothing behind), and kept for the cluster.
+    pub(super) fn admit_fresh(
+        &mut self,
+        name: Option<String>,
+        outcome: AdmitOutcome,
+        ctx: &mut Context<Self>,
+    ) -> Admission {
+        let admission = self.admit_new(name, outcome);
         self.hold(admission.id.clone(), ctx);
-        MessageResult(admission)
+        self.record_session(&admission.id);
+        admission
     }
 }
 
@@ -342,6 +364,7 @@ impl Handler<Rename> for Lobby {
         if !entry.games.is_empty() {
             self.keep_seated(&msg.id);
         }
+        self.record_session(&msg.id);
         let Some(entry) = self.sessions.get(&msg.id) else {
             return;
         };

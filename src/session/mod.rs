@@ -339,11 +339,15 @@ impl Session {
     }
 
     /// Sends a new session's `welcome` (and the resume error, for a token
-    /// that was not known).
+    /// that was not known). A session that resumes here after leaving
+    /// another node of the cluster gets `resumed` and the resync instead.
     fn welcome(&mut self, ctx: &mut Context<Self>) {
         let Some(admission) = self.admission.take() else {
             return;
         };
+        if admission.outcome == AdmitOutcome::Resumed {
+            return self.resume(*admission, None, false, ctx);
+        }
         self.send_welcome(admission.resume, ctx);
         if admission.outcome == AdmitOutcome::ResumeRefused {
             let message = "no session to resume with that token; this is a new session";
@@ -545,13 +549,14 @@ impl Actor for Session {
         self.shared.metrics.sessions_opened.inc();
         // A restored session has no admission: the Lobby knows it already.
         if self.admission.is_some() {
-            // `welcome` first: once registered, the Lobby may send frames
-            // (they queue behind it).
-            self.welcome(ctx);
+            // Registered before the resync's joins reach the Lobby; the
+            // Lobby's frames are messages, handled after this, so `welcome`
+            // still goes first.
             self.shared.lobby.register(Register {
                 id: self.id.clone(),
                 handle: self.handle.clone(),
             });
+            self.welcome(ctx);
         }
         self.outbox.gather(ctx.address());
         if self.outbox.is_open() {

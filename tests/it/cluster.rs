@@ -641,3 +641,81 @@ async fn a_node_stopping_hands_its_rooms_over_at_once() {
     let message = next_of(&mut bob, "message").await;
     assert_eq!(message["from"], session(&cleo_welcome));
 }
+
+/// Node `id` as a child process (so that it can be killed), with quick
+/// heartbeats.
+fn node_process(redis: &Redis, id: &str) -> crate::support::ServerProcess {
+    let url = redis.url();
+    crate::support::spawn_binary(
+        &[],
+        &[
+            ("PARLOR_CLUSTER__REDIS_URL", &url),
+            ("PARLOR_CLUSTER__NODE_ID", id),
+            ("PARLOR_CLUSTER__HEARTBEAT_MS", "100"),
+            ("PARLOR_CLUSTER__NODE_TIMEOUT_MS", "1000"),
+            ("PARLOR_CLUSTER__REQUEST_TIMEOUT_MS", "1000"),
+            ("PARLOR_ROOMS__STATE_REQUEST_TIMEOUT_MS", "100"),
+        ],
+    )
+}
+
+/// Resumes `welcome`'s session on `server`.
+async fn resume_on(server: &TestServer, welcome: &Value) -> (Client, Value) {
+    let token = welcome["resume"].as_str().unwrap();
+    server.connect_with(&format!("resume={token}")).await
+}
+
+#[tokio::test]
+async fn a_session_of_a_dead_node_resumes_on_another_and_gets_its_rooms_back() {
+    let redis = Redis::start();
+    let doomed = node_process(&redis, "doomed");
+    let two = node(&redis, "two");
+    until_nodes(&two, 2).await;
+    let (mut bob, _) = two.connect().await;
+    join(&mut bob, "den").await;
+    let mut ada = Client::open(&format!("ws://{}/ws", doomed.addr)).await;
+    let welcome = ada.recv_type("welcome").await;
+    join(&mut ada, "den").await;
+    next_of(&mut bob, "member_joined").await;
+    drop(doomed);
+    // The room sees her go with her node...
+    let left = next_of(&mut bob, "member_left").await;
+    assert_eq!(left["session"], welcome["session"]);
+    // ...and come back on another.
+    let (mut again, back) = resume_on(&two, &welcome).await;
+    assert_eq!(back["session"], welcome["session"], "the same session");
+    assert_eq!(back["name"], welcome["name"]);
+    assert_ne!(back["resume"], welcome["resume"], "a new token");
+    let resumed = again.recv_type("resumed").await;
+    assert_eq!(resumed["recovered"], false);
+    assert_eq!(resumed["rooms"], json!(["den"]));
+    let (joined, _) = (next_of(&mut again, "room_joined").await, ());
+    assert_eq!(joined["members"].as_array().unwrap().len(), 2, "{joined}");
+    let rejoined = next_of(&mut bob, "member_joined").await;
+    assert_eq!(rejoined["member"]["session"], welcome["session"]);
+}
+
+#[tokio::test]
+async fn resuming_on_another_node_while_connected_takes_the_session_over() {
+    let redis = Redis::start();
+    let one = node(&redis, "one");
+    let two = node(&redis, "two");
+    until_nodes(&one, 2).await;
+    let (mut bob, _) = two.connect().await;
+    join(&mut bob, "den").await;
+    let (mut ada, welcome) = one.connect().await;
+    join(&mut ada, "den").await;
+    next_of(&mut bob, "member_joined").await;
+    let (mut again, back) = resume_on(&two, &welcome).await;
+    assert_eq!(back["session"], welcome["session"]);
+    assert_eq!(again.recv_type("resumed").await["recovered"], false);
+    assert_eq!(ada.ending().await, crate::support::Ending::Closed(4001));
+    assert_eq!(next_of(&mut again, "room_joined").await["room"], "den");
+    // The old token is spent; the new one works, on either node.
+    let (_, refused) = resume_on(&one, &welcome).await;
+    assert_ne!(refused["session"], welcome["session"]);
+    again
+        .send(json!({"type":"broadcast","room":"den","data":"moved"}))
+        .await;
+    assert_eq!(next_of(&mut bob, "message").await["data"], "moved");
+}
