@@ -91,6 +91,10 @@ pub struct RoomLinked {
     pub serial: u64,
 }
 
+/// The serial of a [`RoomLinked`] that replaces the link of a room the
+/// session is in already: the room moved (to this node, or away from it).
+pub const RELINK: u64 = u64::MAX;
+
 /// The Lobby refused the session's join of a room.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -468,6 +472,14 @@ impl SessionHandle {
     /// Tells the session its join of a room went through.
     pub fn link_room(&self, link: RoomLink, serial: u64) {
         self.0.mailbox.room_linked(RoomLinked { link, serial });
+    }
+
+    /// Tells the session its room now goes through `link` (the room moved).
+    pub fn relink_room(&self, link: RoomLink) {
+        self.0.mailbox.room_linked(RoomLinked {
+            link,
+            serial: RELINK,
+        });
     }
 
     /// Tells the session its join of `room` was refused.

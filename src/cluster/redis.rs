@@ -98,6 +98,11 @@ fn channel_room(channel: &str) -> Option<&str> {
     channel.strip_prefix("parlor:{room:")?.strip_suffix('}')
 }
 
+/// The ids of the sessions a node keeps records for.
+fn node_sessions_key(node: &str) -> String {
+    format!("parlor:{{node:{node}}}:sessions")
+}
+
 /// A session's record (a [`SessionRecord`]).
 fn session_key(id: &str) -> String {
     format!("parlor:{{session:{id}}}")
@@ -174,6 +179,8 @@ enum OutItem {
     Refused {
         serial: u64,
     },
+    /// The room is no longer this node's.
+    Released,
 }
 
 /// What the writer does, in order.
@@ -205,6 +212,8 @@ pub struct Status {
     /// one node timeout after, the others' heartbeats may be stale, so no
     /// node is taken for dead.
     back_at: Mutex<Option<std::time::Instant>>,
+    /// Whether a heartbeat has reached Redis yet.
+    joined: AtomicBool,
 }
 
 impl Status {
@@ -441,6 +450,17 @@ impl RedisNode {
         });
     }
 
+    /// Tells the nodes listening to `room` that this node no longer runs
+    /// it (without touching its claim, which is another node's): they
+    /// look for its owner again.
+    pub fn release_to_claim(&self, room: &str) {
+        self.send(Command::Out {
+            room: room.into(),
+            to: Arc::from(""),
+            item: OutItem::Released,
+        });
+    }
+
     /// This node closed `room`: others may claim it.
     pub fn release_room(&self, room: &str) {
         self.send(Command::Release {
@@ -456,13 +476,53 @@ impl RedisNode {
         let mut command = redis::cmd("SET");
         command.arg(session_key(id)).arg(record);
         self.send(Command::Write(Write::Command(command)));
+        let mut index = redis::cmd("SADD");
+        index.arg(node_sessions_key(&self.id)).arg(id);
+        self.send(Command::Write(Write::Command(index)));
     }
 
-    /// Session `id` has ended: its record goes.
-    pub fn forget_session(&self, id: &str) {
-        let mut command = redis::cmd("DEL");
-        command.arg(session_key(id));
-        self.send(Command::Write(Write::Command(command)));
+    /// Session `id` has ended here: it leaves this node's index, and with
+    /// `record`, its record goes too (not when it moved to another node).
+    pub fn forget_session(&self, id: &str, record: bool) {
+        if record {
+            let mut command = redis::cmd("DEL");
+            command.arg(session_key(id));
+            self.send(Command::Write(Write::Command(command)));
+        }
+        let mut index = redis::cmd("SREM");
+        index.arg(node_sessions_key(&self.id)).arg(id);
+        self.send(Command::Write(Write::Command(index)));
+    }
+
+    /// Reaps node `dead`, taken for dead: its sessions may resume anywhere
+    /// for `grace`, and are forgotten after.
+    pub fn reap(&self, dead: &str, grace: Duration) {
+        let mut manager = self.manager.clone();
+        let (dead, timeout) = (dead.to_string(), self.request_timeout);
+        let node_timeout = self.node_timeout.as_millis() as u64;
+        self.arbiter.spawn(async move {
+            let script = Script::new(include_str!("scripts/reap.lua"));
+            let reaped = tokio::time::timeout(
+                timeout,
+                script
+                    .key(NODES_KEY)
+                    .key(node_sessions_key(&dead))
+                    .arg(&dead)
+                    .arg(node_timeout)
+                    .arg(grace.as_millis() as u64)
+                    .invoke_async::<i64>(&mut manager),
+            )
+            .await;
+            match reaped {
+                Ok(Ok(sessions)) if sessions >= 0 => {
+                    log::info!(
+                        "cluster: reaped node {dead}: {sessions} sessions may resume elsewhere"
+                    )
+                }
+                Ok(Ok(_)) => {}
+                _ => log::warn!("cluster: node {dead} could not be reaped"),
+            }
+        });
     }
 
     /// Session `id`'s record, if the cluster keeps one (`Err` when Redis did
@@ -761,25 +821,36 @@ impl NodeLoop {
         tokio::spawn(async move {
             let script = Script::new(include_str!("scripts/heartbeat.lua"));
             let beat = async {
-                let live: Vec<String> = script
+                let mut live: Vec<String> = script
                     .key(NODES_KEY)
                     .arg(id)
                     .arg(ttl)
                     .invoke_async(&mut manager)
                     .await?;
+                let stale = !live.is_empty() && live.remove(0) == "stale";
                 let rooms: HashMap<String, String> = redis::cmd("HGETALL")
                     .arg(ROOMS_KEY)
                     .query_async(&mut manager)
                     .await?;
-                Ok::<_, redis::RedisError>((live, rooms))
+                Ok::<_, redis::RedisError>((stale, live, rooms))
             };
             match tokio::time::timeout(timeout, beat).await {
-                Ok(Ok((live, rooms))) => {
+                Ok(Ok((stale, live, rooms))) => {
                     let nodes = live.len();
-                    let back = !status.redis_up.swap(true, Ordering::Relaxed);
-                    if back {
+                    let reached = !status.redis_up.swap(true, Ordering::Relaxed);
+                    if reached {
                         log::info!("cluster: Redis reached; {nodes} nodes live");
                     }
+                    // Taken for dead meanwhile (paused, or Redis lost its
+                    // data): what this node owns may be another's now.
+                    let was_joined = status.joined.swap(true, Ordering::Relaxed);
+                    let fenced = stale && was_joined;
+                    if fenced {
+                        log::warn!(
+                            "cluster: this node was taken for dead; claiming its rooms again"
+                        );
+                    }
+                    let back = (reached && was_joined) || fenced;
                     let now = std::time::Instant::now();
                     let settling = match status.back_at.lock() {
                         Ok(mut back_at) => {
@@ -1043,6 +1114,7 @@ impl NodeLoop {
                 to: to.to_string(),
                 serial,
             })),
+            OutItem::Released => items.push(Pending::Other(Item::Released)),
         }
     }
 
@@ -1329,6 +1401,8 @@ impl NodeLoop {
                     serial,
                     outcome: Some((kind, role)),
                 }),
+                // Its own word does not concern the node that gave the room up.
+                Item::Released if msg.owner == *self.id => {}
                 Item::Released => self.lobby.changed.do_send(NodesChanged {
                     lost: Vec::new(),
                     back: false,

@@ -234,8 +234,8 @@ impl Lobby {
             return;
         };
         self.remote_rooms.remove(name);
-        // Its members' links still lead through the backplane: to this
-        // node, now.
+        // Until its members are linked to it afresh, their requests come
+        // through the backplane: to this node, now.
         node.route(name, node.id());
         let Some(room) = self.rooms.get_mut(name) else {
             return;
@@ -256,10 +256,14 @@ impl Lobby {
                     role: seat.role,
                     away: entry.away.is_some(),
                 },
-                handle,
+                handle: handle.clone(),
                 id: None,
                 resync: false,
             });
+            // The room is here now: straight to it (after the room has
+            // heard of the member).
+            handle.relink_room(room.link.clone());
+            node.unlisten(name, id);
         }
         let (kind, members) = (room.kind, room.members);
         log::info!("cluster: took over room {name} ({members} members here)");
@@ -813,23 +817,24 @@ impl Handler<NodesChanged> for Lobby {
         for (room, session) in ghosts {
             self.exit(&room, &session, LeaveReason::Disconnected, None);
         }
+        for dead in &msg.lost {
+            node.reap(dead, self.settings.reconnect_grace);
+        }
         if msg.back {
-            // Redis may have lost everything: claim this node's rooms again
-            // and list them.
+            // Redis may have lost everything, or this node was taken for
+            // dead: claim its rooms again and list them; a room claimed by
+            // another node meanwhile is that node's.
             for (name, room) in &self.rooms {
                 let (name, kind, members) = (name.clone(), room.kind, room.members);
                 self.list(&name, kind, members);
                 ctx.spawn(node.claim_room(&name, kind).into_actor(self).map(
-                    move |claim, lobby, _| {
+                    move |claim, lobby, ctx| {
                         let Some(node) = lobby.redis() else {
                             return;
                         };
                         match claim {
                             Ok(claim) if claim.owner == node.id() => node.owned(&name, claim.epoch),
-                            Ok(claim) => log::warn!(
-                                "cluster: room {name} was claimed by {} while Redis was away",
-                                claim.owner
-                            ),
+                            Ok(claim) => lobby.yield_room(&name, &claim.owner, ctx),
                             Err(Unavailable) => {
                                 log::warn!("cluster: room {name} could not be claimed again")
                             }
@@ -1031,6 +1036,7 @@ impl Lobby {
             }
             self.step_out(session, entry.rooms, LeaveReason::Disconnected);
             node.detach(session);
+            node.forget_session(session, false);
             if let Some(handle) = entry.handle {
                 handle.end(CloseCode::Other(protocol::CLOSE_TAKEN_OVER));
             }
@@ -1041,5 +1047,49 @@ impl Lobby {
                 session: session.to_string(),
             },
         );
+    }
+}
+
+impl Lobby {
+    /// Room `name`, which this node runs, was claimed by `owner` while this
+    /// node was taken for dead: it stops here, this node's members join it
+    /// there, and the nodes with members elsewhere are told to look for
+    /// it again.
+    fn yield_room(&mut self, name: &str, owner: &str, ctx: &mut Context<Self>) {
+        let Some(node) = self.redis() else {
+            return;
+        };
+        let Some(room) = self.rooms.remove(name) else {
+            return;
+        };
+        log::warn!("cluster: room {name} is {owner}'s now; its members here join it there");
+        room.addr.do_send(crate::room::CloseRoom);
+        self.closing.insert(name.to_string());
+        self.remote_members.remove(name);
+        // Nodes that still send this room's members' requests here claim
+        // it, and find the new owner.
+        node.release_to_claim(name);
+        let link = RoomLink::remote(name.to_string(), node.remote_rooms());
+        let mut members = 0;
+        for (id, entry) in &self.sessions {
+            if !entry.rooms.iter().any(|seat| seat.room == name) {
+                continue;
+            }
+            node.listen(name, id);
+            if let Some(handle) = &entry.handle {
+                handle.relink_room(link.clone());
+            }
+            members += 1;
+        }
+        self.remote_rooms.insert(
+            name.to_string(),
+            RemoteRoom {
+                owner: owner.to_string(),
+                kind: room.kind,
+                link,
+                members,
+            },
+        );
+        self.rejoin_at(name, owner, ctx);
     }
 }

@@ -185,7 +185,7 @@ impl Lobby {
             self.step_out(&id, entry.rooms, reason);
             if let Some(node) = self.backplane.node() {
                 node.detach(&id);
-                node.forget_session(&id);
+                node.forget_session(&id, true);
             }
             if let Some(handle) = entry.handle {
                 handle.end(CloseCode::Away);

@@ -10,6 +10,7 @@ use crate::{
     links::{
         Action, JoinRoomRequest, LeaveRoomRequest, Linked, LobbyAction, LobbyRequest,
         PlayerRequest, RoomAction, RoomLink, RoomLinked, RoomRefused, RoomRequest, RoomSeat,
+        RELINK,
     },
     protocol::{
         Broadcast, ClientMsg, Direct, ErrorCode, GameChoice, GameTarget, JoinGame, JoinRoom,
@@ -234,6 +235,13 @@ impl Handler<RoomLinked> for Session {
 
     fn handle(&mut self, msg: RoomLinked, _: &mut Context<Self>) {
         let RoomLinked { link, serial } = msg;
+        if serial == RELINK {
+            // The room moved: a route still joined goes the new way.
+            if let Some(RoomRoute::Joined(joined)) = self.rooms.get_mut(&link.name) {
+                *joined = link;
+            }
+            return;
+        }
         // An answer to a join that was since left (and joined again) is stale.
         let Some(RoomRoute::Joining {
             since,

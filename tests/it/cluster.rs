@@ -562,7 +562,7 @@ async fn when_a_rooms_node_is_killed_its_room_carries_on_on_a_survivor_from_its_
     let three = node(&redis, "three");
     until_nodes(&two, 3).await;
     let mut ada = Client::open(&format!("ws://{}/ws", doomed.addr)).await;
-    ada.recv_type("welcome").await;
+    let ada_welcome = ada.recv_type("welcome").await;
     join(&mut ada, "garden").await;
     ada.send(json!({"type":"state","room":"garden","data":{"words":["moon"]}}))
         .await;
@@ -594,6 +594,25 @@ async fn when_a_rooms_node_is_killed_its_room_carries_on_on_a_survivor_from_its_
         let message = next_of(client, "message").await;
         assert_eq!(message["from"], session(&bob_welcome));
         assert_eq!(message["data"], "still here");
+    }
+    // The dead node is reaped: its sessions may resume elsewhere for the
+    // reconnect grace, and are forgotten after.
+    let record = format!("parlor:{{session:{}}}", session(&ada_welcome));
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let ttl = redis.command(&["PTTL", &record]).unwrap_or_default();
+        let gone = redis
+            .command(&["ZSCORE", "parlor:nodes", "doomed"])
+            .unwrap_or_default();
+        let ttl: i64 = ttl.trim_start_matches(':').parse().unwrap_or(-3);
+        if ttl > 0 && gone == "$-1" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not reaped: PTTL {ttl}, score {gone}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -718,4 +737,46 @@ async fn resuming_on_another_node_while_connected_takes_the_session_over() {
         .send(json!({"type":"broadcast","room":"den","data":"moved"}))
         .await;
     assert_eq!(next_of(&mut bob, "message").await["data"], "moved");
+}
+
+/// Sends `signal` to process `pid`.
+fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn a_node_paused_past_the_node_timeout_gives_up_the_rooms_it_lost_when_it_wakes() {
+    let redis = Redis::start();
+    let sleeper = node_process(&redis, "sleeper");
+    let two = node(&redis, "two");
+    until_nodes(&two, 2).await;
+    let mut ada = Client::open(&format!("ws://{}/ws", sleeper.addr)).await;
+    let ada_welcome = ada.recv_type("welcome").await;
+    join(&mut ada, "garden").await;
+    let (mut bob, bob_welcome) = two.connect().await;
+    join(&mut bob, "garden").await;
+    // The room's node stops for longer than the node timeout: node two
+    // takes the room over.
+    signal(sleeper.child.id(), "-STOP");
+    assert_eq!(next_of(&mut bob, "room_joined").await["room"], "garden");
+    next_of(&mut bob, "room_state").await;
+    // It wakes up: it no longer runs the room; Ada joins it on node two.
+    signal(sleeper.child.id(), "-CONT");
+    let joined = next_of(&mut ada, "room_joined").await;
+    assert_eq!(joined["room"], "garden");
+    next_of(&mut ada, "room_state").await;
+    let arrived = next_of(&mut bob, "member_joined").await;
+    assert_eq!(arrived["member"]["session"], ada_welcome["session"]);
+    // One room, one order: each hears the other.
+    ada.send(json!({"type":"broadcast","room":"garden","data":"awake"}))
+        .await;
+    assert_eq!(next_of(&mut bob, "message").await["data"], "awake");
+    bob.send(json!({"type":"broadcast","room":"garden","data":"welcome back"}))
+        .await;
+    let message = next_of(&mut ada, "message").await;
+    assert_eq!(message["from"], session(&bob_welcome));
 }
