@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    wire::{Item, NodeMsg, RoomMsg, SessionRecord},
+    wire::{Item, NodeMsg, RoomMsg, SessionData},
     Claim, Forwarded, JoinAnswered, NodesChanged, Unavailable,
 };
 use crate::{
@@ -141,6 +141,9 @@ enum Command {
     Release { room: String },
     /// This node is stopping: give `room` up and tell its members' nodes.
     HandOver { room: String },
+    /// `room` is another node's now: stop numbering it, and tell the nodes
+    /// listening (unnumbered: its count is the new owner's).
+    Disown { room: String },
     /// A session connected to this node: deliver its frames.
     Attach {
         session: Arc<str>,
@@ -179,8 +182,6 @@ enum OutItem {
     Refused {
         serial: u64,
     },
-    /// The room is no longer this node's.
-    Released,
 }
 
 /// What the writer does, in order.
@@ -195,6 +196,17 @@ enum Write {
     Unsubscribe(String),
     /// Any other command whose answer does not matter.
     Command(redis::Cmd),
+}
+
+/// What taking a session found.
+#[derive(Debug)]
+pub enum Taken {
+    /// No such session, or another secret.
+    None,
+    /// Its node is alive: that node must end it first.
+    Live(String),
+    /// It is this node's now.
+    Taken(SessionData),
 }
 
 /// What the node knows of Redis and the others, as of its last heartbeat.
@@ -313,6 +325,7 @@ impl RedisNode {
             commands: commands.clone(),
             request_timeout,
             node_timeout,
+            grace: Duration::from_millis(config.games.reconnect_grace_ms.get()),
             sessions: HashMap::new(),
             listeners: HashMap::new(),
             tracks: HashMap::new(),
@@ -454,10 +467,8 @@ impl RedisNode {
     /// it (without touching its claim, which is another node's): they
     /// look for its owner again.
     pub fn release_to_claim(&self, room: &str) {
-        self.send(Command::Out {
-            room: room.into(),
-            to: Arc::from(""),
-            item: OutItem::Released,
+        self.send(Command::Disown {
+            room: room.to_string(),
         });
     }
 
@@ -468,17 +479,23 @@ impl RedisNode {
         });
     }
 
-    /// Keeps session `id`'s record, for a resume on any node.
-    pub fn keep_session(&self, id: &str, record: &SessionRecord) {
-        let Ok(record) = serde_json::to_string(record) else {
+    /// Keeps session `id`'s record (this node, its secret's hash, its
+    /// data), for a resume on any node, unless another node has taken the
+    /// session since.
+    pub fn keep_session(&self, id: &str, hash: &str, data: &SessionData) {
+        let Ok(data) = serde_json::to_string(data) else {
             return;
         };
-        let mut command = redis::cmd("SET");
-        command.arg(session_key(id)).arg(record);
-        self.send(Command::Write(Write::Command(command)));
-        let mut index = redis::cmd("SADD");
-        index.arg(node_sessions_key(&self.id)).arg(id);
-        self.send(Command::Write(Write::Command(index)));
+        let mut keep = redis::cmd("EVAL");
+        keep.arg(include_str!("scripts/keep_session.lua"))
+            .arg(2)
+            .arg(session_key(id))
+            .arg(node_sessions_key(&self.id))
+            .arg(self.id.to_string())
+            .arg(hash)
+            .arg(data)
+            .arg(id);
+        self.send(Command::Write(Write::Command(keep)));
     }
 
     /// Session `id` has ended here: it leaves this node's index, and with
@@ -494,69 +511,63 @@ impl RedisNode {
         self.send(Command::Write(Write::Command(index)));
     }
 
-    /// Reaps node `dead`, taken for dead: its sessions may resume anywhere
-    /// for `grace`, and are forgotten after.
-    pub fn reap(&self, dead: &str, grace: Duration) {
-        let mut manager = self.manager.clone();
-        let (dead, timeout) = (dead.to_string(), self.request_timeout);
-        let node_timeout = self.node_timeout.as_millis() as u64;
-        self.arbiter.spawn(async move {
-            let script = Script::new(include_str!("scripts/reap.lua"));
-            let reaped = tokio::time::timeout(
-                timeout,
-                script
-                    .key(NODES_KEY)
-                    .key(node_sessions_key(&dead))
-                    .arg(&dead)
-                    .arg(node_timeout)
-                    .arg(grace.as_millis() as u64)
-                    .invoke_async::<i64>(&mut manager),
-            )
-            .await;
-            match reaped {
-                Ok(Ok(sessions)) if sessions >= 0 => {
-                    log::info!(
-                        "cluster: reaped node {dead}: {sessions} sessions may resume elsewhere"
-                    )
-                }
-                Ok(Ok(_)) => {}
-                _ => log::warn!("cluster: node {dead} could not be reaped"),
-            }
-        });
-    }
-
-    /// Session `id`'s record, if the cluster keeps one (`Err` when Redis did
-    /// not answer in time).
-    pub fn find_session(
+    /// Takes session `id` for this node, if `given` is the hash of its
+    /// secret: atomically, so that one node at most wins it. Its node, if
+    /// alive (and not `ended_by`, which just ended it for this one), must
+    /// end it first. `new` is the hash of its new secret; `grace` how long
+    /// a dead node's sessions may be resumed.
+    pub fn take_session(
         &self,
         id: &str,
-    ) -> impl Future<Output = Result<Option<SessionRecord>, Unavailable>> + 'static {
+        given: &str,
+        new: &str,
+        ended_by: &str,
+        grace: Duration,
+    ) -> impl Future<Output = Result<Taken, Unavailable>> + 'static {
         let mut manager = self.manager.clone();
-        let key = session_key(id);
+        let keys = (session_key(id), NODES_KEY);
+        let args = (
+            given.to_string(),
+            self.id.to_string(),
+            new.to_string(),
+            self.node_timeout.as_millis() as u64,
+            grace.as_millis() as u64,
+            ended_by.to_string(),
+        );
         let timeout = self.request_timeout;
         let arbiter = self.arbiter.clone();
         async move {
             let (done, answer) = oneshot::channel();
             arbiter.spawn(async move {
-                let mut get = redis::cmd("GET");
-                get.arg(key);
-                let found =
-                    tokio::time::timeout(timeout, get.query_async::<Option<String>>(&mut manager))
-                        .await;
-                let _ = done.send(found);
+                let script = Script::new(include_str!("scripts/take_session.lua"));
+                let taken = tokio::time::timeout(
+                    timeout,
+                    script
+                        .key(keys.0)
+                        .key(keys.1)
+                        .arg(args.0)
+                        .arg(args.1)
+                        .arg(args.2)
+                        .arg(args.3)
+                        .arg(args.4)
+                        .arg(args.5)
+                        .invoke_async::<Vec<String>>(&mut manager),
+                )
+                .await;
+                let _ = done.send(taken);
             });
-            match answer.await {
-                Ok(Ok(Ok(record))) => {
-                    Ok(record.and_then(|record| serde_json::from_str(&record).ok()))
-                }
-                _ => Err(Unavailable),
-            }
+            let Ok(Ok(Ok(answer))) = answer.await else {
+                return Err(Unavailable);
+            };
+            Ok(match answer.as_slice() {
+                [state, node] if state == "live" => Taken::Live(node.clone()),
+                [state, data] if state == "taken" => match serde_json::from_str(data) {
+                    Ok(data) => Taken::Taken(data),
+                    Err(_) => Taken::None,
+                },
+                _ => Taken::None,
+            })
         }
-    }
-
-    /// Whether node `node` was alive at the last heartbeat.
-    pub fn is_live(&self, node: &str) -> bool {
-        self.status.live().contains(node)
     }
 
     /// Lists `room` in the cluster's directory with `members` members.
@@ -763,6 +774,9 @@ struct NodeLoop {
     request_timeout: Duration,
     /// `cluster.node_timeout_ms`.
     node_timeout: Duration,
+    /// `games.reconnect_grace_ms`: how long a dead node's sessions may
+    /// resume elsewhere.
+    grace: Duration,
     /// This node's sessions that may get frames from other nodes.
     sessions: HashMap<Arc<str>, SessionHandle>,
     /// Rooms owned elsewhere, and which of this node's sessions are in
@@ -817,25 +831,35 @@ impl NodeLoop {
         let status = status.clone();
         let ttl = self.node_timeout.as_millis() as u64;
         let node_timeout = self.node_timeout;
+        let grace = self.grace;
         let changed = self.lobby.changed.clone();
         tokio::spawn(async move {
             let script = Script::new(include_str!("scripts/heartbeat.lua"));
             let beat = async {
-                let mut live: Vec<String> = script
+                let answer: Vec<String> = script
                     .key(NODES_KEY)
                     .arg(id)
                     .arg(ttl)
                     .invoke_async(&mut manager)
                     .await?;
-                let stale = !live.is_empty() && live.remove(0) == "stale";
+                let stale = answer.first().is_some_and(|state| state == "stale");
+                let count: usize = answer.get(1).and_then(|n| n.parse().ok()).unwrap_or(0);
+                let nodes = answer.get(2..).unwrap_or_default();
+                let live = nodes[..count.min(nodes.len())].to_vec();
+                let dead = nodes[count.min(nodes.len())..].to_vec();
                 let rooms: HashMap<String, String> = redis::cmd("HGETALL")
                     .arg(ROOMS_KEY)
                     .query_async(&mut manager)
                     .await?;
-                Ok::<_, redis::RedisError>((stale, live, rooms))
+                Ok::<_, redis::RedisError>((stale, live, dead, rooms))
             };
             match tokio::time::timeout(timeout, beat).await {
-                Ok(Ok((stale, live, rooms))) => {
+                Ok(Ok((stale, live, dead, rooms))) => {
+                    // Nodes taken for dead are reaped (by whichever node
+                    // gets there first), whether or not this node saw them.
+                    for dead in &dead {
+                        reap(manager.clone(), dead, timeout, ttl, grace);
+                    }
                     let nodes = live.len();
                     let reached = !status.redis_up.swap(true, Ordering::Relaxed);
                     if reached {
@@ -1018,6 +1042,23 @@ impl NodeLoop {
                     });
                 }
             }
+            Command::Disown { room } => {
+                self.flush_out();
+                self.owned.remove(&room);
+                let msg = RoomMsg {
+                    owner: self.id.to_string(),
+                    epoch: 0,
+                    seq: 0,
+                    items: vec![Item::Released],
+                };
+                if let Ok(payload) = serde_json::to_string(&msg) {
+                    self.write(Write::Publish {
+                        channel: room_channel(&room),
+                        payload,
+                        log: None,
+                    });
+                }
+            }
             Command::Attach { session, handle } => {
                 self.sessions.insert(session, handle);
             }
@@ -1114,7 +1155,6 @@ impl NodeLoop {
                 to: to.to_string(),
                 serial,
             })),
-            OutItem::Released => items.push(Pending::Other(Item::Released)),
         }
     }
 
@@ -1418,6 +1458,39 @@ impl NodeLoop {
             }
         }
     }
+}
+
+/// Reaps node `dead`, taken for dead: its sessions may resume anywhere
+/// for `grace`, and are forgotten after (`reap.lua`).
+fn reap(
+    mut manager: ConnectionManager,
+    dead: &str,
+    timeout: Duration,
+    node_timeout: u64,
+    grace: Duration,
+) {
+    let dead = dead.to_string();
+    tokio::spawn(async move {
+        let script = Script::new(include_str!("scripts/reap.lua"));
+        let reaped = tokio::time::timeout(
+            timeout,
+            script
+                .key(NODES_KEY)
+                .key(node_sessions_key(&dead))
+                .arg(&dead)
+                .arg(node_timeout)
+                .arg(grace.as_millis() as u64)
+                .invoke_async::<i64>(&mut manager),
+        )
+        .await;
+        match reaped {
+            Ok(Ok(sessions)) if sessions >= 0 => {
+                log::info!("cluster: reaped node {dead}: {sessions} sessions may resume elsewhere")
+            }
+            Ok(Ok(_)) => {}
+            _ => log::warn!("cluster: node {dead} could not be reaped"),
+        }
+    });
 }
 
 /// Publishes, subscribes and unsubscribes in the order asked, pipelining

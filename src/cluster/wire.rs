@@ -63,21 +63,25 @@ pub enum NodeMsg {
     /// A node lost frames it cannot repair: send these members
     /// `room_joined` and `room_state` again.
     Resend { room: String, sessions: Vec<String> },
-    /// Session `session` resumes on node `from`: end it here (its
-    /// connection closes with 4001) and say so.
-    Evict { session: String, from: String },
-    /// Session `session` has ended here, taken over by the asking node.
-    Evicted { session: String },
+    /// Session `session` resumes on node `from` with the secret hashed
+    /// `hash`: end it here if that is still its secret (its connection
+    /// closes with 4001), and say whether it was.
+    Evict {
+        session: String,
+        from: String,
+        hash: String,
+        /// Echoed in the answer.
+        nonce: u64,
+    },
+    /// The answer to an [`NodeMsg::Evict`].
+    Evicted { nonce: u64, ended: bool },
 }
 
-/// A session as the cluster keeps it, so that it may resume on any node
-/// (PROTOCOL.md, *Running several nodes*).
+/// What the cluster keeps of a session besides its node and secret's hash,
+/// so that it may resume on any node (PROTOCOL.md, *Running several
+/// nodes*).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SessionRecord {
-    /// The node it is (or was last) connected to.
-    pub node: String,
-    /// The hash of its current resume token's secret.
-    pub hash: String,
+pub struct SessionData {
     pub name: String,
     pub color: String,
     /// The rooms it is in, or left while away.

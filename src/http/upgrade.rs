@@ -59,11 +59,22 @@ pub(super) async fn take(
         resume: query.resume,
         name: query.name.as_deref().and_then(protocol::valid_name),
     };
-    let Ok(admission) = state.lobby.send(admit).await else {
-        // The Lobby has stopped: the server is shutting down.
-        let refusal = plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
-        answer(framed, refusal).await;
-        return Ok(());
+    let admission = match state.lobby.send(admit).await {
+        Ok(Some(admission)) => admission,
+        Ok(None) => {
+            // The token may be another node's, and the cluster did not
+            // answer in time: the client tries again with it.
+            log::warn!("ws handshake from {peer}: the cluster did not answer in time");
+            let refusal = plain(StatusCode::SERVICE_UNAVAILABLE, "unavailable; try again\n");
+            answer(framed, refusal).await;
+            return Ok(());
+        }
+        Err(_) => {
+            // The Lobby has stopped: the server is shutting down.
+            let refusal = plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
+            answer(framed, refusal).await;
+            return Ok(());
+        }
     };
     log_handshake(&peer, &admission);
     let upgraded = upgraded(framed, switching, slot);

@@ -24,7 +24,8 @@ use super::{rooms::CheckedJoin, Entry, Lobby};
 use crate::{
     cluster::{
         redis::RedisNode,
-        wire::{NodeMsg, SessionRecord},
+        redis::Taken,
+        wire::{NodeMsg, SessionData},
         Claim, Forwarded, JoinAnswered, NodesChanged, Unavailable,
     },
     identity,
@@ -767,10 +768,15 @@ impl Handler<Forwarded> for Lobby {
                     entry.addr.do_send(Renamed { session, name });
                 }
             }
-            NodeMsg::Evict { session, from } => self.evict(&session, &from),
-            NodeMsg::Evicted { session } => {
-                if let Some(done) = self.evicting.remove(&session) {
-                    let _ = done.send(());
+            NodeMsg::Evict {
+                session,
+                from,
+                hash,
+                nonce,
+            } => self.evict(&session, &from, &hash, nonce),
+            NodeMsg::Evicted { nonce, ended } => {
+                if let Some(done) = self.evicting.remove(&nonce) {
+                    let _ = done.send(ended);
                 }
             }
             NodeMsg::Resend { room, sessions } => {
@@ -817,9 +823,7 @@ impl Handler<NodesChanged> for Lobby {
         for (room, session) in ghosts {
             self.exit(&room, &session, LeaveReason::Disconnected, None);
         }
-        for dead in &msg.lost {
-            node.reap(dead, self.settings.reconnect_grace);
-        }
+
         if msg.back {
             // Redis may have lost everything, or this node was taken for
             // dead: claim its rooms again and list them; a room claimed by
@@ -888,15 +892,13 @@ impl Handler<HandOver> for Lobby {
 }
 
 impl Lobby {
-    /// Keeps session `id`'s record in the cluster (its node, token hash,
-    /// name, color and rooms), so that it may resume on any node.
+    /// Keeps session `id`'s record in the cluster (this node, its token's
+    /// hash, its name, color and rooms), so that it may resume on any node.
     pub(super) fn record_session(&self, id: &str) {
         let (Some(node), Some(entry)) = (self.redis(), self.sessions.get(id)) else {
             return;
         };
-        let record = SessionRecord {
-            node: node.id().to_string(),
-            hash: entry.resume_hash.clone(),
+        let data = SessionData {
             name: entry.name.clone(),
             color: entry.color.clone(),
             rooms: entry
@@ -906,80 +908,97 @@ impl Lobby {
                 .cloned()
                 .collect(),
         };
-        node.keep_session(id, &record);
+        node.keep_session(id, &entry.resume_hash, &data);
     }
 
     /// A token this node does not know: the session may be another node's.
-    /// If its record matches, the session resumes here (`recovered:false`:
-    /// its frames stayed behind), after its node, when alive, has ended it
-    /// there (closing its connection with 4001); its rooms are joined
-    /// anew. Else it is a new session, as on one node.
+    /// It is taken here atomically (one node at most wins it), after its
+    /// node, when alive, has ended it there (closing its connection with
+    /// 4001); it resumes `recovered:false` (its frames stayed behind) and
+    /// joins its rooms anew. No such session is a new session, as on one
+    /// node; no answer in time is `None` (503: the client tries again).
     pub(super) fn resume_elsewhere(
         &mut self,
         node: Arc<RedisNode>,
         id: String,
         secret: String,
         name: Option<String>,
-    ) -> ResponseActFuture<Self, Admission> {
-        let find = node.find_session(&id);
-        Box::pin(find.into_actor(self).then(move |found, lobby, ctx| {
-            let record = match found {
-                Ok(Some(record)) if identity::matches_hash(&secret, &record.hash) => record,
-                _ => {
-                    let refused = lobby.admit_fresh(name, AdmitOutcome::ResumeRefused, ctx);
-                    return Box::pin(actix::fut::ready(refused)) as ResponseActFuture<_, _>;
+    ) -> ResponseActFuture<Self, Option<Admission>> {
+        let given = identity::secret_hash(&secret);
+        let fresh = identity::new_secret();
+        let new = identity::secret_hash(&fresh);
+        let grace = self.settings.reconnect_grace;
+        let take = node.take_session(&id, &given, &new, "", grace);
+        Box::pin(take.into_actor(self).then(move |taken, lobby, ctx| {
+            let owner = match taken {
+                Err(Unavailable) => return ready(None),
+                Ok(Taken::None) => {
+                    return ready(Some(lobby.admit_fresh(
+                        name,
+                        AdmitOutcome::ResumeRefused,
+                        ctx,
+                    )))
                 }
+                Ok(Taken::Taken(data)) => return ready(lobby.admit_moved(id, data, &fresh, ctx)),
+                Ok(Taken::Live(owner)) => owner,
             };
-            if lobby.sessions.contains_key(&id) {
-                // It came here meanwhile (another connection of the same
-                // client): the ordinary resume handles the next try.
-                let refused = lobby.admit_fresh(name, AdmitOutcome::ResumeRefused, ctx);
-                return Box::pin(actix::fut::ready(refused));
-            }
-            if record.node == node.id() || !node.is_live(&record.node) {
-                let moved = lobby.admit_moved(id, record, ctx);
-                return Box::pin(actix::fut::ready(moved));
-            }
+            // Its node ends it first, if this is still its secret.
+            lobby.evictions += 1;
+            let nonce = lobby.evictions;
             let (done, ended) = tokio::sync::oneshot::channel();
-            lobby.evicting.insert(id.clone(), done);
+            lobby.evicting.insert(nonce, done);
             node.forward(
-                &record.node,
+                &owner,
                 NodeMsg::Evict {
                     session: id.clone(),
                     from: node.id().to_string(),
+                    hash: given.clone(),
+                    nonce,
                 },
             );
             let timeout = lobby.request_timeout;
             Box::pin(
-                async move { tokio::time::timeout(timeout, ended).await }
-                    .into_actor(lobby)
-                    .map(move |ended, lobby, ctx| {
-                        lobby.evicting.remove(&id);
-                        match ended {
-                            Ok(Ok(())) if !lobby.sessions.contains_key(&id) => {
-                                lobby.admit_moved(id, record, ctx)
-                            }
-                            _ => lobby.admit_fresh(name, AdmitOutcome::ResumeRefused, ctx),
-                        }
-                    }),
+                async move {
+                    match tokio::time::timeout(timeout, ended).await {
+                        Ok(Ok(true)) => node
+                            .take_session(&id, &given, &new, &owner, grace)
+                            .await
+                            .map(|taken| (id, taken)),
+                        Ok(Ok(false)) => Ok((id, Taken::None)),
+                        _ => Err(Unavailable),
+                    }
+                }
+                .into_actor(lobby)
+                .map(move |taken, lobby, ctx| {
+                    lobby.evicting.remove(&nonce);
+                    match taken {
+                        Ok((id, Taken::Taken(data))) => lobby.admit_moved(id, data, &fresh, ctx),
+                        Ok(_) => Some(lobby.admit_fresh(name, AdmitOutcome::ResumeRefused, ctx)),
+                        Err(Unavailable) => None,
+                    }
+                }),
             )
         }))
     }
 
-    /// Session `id`, which left another node, resumes here: a new token,
-    /// and its rooms to join anew.
+    /// Session `id`, taken here from another node, resumes: the new
+    /// secret, and its rooms to join anew. `None` if it is here already (a
+    /// second connection of the same client won the race).
     fn admit_moved(
         &mut self,
         id: String,
-        record: SessionRecord,
+        data: SessionData,
+        secret: &str,
         ctx: &mut Context<Self>,
-    ) -> Admission {
+    ) -> Option<Admission> {
+        if self.sessions.contains_key(&id) {
+            return None;
+        }
         let connection = self.next_connection();
-        let secret = identity::new_secret();
         let entry = Entry {
-            name: record.name.clone(),
-            color: record.color.clone(),
-            resume_hash: identity::secret_hash(&secret),
+            name: data.name.clone(),
+            color: data.color.clone(),
+            resume_hash: identity::secret_hash(secret),
             handle: None,
             connection,
             away: None,
@@ -987,67 +1006,60 @@ impl Lobby {
             queued: None,
             games: Vec::new(),
             rooms: Vec::new(),
-            lost_rooms: Vec::new(),
+            lost_rooms: data.rooms.clone(),
         };
         self.sessions.insert(id.clone(), entry);
         self.hold(id.clone(), ctx);
-        let admission = Admission {
-            resume: identity::token(&id, &secret),
-            name: record.name,
-            color: record.color,
+        // Its record is this node's now (with its rooms, until joined).
+        self.record_session(&id);
+        if let Some(entry) = self.sessions.get_mut(&id) {
+            entry.lost_rooms.clear();
+        }
+        Some(Admission {
+            resume: identity::token(&id, secret),
+            name: data.name,
+            color: data.color,
             outcome: AdmitOutcome::Resumed,
             connection,
             running: None,
             rooms: Vec::new(),
-            lost_rooms: record.rooms,
+            lost_rooms: data.rooms,
             id,
-        };
-        // Its record names this node now, with the new token's hash and
-        // (until they are joined again) its rooms.
-        if let Some(node) = self.redis() {
-            node.keep_session(
-                &admission.id,
-                &SessionRecord {
-                    node: node.id().to_string(),
-                    hash: self
-                        .sessions
-                        .get(&admission.id)
-                        .map(|entry| entry.resume_hash.clone())
-                        .unwrap_or_default(),
-                    name: admission.name.clone(),
-                    color: admission.color.clone(),
-                    rooms: admission.lost_rooms.clone(),
-                },
-            );
-        }
-        admission
+        })
     }
 
-    /// Session `session` resumes on node `from`: it ends here, leaving its
-    /// rooms (its new node joins them anew), its connection closed with
-    /// 4001; then `from` is told.
-    fn evict(&mut self, session: &str, from: &str) {
+    /// Node `from` resumes session `session` with the secret hashed
+    /// `hash`: if that is its secret here, it ends here, leaving its rooms
+    /// (its new node joins them anew), its connection closed with 4001.
+    /// `from` is told whether it did.
+    fn evict(&mut self, session: &str, from: &str, hash: &str, nonce: u64) {
         let Some(node) = self.redis() else {
             return;
         };
-        if let Some(entry) = self.sessions.remove(session) {
-            if let Some(kind) = entry.queued {
-                self.leave_queue(kind, session);
-            }
-            self.step_out(session, entry.rooms, LeaveReason::Disconnected);
-            node.detach(session);
-            node.forget_session(session, false);
-            if let Some(handle) = entry.handle {
-                handle.end(CloseCode::Other(protocol::CLOSE_TAKEN_OVER));
+        let ours = self
+            .sessions
+            .get(session)
+            .is_some_and(|entry| entry.resume_hash == hash);
+        if ours {
+            if let Some(entry) = self.sessions.remove(session) {
+                if let Some(kind) = entry.queued {
+                    self.leave_queue(kind, session);
+                }
+                self.step_out(session, entry.rooms, LeaveReason::Disconnected);
+                node.detach(session);
+                node.forget_session(session, false);
+                if let Some(handle) = entry.handle {
+                    handle.end(CloseCode::Other(protocol::CLOSE_TAKEN_OVER));
+                }
             }
         }
-        node.forward(
-            from,
-            NodeMsg::Evicted {
-                session: session.to_string(),
-            },
-        );
+        node.forward(from, NodeMsg::Evicted { nonce, ended: ours });
     }
+}
+
+/// An admission ready now, or after a future.
+fn ready(admission: Option<Admission>) -> ResponseActFuture<Lobby, Option<Admission>> {
+    Box::pin(actix::fut::ready(admission))
 }
 
 impl Lobby {
@@ -1063,7 +1075,7 @@ impl Lobby {
             return;
         };
         log::warn!("cluster: room {name} is {owner}'s now; its members here join it there");
-        room.addr.do_send(crate::room::CloseRoom);
+        room.addr.do_send(crate::room::Discard);
         self.closing.insert(name.to_string());
         self.remote_members.remove(name);
         // Nodes that still send this room's members' requests here claim

@@ -138,9 +138,11 @@ pub struct Lobby {
     /// Members on other nodes of the rooms this node runs: their node, by
     /// session, by room.
     remote_members: HashMap<String, HashMap<String, String>>,
-    /// Sessions resuming here that another node is ending first: who to
-    /// tell when it has.
-    evicting: HashMap<String, tokio::sync::oneshot::Sender<()>>,
+    /// Sessions resuming here that another node is ending first, by the
+    /// number of the request: who to tell whether it did.
+    evicting: HashMap<u64, tokio::sync::oneshot::Sender<bool>>,
+    /// Requests to end a session on another node, so far.
+    evictions: u64,
     /// `cluster.request_timeout_ms`.
     request_timeout: Duration,
 }
@@ -190,6 +192,7 @@ impl Lobby {
             answering: HashMap::new(),
             remote_members: HashMap::new(),
             evicting: HashMap::new(),
+            evictions: 0,
             request_timeout: Duration::from_millis(config.cluster.request_timeout_ms.get()),
         }
     }

@@ -24,9 +24,11 @@ use crate::{
     room::{MemberAway, MemberBack, Renamed},
 };
 
-/// A connection is being opened: decide who it is.
+/// A connection is being opened: decide who it is. `None` when that
+/// needs the cluster and it did not answer in time (the client tries
+/// again).
 #[derive(Message)]
-#[rtype(result = "Admission")]
+#[rtype(result = "Option<Admission>")]
 pub struct Admit {
     /// The `?resume=` token, if any.
     pub resume: Option<String>,
@@ -222,19 +224,51 @@ impl Lobby {
     }
 }
 
+/// The answer to an [`Admit`]: at once (every admission on one node), or
+/// after the cluster was asked. A future the Lobby spawns is polled only
+/// once its mailbox is empty, so an answer that is ready goes at once.
+pub enum AdmitAnswer {
+    Now(Option<Admission>),
+    Later(ResponseActFuture<Lobby, Option<Admission>>),
+}
+
+impl actix::dev::MessageResponse<Lobby, Admit> for AdmitAnswer {
+    fn handle(
+        self,
+        ctx: &mut Context<Lobby>,
+        tx: Option<actix::dev::OneshotSender<Option<Admission>>>,
+    ) {
+        match self {
+            AdmitAnswer::Now(admission) => {
+                if let Some(tx) = tx {
+                    let _ = tx.send(admission);
+                }
+            }
+            AdmitAnswer::Later(later) => {
+                actix::dev::MessageResponse::<Lobby, Admit>::handle(later, ctx, tx)
+            }
+        }
+    }
+}
+
 impl Handler<Admit> for Lobby {
-    type Result = ResponseActFuture<Self, Admission>;
+    type Result = AdmitAnswer;
 
     fn handle(&mut self, msg: Admit, ctx: &mut Context<Self>) -> Self::Result {
         if let Some(admission) = msg.resume.as_deref().and_then(|token| self.resume(token)) {
             self.record_session(&admission.id);
-            return Box::pin(actix::fut::ready(admission));
+            return AdmitAnswer::Now(Some(admission));
         }
         // A token this node does not know may be another node's.
         if let (Some(node), Some(token)) = (self.backplane.node().cloned(), &msg.resume) {
             if let Some((id, secret)) = identity::split_token(token, identity::SESSION_PREFIX) {
                 if !self.sessions.contains_key(&id) {
-                    return self.resume_elsewhere(node, id, secret.to_string(), msg.name);
+                    return AdmitAnswer::Later(self.resume_elsewhere(
+                        node,
+                        id,
+                        secret.to_string(),
+                        msg.name,
+                    ));
                 }
             }
         }
@@ -242,7 +276,7 @@ impl Handler<Admit> for Lobby {
             None => AdmitOutcome::New,
             Some(_) => AdmitOutcome::ResumeRefused,
         };
-        Box::pin(actix::fut::ready(self.admit_fresh(msg.name, outcome, ctx)))
+        AdmitAnswer::Now(Some(self.admit_fresh(msg.name, outcome, ctx)))
     }
 }
 

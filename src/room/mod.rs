@@ -114,6 +114,12 @@ pub struct Renamed {
 #[rtype(result = "()")]
 pub struct CloseRoom;
 
+/// The room is another node's now: stop without writing the snapshot
+/// (the other node's is newer).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Discard;
+
 /// Shutdown: write the snapshot now if it changed since the last write.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -187,6 +193,8 @@ pub struct Room {
     write_timer: Option<SpawnHandle>,
     /// Whether anyone has published state since the room opened.
     published: bool,
+    /// Stopped because another node runs the room now: nothing is written.
+    discarded: bool,
 }
 
 /// Everything a new room needs.
@@ -234,6 +242,7 @@ impl Room {
             written_at: None,
             write_timer: None,
             published: false,
+            discarded: false,
         };
         let addr = workers.start(|_| room);
         let link = RoomLink::new(new.name, &addr);
@@ -752,7 +761,11 @@ impl Actor for Room {
 
     fn stopped(&mut self, _: &mut Context<Self>) {
         self.metrics.room_closed(self.kind);
-        self.save_now();
+        if self.discarded {
+            self.snapshot = Value::Null;
+        } else {
+            self.save_now();
+        }
         let snapshot = std::mem::take(&mut self.snapshot);
         self.closed.do_send(RoomClosed {
             room: self.name.clone(),
@@ -798,6 +811,15 @@ impl Handler<Renamed> for Room {
 
     fn handle(&mut self, msg: Renamed, _: &mut Context<Self>) {
         self.on_renamed(msg);
+    }
+}
+
+impl Handler<Discard> for Room {
+    type Result = ();
+
+    fn handle(&mut self, _: Discard, ctx: &mut Context<Self>) {
+        self.discarded = true;
+        ctx.stop();
     }
 }
 

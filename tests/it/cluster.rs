@@ -730,13 +730,45 @@ async fn resuming_on_another_node_while_connected_takes_the_session_over() {
     assert_eq!(again.recv_type("resumed").await["recovered"], false);
     assert_eq!(ada.ending().await, crate::support::Ending::Closed(4001));
     assert_eq!(next_of(&mut again, "room_joined").await["room"], "den");
-    // The old token is spent; the new one works, on either node.
-    let (_, refused) = resume_on(&one, &welcome).await;
-    assert_ne!(refused["session"], welcome["session"]);
     again
         .send(json!({"type":"broadcast","room":"den","data":"moved"}))
         .await;
     assert_eq!(next_of(&mut bob, "message").await["data"], "moved");
+    // The old token is spent...
+    let (mut stranger, refused) = resume_on(&one, &welcome).await;
+    assert_ne!(refused["session"], welcome["session"]);
+    assert_eq!(stranger.recv_type("error").await["code"], "not_found");
+    // ...and the new one takes the session back to node one.
+    let (mut home, home_welcome) = resume_on(&one, &back).await;
+    assert_eq!(home_welcome["session"], welcome["session"]);
+    assert_eq!(home.recv_type("resumed").await["recovered"], false);
+    assert_eq!(again.ending().await, crate::support::Ending::Closed(4001));
+    assert_eq!(next_of(&mut home, "room_joined").await["room"], "den");
+}
+
+#[tokio::test]
+async fn a_token_given_to_two_nodes_at_once_resumes_on_one_only() {
+    let redis = Redis::start();
+    let one = node(&redis, "one");
+    let two = node(&redis, "two");
+    let three = node(&redis, "three");
+    until_nodes(&one, 3).await;
+    let (mut ada, welcome) = one.connect().await;
+    let ((mut first, on_two), (mut second, on_three)) =
+        tokio::join!(resume_on(&two, &welcome), resume_on(&three, &welcome));
+    let same = [&on_two, &on_three]
+        .iter()
+        .filter(|back| back["session"] == welcome["session"])
+        .count();
+    assert_eq!(same, 1, "one node resumes it: {on_two} {on_three}");
+    let (winner, loser) = if on_two["session"] == welcome["session"] {
+        (&mut first, &mut second)
+    } else {
+        (&mut second, &mut first)
+    };
+    assert_eq!(winner.recv_type("resumed").await["recovered"], false);
+    assert_eq!(loser.recv_type("error").await["code"], "not_found");
+    assert_eq!(ada.ending().await, crate::support::Ending::Closed(4001));
 }
 
 /// Sends `signal` to process `pid`.

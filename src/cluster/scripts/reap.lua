@@ -16,14 +16,10 @@ end
 local reaped = 0
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   local key = 'parlor:{session:' .. id .. '}'
-  local record = redis.call('GET', key)
-  if record then
-    local ok, decoded = pcall(cjson.decode, record)
-    -- A session that resumed elsewhere since is the other node's.
-    if ok and decoded.node == ARGV[1] then
-      redis.call('PEXPIRE', key, ARGV[3])
-      reaped = reaped + 1
-    end
+  -- A session that resumed elsewhere since is the other node's.
+  if redis.call('HGET', key, 'node') == ARGV[1] then
+    redis.call('PEXPIRE', key, ARGV[3])
+    reaped = reaped + 1
   end
 end
 redis.call('DEL', KEYS[2])
