@@ -406,40 +406,53 @@ impl RedisNode {
         room: &str,
         kind: RoomKind,
     ) -> impl Future<Output = Result<Claim, Unavailable>> + 'static {
-        let mut manager = self.manager.clone();
-        let keys = (owner_key(room), NODES_KEY);
-        let args = (
-            self.id.to_string(),
-            self.node_timeout.as_millis() as u64,
-            kind.as_str(),
+        let claimed = self.script::<(String, u64, String)>(
+            include_str!("scripts/claim_room.lua"),
+            vec![owner_key(room), NODES_KEY.to_string()],
+            vec![
+                self.id.to_string(),
+                self.node_timeout.as_millis().to_string(),
+                kind.as_str().to_string(),
+            ],
         );
+        async move {
+            let (owner, epoch, kind) = claimed.await?;
+            let kind =
+                serde_json::from_value(serde_json::Value::String(kind)).map_err(|_| Unavailable)?;
+            Ok(Claim { owner, epoch, kind })
+        }
+    }
+
+    /// Runs a Lua script on the node's thread, within
+    /// `cluster.request_timeout_ms`.
+    fn script<T: redis::FromRedisValue + Send + 'static>(
+        &self,
+        source: &'static str,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> impl Future<Output = Result<T, Unavailable>> + 'static {
+        let mut manager = self.manager.clone();
         let timeout = self.request_timeout;
         let arbiter = self.arbiter.clone();
         async move {
             let (done, answer) = oneshot::channel();
             arbiter.spawn(async move {
-                let script = Script::new(include_str!("scripts/claim_room.lua"));
-                let claimed = tokio::time::timeout(
-                    timeout,
-                    script
-                        .key(keys.0)
-                        .key(keys.1)
-                        .arg(args.0)
-                        .arg(args.1)
-                        .arg(args.2)
-                        .invoke_async::<(String, u64, String)>(&mut manager),
-                )
-                .await;
-                let _ = done.send(claimed);
+                let script = Script::new(source);
+                let mut invocation = script.prepare_invoke();
+                for key in &keys {
+                    invocation.key(key);
+                }
+                for arg in &args {
+                    invocation.arg(arg);
+                }
+                let ran =
+                    tokio::time::timeout(timeout, invocation.invoke_async::<T>(&mut manager)).await;
+                let _ = done.send(ran);
             });
             match answer.await {
-                Ok(Ok(Ok((owner, epoch, kind)))) => {
-                    let kind = serde_json::from_value(serde_json::Value::String(kind))
-                        .map_err(|_| Unavailable)?;
-                    Ok(Claim { owner, epoch, kind })
-                }
+                Ok(Ok(Ok(answer))) => Ok(answer),
                 Ok(Ok(Err(err))) => {
-                    log::warn!("cluster: claiming a room: {err}");
+                    log::warn!("cluster: a script failed: {err}");
                     Err(Unavailable)
                 }
                 _ => Err(Unavailable),
@@ -524,42 +537,20 @@ impl RedisNode {
         ended_by: &str,
         grace: Duration,
     ) -> impl Future<Output = Result<Taken, Unavailable>> + 'static {
-        let mut manager = self.manager.clone();
-        let keys = (session_key(id), NODES_KEY);
-        let args = (
-            given.to_string(),
-            self.id.to_string(),
-            new.to_string(),
-            self.node_timeout.as_millis() as u64,
-            grace.as_millis() as u64,
-            ended_by.to_string(),
+        let taken = self.script::<Vec<String>>(
+            include_str!("scripts/take_session.lua"),
+            vec![session_key(id), NODES_KEY.to_string()],
+            vec![
+                given.to_string(),
+                self.id.to_string(),
+                new.to_string(),
+                self.node_timeout.as_millis().to_string(),
+                grace.as_millis().to_string(),
+                ended_by.to_string(),
+            ],
         );
-        let timeout = self.request_timeout;
-        let arbiter = self.arbiter.clone();
         async move {
-            let (done, answer) = oneshot::channel();
-            arbiter.spawn(async move {
-                let script = Script::new(include_str!("scripts/take_session.lua"));
-                let taken = tokio::time::timeout(
-                    timeout,
-                    script
-                        .key(keys.0)
-                        .key(keys.1)
-                        .arg(args.0)
-                        .arg(args.1)
-                        .arg(args.2)
-                        .arg(args.3)
-                        .arg(args.4)
-                        .arg(args.5)
-                        .invoke_async::<Vec<String>>(&mut manager),
-                )
-                .await;
-                let _ = done.send(taken);
-            });
-            let Ok(Ok(Ok(answer))) = answer.await else {
-                return Err(Unavailable);
-            };
-            Ok(match answer.as_slice() {
+            Ok(match taken.await?.as_slice() {
                 [state, node] if state == "live" => Taken::Live(node.clone()),
                 [state, data] if state == "taken" => match serde_json::from_str(data) {
                     Ok(data) => Taken::Taken(data),

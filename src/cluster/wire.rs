@@ -14,24 +14,8 @@ use crate::{
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum NodeMsg {
-    /// A session on node `from` joins (or, already in, joins again).
-    Join {
-        /// The member's node.
-        from: String,
-        /// Who joins, as the room shows it.
-        member: MemberInfo,
-        /// The `join_room` as the client sent it.
-        join: JoinRoom,
-        /// The request's `id`.
-        id: Option<RequestId>,
-        /// The session's join serial, echoed in the answer.
-        serial: u64,
-        /// A resumed member's resync join.
-        resync: bool,
-        /// Whether the member is in the room already (a resync or a
-        /// repeated join).
-        already_in: bool,
-    },
+    /// A session on another node joins (or, already in, joins again).
+    Join(ForwardedJoin),
     /// A member's room message.
     Room {
         room: String,
@@ -86,6 +70,26 @@ pub struct SessionData {
     pub color: String,
     /// The rooms it is in, or left while away.
     pub rooms: Vec<crate::links::RoomSeat>,
+}
+
+/// A join forwarded to a room's owner.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ForwardedJoin {
+    /// The member's node.
+    pub from: String,
+    /// Who joins, as the room shows it.
+    pub member: MemberInfo,
+    /// The `join_room` as the client sent it.
+    pub join: JoinRoom,
+    /// The request's `id`.
+    pub id: Option<RequestId>,
+    /// The session's join serial, echoed in the answer.
+    pub serial: u64,
+    /// A resumed member's resync join.
+    pub resync: bool,
+    /// Whether the member is in the room already (a resync or a repeated
+    /// join).
+    pub already_in: bool,
 }
 
 /// The owner's frames for a room's members on other nodes: one message per

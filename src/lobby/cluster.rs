@@ -25,7 +25,7 @@ use crate::{
     cluster::{
         redis::RedisNode,
         redis::Taken,
-        wire::{NodeMsg, SessionData},
+        wire::{ForwardedJoin, NodeMsg, SessionData},
         Claim, Forwarded, JoinAnswered, NodesChanged, Unavailable,
     },
     identity,
@@ -62,17 +62,6 @@ pub(super) enum HeldJoin {
 /// awaited under (its session made no new join).
 const REJOIN: u64 = u64::MAX;
 
-/// A join another node forwarded.
-pub(super) struct ForwardedJoin {
-    from: String,
-    member: MemberInfo,
-    join: JoinRoom,
-    id: Option<RequestId>,
-    serial: u64,
-    resync: bool,
-    already_in: bool,
-}
-
 /// A forwarded join's answer is overdue.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -107,14 +96,7 @@ impl Lobby {
         };
         if !protocol::valid_room_name(&room) {
             // The owner checks every other field; the name says where it is.
-            return refuse(Refusal::new(
-                ErrorCode::BadRequest,
-                "join_room",
-                format!(
-                    "`room` must be 1 to {} letters, digits, '-', '_' or '.'",
-                    protocol::ROOM_NAME_MAX_CHARS
-                ),
-            ));
+            return refuse(super::rooms::bad_room_name());
         }
         if !already_in && entry.rooms.len() >= self.room_limits.max_per_session {
             let message = format!(
@@ -200,7 +182,7 @@ impl Lobby {
                 }
                 (HeldJoin::Forwarded(forwarded), true) => self.join_from(forwarded),
                 (HeldJoin::Forwarded(forwarded), false) => {
-                    node.forward(&claim.owner, forwarded.into_msg());
+                    node.forward(&claim.owner, NodeMsg::Join(forwarded));
                 }
                 (HeldJoin::Reclaim, true) => self.reenter_here(room),
                 (HeldJoin::Reclaim, false) => self.rejoin_at(room, &claim.owner, ctx),
@@ -318,7 +300,7 @@ impl Lobby {
                 resync: false,
                 already_in: false,
             };
-            node.forward(owner, join.into_msg());
+            node.forward(owner, NodeMsg::Join(join));
         }
     }
 
@@ -406,7 +388,7 @@ impl Lobby {
             resync: msg.resync,
             already_in,
         };
-        node.forward(owner, forwarded.into_msg());
+        node.forward(owner, NodeMsg::Join(forwarded));
     }
 
     /// A forwarded join of a room this node runs: checked and entered as
@@ -418,6 +400,11 @@ impl Lobby {
         let name = join.join.room.clone();
         let session = join.member.session.clone();
         let handle = node.remote_session(&name, &session);
+        // A member the room has already counts once, whatever its node thinks.
+        let counted = self
+            .remote_members
+            .get(&name)
+            .is_some_and(|members| members.contains_key(&session));
         let checked = self.check_join(&join.join).and_then(|checked| {
             let Some(room) = self.rooms.get(&name) else {
                 return Err(Refusal::new(
@@ -426,10 +413,6 @@ impl Lobby {
                     format!("room {name} moved; try again"),
                 ));
             };
-            let counted = self
-                .remote_members
-                .get(&name)
-                .is_some_and(|members| members.contains_key(&session));
             if !join.already_in && !counted && room.members >= self.room_limits.max_members {
                 let suggestions = self.suggestions(checked.kind, &name);
                 let refusal = Refusal::new(
@@ -441,11 +424,6 @@ impl Lobby {
             }
             Ok(checked)
         });
-        // A member the room has already counts once, whatever its node thinks.
-        let counted = self
-            .remote_members
-            .get(&name)
-            .is_some_and(|members| members.contains_key(&session));
         match checked {
             Ok(checked) => {
                 let Some(room) = self.rooms.get_mut(&name) else {
@@ -526,20 +504,6 @@ impl Lobby {
         };
         node.forward(&remote.owner, msg());
         true
-    }
-}
-
-impl ForwardedJoin {
-    fn into_msg(self) -> NodeMsg {
-        NodeMsg::Join {
-            from: self.from,
-            member: self.member,
-            join: self.join,
-            id: self.id,
-            serial: self.serial,
-            resync: self.resync,
-            already_in: self.already_in,
-        }
     }
 }
 
@@ -683,24 +647,7 @@ impl Handler<Forwarded> for Lobby {
             return;
         };
         match msg {
-            NodeMsg::Join {
-                from,
-                member,
-                join,
-                id,
-                serial,
-                resync,
-                already_in,
-            } => {
-                let forwarded = ForwardedJoin {
-                    from,
-                    member,
-                    join,
-                    id,
-                    serial,
-                    resync,
-                    already_in,
-                };
+            NodeMsg::Join(forwarded) => {
                 if self.rooms.contains_key(&forwarded.join.room) {
                     self.join_from(forwarded);
                 } else {
@@ -995,19 +942,13 @@ impl Lobby {
             return None;
         }
         let connection = self.next_connection();
-        let entry = Entry {
-            name: data.name.clone(),
-            color: data.color.clone(),
-            resume_hash: identity::secret_hash(secret),
-            handle: None,
+        let mut entry = Entry::new(
+            data.name.clone(),
+            data.color.clone(),
+            identity::secret_hash(secret),
             connection,
-            away: None,
-            drops: 0,
-            queued: None,
-            games: Vec::new(),
-            rooms: Vec::new(),
-            lost_rooms: data.rooms.clone(),
-        };
+        );
+        entry.lost_rooms = data.rooms.clone();
         self.sessions.insert(id.clone(), entry);
         self.hold(id.clone(), ctx);
         // Its record is this node's now (with its rooms, until joined).

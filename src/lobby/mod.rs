@@ -87,6 +87,24 @@ struct Entry {
 }
 
 impl Entry {
+    /// A session admitted on `connection`, not yet registered, in no game
+    /// or room.
+    fn new(name: String, color: String, resume_hash: String, connection: u64) -> Entry {
+        Entry {
+            name,
+            color,
+            resume_hash,
+            handle: None,
+            connection,
+            away: None,
+            drops: 0,
+            queued: None,
+            games: Vec::new(),
+            rooms: Vec::new(),
+            lost_rooms: Vec::new(),
+        }
+    }
+
     /// The session's actor, if it is connected.
     fn connected(&self) -> Option<&SessionHandle> {
         self.handle.as_ref().filter(|_| self.away.is_none())

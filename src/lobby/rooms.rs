@@ -103,10 +103,7 @@ impl Lobby {
     pub(super) fn check_join(&self, join: &JoinRoom) -> Result<CheckedJoin, Refusal> {
         let bad = |message: String| Refusal::new(ErrorCode::BadRequest, "join_room", message);
         if !protocol::valid_room_name(&join.room) {
-            return Err(bad(format!(
-                "`room` must be 1 to {} letters, digits, '-', '_' or '.'",
-                protocol::ROOM_NAME_MAX_CHARS
-            )));
+            return Err(bad_room_name());
         }
         let existing = self.rooms.get(&join.room).map(|room| room.kind);
         let kind = match (existing, join.kind) {
@@ -341,6 +338,15 @@ impl Lobby {
             }
         }
     }
+}
+
+/// The refusal of a `join_room` whose room name breaks the rule.
+pub(super) fn bad_room_name() -> Refusal {
+    let message = format!(
+        "`room` must be 1 to {} letters, digits, '-', '_' or '.'",
+        protocol::ROOM_NAME_MAX_CHARS
+    );
+    Refusal::new(ErrorCode::BadRequest, "join_room", message)
 }
 
 impl Handler<LeaveRoomRequest> for Lobby {

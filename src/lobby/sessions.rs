@@ -109,19 +109,12 @@ impl Lobby {
         let id = identity::new_id(identity::SESSION_PREFIX);
         let connection = self.next_connection();
         let secret = identity::new_secret();
-        let entry = Entry {
-            name: name.unwrap_or_else(identity::random_name),
-            color: identity::random_color(),
-            resume_hash: identity::secret_hash(&secret),
-            handle: None,
+        let entry = Entry::new(
+            name.unwrap_or_else(identity::random_name),
+            identity::random_color(),
+            identity::secret_hash(&secret),
             connection,
-            away: None,
-            drops: 0,
-            queued: None,
-            games: Vec::new(),
-            rooms: Vec::new(),
-            lost_rooms: Vec::new(),
-        };
+        );
         let admission = Admission {
             resume: identity::token(&id, &secret),
             name: entry.name.clone(),

@@ -255,6 +255,17 @@ impl Room {
             .find(|member| member.info.session == session)
     }
 
+    /// The `room_joined` that member `session` gets.
+    fn joined(&self, session: &str) -> ServerMsg {
+        ServerMsg::RoomJoined {
+            room: self.name.clone(),
+            kind: self.kind,
+            you: session.to_string(),
+            members: self.infos(),
+            tick_hz: self.canvas.as_ref().map(|_| self.settings.canvas_tick_hz),
+        }
+    }
+
     fn infos(&self) -> Vec<MemberInfo> {
         self.members
             .iter()
@@ -297,13 +308,7 @@ impl Room {
             });
             self.metrics.member_joined();
         }
-        let joined = ServerMsg::RoomJoined {
-            room: self.name.clone(),
-            kind: self.kind,
-            you: session.clone(),
-            members: self.infos(),
-            tick_hz: self.canvas.as_ref().map(|_| self.settings.canvas_tick_hz),
-        };
+        let joined = self.joined(&session);
         let candidates: VecDeque<String> = self
             .members
             .iter()
@@ -852,14 +857,7 @@ impl Handler<Resend> for Room {
             let Some(member) = self.member(session) else {
                 continue;
             };
-            let joined = ServerMsg::RoomJoined {
-                room: self.name.clone(),
-                kind: self.kind,
-                you: session.clone(),
-                members: self.infos(),
-                tick_hz: self.canvas.as_ref().map(|_| self.settings.canvas_tick_hz),
-            };
-            member.handle.send(joined.encode());
+            member.handle.send(self.joined(session).encode());
             self.send_snapshot(&member.handle);
         }
     }

@@ -40,6 +40,16 @@ fn node_with(
     })
 }
 
+/// A Redis and two nodes on it, `one` and `two` (each changed by
+/// `tweak`), once they see each other.
+async fn two_nodes(tweak: impl Fn(&mut parlor::config::Config)) -> (Redis, TestServer, TestServer) {
+    let redis = Redis::start();
+    let one = node_with(&redis, "one", &tweak);
+    let two = node_with(&redis, "two", &tweak);
+    until_nodes(&one, 2).await;
+    (redis, one, two)
+}
+
 /// Waits until `server`'s `/healthz` says `nodes` nodes live and Redis ok.
 async fn until_nodes(server: &TestServer, nodes: u64) -> Value {
     let deadline = Instant::now() + SETTLE;
@@ -116,10 +126,7 @@ async fn a_single_node_says_nothing_of_a_cluster() {
 
 #[tokio::test]
 async fn two_senders_on_two_nodes_and_two_listeners_on_two_nodes_see_one_order() {
-    let redis = Redis::start();
-    let one = node(&redis, "one");
-    let two = node(&redis, "two");
-    until_nodes(&one, 2).await;
+    let (_redis, one, two) = two_nodes(|_| {}).await;
     let (mut ada, _) = one.connect().await;
     let (mut bob, _) = two.connect().await;
     let (mut cleo, _) = one.connect().await;
@@ -168,10 +175,7 @@ async fn two_senders_on_two_nodes_and_two_listeners_on_two_nodes_see_one_order()
 
 #[tokio::test]
 async fn a_newcomer_on_another_node_gets_the_state_of_the_most_recently_active_member() {
-    let redis = Redis::start();
-    let one = node(&redis, "one");
-    let two = node(&redis, "two");
-    until_nodes(&one, 2).await;
+    let (_redis, one, two) = two_nodes(|_| {}).await;
     let (mut ada, ada_welcome) = one.connect().await;
     join(&mut ada, "poetry").await;
     let (mut bob, bob_welcome) = two.connect().await;
@@ -202,10 +206,7 @@ async fn a_newcomer_on_another_node_gets_the_state_of_the_most_recently_active_m
 
 #[tokio::test]
 async fn direct_messages_and_leaves_cross_nodes() {
-    let redis = Redis::start();
-    let one = node(&redis, "one");
-    let two = node(&redis, "two");
-    until_nodes(&one, 2).await;
+    let (_redis, one, two) = two_nodes(|_| {}).await;
     let (mut ada, ada_welcome) = one.connect().await;
     let (mut bob, bob_welcome) = two.connect().await;
     join(&mut ada, "den").await;
@@ -252,13 +253,10 @@ async fn a_member_that_drops_on_another_node_is_away_then_gone() {
 
 #[tokio::test]
 async fn a_room_is_full_for_members_of_every_node() {
-    let redis = Redis::start();
-    let full = |config: &mut parlor::config::Config| {
+    let (_redis, one, two) = two_nodes(|config| {
         config.rooms.max_members = std::num::NonZero::new(2).unwrap();
-    };
-    let one = node_with(&redis, "one", full);
-    let two = node_with(&redis, "two", full);
-    until_nodes(&one, 2).await;
+    })
+    .await;
     let (mut ada, _) = one.connect().await;
     let (mut bob, _) = two.connect().await;
     let (mut cleo, _) = two.connect().await;
@@ -293,10 +291,7 @@ fn subscriber_with(redis: &Redis, channels: usize) -> String {
 /// turns new clients away) for a while; `meanwhile` runs while it is cut.
 /// Returns what Bob saw, and node two.
 async fn talk_through_a_cut(meanwhile: impl Fn(&mut Admin)) -> (Vec<Value>, TestServer, Client) {
-    let redis = Redis::start();
-    let one = node(&redis, "one");
-    let two = node(&redis, "two");
-    until_nodes(&one, 2).await;
+    let (redis, one, two) = two_nodes(|_| {}).await;
     let (mut ada, _) = one.connect().await;
     let (mut bob, _) = two.connect().await;
     // Cleo, on node one, shows when node one's room has taken a message.
@@ -422,13 +417,10 @@ async fn with_redis_down_local_rooms_go_on_and_the_rest_is_unavailable_until_it_
 
 #[tokio::test]
 async fn every_node_lists_every_nodes_rooms_and_suggests_them_when_one_is_full() {
-    let redis = Redis::start();
-    let pairs = |config: &mut parlor::config::Config| {
+    let (_redis, one, two) = two_nodes(|config| {
         config.rooms.max_members = std::num::NonZero::new(2).unwrap();
-    };
-    let one = node_with(&redis, "one", pairs);
-    let two = node_with(&redis, "two", pairs);
-    until_nodes(&one, 2).await;
+    })
+    .await;
     let (mut ada, _) = one.connect().await;
     let (mut bob, _) = two.connect().await;
     let (mut cleo, _) = two.connect().await;
@@ -716,10 +708,7 @@ async fn a_session_of_a_dead_node_resumes_on_another_and_gets_its_rooms_back() {
 
 #[tokio::test]
 async fn resuming_on_another_node_while_connected_takes_the_session_over() {
-    let redis = Redis::start();
-    let one = node(&redis, "one");
-    let two = node(&redis, "two");
-    until_nodes(&one, 2).await;
+    let (_redis, one, two) = two_nodes(|_| {}).await;
     let (mut bob, _) = two.connect().await;
     join(&mut bob, "den").await;
     let (mut ada, welcome) = one.connect().await;
