@@ -87,6 +87,9 @@ pub struct NodesChanged {
     pub back: bool,
     /// Rooms their owner gave up as it stopped.
     pub released: Vec<String>,
+    /// This node itself was taken for dead (and reaped, maybe): the other
+    /// nodes' rooms dropped its members.
+    pub fenced: bool,
 }
 
 /// The cluster part of `/healthz`.

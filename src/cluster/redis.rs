@@ -326,6 +326,7 @@ impl RedisNode {
             request_timeout,
             node_timeout,
             grace: Duration::from_millis(config.games.reconnect_grace_ms.get()),
+            status: status.clone(),
             sessions: HashMap::new(),
             listeners: HashMap::new(),
             tracks: HashMap::new(),
@@ -768,6 +769,8 @@ struct NodeLoop {
     /// `games.reconnect_grace_ms`: how long a dead node's sessions may
     /// resume elsewhere.
     grace: Duration,
+    /// Redis reachable, live nodes (as of the last heartbeat).
+    status: Arc<Status>,
     /// This node's sessions that may get frames from other nodes.
     sessions: HashMap<Arc<str>, SessionHandle>,
     /// Rooms owned elsewhere, and which of this node's sessions are in
@@ -890,6 +893,7 @@ impl NodeLoop {
                             lost,
                             back,
                             released: Vec::new(),
+                            fenced,
                         });
                     }
                     status.nodes.store(nodes, Ordering::Relaxed);
@@ -943,29 +947,24 @@ impl NodeLoop {
                 Err(err) => log::error!("cluster: cannot encode a forwarded request: {err}"),
             },
             Command::Write(write) => self.write(write),
-            Command::ForwardRoom { room, msg } => match self.routes.get(&room) {
-                Some(owner) => {
-                    let node = owner.clone();
-                    self.command(Command::Forward { node, msg });
-                }
-                None => {
-                    // Not a room of this node's sessions (any more).
-                    if let NodeMsg::Room {
-                        session,
-                        action,
-                        id,
-                        ..
-                    } = msg
-                    {
-                        if let Some(handle) = self.sessions.get(session.as_str()) {
-                            let message = format!("you are not in room {room}");
-                            let refusal =
-                                Refusal::new(ErrorCode::NotInRoom, action.kind(), message);
-                            handle.refuse(&refusal.with_id(id.as_ref()));
-                        }
+            Command::ForwardRoom { room, msg } => {
+                let up = self.status.redis_up.load(Ordering::Relaxed);
+                match self.routes.get(&room) {
+                    Some(owner) if up => {
+                        let node = owner.clone();
+                        self.command(Command::Forward { node, msg });
                     }
+                    // Redis is down: the room's node cannot be reached.
+                    Some(_) => self.refuse_forward(msg, || {
+                        let message = format!("room {room}'s node cannot be reached; try again");
+                        (ErrorCode::Unavailable, message)
+                    }),
+                    // Not a room of this node's sessions (any more).
+                    None => self.refuse_forward(msg, || {
+                        (ErrorCode::NotInRoom, format!("you are not in room {room}"))
+                    }),
                 }
-            },
+            }
             Command::Route { room, owner } => {
                 self.routes.insert(room, owner);
             }
@@ -1089,6 +1088,24 @@ impl NodeLoop {
                 }
             }
             Command::Repaired { room, epoch, found } => self.repaired(&room, epoch, found),
+        }
+    }
+
+    /// Answers a member's room request that cannot be forwarded.
+    fn refuse_forward(&self, msg: NodeMsg, why: impl FnOnce() -> (ErrorCode, String)) {
+        let NodeMsg::Room {
+            session,
+            action,
+            id,
+            ..
+        } = msg
+        else {
+            return;
+        };
+        if let Some(handle) = self.sessions.get(session.as_str()) {
+            let (code, message) = why();
+            let refusal = Refusal::new(code, action.kind(), message);
+            handle.refuse(&refusal.with_id(id.as_ref()));
         }
     }
 
@@ -1438,6 +1455,7 @@ impl NodeLoop {
                     lost: Vec::new(),
                     back: false,
                     released: vec![room.to_string()],
+                    fenced: false,
                 }),
                 Item::Refused { to, serial } => self.lobby.answered.do_send(JoinAnswered {
                     room: room.to_string(),

@@ -771,6 +771,22 @@ impl Handler<NodesChanged> for Lobby {
             self.exit(&room, &session, LeaveReason::Disconnected, None);
         }
 
+        if msg.fenced {
+            // Taken for dead: this node's sessions' records were given a
+            // grace to expire in, and the rooms elsewhere dropped its
+            // members. Keep the records again, and join those rooms again.
+            for id in self.sessions.keys() {
+                self.record_session(id);
+            }
+            let elsewhere: Vec<(String, String)> = self
+                .remote_rooms
+                .iter()
+                .map(|(name, remote)| (name.clone(), remote.owner.clone()))
+                .collect();
+            for (room, owner) in elsewhere {
+                self.rejoin_at(&room, &owner, ctx);
+            }
+        }
         if msg.back {
             // Redis may have lost everything, or this node was taken for
             // dead: claim its rooms again and list them; a room claimed by

@@ -785,6 +785,24 @@ async fn a_node_paused_past_the_node_timeout_gives_up_the_rooms_it_lost_when_it_
     signal(sleeper.child.id(), "-STOP");
     assert_eq!(next_of(&mut bob, "room_joined").await["room"], "garden");
     next_of(&mut bob, "room_state").await;
+    // Reaped meanwhile: Ada's record may now resume elsewhere, for a grace.
+    let record = format!("parlor:{{session:{}}}", session(&ada_welcome));
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let ttl = redis.command(&["PTTL", &record]).unwrap_or_default();
+        if ttl
+            .trim_start_matches(':')
+            .parse::<i64>()
+            .is_ok_and(|ttl| ttl > 0)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Ada's record was not reaped: {ttl}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // It wakes up: it no longer runs the room; Ada joins it on node two.
     signal(sleeper.child.id(), "-CONT");
     let joined = next_of(&mut ada, "room_joined").await;
@@ -800,4 +818,30 @@ async fn a_node_paused_past_the_node_timeout_gives_up_the_rooms_it_lost_when_it_
         .await;
     let message = next_of(&mut ada, "message").await;
     assert_eq!(message["from"], session(&bob_welcome));
+    // Awake, it keeps its sessions' records again.
+    let deadline = Instant::now() + SETTLE;
+    while redis.command(&["PTTL", &record]).as_deref() != Some(":-1") {
+        assert!(Instant::now() < deadline, "Ada's record still expires");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn with_redis_down_a_message_to_a_room_on_another_node_is_unavailable() {
+    let (mut redis, one, two) = two_nodes(|_| {}).await;
+    let (mut bob, _) = two.connect().await;
+    join(&mut bob, "far").await;
+    let (mut ada, _) = one.connect().await;
+    join(&mut ada, "far").await;
+    redis.kill();
+    let deadline = Instant::now() + SETTLE;
+    while one.get_json("/healthz").await["status"] != "degraded" {
+        assert!(Instant::now() < deadline, "never degraded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused = ada
+        .ask(json!({"type":"broadcast","room":"far","data":"hello?","id":5}))
+        .await;
+    assert_eq!(refused["code"], "unavailable", "{refused}");
+    assert_eq!(refused["id"], 5);
 }
