@@ -167,7 +167,7 @@ impl Metrics {
             ),
             cluster_publish_failed: counter(
                 "parlor_cluster_publish_failures_total",
-                "Publishes Redis did not take",
+                "Publishes and writes Redis did not take, or dropped while it was down",
             ),
             cluster_push_dropped: counter(
                 "parlor_cluster_push_drops_total",

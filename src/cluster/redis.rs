@@ -721,6 +721,8 @@ impl RemoteRooms for Router {
 
 /// Where this node is in one room channel's numbering.
 struct Track {
+    /// The room's owner.
+    owner: String,
     /// The owner's claim the numbers belong to.
     epoch: u64,
     /// The next number expected.
@@ -1109,7 +1111,17 @@ impl NodeLoop {
         }
     }
 
+    /// Hands a write to the writer. While Redis is known to be down,
+    /// publishes and commands are dropped (and counted) rather than piled
+    /// up without bound: the nodes listening see a gap and resync when it
+    /// is back, and this node writes its rooms and sessions again then.
     fn write(&self, write: Write) {
+        let down = self.status.joined.load(Ordering::Relaxed)
+            && !self.status.redis_up.load(Ordering::Relaxed);
+        if down && matches!(write, Write::Publish { .. } | Write::Command(_)) {
+            self.metrics.cluster_publish_failed.inc();
+            return;
+        }
         // The writer runs as long as the loop.
         let _ = self.writes.send(write);
     }
@@ -1262,6 +1274,7 @@ impl NodeLoop {
             return;
         }
         let track = self.tracks.entry(room.clone()).or_insert(Track {
+            owner: msg.owner.clone(),
             epoch: msg.epoch,
             next: msg.seq,
             pending: BTreeMap::new(),
@@ -1272,12 +1285,22 @@ impl NodeLoop {
             if msg.epoch < track.epoch {
                 return;
             }
+            // The same owner claimed it again: Redis lost its data, and
+            // with it, maybe, frames published meanwhile. (A new owner
+            // resyncs the members itself.)
+            let reclaimed = msg.owner == track.owner;
             *track = Track {
+                owner: msg.owner.clone(),
                 epoch: msg.epoch,
                 next: msg.seq,
                 pending: BTreeMap::new(),
                 repairing: false,
             };
+            if reclaimed {
+                self.metrics.cluster_resyncs.inc();
+                self.resend(&room, &msg.owner);
+                return self.room_msg(room, msg);
+            }
         }
         if msg.seq < track.next {
             return;
@@ -1291,6 +1314,30 @@ impl NodeLoop {
             self.repair(room.clone(), epoch, gap_from, gap_to - 1);
         }
         self.drain(&room);
+    }
+
+    /// Has `owner` send this node's members of `room` `room_joined` and
+    /// `room_state` again: frames were lost.
+    fn resend(&self, room: &str, owner: &str) {
+        let sessions: Vec<String> = self
+            .listeners
+            .get(room)
+            .map(|listeners| listeners.iter().map(|s| s.to_string()).collect())
+            .unwrap_or_default();
+        if sessions.is_empty() {
+            return;
+        }
+        let msg = NodeMsg::Resend {
+            room: room.to_string(),
+            sessions,
+        };
+        if let Ok(payload) = serde_json::to_string(&msg) {
+            self.write(Write::Publish {
+                channel: node_channel(owner),
+                payload,
+                log: None,
+            });
+        }
     }
 
     /// Delivers a room's pending messages that are next in order.
@@ -1369,29 +1416,8 @@ impl NodeLoop {
             // it, and have the owner send this node's members the room again.
             track.next = first;
             self.metrics.cluster_resyncs.inc();
-            let sessions: Vec<String> = self
-                .listeners
-                .get(room)
-                .map(|listeners| listeners.iter().map(|s| s.to_string()).collect())
-                .unwrap_or_default();
-            let owner = track
-                .pending
-                .values()
-                .next()
-                .map(|msg| msg.owner.clone())
-                .unwrap_or_default();
-            if !sessions.is_empty() {
-                if let Ok(payload) = serde_json::to_string(&NodeMsg::Resend {
-                    room: room.to_string(),
-                    sessions,
-                }) {
-                    self.write(Write::Publish {
-                        channel: node_channel(&owner),
-                        payload,
-                        log: None,
-                    });
-                }
-            }
+            let owner = track.owner.clone();
+            self.resend(room, &owner);
         }
         self.drain(room);
         // A later gap may have opened while this one was being repaired.

@@ -771,13 +771,17 @@ impl Handler<NodesChanged> for Lobby {
             self.exit(&room, &session, LeaveReason::Disconnected, None);
         }
 
-        if msg.fenced {
-            // Taken for dead: this node's sessions' records were given a
-            // grace to expire in, and the rooms elsewhere dropped its
-            // members. Keep the records again, and join those rooms again.
+        if msg.back {
+            // Taken for dead (its sessions' records were given a grace to
+            // expire in), or Redis lost what was written meanwhile (or all
+            // of it): keep the records again.
             for id in self.sessions.keys() {
                 self.record_session(id);
             }
+        }
+        if msg.fenced {
+            // Taken for dead: the rooms elsewhere dropped this node's
+            // members; they join them again.
             let elsewhere: Vec<(String, String)> = self
                 .remote_rooms
                 .iter()

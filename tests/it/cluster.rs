@@ -845,3 +845,57 @@ async fn with_redis_down_a_message_to_a_room_on_another_node_is_unavailable() {
     assert_eq!(refused["code"], "unavailable", "{refused}");
     assert_eq!(refused["id"], 5);
 }
+
+#[tokio::test]
+async fn after_redis_restarts_empty_a_room_across_nodes_resyncs_its_members_elsewhere() {
+    let (mut redis, one, two) = two_nodes(|_| {}).await;
+    let (mut ada, _) = one.connect().await;
+    let (mut bob, _) = two.connect().await;
+    join(&mut ada, "hall").await;
+    join(&mut bob, "hall").await;
+    redis.kill();
+    let deadline = Instant::now() + SETTLE;
+    while one.get_json("/healthz").await["status"] != "degraded" {
+        assert!(Instant::now() < deadline, "never degraded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Lost with Redis (dropped, not queued): Bob cannot have it...
+    ada.send(json!({"type":"broadcast","room":"hall","data":"while down"}))
+        .await;
+    let deadline = Instant::now() + SETTLE;
+    while one.metric("parlor_cluster_publish_failures_total").await < 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the frame for Bob was not dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    redis.restart();
+    until_nodes(&one, 2).await;
+    until_nodes(&two, 2).await;
+    // ...so once the room is claimed again, his node has him resynced.
+    let deadline = Instant::now() + SETTLE;
+    let (mut resynced, mut heard) = (false, false);
+    let mut n = 0;
+    while !(resynced && heard) {
+        assert!(
+            Instant::now() < deadline,
+            "resynced {resynced}, heard {heard}"
+        );
+        n += 1;
+        ada.send(json!({"type":"broadcast","room":"hall","data":n}))
+            .await;
+        let until = tokio::time::Instant::now() + Duration::from_millis(200);
+        while let Ok(frame) = tokio::time::timeout_at(until, bob.recv()).await {
+            match frame["type"].as_str() {
+                Some("room_joined") => resynced = true,
+                Some("message") => {
+                    assert_ne!(frame["data"], "while down");
+                    heard |= frame["data"].is_u64();
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(two.metric("parlor_cluster_resyncs_total").await >= 1.0);
+}
