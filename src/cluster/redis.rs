@@ -312,30 +312,34 @@ impl RedisNode {
                 })
             });
         let (commands, inbox) = mpsc::unbounded_channel();
+        let loop_commands = commands.clone();
         let (writes, written) = mpsc::unbounded_channel();
         let status = Arc::new(Status::default());
         let arbiter = Arbiter::new().handle();
         let (made, manager) = std::sync::mpsc::channel();
         let id: Arc<str> = id.into();
-        let node_loop = NodeLoop {
-            id: id.clone(),
+        let loop_id = id.clone();
+        let grace = Duration::from_millis(config.games.reconnect_grace_ms.get());
+        let loop_status = status.clone();
+        let loop_metrics = metrics.clone();
+        let node_loop = move |manager| NodeLoop {
+            id: loop_id,
             lobby,
-            metrics: metrics.clone(),
+            metrics: loop_metrics,
             writes,
-            commands: commands.clone(),
+            commands: loop_commands,
             request_timeout,
             node_timeout,
-            grace: Duration::from_millis(config.games.reconnect_grace_ms.get()),
-            status: status.clone(),
+            grace,
+            status: loop_status,
             sessions: HashMap::new(),
             listeners: HashMap::new(),
             tracks: HashMap::new(),
             owned: HashMap::new(),
             routes: HashMap::new(),
             out: Vec::new(),
-            manager: None,
+            manager,
         };
-        let loop_status = status.clone();
         let writer_metrics = metrics.clone();
         arbiter.spawn(async move {
             // The manager must be made on the runtime that drives it.
@@ -348,10 +352,9 @@ impl RedisNode {
             };
             let _ = made.send(Ok(manager.clone()));
             tokio::spawn(writer(manager.clone(), written, writer_metrics));
-            let mut node_loop = node_loop;
+            let mut node_loop = node_loop(manager);
             node_loop.write(Write::Subscribe(node_channel(&node_loop.id)));
-            node_loop.manager = Some(manager);
-            node_loop.run(inbox, pushes, loop_status, heartbeat).await;
+            node_loop.run(inbox, pushes, heartbeat).await;
         });
         let manager = manager
             .recv()
@@ -786,7 +789,8 @@ struct NodeLoop {
     routes: HashMap<String, String>,
     /// Frames gathered this turn, by room, in order.
     out: Vec<Batch>,
-    manager: Option<ConnectionManager>,
+    /// The node's connection to Redis.
+    manager: ConnectionManager,
 }
 
 impl NodeLoop {
@@ -794,7 +798,6 @@ impl NodeLoop {
         &mut self,
         mut inbox: mpsc::UnboundedReceiver<Command>,
         mut pushes: mpsc::Receiver<redis::PushInfo>,
-        status: Arc<Status>,
         heartbeat: Duration,
     ) {
         let mut beat = tokio::time::interval(heartbeat);
@@ -810,21 +813,21 @@ impl NodeLoop {
                     self.flush_out();
                 }
                 Some(push) = pushes.recv() => self.push(push),
-                _ = beat.tick() => self.beat(&status),
+                _ = beat.tick() => self.beat(),
             }
         }
     }
 
     fn manager(&self) -> ConnectionManager {
-        self.manager.clone().expect("set before the loop runs")
+        self.manager.clone()
     }
 
     /// Says this node is alive, and counts the live ones.
-    fn beat(&self, status: &Arc<Status>) {
+    fn beat(&self) {
         let mut manager = self.manager();
         let id = self.id.to_string();
         let timeout = self.request_timeout;
-        let status = status.clone();
+        let status = self.status.clone();
         let ttl = self.node_timeout.as_millis() as u64;
         let node_timeout = self.node_timeout;
         let grace = self.grace;
