@@ -943,116 +943,31 @@ impl NodeLoop {
     fn command(&mut self, command: Command) {
         match command {
             Command::Out { room, to, item } => self.gather(room, to, item),
-            Command::Forward { node, msg } => match serde_json::to_string(&msg) {
-                Ok(payload) => self.write(Write::Publish {
-                    channel: node_channel(&node),
-                    payload,
-                    log: None,
-                }),
-                Err(err) => log::error!("cluster: cannot encode a forwarded request: {err}"),
-            },
+            Command::Forward { node, msg } => self.forward(&node, &msg),
             Command::Write(write) => self.write(write),
-            Command::ForwardRoom { room, msg } => {
-                let up = self.status.redis_up.load(Ordering::Relaxed);
-                match self.routes.get(&room) {
-                    Some(owner) if up => {
-                        let node = owner.clone();
-                        self.command(Command::Forward { node, msg });
-                    }
-                    // Redis is down: the room's node cannot be reached.
-                    Some(_) => self.refuse_forward(msg, || {
-                        let message = format!("room {room}'s node cannot be reached; try again");
-                        (ErrorCode::Unavailable, message)
-                    }),
-                    // Not a room of this node's sessions (any more).
-                    None => self.refuse_forward(msg, || {
-                        (ErrorCode::NotInRoom, format!("you are not in room {room}"))
-                    }),
-                }
-            }
+            Command::ForwardRoom { room, msg } => self.forward_room(&room, msg),
             Command::Route { room, owner } => {
                 self.routes.insert(room, owner);
             }
-            Command::Owned { room, epoch } => {
-                // A claim made again under the same epoch numbers on.
-                let sequence = self
-                    .owned
-                    .entry(room)
-                    .or_insert(Sequence { epoch, last: 0 });
-                if sequence.epoch != epoch {
-                    *sequence = Sequence { epoch, last: 0 };
-                }
-            }
+            Command::Owned { room, epoch } => self.own(room, epoch),
             Command::Release { room } => {
-                self.flush_out();
+                self.release(&room);
                 self.owned.remove(&room);
-                let mut manager = self.manager();
-                let id = self.id.to_string();
-                let timeout = self.request_timeout;
-                tokio::spawn(async move {
-                    let script = Script::new(include_str!("scripts/release_room.lua"));
-                    let released = tokio::time::timeout(
-                        timeout,
-                        script
-                            .key(owner_key(&room))
-                            .key(log_key(&room))
-                            .arg(id)
-                            .arg(EPOCH_KEPT.as_millis() as u64)
-                            .invoke_async::<i64>(&mut manager),
-                    )
-                    .await;
-                    if !matches!(released, Ok(Ok(_))) {
-                        log::warn!("cluster: room {room} could not be released");
-                    }
-                });
             }
             Command::HandOver { room } => {
                 // Frames first, then the release, then the word: a node
                 // that hears it finds the room free to claim.
-                self.flush_out();
-                let mut release = redis::cmd("EVAL");
-                release
-                    .arg(include_str!("scripts/release_room.lua"))
-                    .arg(2)
-                    .arg(owner_key(&room))
-                    .arg(log_key(&room))
-                    .arg(self.id.to_string())
-                    .arg(EPOCH_KEPT.as_millis() as u64);
-                self.write(Write::Command(release));
-                let (epoch, seq) = match self.owned.remove(&room) {
-                    Some(sequence) => (sequence.epoch, sequence.last + 1),
-                    None => (0, 0),
-                };
-                let msg = RoomMsg {
-                    owner: self.id.to_string(),
-                    epoch,
-                    seq,
-                    items: vec![Item::Released],
-                };
-                if let Ok(payload) = serde_json::to_string(&msg) {
-                    self.write(Write::Publish {
-                        channel: room_channel(&room),
-                        payload,
-                        log: None,
-                    });
-                }
+                self.release(&room);
+                let numbered = self.owned.remove(&room);
+                let (epoch, seq) = numbered.map_or((0, 0), |owned| (owned.epoch, owned.last + 1));
+                self.announce_released(&room, epoch, seq);
             }
             Command::Disown { room } => {
+                // The room's count is the new owner's: the word goes
+                // unnumbered.
                 self.flush_out();
                 self.owned.remove(&room);
-                let msg = RoomMsg {
-                    owner: self.id.to_string(),
-                    epoch: 0,
-                    seq: 0,
-                    items: vec![Item::Released],
-                };
-                if let Ok(payload) = serde_json::to_string(&msg) {
-                    self.write(Write::Publish {
-                        channel: room_channel(&room),
-                        payload,
-                        log: None,
-                    });
-                }
+                self.announce_released(&room, 0, 0);
             }
             Command::Attach { session, handle } => {
                 self.sessions.insert(session, handle);
@@ -1060,39 +975,122 @@ impl NodeLoop {
             Command::Detach { session } => {
                 self.sessions.remove(&session);
             }
-            Command::Listen { room, session } => {
-                let listeners = self.listeners.entry(room.clone()).or_default();
-                let first = listeners.is_empty();
-                listeners.insert(session);
-                if first {
-                    self.write(Write::Subscribe(room_channel(&room)));
-                }
-            }
-            Command::Unlisten { room, session } => {
-                let Some(listeners) = self.listeners.get_mut(&room) else {
-                    return;
-                };
-                listeners.remove(&session);
-                if listeners.is_empty() {
-                    // Answers to the last member's leave are still on their
-                    // way: unsubscribe a little later, if still nobody listens.
-                    let commands = self.commands.clone();
-                    let linger = self.request_timeout;
-                    tokio::spawn(async move {
-                        tokio::time::sleep(linger).await;
-                        let _ = commands.send(Command::Linger { room });
-                    });
-                }
-            }
-            Command::Linger { room } => {
-                if self.listeners.get(&room).is_some_and(HashSet::is_empty) {
-                    self.listeners.remove(&room);
-                    self.tracks.remove(&room);
-                    self.routes.remove(&room);
-                    self.write(Write::Unsubscribe(room_channel(&room)));
-                }
-            }
+            Command::Listen { room, session } => self.listen(room, session),
+            Command::Unlisten { room, session } => self.unlisten(room, &session),
+            Command::Linger { room } => self.linger(&room),
             Command::Repaired { room, epoch, found } => self.repaired(&room, epoch, found),
+        }
+    }
+
+    /// Publishes a request on node `node`'s channel.
+    fn forward(&self, node: &str, msg: &NodeMsg) {
+        match serde_json::to_string(msg) {
+            Ok(payload) => self.write(Write::Publish {
+                channel: node_channel(node),
+                payload,
+                log: None,
+            }),
+            Err(err) => log::error!("cluster: cannot encode a forwarded request: {err}"),
+        }
+    }
+
+    /// Forwards a member's request to whichever node owns `room` now, or
+    /// answers it when it cannot go.
+    fn forward_room(&self, room: &str, msg: NodeMsg) {
+        let up = self.status.redis_up.load(Ordering::Relaxed);
+        match self.routes.get(room) {
+            Some(owner) if up => self.forward(owner, &msg),
+            // Redis is down: the room's node cannot be reached.
+            Some(_) => self.refuse_forward(msg, || {
+                let message = format!("room {room}'s node cannot be reached; try again");
+                (ErrorCode::Unavailable, message)
+            }),
+            // Not a room of this node's sessions (any more).
+            None => self.refuse_forward(msg, || {
+                (ErrorCode::NotInRoom, format!("you are not in room {room}"))
+            }),
+        }
+    }
+
+    /// This node owns `room` under `epoch`; a claim made again under the
+    /// same epoch numbers on.
+    fn own(&mut self, room: String, epoch: u64) {
+        let sequence = self
+            .owned
+            .entry(room)
+            .or_insert(Sequence { epoch, last: 0 });
+        if sequence.epoch != epoch {
+            *sequence = Sequence { epoch, last: 0 };
+        }
+    }
+
+    /// Gives `room` up in Redis, if this node still owns it, after the
+    /// frames already gathered for it.
+    fn release(&mut self, room: &str) {
+        self.flush_out();
+        let mut release = redis::cmd("EVAL");
+        release
+            .arg(include_str!("scripts/release_room.lua"))
+            .arg(2)
+            .arg(owner_key(room))
+            .arg(log_key(room))
+            .arg(self.id.to_string())
+            .arg(EPOCH_KEPT.as_millis() as u64);
+        self.write(Write::Command(release));
+    }
+
+    /// Tells the nodes listening to `room` that this node runs it no more.
+    fn announce_released(&self, room: &str, epoch: u64, seq: u64) {
+        let msg = RoomMsg {
+            owner: self.id.to_string(),
+            epoch,
+            seq,
+            items: vec![Item::Released],
+        };
+        if let Ok(payload) = serde_json::to_string(&msg) {
+            self.write(Write::Publish {
+                channel: room_channel(room),
+                payload,
+                log: None,
+            });
+        }
+    }
+
+    /// Session `session` of this node is in `room`, owned elsewhere: the
+    /// node subscribes to the room's channel with its first listener.
+    fn listen(&mut self, room: String, session: Arc<str>) {
+        let listeners = self.listeners.entry(room.clone()).or_default();
+        let first = listeners.is_empty();
+        listeners.insert(session);
+        if first {
+            self.write(Write::Subscribe(room_channel(&room)));
+        }
+    }
+
+    /// It left. Answers to the last member's leave are still on their way:
+    /// the node unsubscribes a little later, if still nobody listens.
+    fn unlisten(&mut self, room: String, session: &str) {
+        let Some(listeners) = self.listeners.get_mut(&room) else {
+            return;
+        };
+        listeners.remove(session);
+        if listeners.is_empty() {
+            let commands = self.commands.clone();
+            let linger = self.request_timeout;
+            tokio::spawn(async move {
+                tokio::time::sleep(linger).await;
+                let _ = commands.send(Command::Linger { room });
+            });
+        }
+    }
+
+    /// Unsubscribes from `room` if nobody here listens to it any more.
+    fn linger(&mut self, room: &str) {
+        if self.listeners.get(room).is_some_and(HashSet::is_empty) {
+            self.listeners.remove(room);
+            self.tracks.remove(room);
+            self.routes.remove(room);
+            self.write(Write::Unsubscribe(room_channel(room)));
         }
     }
 
