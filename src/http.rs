@@ -403,6 +403,13 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 
 /// Quick matches in progress; private games are never listed.
 async fn games(state: web::Data<AppState>) -> HttpResponse {
+    if let Some(node) = state.backplane.node() {
+        // Every live node's.
+        return match node.list_games().await {
+            Ok(listings) => HttpResponse::Ok().json(listings),
+            Err(_) => http_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        };
+    }
     match state.lobby.send(ListGames).await {
         Ok(listings) => HttpResponse::Ok().json(listings),
         Err(_) => lobby_gone(),

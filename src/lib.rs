@@ -203,6 +203,7 @@ pub fn start(config: Config) -> io::Result<Parlor> {
         forwarded: lobby_context.address().recipient(),
         answered: lobby_context.address().recipient(),
         changed: lobby_context.address().recipient(),
+        ended: lobby_context.address().recipient(),
     };
     let backplane =
         Backplane::from_config(&config, metrics.clone(), inbox).map_err(io::Error::other)?;

@@ -192,6 +192,9 @@ pub trait RemoteOutlet: Send + Sync {
     fn frame(&self, session: &Arc<str>, frame: ByteString, answer: bool);
     /// The frames that resync `session` from one game or room.
     fn resynced(&self, session: &Arc<str>, resynced: Resynced);
+    /// `session` plays or watches game `game` (the outlet's): its node
+    /// links it there.
+    fn linked(&self, session: &Arc<str>, game: &GameLink);
 }
 
 /// A session on another node, reached through a [`RemoteOutlet`].
@@ -223,11 +226,7 @@ impl SessionMailbox for RemoteMailbox {
     fn overflowed(&self) {}
 
     fn linked(&self, link: GameLink) {
-        log::warn!(
-            "game {} cannot be linked to session {} on another node",
-            link.id,
-            self.session
-        );
+        self.outlet.linked(&self.session, &link);
     }
 
     // The owner's Lobby answers a remote join through the Backplane, and
@@ -529,11 +528,22 @@ pub struct PlayerRequest {
 }
 
 /// What a player can do in a game.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Action {
     /// `move`, with the request's fields for the rules to read.
     Move(Value),
     /// `resign`.
     Resign,
+}
+
+impl Action {
+    /// The request's `type`, for `ref` on errors.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Move(_) => "move",
+            Action::Resign => "resign",
+        }
+    }
 }
 
 /// The Lobby seats a player in a waiting private game (`join_game`).
@@ -568,7 +578,7 @@ pub struct Presence {
 }
 
 /// What changed of a session, as its games see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PresenceChange {
     /// Its connection dropped: its seats are held for the grace.
     Away,
@@ -590,14 +600,38 @@ pub struct GameLink {
     pub id: String,
     /// Its kind.
     pub kind: GameKind,
-    /// Moves and resignations.
-    requests: Recipient<PlayerRequest>,
-    /// Joins of private games.
-    seats: Recipient<TakeSeat>,
-    /// New spectators.
-    watches: Recipient<Watch>,
-    /// Drops and returns.
-    presence: Recipient<Presence>,
+    /// Where its messages go.
+    reach: GameReach,
+}
+
+/// Where a game's messages go.
+#[derive(Clone)]
+enum GameReach {
+    /// The game actor, on this node.
+    Here {
+        /// Moves and resignations.
+        requests: Recipient<PlayerRequest>,
+        /// Joins of private games.
+        seats: Recipient<TakeSeat>,
+        /// New spectators.
+        watches: Recipient<Watch>,
+        /// Drops and returns.
+        presence: Recipient<Presence>,
+    },
+    /// The game's owner node, through the Backplane: a player's or
+    /// spectator's requests and presence (seats and spectators are given
+    /// by the owner's Lobby).
+    Remote(Arc<dyn RemoteGames>),
+}
+
+/// How a node reaches the games other nodes own: the Backplane forwards a
+/// player's request or presence to the owner (ARCHITECTURE.md, *Many nodes
+/// on Redis*). Implemented by `cluster`; calls never block.
+pub trait RemoteGames: Send + Sync {
+    /// Forwards a move or resignation to game `game`.
+    fn request(&self, game: &str, msg: PlayerRequest);
+    /// Tells game `game` a session dropped or came back.
+    fn presence(&self, game: &str, msg: Presence);
 }
 
 impl GameLink {
@@ -613,36 +647,62 @@ impl GameLink {
         GameLink {
             id,
             kind,
-            requests: addr.clone().recipient(),
-            seats: addr.clone().recipient(),
-            watches: addr.clone().recipient(),
-            presence: addr.clone().recipient(),
+            reach: GameReach::Here {
+                requests: addr.clone().recipient(),
+                seats: addr.clone().recipient(),
+                watches: addr.clone().recipient(),
+                presence: addr.clone().recipient(),
+            },
         }
     }
 
-    /// Whether the game is still there (it stops when its linger ends).
+    /// The link to game `id`, owned by another node, reached through
+    /// `remote`.
+    pub fn remote(id: String, kind: GameKind, remote: Arc<dyn RemoteGames>) -> GameLink {
+        GameLink {
+            id,
+            kind,
+            reach: GameReach::Remote(remote),
+        }
+    }
+
+    /// Whether the game is still there (it stops when its linger ends); a
+    /// game on another node is taken to be until its owner says it ended.
     pub fn alive(&self) -> bool {
-        self.requests.connected()
+        match &self.reach {
+            GameReach::Here { requests, .. } => requests.connected(),
+            GameReach::Remote(_) => true,
+        }
     }
 
     /// Sends a move or resignation.
     pub fn request(&self, msg: PlayerRequest) {
-        self.requests.do_send(msg);
+        match &self.reach {
+            GameReach::Here { requests, .. } => requests.do_send(msg),
+            GameReach::Remote(remote) => remote.request(&self.id, msg),
+        }
     }
 
-    /// Seats a player in a waiting game.
+    /// Seats a player in a waiting game (on this node).
     pub fn take_seat(&self, msg: TakeSeat) {
-        self.seats.do_send(msg);
+        if let GameReach::Here { seats, .. } = &self.reach {
+            seats.do_send(msg);
+        }
     }
 
-    /// Adds a spectator.
+    /// Adds a spectator (on this node).
     pub fn watch(&self, msg: Watch) {
-        self.watches.do_send(msg);
+        if let GameReach::Here { watches, .. } = &self.reach {
+            watches.do_send(msg);
+        }
     }
 
     /// Tells the game a session dropped or came back.
     pub fn presence(&self, msg: Presence) {
-        self.presence.do_send(msg);
+        match &self.reach {
+            GameReach::Here { presence, .. } => presence.do_send(msg),
+            GameReach::Remote(remote) => remote.presence(&self.id, msg),
+        }
     }
 }
 

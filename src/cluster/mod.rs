@@ -55,6 +55,25 @@ pub struct Claim {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unavailable;
 
+/// The prefix of a game's key among the channels a node listens to (room
+/// names hold no ':').
+pub const GAME_KEY: &str = "game:";
+
+/// The key of game `id` among the channels a node listens to; a room's is
+/// its name.
+pub fn game_key(id: &str) -> String {
+    format!("{GAME_KEY}{id}")
+}
+
+/// A game another node runs has ended (`closed`: and stopped); its
+/// players and spectators here forget it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct GameEnded {
+    pub game: String,
+    pub closed: bool,
+}
+
 /// A request another node forwarded to this one.
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -45,13 +45,16 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     wire::{Item, NodeMsg, RoomMsg, SessionData},
-    Claim, Forwarded, JoinAnswered, NodesChanged, Unavailable,
+    Claim, Forwarded, GameEnded, JoinAnswered, NodesChanged, Unavailable, GAME_KEY,
 };
 use crate::{
     config::Config,
-    links::{RemoteOutlet, RemoteRooms, Resynced, RoomRequest, SessionHandle},
+    links::{
+        GameLink, PlayerRequest, Presence, RemoteGames, RemoteOutlet, RemoteRooms, Resynced,
+        RoomRequest, SessionHandle,
+    },
     metrics::Metrics,
-    protocol::{ErrorCode, Refusal, Role, RoomKind, RoomListing},
+    protocol::{ErrorCode, GameKind, Refusal, Role, RoomKind, RoomListing},
 };
 
 /// Pushes from Redis waiting for the node loop; more are dropped (and
@@ -75,6 +78,27 @@ const NODES_KEY: &str = "parlor:nodes";
 /// The key of the room directory: room name → [`Listed`].
 const ROOMS_KEY: &str = "parlor:rooms";
 
+/// The key of the games directory: game id → [`ListedGame`].
+const GAMES_KEY: &str = "parlor:games";
+
+/// A kind's quick-match queue: session ids scored by when they queued.
+fn queue_key(kind: GameKind) -> String {
+    format!("parlor:queue:{}", kind.as_str())
+}
+
+/// The nodes of the sessions in a kind's queue, by session id.
+fn queue_nodes_key(kind: GameKind) -> String {
+    format!("parlor:queue:{}:nodes", kind.as_str())
+}
+
+/// A listed game in the directory, as its owner lists it.
+#[derive(Serialize, Deserialize)]
+struct ListedGame {
+    owner: String,
+    /// Its `/api/games` entry.
+    listing: serde_json::Value,
+}
+
 /// A room in the directory, as its owner lists it.
 #[derive(Debug, Serialize, Deserialize)]
 struct Listed {
@@ -88,14 +112,22 @@ fn node_channel(node: &str) -> String {
     format!("parlor:{{node:{node}}}")
 }
 
-/// A room's channel: its owner's frames for members on other nodes.
-fn room_channel(room: &str) -> String {
-    format!("parlor:{{room:{room}}}")
+/// The channel of a room (its key is its name) or a game (`game:ID`):
+/// its owner's frames for members on other nodes.
+fn room_channel(key: &str) -> String {
+    match key.strip_prefix(GAME_KEY) {
+        Some(game) => format!("parlor:{{game:{game}}}"),
+        None => format!("parlor:{{room:{key}}}"),
+    }
 }
 
-/// The room named by a room channel.
+/// The key of the room or game a channel belongs to.
 fn channel_room(channel: &str) -> Option<&str> {
-    channel.strip_prefix("parlor:{room:")?.strip_suffix('}')
+    let inner = channel.strip_prefix("parlor:{")?.strip_suffix('}')?;
+    match inner.strip_prefix("room:") {
+        Some(room) => Some(room),
+        None => inner.starts_with(GAME_KEY).then_some(inner),
+    }
 }
 
 /// The ids of the sessions a node keeps records for.
@@ -108,14 +140,14 @@ fn session_key(id: &str) -> String {
     format!("parlor:{{session:{id}}}")
 }
 
-/// A room's owner, epoch and kind.
-fn owner_key(room: &str) -> String {
-    format!("parlor:{{room:{room}}}:owner")
+/// A room's or game's owner, epoch and kind.
+fn owner_key(key: &str) -> String {
+    format!("{}:owner", room_channel(key))
 }
 
-/// A room's last frames, for gap repair.
-fn log_key(room: &str) -> String {
-    format!("parlor:{{room:{room}}}:log")
+/// A room's or game's last frames, for gap repair.
+fn log_key(key: &str) -> String {
+    format!("{}:log", room_channel(key))
 }
 
 /// What the node loop is asked to do.
@@ -155,6 +187,10 @@ enum Command {
     Listen { room: String, session: Arc<str> },
     /// It left.
     Unlisten { room: String, session: Arc<str> },
+    /// Game `game` (a key, `game:ID`), which this node runs, ended
+    /// (`closed`: and stopped): tell the nodes listening, and with
+    /// `closed`, give it up.
+    GameEnded { game: String, closed: bool },
     /// Unsubscribe from a room nobody here listens to any more, if that is
     /// still so.
     Linger { room: String },
@@ -182,6 +218,11 @@ enum OutItem {
     Refused {
         serial: u64,
     },
+    GameLinked {
+        kind: GameKind,
+    },
+    /// An item for every node listening.
+    Item(Item),
 }
 
 /// What the writer does, in order.
@@ -274,6 +315,8 @@ pub struct LobbyInbox {
     pub answered: Recipient<JoinAnswered>,
     /// Nodes that died, and Redis coming back.
     pub changed: Recipient<NodesChanged>,
+    /// Games other nodes run that ended.
+    pub ended: Recipient<GameEnded>,
 }
 
 impl RedisNode {
@@ -322,8 +365,12 @@ impl RedisNode {
         let grace = Duration::from_millis(config.games.reconnect_grace_ms.get());
         let loop_status = status.clone();
         let loop_metrics = metrics.clone();
+        let games: Arc<dyn RemoteGames> = Arc::new(Router {
+            commands: commands.clone(),
+        });
         let node_loop = move |manager| NodeLoop {
             id: loop_id,
+            games,
             lobby,
             metrics: loop_metrics,
             writes,
@@ -464,11 +511,166 @@ impl RedisNode {
         }
     }
 
+    /// Runs a command on the node's thread, within
+    /// `cluster.request_timeout_ms`.
+    fn query<T: redis::FromRedisValue + Send + 'static>(
+        &self,
+        command: redis::Cmd,
+    ) -> impl Future<Output = Result<T, Unavailable>> + 'static {
+        let mut manager = self.manager.clone();
+        let timeout = self.request_timeout;
+        let arbiter = self.arbiter.clone();
+        async move {
+            let (done, answer) = oneshot::channel();
+            arbiter.spawn(async move {
+                let ran = tokio::time::timeout(timeout, command.query_async::<T>(&mut manager));
+                let _ = done.send(ran.await);
+            });
+            match answer.await {
+                Ok(Ok(Ok(answer))) => Ok(answer),
+                _ => Err(Unavailable),
+            }
+        }
+    }
+
+    /// Quick match: pairs `session` with the longest-waiting session of a
+    /// live node in `kind`'s queue, which leaves it (`Some((session,
+    /// node))`), or puts it in the queue (`None`); atomically, so nobody
+    /// is paired twice.
+    pub fn find_match(
+        &self,
+        kind: GameKind,
+        session: &str,
+    ) -> impl Future<Output = Result<Option<(String, String)>, Unavailable>> + 'static {
+        let found = self.script::<Vec<String>>(
+            include_str!("scripts/find_match.lua"),
+            vec![
+                queue_key(kind),
+                queue_nodes_key(kind),
+                NODES_KEY.to_string(),
+            ],
+            vec![
+                session.to_string(),
+                self.id.to_string(),
+                self.node_timeout.as_millis().to_string(),
+            ],
+        );
+        async move {
+            Ok(match found.await?.as_slice() {
+                [waiting, node] => Some((waiting.clone(), node.clone())),
+                _ => None,
+            })
+        }
+    }
+
+    /// Takes `session` out of `kind`'s queue.
+    pub fn leave_queue(&self, kind: GameKind, session: &str) {
+        let mut queue = redis::cmd("ZREM");
+        queue.arg(queue_key(kind)).arg(session);
+        self.send(Command::Write(Write::Command(queue)));
+        let mut nodes = redis::cmd("HDEL");
+        nodes.arg(queue_nodes_key(kind)).arg(session);
+        self.send(Command::Write(Write::Command(nodes)));
+    }
+
+    /// The live node that runs game `id`, if any.
+    pub fn game_owner(
+        self: &Arc<Self>,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<String>, Unavailable>> + 'static {
+        let mut command = redis::cmd("HGET");
+        command.arg(owner_key(&super::game_key(id))).arg("owner");
+        let owner = self.query::<Option<String>>(command);
+        let node = self.clone();
+        async move {
+            let owner = owner.await?;
+            Ok(owner.filter(|owner| node.status.live().contains(owner)))
+        }
+    }
+
+    /// Lists game `id` in the cluster's directory of games (`/api/games`).
+    pub fn list_game(&self, id: &str, listing: serde_json::Value) {
+        let listed = ListedGame {
+            owner: self.id.to_string(),
+            listing,
+        };
+        let Ok(listed) = serde_json::to_string(&listed) else {
+            return;
+        };
+        let mut command = redis::cmd("HSET");
+        command.arg(GAMES_KEY).arg(id).arg(listed);
+        self.send(Command::Write(Write::Command(command)));
+    }
+
+    /// Takes game `id` out of the directory.
+    pub fn unlist_game(&self, id: &str) {
+        let mut command = redis::cmd("HDEL");
+        command.arg(GAMES_KEY).arg(id);
+        self.send(Command::Write(Write::Command(command)));
+    }
+
+    /// The listed games of every live node, as `/api/games` shows them.
+    pub fn list_games(
+        self: &Arc<Self>,
+    ) -> impl Future<Output = Result<Vec<serde_json::Value>, Unavailable>> + 'static {
+        let mut command = redis::cmd("HGETALL");
+        command.arg(GAMES_KEY);
+        let listed = self.query::<HashMap<String, String>>(command);
+        let node = self.clone();
+        async move {
+            let live = node.status.live();
+            let mut games: Vec<serde_json::Value> = listed
+                .await?
+                .into_values()
+                .filter_map(|listed| serde_json::from_str::<ListedGame>(&listed).ok())
+                .filter(|listed| live.contains(&listed.owner))
+                .map(|listed| listed.listing)
+                .collect();
+            let order = |game: &serde_json::Value| {
+                (
+                    game["started_at"].as_str().unwrap_or_default().to_string(),
+                    game["game_id"].as_str().unwrap_or_default().to_string(),
+                )
+            };
+            games.sort_by_key(order);
+            Ok(games)
+        }
+    }
+
     /// This node owns `room` under `epoch`.
     pub fn owned(&self, room: &str, epoch: u64) {
         self.send(Command::Owned {
             room: room.to_string(),
             epoch,
+        });
+    }
+
+    /// This node runs game `id` (new, so no other node can have claimed
+    /// it): its frames for players elsewhere are numbered from now.
+    pub fn own_game(&self, id: &str, kind: GameKind) {
+        let key = super::game_key(id);
+        let epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |now| now.as_millis() as u64);
+        let mut claim = redis::cmd("HSET");
+        claim
+            .arg(owner_key(&key))
+            .arg("owner")
+            .arg(self.id.to_string())
+            .arg("epoch")
+            .arg(epoch)
+            .arg("kind")
+            .arg(kind.as_str());
+        self.send(Command::Write(Write::Command(claim)));
+        self.send(Command::Owned { room: key, epoch });
+    }
+
+    /// Game `id`, which this node runs, has ended (`closed`: and
+    /// stopped): the nodes of its players and spectators are told.
+    pub fn game_ended(&self, id: &str, closed: bool) {
+        self.send(Command::GameEnded {
+            game: super::game_key(id),
+            closed,
         });
     }
 
@@ -603,7 +805,9 @@ impl RedisNode {
     /// How this node's sessions reach rooms other nodes own: through
     /// whichever node owns each now (see [`RedisNode::route`]).
     pub fn remote_rooms(self: &Arc<Self>) -> Arc<dyn RemoteRooms> {
-        Arc::new(Router { node: self.clone() })
+        Arc::new(Router {
+            commands: self.commands.clone(),
+        })
     }
 
     /// Room `room` is owned by node `owner` (another node), from now on.
@@ -699,18 +903,58 @@ impl RemoteOutlet for RoomOutlet {
             item: OutItem::Resynced(resynced),
         });
     }
+
+    fn linked(&self, session: &Arc<str>, game: &GameLink) {
+        self.node.send(Command::Out {
+            room: self.room.clone(),
+            to: session.clone(),
+            item: OutItem::GameLinked { kind: game.kind },
+        });
+    }
 }
 
-/// The rooms other nodes own, as this node's sessions reach them: the
-/// request goes to the room's owner as the node loop knows it when it
+/// The rooms and games other nodes own, as this node's sessions reach
+/// them: the request goes to the owner as the node loop knows it when it
 /// forwards, so a room that changes owner keeps its members' links.
 struct Router {
-    node: Arc<RedisNode>,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl Router {
+    fn send(&self, command: Command) {
+        // The loop runs as long as the process.
+        let _ = self.commands.send(command);
+    }
+}
+
+impl RemoteGames for Router {
+    fn request(&self, game: &str, msg: PlayerRequest) {
+        self.send(Command::ForwardRoom {
+            room: super::game_key(game),
+            msg: NodeMsg::Game {
+                game: game.to_string(),
+                session: msg.session,
+                action: msg.action,
+                id: msg.id,
+            },
+        });
+    }
+
+    fn presence(&self, game: &str, msg: Presence) {
+        self.send(Command::ForwardRoom {
+            room: super::game_key(game),
+            msg: NodeMsg::Presence {
+                game: game.to_string(),
+                session: msg.session,
+                change: msg.change,
+            },
+        });
+    }
 }
 
 impl RemoteRooms for Router {
     fn request(&self, room: &str, msg: RoomRequest) {
-        self.node.send(Command::ForwardRoom {
+        self.send(Command::ForwardRoom {
             room: room.to_string(),
             msg: NodeMsg::Room {
                 room: room.to_string(),
@@ -763,6 +1007,8 @@ enum Pending {
 /// The node loop's state.
 struct NodeLoop {
     id: Arc<str>,
+    /// How this node's sessions reach games elsewhere.
+    games: Arc<dyn RemoteGames>,
     lobby: LobbyInbox,
     metrics: Arc<Metrics>,
     writes: mpsc::UnboundedSender<Write>,
@@ -979,6 +1225,14 @@ impl NodeLoop {
             Command::Unlisten { room, session } => self.unlisten(room, &session),
             Command::Linger { room } => self.linger(&room),
             Command::Repaired { room, epoch, found } => self.repaired(&room, epoch, found),
+            Command::GameEnded { game, closed } => {
+                let ended = Item::Ended { closed };
+                self.gather(game.as_str().into(), "".into(), OutItem::Item(ended));
+                if closed {
+                    self.release(&game);
+                    self.owned.remove(&game);
+                }
+            }
         }
     }
 
@@ -1006,8 +1260,12 @@ impl NodeLoop {
                 (ErrorCode::Unavailable, message)
             }),
             // Not a room of this node's sessions (any more).
-            None => self.refuse_forward(msg, || {
-                (ErrorCode::NotInRoom, format!("you are not in room {room}"))
+            None => self.refuse_forward(msg, || match room.strip_prefix(GAME_KEY) {
+                Some(game) => (
+                    ErrorCode::NotFound,
+                    format!("no game {game} that you play or watch"),
+                ),
+                None => (ErrorCode::NotInRoom, format!("you are not in room {room}")),
             }),
         }
     }
@@ -1096,18 +1354,24 @@ impl NodeLoop {
 
     /// Answers a member's room request that cannot be forwarded.
     fn refuse_forward(&self, msg: NodeMsg, why: impl FnOnce() -> (ErrorCode, String)) {
-        let NodeMsg::Room {
-            session,
-            action,
-            id,
-            ..
-        } = msg
-        else {
-            return;
+        let (session, kind, id) = match msg {
+            NodeMsg::Room {
+                session,
+                action,
+                id,
+                ..
+            } => (session, action.kind(), id),
+            NodeMsg::Game {
+                session,
+                action,
+                id,
+                ..
+            } => (session, action.kind(), id),
+            _ => return,
         };
         if let Some(handle) = self.sessions.get(session.as_str()) {
             let (code, message) = why();
-            let refusal = Refusal::new(code, action.kind(), message);
+            let refusal = Refusal::new(code, kind, message);
             handle.refuse(&refusal.with_id(id.as_ref()));
         }
     }
@@ -1176,6 +1440,11 @@ impl NodeLoop {
                 to: to.to_string(),
                 serial,
             })),
+            OutItem::GameLinked { kind } => items.push(Pending::Other(Item::GameLinked {
+                to: to.to_string(),
+                kind,
+            })),
+            OutItem::Item(item) => items.push(Pending::Other(item)),
         }
     }
 
@@ -1491,6 +1760,29 @@ impl NodeLoop {
                     serial,
                     outcome: None,
                 }),
+                Item::GameLinked { to, kind } => {
+                    let (Some(handle), Some(game)) =
+                        (self.sessions.get(to.as_str()), room.strip_prefix(GAME_KEY))
+                    else {
+                        continue;
+                    };
+                    self.routes.insert(room.to_string(), msg.owner.clone());
+                    handle.link_game(GameLink::remote(game.to_string(), kind, self.games.clone()));
+                }
+                Item::Ended { closed } => {
+                    let Some(game) = room.strip_prefix(GAME_KEY) else {
+                        continue;
+                    };
+                    self.lobby.ended.do_send(GameEnded {
+                        game: game.to_string(),
+                        closed,
+                    });
+                    if closed {
+                        // Nothing more comes from it.
+                        self.listeners.insert(room.to_string(), HashSet::new());
+                        self.linger(room);
+                    }
+                }
             }
         }
     }

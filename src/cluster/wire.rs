@@ -6,8 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    links::{ResyncPart, RoomAction},
-    protocol::{JoinRoom, LeaveReason, MemberInfo, RequestId},
+    links::{Action, PresenceChange, ResyncPart, RoomAction},
+    protocol::{GameKind, JoinRoom, LeaveReason, MemberInfo, RequestId},
 };
 
 /// A request forwarded to the node that owns a room.
@@ -59,6 +59,63 @@ pub enum NodeMsg {
     },
     /// The answer to an [`NodeMsg::Evict`].
     Evicted { nonce: u64, ended: bool },
+    /// Quick match: `finder`, on node `from`, was paired with `waiting`,
+    /// on the node this goes to, which starts game `game` (its channel
+    /// already listened to by `from`).
+    Matched {
+        game: String,
+        kind: GameKind,
+        waiting: String,
+        finder: Seat,
+        from: String,
+    },
+    /// The answer to a [`NodeMsg::Matched`] whose waiting player had gone:
+    /// `session` looks for a game again.
+    Unmatched {
+        game: String,
+        kind: GameKind,
+        session: String,
+    },
+    /// A join or watch of a game was refused (the session was told): its
+    /// node stops listening to the game for it.
+    NotLinked { game: String, session: String },
+    /// A player's or spectator's move or resignation.
+    Game {
+        game: String,
+        session: String,
+        action: Action,
+        id: Option<RequestId>,
+    },
+    /// A player's or spectator's connection dropped or came back.
+    Presence {
+        game: String,
+        session: String,
+        change: PresenceChange,
+    },
+    /// `join_game` of a private game this node runs.
+    JoinGame {
+        game: String,
+        secret: String,
+        player: Seat,
+        from: String,
+        id: Option<RequestId>,
+    },
+    /// `watch_game` of a game this node runs.
+    WatchGame {
+        game: String,
+        secret: String,
+        session: String,
+        from: String,
+        id: Option<RequestId>,
+    },
+}
+
+/// A player on another node, as a game shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Seat {
+    pub session: String,
+    pub name: String,
+    pub color: String,
 }
 
 /// What the cluster keeps of a session besides its node and secret's hash,
@@ -70,6 +127,9 @@ pub struct SessionData {
     pub color: String,
     /// The rooms it is in, or left while away.
     pub rooms: Vec<crate::links::RoomSeat>,
+    /// The games it plays.
+    #[serde(default)]
+    pub games: Vec<String>,
 }
 
 /// A join forwarded to a room's owner.
@@ -140,4 +200,9 @@ pub enum Item {
     /// The owner stopped and gave the room up: a node with members claims
     /// it at once.
     Released,
+    /// Session `to` plays or watches the game of this channel.
+    GameLinked { to: String, kind: GameKind },
+    /// The game of this channel has ended (`closed`: and stopped; its
+    /// channel goes quiet).
+    Ended { closed: bool },
 }

@@ -26,10 +26,13 @@ use crate::{
         redis::RedisNode,
         redis::Taken,
         wire::{ForwardedJoin, NodeMsg, SessionData},
-        Claim, Forwarded, JoinAnswered, NodesChanged, Unavailable,
+        Claim, Forwarded, JoinAnswered, NodesChanged, Unavailable, GAME_KEY,
     },
     identity,
-    links::{Admission, AdmitOutcome, JoinRoomRequest, RoomLink, RoomRequest, RoomSeat},
+    links::{
+        Admission, AdmitOutcome, JoinRoomRequest, Presence, PresenceChange, RoomLink, RoomRequest,
+        RoomSeat,
+    },
     protocol::RoomKind,
     protocol::{self, ErrorCode, JoinRoom, LeaveReason, MemberInfo, Refusal, RequestId, Role},
     room::{Enter, MemberAway, MemberBack, Renamed, Resend},
@@ -73,7 +76,7 @@ struct JoinOverdue {
 
 impl Lobby {
     /// The Redis node; the cluster paths are only taken with one.
-    fn redis(&self) -> Option<Arc<RedisNode>> {
+    pub(super) fn redis(&self) -> Option<Arc<RedisNode>> {
         self.backplane.node().cloned()
     }
 
@@ -726,11 +729,25 @@ impl Handler<Forwarded> for Lobby {
                     let _ = done.send(ended);
                 }
             }
-            NodeMsg::Resend { room, sessions } => {
-                if let Some(entry) = self.rooms.get(&room) {
-                    entry.addr.do_send(Resend { sessions });
+            NodeMsg::Resend { room, sessions } => match room.strip_prefix(GAME_KEY) {
+                // A game's players and spectators get `game_state` again.
+                Some(game) => {
+                    if let Some(entry) = self.games.get(game) {
+                        for session in sessions {
+                            entry.link.presence(Presence {
+                                session,
+                                change: PresenceChange::Back { resync: true },
+                            });
+                        }
+                    }
                 }
-            }
+                None => {
+                    if let Some(entry) = self.rooms.get(&room) {
+                        entry.addr.do_send(Resend { sessions });
+                    }
+                }
+            },
+            msg => self.game_forwarded(msg, ctx),
         }
     }
 }
@@ -874,6 +891,7 @@ impl Lobby {
                 .chain(&entry.lost_rooms)
                 .cloned()
                 .collect(),
+            games: entry.games.clone(),
         };
         node.keep_session(id, &entry.resume_hash, &data);
     }

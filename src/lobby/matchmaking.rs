@@ -45,6 +45,17 @@ pub(super) struct GameEntry {
 }
 
 impl GameEntry {
+    /// Game `game_id` as `/api/games` lists it, if it is listed and in play.
+    pub(super) fn listing(&self, game_id: &str) -> Option<GameListing> {
+        (self.listed && !self.finished).then(|| GameListing {
+            game_id: game_id.to_string(),
+            game: self.link.kind,
+            players: self.players.clone(),
+            watch_key: self.watch_key.clone(),
+            started_at: protocol::rfc3339(self.started_at),
+        })
+    }
+
     /// The entry of a game in play brought back after a restart.
     pub(super) fn restored(game: RestoredGame) -> GameEntry {
         GameEntry {
@@ -91,8 +102,8 @@ impl Handler<LobbyRequest> for Lobby {
             LobbyAction::Find(kind) => self.find(&session, kind, &handle, id, ctx),
             LobbyAction::Cancel(kind) => Ok(Some(self.cancel(&session, kind))),
             LobbyAction::Create(kind) => self.create(&session, kind, id, ctx).map(|()| None),
-            LobbyAction::Join(key) => self.join(&session, &key, id).map(|()| None),
-            LobbyAction::Watch(key) => self.watch(&session, &handle, &key, id).map(|()| None),
+            LobbyAction::Join(key) => self.join(&session, &key, id, ctx).map(|()| None),
+            LobbyAction::Watch(key) => self.watch(&session, &handle, &key, id, ctx).map(|()| None),
         };
         match answer {
             Ok(Some(reply)) => handle.reply(&reply, id),
@@ -118,6 +129,11 @@ impl Lobby {
             return Err(Refusal::new(ErrorCode::AlreadyQueued, "find_game", message));
         }
         self.check_game_count(session, "find_game")?;
+        if game::seats(kind).len() > 1 && !self.backplane.is_local() {
+            // The queue is the cluster's: `queued` once in it.
+            self.find_elsewhere(session, kind, Some(id.cloned()), ctx);
+            return Ok(None);
+        }
         handle.reply(&ServerMsg::Queued { game: kind }, id);
         if game::seats(kind).len() == 1 {
             self.launch(kind, vec![session.to_string()], true, None, ctx);
@@ -166,10 +182,11 @@ impl Lobby {
         let Some(entry) = self.sessions.get(session) else {
             return Ok(());
         };
+        // A game another node runs counts until it ends.
         let playing = entry
             .games
             .iter()
-            .filter(|game| self.games.get(*game).is_some_and(|game| !game.finished))
+            .filter(|game| self.games.get(*game).is_none_or(|game| !game.finished))
             .count();
         let count = playing + usize::from(entry.queued.is_some());
         if count < self.max_games {
@@ -206,6 +223,9 @@ impl Lobby {
 
     /// Takes `session` out of `kind`'s queue.
     pub(super) fn leave_queue(&mut self, kind: GameKind, session: &str) {
+        if let Some(node) = self.backplane.node() {
+            node.leave_queue(kind, session);
+        }
         if let Some(queue) = self.queues.get_mut(&kind) {
             queue.retain(|queued| queued != session);
         }
@@ -217,15 +237,36 @@ impl Lobby {
         self.metrics.queue_length(kind, length);
     }
 
-    /// `join_game`: spend the join key and take the free seat.
-    fn join(&mut self, session: &str, key: &str, id: Option<&RequestId>) -> Result<(), Refusal> {
-        let not_found = || {
-            let message = "no game waits for that join key";
-            Refusal::new(ErrorCode::NotFound, "join_game", message)
-        };
+    /// `join_game`: spend the join key and take the free seat, here or on
+    /// the node that runs the game.
+    fn join(
+        &mut self,
+        session: &str,
+        key: &str,
+        id: Option<&RequestId>,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), Refusal> {
         let (game_id, secret) =
-            identity::split_token(key, identity::GAME_PREFIX).ok_or_else(not_found)?;
-        let game = self.games.get(&game_id).ok_or_else(not_found)?;
+            identity::split_token(key, identity::GAME_PREFIX).ok_or_else(no_join)?;
+        self.check_game_count(session, "join_game")?;
+        let player = self.player(session).ok_or_else(no_join)?;
+        if !self.games.contains_key(&game_id) && !self.backplane.is_local() {
+            self.join_elsewhere_game(player, game_id, secret.to_string(), id, ctx);
+            return Ok(());
+        }
+        self.seat(&game_id, secret, player, id)
+    }
+
+    /// Seats `player` in game `game_id`, which this node runs, if `secret`
+    /// is its join key's and its seat is free: the key is spent.
+    pub(super) fn seat(
+        &mut self,
+        game_id: &str,
+        secret: &str,
+        player: Player,
+        id: Option<&RequestId>,
+    ) -> Result<(), Refusal> {
+        let game = self.games.get(game_id).ok_or_else(no_join)?;
         let valid = game
             .join_secret
             .as_deref()
@@ -233,16 +274,15 @@ impl Lobby {
         let seats = game::seats(game.link.kind);
         let seat_free = game.players.len() < seats.len();
         if !valid || !seat_free || game.finished || !game.link.alive() {
-            return Err(not_found());
+            return Err(no_join());
         }
-        if game.creator.as_deref() == Some(session) {
+        if game.creator.as_deref() == Some(player.session.as_str()) {
             let message = "you cannot join your own game";
             return Err(Refusal::new(ErrorCode::BadRequest, "join_game", message));
         }
-        self.check_game_count(session, "join_game")?;
         let link = game.link.clone();
-        let player = self.player(session).ok_or_else(not_found)?;
-        if let Some(game) = self.games.get_mut(&game_id) {
+        let session = player.session.clone();
+        if let Some(game) = self.games.get_mut(game_id) {
             game.join_secret = None;
             let seat = seats.get(game.players.len()).copied().unwrap_or_default();
             game.players.push(PlayerInfo {
@@ -250,12 +290,13 @@ impl Lobby {
                 name: player.name.clone(),
                 color: player.color.clone(),
             });
-            game.seated.push(session.to_string());
+            game.seated.push(session.clone());
         }
-        if let Some(entry) = self.sessions.get_mut(session) {
-            entry.games.push(game_id);
+        if let Some(entry) = self.sessions.get_mut(&session) {
+            entry.games.push(game_id.to_string());
         }
-        self.keep_seated(session);
+        self.keep_seated(&session);
+        self.list_game(game_id);
         link.take_seat(TakeSeat {
             player,
             id: id.cloned(),
@@ -263,33 +304,49 @@ impl Lobby {
         Ok(())
     }
 
-    /// `watch_game`: hand the watcher to the game, which answers `game_state`.
+    /// `watch_game`: hand the watcher to the game, which answers
+    /// `game_state`, here or on the node that runs it.
     fn watch(
         &mut self,
         session: &str,
         handle: &SessionHandle,
         key: &str,
         id: Option<&RequestId>,
+        ctx: &mut Context<Self>,
     ) -> Result<(), Refusal> {
-        let not_found = || {
-            let message = "no game with that watch key";
-            Refusal::new(ErrorCode::NotFound, "watch_game", message)
-        };
         let (game_id, secret) =
-            identity::split_token(key, identity::GAME_PREFIX).ok_or_else(not_found)?;
-        let game = self.games.get(&game_id).ok_or_else(not_found)?;
+            identity::split_token(key, identity::GAME_PREFIX).ok_or_else(no_watch)?;
+        if !self.games.contains_key(&game_id) && !self.backplane.is_local() {
+            let secret = secret.to_string();
+            self.watch_elsewhere(session, game_id, secret, id, ctx);
+            return Ok(());
+        }
+        self.watch_here(&game_id, secret, session, handle.clone(), id)
+    }
+
+    /// Adds spectator `session` to game `game_id`, which this node runs,
+    /// if `secret` is its watch key's.
+    pub(super) fn watch_here(
+        &self,
+        game_id: &str,
+        secret: &str,
+        session: &str,
+        handle: SessionHandle,
+        id: Option<&RequestId>,
+    ) -> Result<(), Refusal> {
+        let game = self.games.get(game_id).ok_or_else(no_watch)?;
         if !identity::matches_hash(secret, &game.watch_hash) || !game.link.alive() {
-            return Err(not_found());
+            return Err(no_watch());
         }
         game.link.watch(Watch {
             session: session.to_string(),
-            handle: handle.clone(),
+            handle,
             id: id.cloned(),
         });
         Ok(())
     }
 
-    fn player(&self, session: &str) -> Option<Player> {
+    pub(super) fn player(&self, session: &str) -> Option<Player> {
         let entry = self.sessions.get(session)?;
         Some(Player {
             session: session.to_string(),
@@ -315,6 +372,20 @@ impl Lobby {
             .filter_map(|session| self.player(session))
             .collect();
         let game_id = identity::new_id(identity::GAME_PREFIX);
+        self.start(kind, players, game_id, listed, creator, ctx);
+    }
+
+    /// Starts game `game_id` of `kind` with `players` (here or on other
+    /// nodes) seated in order.
+    pub(super) fn start(
+        &mut self,
+        kind: GameKind,
+        players: Vec<Player>,
+        game_id: String,
+        listed: bool,
+        creator: Option<Creator<'_>>,
+        ctx: &mut Context<Self>,
+    ) {
         let watch_secret = identity::new_secret();
         let watch_key = identity::token(&game_id, &watch_secret);
         let infos = players
@@ -383,8 +454,22 @@ impl Lobby {
             started_at: SystemTime::now(),
             finished: false,
         };
-        self.games.insert(game_id, entry);
+        self.games.insert(game_id.clone(), entry);
+        if let Some(node) = self.backplane.node() {
+            node.own_game(&game_id, kind);
+            self.list_game(&game_id);
+        }
     }
+}
+
+pub(super) fn no_join() -> Refusal {
+    let message = "no game waits for that join key";
+    Refusal::new(ErrorCode::NotFound, "join_game", message)
+}
+
+pub(super) fn no_watch() -> Refusal {
+    let message = "no game with that watch key";
+    Refusal::new(ErrorCode::NotFound, "watch_game", message)
 }
 
 impl Handler<GameFinished> for Lobby {
@@ -394,6 +479,10 @@ impl Handler<GameFinished> for Lobby {
         if let Some(game) = self.games.get_mut(&msg.game_id) {
             game.finished = true;
             game.join_secret = None;
+        }
+        if let Some(node) = self.backplane.node() {
+            node.game_ended(&msg.game_id, false);
+            node.unlist_game(&msg.game_id);
         }
     }
 }
@@ -405,6 +494,9 @@ impl Handler<GameClosed> for Lobby {
         let Some(game) = self.games.remove(&msg.game_id) else {
             return;
         };
+        if let Some(node) = self.backplane.node() {
+            node.game_ended(&msg.game_id, true);
+        }
         for session in &game.seated {
             if let Some(entry) = self.sessions.get_mut(session) {
                 entry.games.retain(|game| *game != msg.game_id);
@@ -417,18 +509,10 @@ impl Handler<ListGames> for Lobby {
     type Result = MessageResult<ListGames>;
 
     fn handle(&mut self, _: ListGames, _: &mut Context<Self>) -> Self::Result {
-        let listed = self
+        let mut listings: Vec<GameListing> = self
             .games
             .iter()
-            .filter(|(_, game)| game.listed && !game.finished);
-        let mut listings: Vec<GameListing> = listed
-            .map(|(game_id, game)| GameListing {
-                game_id: game_id.clone(),
-                game: game.link.kind,
-                players: game.players.clone(),
-                watch_key: game.watch_key.clone(),
-                started_at: protocol::rfc3339(game.started_at),
-            })
+            .filter_map(|(game_id, game)| game.listing(game_id))
             .collect();
         listings.sort_by(|a, b| {
             a.started_at

@@ -20,6 +20,7 @@
 //! session whose grace ran out.
 
 mod cluster;
+mod games_elsewhere;
 mod matchmaking;
 mod restore;
 mod rooms;
@@ -53,7 +54,7 @@ use crate::{
     game::GameSettings,
     links::{RoomSeat, SessionHandle, StoreLink},
     metrics::Metrics,
-    protocol::{GameKind, LeaveReason},
+    protocol::{GameKind, LeaveReason, RequestId},
     room::{Room, RoomSettings},
     workers::Workers,
 };
@@ -163,6 +164,11 @@ pub struct Lobby {
     evictions: u64,
     /// `cluster.request_timeout_ms`.
     request_timeout: Duration,
+    /// Games other nodes run, with players here: the players, by game.
+    games_elsewhere: HashMap<String, HashSet<String>>,
+    /// `find_game` requests not yet answered `queued` (the cluster's queue
+    /// has not answered yet), by session.
+    unqueued: HashMap<String, Option<RequestId>>,
 }
 
 impl Lobby {
@@ -212,6 +218,8 @@ impl Lobby {
             evicting: HashMap::new(),
             evictions: 0,
             request_timeout: Duration::from_millis(config.cluster.request_timeout_ms.get()),
+            games_elsewhere: HashMap::new(),
+            unqueued: HashMap::new(),
         }
     }
 }

@@ -899,3 +899,207 @@ async fn after_redis_restarts_empty_a_room_across_nodes_resyncs_its_members_else
     }
     assert!(two.metric("parlor_cluster_resyncs_total").await >= 1.0);
 }
+
+/// Plays tic-tac-toe moves `cells` alternately, `x` first, each move seen
+/// by both players; returns the last `moved`.
+async fn play_cells(x: &mut Client, o: &mut Client, game: &Value, cells: &[u8]) -> Value {
+    let mut last = Value::Null;
+    for (n, cell) in cells.iter().enumerate() {
+        let (mover, other) = if n % 2 == 0 {
+            (&mut *x, &mut *o)
+        } else {
+            (&mut *o, &mut *x)
+        };
+        let moved = mover
+            .ask(json!({"type":"move","game_id":game,"cell":cell}))
+            .await;
+        assert_eq!(moved["type"], "moved", "move {n}: {moved}");
+        assert_eq!(other.recv_type("moved").await["move"], moved["move"]);
+        last = moved;
+    }
+    last
+}
+
+#[tokio::test]
+async fn a_quick_match_pairs_players_on_two_nodes_who_play_it_to_the_end() {
+    let (_redis, one, two) = two_nodes(|_| {}).await;
+    let (mut ada, _) = one.connect().await;
+    let (mut bob, _) = two.connect().await;
+    let queued = ada
+        .ask(json!({"type":"find_game","game":"tictactoe","id":1}))
+        .await;
+    assert_eq!(queued, json!({"type":"queued","game":"tictactoe","id":1}));
+    assert_eq!(
+        bob.ask(json!({"type":"find_game","game":"tictactoe"}))
+            .await["type"],
+        "queued"
+    );
+    let x_start = ada.recv_type("game_start").await;
+    let o_start = bob.recv_type("game_start").await;
+    assert_eq!(
+        (&x_start["you"], &o_start["you"]),
+        (&json!("X"), &json!("O"))
+    );
+    assert_eq!(x_start["game_id"], o_start["game_id"]);
+    let game = x_start["game_id"].clone();
+    // Listed on every node.
+    for node in [&one, &two] {
+        let games = node.get_json("/api/games").await;
+        assert_eq!(games.as_array().map(Vec::len), Some(1), "{games}");
+        assert_eq!(games[0]["game_id"], game);
+    }
+    // A spectator on a third connection, on the node that does not run it.
+    let (mut cleo, _) = one.connect().await;
+    let watched = cleo
+        .ask(json!({"type":"watch_game","watch_key":x_start["watch_key"]}))
+        .await;
+    assert_eq!(
+        (&watched["type"], &watched["game_id"]),
+        (&json!("game_state"), &game),
+        "{watched}"
+    );
+    let (mut dan, _) = two.connect().await;
+    let watched = dan
+        .ask(json!({"type":"watch_game","watch_key":x_start["watch_key"]}))
+        .await;
+    assert_eq!(watched["type"], "game_state", "{watched}");
+    // A move out of turn is refused wherever the player is.
+    let refused = bob
+        .ask(json!({"type":"move","game_id":game,"cell":4}))
+        .await;
+    assert_eq!(refused["code"], "not_your_turn", "{refused}");
+    play_cells(&mut ada, &mut bob, &game, &[0, 3, 1, 4, 2]).await;
+    for client in [&mut ada, &mut bob] {
+        let over = client.recv_type("game_over").await;
+        assert_eq!(
+            (&over["result"], &over["winner"]),
+            (&json!("win"), &json!("X"))
+        );
+    }
+    for spectator in [&mut cleo, &mut dan] {
+        for cell in [0, 3, 1, 4, 2] {
+            assert_eq!(spectator.recv_type("moved").await["move"]["cell"], cell);
+        }
+        let over = spectator.recv_type("game_over").await;
+        assert_eq!(
+            (&over["result"], &over["winner"]),
+            (&json!("win"), &json!("X"))
+        );
+    }
+    // Finished: listed nowhere, and a move is answered, not lost.
+    for node in [&one, &two] {
+        assert_eq!(node.get_json("/api/games").await, json!([]));
+    }
+    let late = bob
+        .ask(json!({"type":"move","game_id":game,"cell":8}))
+        .await;
+    assert_eq!(late["type"], "error", "{late}");
+    // Both may look for a new game at once: the ended game no longer counts.
+    assert_eq!(
+        bob.ask(json!({"type":"find_game","game":"connect4"})).await["type"],
+        "queued"
+    );
+}
+
+#[tokio::test]
+async fn the_cluster_queue_pairs_each_player_once_and_leaves_nobody_waiting() {
+    let redis = Redis::start();
+    let nodes = [
+        node(&redis, "one"),
+        node(&redis, "two"),
+        node(&redis, "three"),
+    ];
+    until_nodes(&nodes[0], 3).await;
+    const PLAYERS: usize = 12;
+    let mut clients = Vec::new();
+    for n in 0..PLAYERS {
+        let (client, _) = nodes[n % 3].connect().await;
+        clients.push(client);
+    }
+    // All at once, from three nodes.
+    for client in &mut clients {
+        client
+            .send(json!({"type":"find_game","game":"connect4"}))
+            .await;
+    }
+    let mut games: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for client in &mut clients {
+        assert_eq!(client.recv_type("queued").await["game"], "connect4");
+        let start = client.recv_type("game_start").await;
+        games
+            .entry(start["game_id"].as_str().unwrap().to_string())
+            .or_default()
+            .push(start["you"].as_str().unwrap().to_string());
+    }
+    assert_eq!(games.len(), PLAYERS / 2, "{games:?}");
+    for seats in games.values() {
+        let mut seats = seats.clone();
+        seats.sort();
+        assert_eq!(seats, ["red", "yellow"]);
+    }
+}
+
+#[tokio::test]
+async fn a_private_game_is_joined_and_watched_from_another_node() {
+    let (_redis, one, two) = two_nodes(|_| {}).await;
+    let (mut host, _) = one.connect().await;
+    let created = host
+        .ask(json!({"type":"create_game","game":"tictactoe","id":"c"}))
+        .await;
+    assert_eq!(created["type"], "game_created", "{created}");
+    let (mut watcher, _) = two.connect().await;
+    let waiting = watcher
+        .ask(json!({"type":"watch_game","watch_key":created["watch_key"],"id":"w"}))
+        .await;
+    assert_eq!(
+        (&waiting["status"], &waiting["id"]),
+        (&json!("waiting"), &json!("w")),
+        "{waiting}"
+    );
+    assert_eq!(
+        two.get_json("/api/games").await,
+        json!([]),
+        "private games are never listed"
+    );
+    let (mut guest, _) = two.connect().await;
+    let wrong = guest
+        .ask(json!({"type":"join_game","join_key":created["watch_key"],"id":"x"}))
+        .await;
+    assert_eq!(
+        (&wrong["code"], &wrong["id"]),
+        (&json!("not_found"), &json!("x"))
+    );
+    guest
+        .send(json!({"type":"join_game","join_key":created["join_key"]}))
+        .await;
+    let o_start = guest.recv_type("game_start").await;
+    let x_start = host.recv_type("game_start").await;
+    assert_eq!(
+        (&x_start["you"], &o_start["you"]),
+        (&json!("X"), &json!("O"))
+    );
+    watcher.recv_type("game_start").await;
+    // The key is spent: a third player on either node finds nothing.
+    for node in [&one, &two] {
+        let (mut late, _) = node.connect().await;
+        let answer = late
+            .ask(json!({"type":"join_game","join_key":created["join_key"]}))
+            .await;
+        assert_eq!(answer["code"], "not_found", "{answer}");
+    }
+    let game = x_start["game_id"].clone();
+    let moved = play_cells(&mut host, &mut guest, &game, &[4, 0]).await;
+    assert_eq!(moved["board"][0], "O");
+    let seen = watcher.recv_type("moved").await;
+    assert_eq!(seen["move"]["cell"], 4);
+    assert_eq!(watcher.recv_type("moved").await["move"]["cell"], 0);
+    // The guest resigns from its node; all three hear how it ended.
+    guest.send(json!({"type":"resign","game_id":game})).await;
+    for client in [&mut host, &mut guest, &mut watcher] {
+        let over = client.recv_type("game_over").await;
+        assert_eq!(
+            (&over["result"], &over["winner"]),
+            (&json!("forfeit"), &json!("X"))
+        );
+    }
+}

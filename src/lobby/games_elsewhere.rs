@@ -1,0 +1,487 @@
+//! Games across nodes, from the Lobby's side (ARCHITECTURE.md, *Many nodes
+//! on Redis*). Every game has one owner node, which runs its Game actor
+//! unchanged; players and spectators on other nodes reach it through a
+//! remote [`GameLink`](crate::links::GameLink), and it reaches them
+//! through remote [`SessionHandle`](crate::links::SessionHandle)s on the
+//! game's channel.
+//!
+//! - Quick match: the queue of each kind is a sorted set in Redis, paired
+//!   atomically (`find_match.lua`). The finder's node listens to the new
+//!   game's channel first, then tells the waiting player's node, which
+//!   starts the game ([`NodeMsg::Matched`]). A waiting player that has
+//!   gone meanwhile sends the finder back to the queue
+//!   ([`NodeMsg::Unmatched`]), and so does a finder that has gone: nobody
+//!   is left waiting for a match that will not start.
+//! - Join and watch keys name their game, whose owner is in Redis: the
+//!   request is forwarded there, where the join key is spent (the owner's
+//!   Lobby is the one place it can be).
+//! - Listed games are in a directory in Redis, for `/api/games`.
+
+use std::collections::HashSet;
+
+use actix::prelude::*;
+
+use super::{Entry, Lobby};
+use crate::{
+    cluster::{
+        game_key,
+        wire::{NodeMsg, Seat},
+        GameEnded, Unavailable,
+    },
+    identity,
+    links::{Player, PlayerRequest, Presence, SessionHandle},
+    protocol::{ErrorCode, GameKind, Refusal, RequestId, ServerMsg},
+};
+
+impl Lobby {
+    /// `find_game` of a two-player game with a cluster: the session waits
+    /// in the cluster's queue, or is paired with whoever waited longest.
+    /// `queued` is answered (on `handle`, to request `id`) once the
+    /// session is in the queue or paired: the queue's order is Redis's.
+    pub(super) fn find_elsewhere(
+        &mut self,
+        session: &str,
+        kind: GameKind,
+        queued: Option<Option<RequestId>>,
+        ctx: &mut Context<Self>,
+    ) {
+        let (Some(node), Some(entry)) = (self.redis(), self.sessions.get_mut(session)) else {
+            return;
+        };
+        entry.queued = Some(kind);
+        if let Some(id) = queued {
+            self.unqueued.insert(session.to_string(), id);
+        }
+        // The game this session would start as the finder: its node
+        // listens first, so that none of the game's frames is missed.
+        let game = identity::new_id(identity::GAME_PREFIX);
+        node.listen(&game_key(&game), session);
+        let session = session.to_string();
+        let found = node.find_match(kind, &session);
+        ctx.spawn(found.into_actor(self).map(move |found, lobby, ctx| {
+            if found.is_ok() {
+                lobby.answer_queued(&session, kind);
+            }
+            lobby.found(session, kind, game, found, ctx);
+        }));
+    }
+
+    /// What the cluster's queue answered `session`'s `find_game`.
+    fn found(
+        &mut self,
+        session: String,
+        kind: GameKind,
+        game: String,
+        found: Result<Option<(String, String)>, Unavailable>,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(node) = self.redis() else {
+            return;
+        };
+        let key = game_key(&game);
+        let still = self.still_queued(&session, kind);
+        let (waiting, owner) = match found {
+            Err(Unavailable) => {
+                node.unlisten(&key, &session);
+                self.unqueued.remove(&session);
+                if let Some(entry) = self.sessions.get_mut(&session) {
+                    if entry.queued == Some(kind) {
+                        entry.queued = None;
+                    }
+                    if let Some(handle) = entry.connected() {
+                        let message = "the game queue cannot be reached; try again";
+                        handle.refuse(&Refusal::new(ErrorCode::Unavailable, "find_game", message));
+                    }
+                }
+                return;
+            }
+            Ok(None) => {
+                node.unlisten(&key, &session);
+                if !still {
+                    // It cancelled or left while it was being queued.
+                    node.leave_queue(kind, &session);
+                }
+                return;
+            }
+            Ok(Some(paired)) => paired,
+        };
+        if !still {
+            // It cancelled or left while it was being paired: the waiting
+            // player goes back to the queue.
+            node.unlisten(&key, &session);
+            return self.send_back(&waiting, kind, &game, &owner, ctx);
+        }
+        if let Some(entry) = self.sessions.get_mut(&session) {
+            entry.queued = None;
+        }
+        if owner == node.id() {
+            node.unlisten(&key, &session);
+            if !self.still_queued(&waiting, kind) {
+                return self.find_again(session, kind, ctx);
+            }
+            if let Some(entry) = self.sessions.get_mut(&waiting) {
+                entry.queued = None;
+            }
+            self.answer_queued(&waiting, kind);
+            let players = [&waiting, &session].map(|id| self.player(id));
+            let players = players.into_iter().flatten().collect();
+            return self.start(kind, players, game, true, None, ctx);
+        }
+        let Some(finder) = self.seat_of(&session) else {
+            return;
+        };
+        self.play_elsewhere(&session, &game);
+        node.route(&key, &owner);
+        let from = node.id().to_string();
+        node.forward(
+            &owner,
+            NodeMsg::Matched {
+                game,
+                kind,
+                waiting,
+                finder,
+                from,
+            },
+        );
+    }
+
+    /// Answers `session`'s `find_game` with `queued`, unless it has been:
+    /// once the cluster's queue has it, or it is paired (a match may reach
+    /// its node before the queue's answer).
+    fn answer_queued(&mut self, session: &str, kind: GameKind) {
+        let Some(id) = self.unqueued.remove(session) else {
+            return;
+        };
+        if let Some(handle) = self.sessions.get(session).and_then(Entry::connected) {
+            handle.reply(&ServerMsg::Queued { game: kind }, id.as_ref());
+        }
+    }
+
+    /// Whether `session` is connected and waits for a game of `kind`.
+    fn still_queued(&self, session: &str, kind: GameKind) -> bool {
+        self.sessions
+            .get(session)
+            .is_some_and(|entry| entry.queued == Some(kind) && entry.connected().is_some())
+    }
+
+    /// `session`, paired with a player who had gone, looks for a game
+    /// again (it was told `queued` already).
+    fn find_again(&mut self, session: String, kind: GameKind, ctx: &mut Context<Self>) {
+        let ready = self.sessions.get(&session).is_some_and(|entry| {
+            entry.connected().is_some() && entry.queued.is_none_or(|queued| queued == kind)
+        });
+        if ready {
+            self.find_elsewhere(&session, kind, None, ctx);
+        }
+    }
+
+    /// Sends `session`, paired for game `game` with a player who had gone,
+    /// back to the queue from its node `node`.
+    fn send_back(
+        &mut self,
+        session: &str,
+        kind: GameKind,
+        game: &str,
+        node_id: &str,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(node) = self.redis() else {
+            return;
+        };
+        if node_id == node.id() {
+            return self.find_again(session.to_string(), kind, ctx);
+        }
+        node.forward(
+            node_id,
+            NodeMsg::Unmatched {
+                game: game.to_string(),
+                kind,
+                session: session.to_string(),
+            },
+        );
+    }
+
+    /// `session` of this node plays game `game`, which another node runs.
+    fn play_elsewhere(&mut self, session: &str, game: &str) {
+        if let Some(entry) = self.sessions.get_mut(session) {
+            entry.games.push(game.to_string());
+            self.games_elsewhere
+                .entry(game.to_string())
+                .or_default()
+                .insert(session.to_string());
+        }
+    }
+
+    /// Session `session` as a player on another node sees it.
+    fn seat_of(&self, session: &str) -> Option<Seat> {
+        let entry = self.sessions.get(session)?;
+        Some(Seat {
+            session: session.to_string(),
+            name: entry.name.clone(),
+            color: entry.color.clone(),
+        })
+    }
+
+    /// `join_game` of a game this node does not run: forwarded to its
+    /// owner, which spends the key and seats the player.
+    pub(super) fn join_elsewhere_game(
+        &mut self,
+        player: Player,
+        game: String,
+        secret: String,
+        id: Option<&RequestId>,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(node) = self.redis() else {
+            return;
+        };
+        let id = id.cloned();
+        let owner = node.game_owner(&game);
+        ctx.spawn(owner.into_actor(self).map(move |owner, lobby, _| {
+            let Some(owner) = lobby.owner_or_refuse(owner, &player.handle, "join_game", &id) else {
+                return;
+            };
+            let Some(seat) = lobby.seat_of(&player.session) else {
+                return;
+            };
+            let key = game_key(&game);
+            node.listen(&key, &player.session);
+            node.route(&key, &owner);
+            lobby.play_elsewhere(&player.session, &game);
+            let from = node.id().to_string();
+            node.forward(
+                &owner,
+                NodeMsg::JoinGame {
+                    game,
+                    secret,
+                    player: seat,
+                    from,
+                    id,
+                },
+            );
+        }));
+    }
+
+    /// `watch_game` of a game this node does not run: forwarded to its
+    /// owner.
+    pub(super) fn watch_elsewhere(
+        &mut self,
+        session: &str,
+        game: String,
+        secret: String,
+        id: Option<&RequestId>,
+        ctx: &mut Context<Self>,
+    ) {
+        let (Some(node), Some(handle)) = (
+            self.redis(),
+            self.sessions
+                .get(session)
+                .and_then(|entry| entry.handle.clone()),
+        ) else {
+            return;
+        };
+        let id = id.cloned();
+        let session = session.to_string();
+        let owner = node.game_owner(&game);
+        ctx.spawn(owner.into_actor(self).map(move |owner, lobby, _| {
+            let Some(owner) = lobby.owner_or_refuse(owner, &handle, "watch_game", &id) else {
+                return;
+            };
+            let key = game_key(&game);
+            node.listen(&key, &session);
+            node.route(&key, &owner);
+            let from = node.id().to_string();
+            node.forward(
+                &owner,
+                NodeMsg::WatchGame {
+                    game,
+                    secret,
+                    session,
+                    from,
+                    id,
+                },
+            );
+        }));
+    }
+
+    /// The owner of a game, as Redis named it: another live node, or the
+    /// request is answered here (`not_found`, or `unavailable`).
+    fn owner_or_refuse(
+        &self,
+        owner: Result<Option<String>, Unavailable>,
+        handle: &SessionHandle,
+        request: &str,
+        id: &Option<RequestId>,
+    ) -> Option<String> {
+        let node = self.redis()?;
+        let refusal = match owner {
+            Ok(Some(owner)) if owner != node.id() => return Some(owner),
+            Ok(_) => match request {
+                "join_game" => super::matchmaking::no_join(),
+                _ => super::matchmaking::no_watch(),
+            },
+            Err(Unavailable) => {
+                let message = "the game's node cannot be reached; try again";
+                Refusal::new(ErrorCode::Unavailable, request, message)
+            }
+        };
+        handle.refuse(&refusal.with_id(id.as_ref()));
+        None
+    }
+
+    /// Lists game `game_id` in the cluster's directory, if it is listed.
+    pub(super) fn list_game(&self, game_id: &str) {
+        let (Some(node), Some(game)) = (self.redis(), self.games.get(game_id)) else {
+            return;
+        };
+        let Some(listing) = game.listing(game_id) else {
+            return;
+        };
+        if let Ok(listing) = serde_json::to_value(listing) {
+            node.list_game(game_id, listing);
+        }
+    }
+
+    /// A request from another node for one of this node's games.
+    pub(super) fn game_forwarded(&mut self, msg: NodeMsg, ctx: &mut Context<Self>) {
+        let Some(node) = self.redis() else {
+            return;
+        };
+        match msg {
+            NodeMsg::Matched {
+                game,
+                kind,
+                waiting,
+                finder,
+                from,
+            } => {
+                if !self.still_queued(&waiting, kind) {
+                    // Gone meanwhile: the finder looks again.
+                    let session = finder.session;
+                    return node.forward(
+                        &from,
+                        NodeMsg::Unmatched {
+                            game,
+                            kind,
+                            session,
+                        },
+                    );
+                }
+                if let Some(entry) = self.sessions.get_mut(&waiting) {
+                    entry.queued = None;
+                }
+                self.answer_queued(&waiting, kind);
+                let handle = node.remote_session(&game_key(&game), &finder.session);
+                let finder = Player {
+                    session: finder.session,
+                    name: finder.name,
+                    color: finder.color,
+                    handle,
+                };
+                let players = self.player(&waiting).into_iter().chain([finder]).collect();
+                self.start(kind, players, game, true, None, ctx);
+            }
+            NodeMsg::Unmatched {
+                game,
+                kind,
+                session,
+            } => {
+                self.not_linked(&game, &session);
+                self.find_again(session, kind, ctx);
+            }
+            NodeMsg::NotLinked { game, session } => self.not_linked(&game, &session),
+            NodeMsg::Game {
+                game,
+                session,
+                action,
+                id,
+            } => match self.games.get(&game) {
+                Some(entry) => entry.link.request(PlayerRequest {
+                    session,
+                    action,
+                    id,
+                }),
+                None => {
+                    let message = format!("no game {game} that you play or watch");
+                    let refusal = Refusal::new(ErrorCode::NotFound, action.kind(), message);
+                    let handle = node.remote_session(&game_key(&game), &session);
+                    handle.refuse(&refusal.with_id(id.as_ref()));
+                }
+            },
+            NodeMsg::Presence {
+                game,
+                session,
+                change,
+            } => {
+                if let Some(entry) = self.games.get(&game) {
+                    entry.link.presence(Presence { session, change });
+                }
+            }
+            NodeMsg::JoinGame {
+                game,
+                secret,
+                player,
+                from,
+                id,
+            } => {
+                let handle = node.remote_session(&game_key(&game), &player.session);
+                let session = player.session.clone();
+                let player = Player {
+                    session: player.session,
+                    name: player.name,
+                    color: player.color,
+                    handle: handle.clone(),
+                };
+                if let Err(refusal) = self.seat(&game, &secret, player, id.as_ref()) {
+                    handle.refuse(&refusal.with_id(id.as_ref()));
+                    node.forward(&from, NodeMsg::NotLinked { game, session });
+                }
+            }
+            NodeMsg::WatchGame {
+                game,
+                secret,
+                session,
+                from,
+                id,
+            } => {
+                let handle = node.remote_session(&game_key(&game), &session);
+                let watched =
+                    self.watch_here(&game, &secret, &session, handle.clone(), id.as_ref());
+                if let Err(refusal) = watched {
+                    handle.refuse(&refusal.with_id(id.as_ref()));
+                    node.forward(&from, NodeMsg::NotLinked { game, session });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `session`'s join or watch of game `game` on another node did not
+    /// go through: this node stops listening to it for `session`.
+    fn not_linked(&mut self, game: &str, session: &str) {
+        let Some(node) = self.redis() else {
+            return;
+        };
+        node.unlisten(&game_key(game), session);
+        if let Some(entry) = self.sessions.get_mut(session) {
+            entry.games.retain(|played| played != game);
+        }
+        if let Some(players) = self.games_elsewhere.get_mut(game) {
+            players.remove(session);
+        }
+    }
+}
+
+impl Handler<GameEnded> for Lobby {
+    type Result = ();
+
+    /// A game another node runs ended: its players here no longer count it.
+    fn handle(&mut self, msg: GameEnded, _: &mut Context<Self>) {
+        let players: HashSet<String> = self.games_elsewhere.remove(&msg.game).unwrap_or_default();
+        for session in players {
+            if let Some(entry) = self.sessions.get_mut(&session) {
+                entry.games.retain(|game| *game != msg.game);
+            }
+        }
+    }
+}
