@@ -459,6 +459,26 @@ async fn history(
         .limit
         .unwrap_or(HISTORY_DEFAULT_LIMIT)
         .min(HISTORY_MAX_LIMIT);
+    if let Some(node) = state.backplane.node() {
+        // The cluster's, newest first.
+        let Ok(records) = node.history().await else {
+            return http_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+        };
+        let kind = query.game.map(GameKind::as_str);
+        let entries: Vec<serde_json::Value> = records
+            .into_iter()
+            .filter(|record| kind.is_none_or(|kind| record["game"] == kind))
+            .take(limit)
+            .map(|mut record| {
+                if let Some(fields) = record.as_object_mut() {
+                    fields.remove("seed");
+                    fields.remove("moves");
+                }
+                record
+            })
+            .collect();
+        return HttpResponse::Ok().json(entries);
+    }
     match state
         .store
         .send(ListHistory {
@@ -476,6 +496,18 @@ async fn history(
 /// One finished game whole, with its seed and moves.
 async fn history_game(state: web::Data<AppState>, game_id: web::Path<String>) -> HttpResponse {
     let game_id = game_id.into_inner();
+    if let Some(node) = state.backplane.node() {
+        let Ok(records) = node.history().await else {
+            return http_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+        };
+        return match records
+            .into_iter()
+            .find(|record| record["game_id"] == game_id)
+        {
+            Some(record) => HttpResponse::Ok().json(record),
+            None => http_error(StatusCode::NOT_FOUND, "not_found"),
+        };
+    }
     match state.store.send(GetGame { game_id }).await {
         Ok(Ok(Some(record))) => HttpResponse::Ok().json(record),
         Ok(Ok(None)) => http_error(StatusCode::NOT_FOUND, "not_found"),

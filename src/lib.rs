@@ -214,6 +214,7 @@ pub fn start(config: Config) -> io::Result<Parlor> {
             node.manager(),
             StoreLink::new(&store),
             node.request_timeout(),
+            config.cluster.history_max.get(),
             metrics.clone(),
         );
         RedisSnapshots::start_in_arbiter(node.arbiter(), |_| snapshots)

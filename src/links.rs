@@ -617,6 +617,8 @@ enum GameReach {
         watches: Recipient<Watch>,
         /// Drops and returns.
         presence: Recipient<Presence>,
+        /// Players and spectators reached anew.
+        rehomes: Recipient<Rehome>,
     },
     /// The game's owner node, through the Backplane: a player's or
     /// spectator's requests and presence (seats and spectators are given
@@ -642,7 +644,8 @@ impl GameLink {
             + Handler<PlayerRequest>
             + Handler<TakeSeat>
             + Handler<Watch>
-            + Handler<Presence>,
+            + Handler<Presence>
+            + Handler<Rehome>,
     {
         GameLink {
             id,
@@ -652,6 +655,7 @@ impl GameLink {
                 seats: addr.clone().recipient(),
                 watches: addr.clone().recipient(),
                 presence: addr.clone().recipient(),
+                rehomes: addr.clone().recipient(),
             },
         }
     }
@@ -697,6 +701,14 @@ impl GameLink {
         }
     }
 
+    /// Tells the game (on this node) to reach a player or spectator
+    /// through a new handle, and resync it.
+    pub fn rehome(&self, msg: Rehome) {
+        if let GameReach::Here { rehomes, .. } = &self.reach {
+            rehomes.do_send(msg);
+        }
+    }
+
     /// Tells the game a session dropped or came back.
     pub fn presence(&self, msg: Presence) {
         match &self.reach {
@@ -704,6 +716,16 @@ impl GameLink {
             GameReach::Remote(remote) => remote.presence(&self.id, msg),
         }
     }
+}
+
+/// A player or spectator is reached anew, through `handle` (its session
+/// moved to another node, or the game did): the game links it and sends
+/// it `game_state`, as to a player back from away.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Rehome {
+    pub session: String,
+    pub handle: SessionHandle,
 }
 
 /// A game has ended; it lingers, but is no longer listed.
@@ -1070,7 +1092,7 @@ pub struct SaveGame(pub GameRecord);
 
 /// A game in play as the store keeps it, so that a restart loses none
 /// (PROTOCOL.md, *Persistence*); its moves are kept one by one.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LiveGame {
     pub game_id: String,
     /// Its kind.
@@ -1115,7 +1137,7 @@ pub struct LiveSession {
 }
 
 /// An accepted move, as the store keeps it for a game in play.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StoredMove {
     /// The seat that played it.
     pub seat: usize,

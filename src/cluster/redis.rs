@@ -50,8 +50,8 @@ use super::{
 use crate::{
     config::Config,
     links::{
-        GameLink, PlayerRequest, Presence, RemoteGames, RemoteOutlet, RemoteRooms, Resynced,
-        RoomRequest, SessionHandle,
+        GameLink, LiveGame, PlayerRequest, Presence, RemoteGames, RemoteOutlet, RemoteRooms,
+        Resynced, RoomRequest, SessionHandle, StoredMove,
     },
     metrics::Metrics,
     protocol::{ErrorCode, GameKind, Refusal, Role, RoomKind, RoomListing},
@@ -144,6 +144,19 @@ fn session_key(id: &str) -> String {
 fn owner_key(key: &str) -> String {
     format!("{}:owner", room_channel(key))
 }
+
+/// A game in play, as its owner keeps it (a [`LiveGame`]).
+pub(crate) fn live_game_key(id: &str) -> String {
+    format!("parlor:{{game:{id}}}:live")
+}
+
+/// A game's accepted moves, by number (each a [`StoredMove`]).
+pub(crate) fn moves_key(id: &str) -> String {
+    format!("parlor:{{game:{id}}}:moves")
+}
+
+/// The newest finished games, newest first (each a `GameRecord`).
+pub(crate) const HISTORY_KEY: &str = "parlor:history";
 
 /// A room's or game's last frames, for gap repair.
 fn log_key(key: &str) -> String {
@@ -571,6 +584,73 @@ impl RedisNode {
         let mut nodes = redis::cmd("HDEL");
         nodes.arg(queue_nodes_key(kind)).arg(session);
         self.send(Command::Write(Write::Command(nodes)));
+    }
+
+    /// Claims game `id` for this node unless a live node runs it:
+    /// answers its owner and epoch.
+    pub fn claim_game(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<(String, u64), Unavailable>> + 'static {
+        let claimed = self.script::<(String, u64, Option<String>)>(
+            include_str!("scripts/claim_room.lua"),
+            vec![owner_key(&super::game_key(id)), NODES_KEY.to_string()],
+            vec![
+                self.id.to_string(),
+                self.node_timeout.as_millis().to_string(),
+                String::new(),
+            ],
+        );
+        async move {
+            let (owner, epoch, _) = claimed.await?;
+            Ok((owner, epoch))
+        }
+    }
+
+    /// Game `id` as its owner kept it in play, with its accepted moves in
+    /// order; `None` once it has ended (or was never kept).
+    pub fn load_game(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<(LiveGame, Vec<StoredMove>)>, Unavailable>> + 'static
+    {
+        let mut live = redis::cmd("GET");
+        live.arg(live_game_key(id));
+        let live = self.query::<Option<String>>(live);
+        let mut moves = redis::cmd("HGETALL");
+        moves.arg(moves_key(id));
+        let moves = self.query::<HashMap<u64, String>>(moves);
+        async move {
+            let Some(live) = live.await? else {
+                return Ok(None);
+            };
+            let Ok(live) = serde_json::from_str::<LiveGame>(&live) else {
+                return Ok(None);
+            };
+            let moves: BTreeMap<u64, String> = moves.await?.into_iter().collect();
+            let moves = moves
+                .values()
+                .map(|stored| serde_json::from_str::<StoredMove>(stored).map_err(|_| Unavailable))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Some((live, moves)))
+        }
+    }
+
+    /// The newest finished games of every node, newest first (each a
+    /// `GameRecord`, as JSON).
+    pub fn history(
+        &self,
+    ) -> impl Future<Output = Result<Vec<serde_json::Value>, Unavailable>> + 'static {
+        let mut command = redis::cmd("LRANGE");
+        command.arg(HISTORY_KEY).arg(0).arg(-1);
+        let records = self.query::<Vec<String>>(command);
+        async move {
+            Ok(records
+                .await?
+                .iter()
+                .filter_map(|record| serde_json::from_str(record).ok())
+                .collect())
+        }
     }
 
     /// The live node that runs game `id`, if any.

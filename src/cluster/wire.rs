@@ -79,6 +79,13 @@ pub enum NodeMsg {
     /// A join or watch of a game was refused (the session was told): its
     /// node stops listening to the game for it.
     NotLinked { game: String, session: String },
+    /// Session `session`, now on node `from`, plays or watches game
+    /// `game`: reach it there, and resync it.
+    Rehome {
+        game: String,
+        session: String,
+        from: String,
+    },
     /// A player's or spectator's move or resignation.
     Game {
         game: String,

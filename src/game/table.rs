@@ -29,8 +29,8 @@ use crate::{
     config::Config,
     links::{
         Action, GameClosed, GameFinished, GameLink, LiveGame, LivePlayer, Player, PlayerRequest,
-        Presence, PresenceChange, ResyncPart, SaveGame, SaveLiveGame, SaveMove, SessionHandle,
-        StoreLink, StoredMove, TakeSeat, Watch,
+        Presence, PresenceChange, Rehome, ResyncPart, SaveGame, SaveLiveGame, SaveMove,
+        SessionHandle, StoreLink, StoredMove, TakeSeat, Watch,
     },
     metrics::Metrics,
     protocol::{
@@ -48,7 +48,9 @@ pub struct GameSettings {
     /// How long a finished game stays addressable (`games.linger_ms`).
     pub linger: Duration,
     /// Whether games in play are kept in the store for a restart: not
-    /// with `store.path = ":memory:"`, which keeps nothing past the process.
+    /// with `store.path = ":memory:"`, which keeps nothing past the process,
+    /// unless Redis is the store (a cluster), where another node takes
+    /// them over.
     pub keep_in_play: bool,
 }
 
@@ -58,7 +60,7 @@ impl GameSettings {
         GameSettings {
             reconnect_grace: Duration::from_millis(config.games.reconnect_grace_ms.get()),
             linger: Duration::from_millis(config.games.linger_ms),
-            keep_in_play: !config.store_in_memory(),
+            keep_in_play: !config.store_in_memory() || config.clustered(),
         }
     }
 }
@@ -892,6 +894,30 @@ impl<R: Rules> Handler<Watch> for Game<R> {
 
     fn handle(&mut self, msg: Watch, ctx: &mut Context<Self>) {
         self.on_watch(msg, ctx);
+    }
+}
+
+impl<R: Rules> Handler<Rehome> for Game<R> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Rehome, ctx: &mut Context<Self>) {
+        let link = self.link(ctx);
+        match self.seat_of(&msg.session) {
+            Some(seat) => {
+                if let Some(Some(occupant)) = self.seats.get_mut(seat) {
+                    occupant.addr = msg.handle.clone();
+                }
+                msg.handle.link_game(link);
+                self.player_back(seat, true, ctx);
+            }
+            None if self.spectators.contains_key(&msg.session) => {
+                msg.handle.link_game(link);
+                self.spectators.insert(msg.session.clone(), msg.handle);
+                let back = PresenceChange::Back { resync: true };
+                self.spectator_presence(&msg.session, back);
+            }
+            None => {}
+        }
     }
 }
 

@@ -787,6 +787,7 @@ impl Handler<NodesChanged> for Lobby {
         for (room, session) in ghosts {
             self.exit(&room, &session, LeaveReason::Disconnected, None);
         }
+        self.games_lost(&msg.lost, ctx);
 
         if msg.back {
             // Taken for dead (its sessions' records were given a grace to
@@ -988,6 +989,9 @@ impl Lobby {
         );
         entry.lost_rooms = data.rooms.clone();
         self.sessions.insert(id.clone(), entry);
+        if !data.games.is_empty() {
+            self.recovering.insert(id.clone(), data.games.clone());
+        }
         self.hold(id.clone(), ctx);
         // Its record is this node's now (with its rooms, until joined).
         self.record_session(&id);

@@ -16,22 +16,41 @@
 //!   request is forwarded there, where the join key is spent (the owner's
 //!   Lobby is the one place it can be).
 //! - Listed games are in a directory in Redis, for `/api/games`.
+//! - A session that comes back on another node, or whose game's node
+//!   died, gets its game back ([`Lobby::recover_game`]): its node claims
+//!   the game (atomically, so one node at most rebuilds it); the game's
+//!   live owner, or the node that wins the claim and plays its moves again
+//!   from its seed and the moves kept in Redis, reaches the player anew
+//!   ([`Rehome`]) and sends it `game_state`.
 
-use std::collections::HashSet;
+use std::{collections::HashSet, time::SystemTime};
 
 use actix::prelude::*;
 
-use super::{Entry, Lobby};
+use super::{matchmaking::GameEntry, Entry, Lobby, RestoredGame};
 use crate::{
     cluster::{
         game_key,
         wire::{NodeMsg, Seat},
         GameEnded, Unavailable,
     },
+    game::{self, NewGame, Restoring},
     identity,
-    links::{Player, PlayerRequest, Presence, SessionHandle},
+    links::{
+        LiveGame, Player, PlayerRequest, Presence, PresenceChange, Rehome, SessionHandle,
+        StoredMove,
+    },
     protocol::{ErrorCode, GameKind, Refusal, RequestId, ServerMsg},
 };
+
+/// A game another node runs, with players or spectators here.
+#[derive(Default)]
+pub(super) struct GameElsewhere {
+    /// The node that runs it.
+    owner: String,
+    /// This node's sessions in it.
+    sessions: HashSet<String>,
+}
 
 impl Lobby {
     /// `find_game` of a two-player game with a cluster: the session waits
@@ -130,7 +149,7 @@ impl Lobby {
         let Some(finder) = self.seat_of(&session) else {
             return;
         };
-        self.play_elsewhere(&session, &game);
+        self.play_elsewhere(&session, &game, &owner);
         node.route(&key, &owner);
         let from = node.id().to_string();
         node.forward(
@@ -201,14 +220,23 @@ impl Lobby {
         );
     }
 
-    /// `session` of this node plays game `game`, which another node runs.
-    fn play_elsewhere(&mut self, session: &str, game: &str) {
-        if let Some(entry) = self.sessions.get_mut(session) {
+    /// `session` of this node plays game `game`, which node `owner` runs.
+    fn play_elsewhere(&mut self, session: &str, game: &str, owner: &str) {
+        self.plays(session, game);
+        let elsewhere = self.games_elsewhere.entry(game.to_string()).or_default();
+        elsewhere.owner = owner.to_string();
+        elsewhere.sessions.insert(session.to_string());
+    }
+
+    /// `session` of this node plays game `game`: its record says so, for
+    /// a resume on any node.
+    fn plays(&mut self, session: &str, game: &str) {
+        let Some(entry) = self.sessions.get_mut(session) else {
+            return;
+        };
+        if !entry.games.iter().any(|played| played == game) {
             entry.games.push(game.to_string());
-            self.games_elsewhere
-                .entry(game.to_string())
-                .or_default()
-                .insert(session.to_string());
+            self.record_session(session);
         }
     }
 
@@ -247,7 +275,7 @@ impl Lobby {
             let key = game_key(&game);
             node.listen(&key, &player.session);
             node.route(&key, &owner);
-            lobby.play_elsewhere(&player.session, &game);
+            lobby.play_elsewhere(&player.session, &game, &owner);
             let from = node.id().to_string();
             node.forward(
                 &owner,
@@ -372,6 +400,7 @@ impl Lobby {
                 }
                 self.answer_queued(&waiting, kind);
                 let handle = node.remote_session(&game_key(&game), &finder.session);
+                let finder_session = finder.session.clone();
                 let finder = Player {
                     session: finder.session,
                     name: finder.name,
@@ -379,6 +408,10 @@ impl Lobby {
                     handle,
                 };
                 let players = self.player(&waiting).into_iter().chain([finder]).collect();
+                self.remote_players
+                    .entry(game.clone())
+                    .or_default()
+                    .insert(finder_session, from);
                 self.start(kind, players, game, true, None, ctx);
             }
             NodeMsg::Unmatched {
@@ -432,9 +465,15 @@ impl Lobby {
                     color: player.color,
                     handle: handle.clone(),
                 };
-                if let Err(refusal) = self.seat(&game, &secret, player, id.as_ref()) {
-                    handle.refuse(&refusal.with_id(id.as_ref()));
-                    node.forward(&from, NodeMsg::NotLinked { game, session });
+                match self.seat(&game, &secret, player, id.as_ref()) {
+                    Ok(()) => {
+                        let players = self.remote_players.entry(game).or_default();
+                        players.insert(session, from);
+                    }
+                    Err(refusal) => {
+                        handle.refuse(&refusal.with_id(id.as_ref()));
+                        node.forward(&from, NodeMsg::NotLinked { game, session });
+                    }
                 }
             }
             NodeMsg::WatchGame {
@@ -452,7 +491,205 @@ impl Lobby {
                     node.forward(&from, NodeMsg::NotLinked { game, session });
                 }
             }
+            NodeMsg::Rehome {
+                game,
+                session,
+                from,
+            } => match self.games.get(&game) {
+                Some(entry) => {
+                    let handle = node.remote_session(&game_key(&game), &session);
+                    entry.link.rehome(Rehome {
+                        session: session.clone(),
+                        handle,
+                    });
+                    let players = self.remote_players.entry(game).or_default();
+                    players.insert(session, from);
+                }
+                None => node.forward(&from, NodeMsg::NotLinked { game, session }),
+            },
             _ => {}
+        }
+    }
+
+    /// Session `session`, now of this node, plays or watches game `game`
+    /// (it resumed here, or the game's node died): wherever the game runs
+    /// now, it reaches the session here and resyncs it; if no live node
+    /// runs it, this node claims it and plays it again from Redis.
+    pub(super) fn recover_game(&mut self, session: &str, game: String, ctx: &mut Context<Self>) {
+        let Some(node) = self.redis() else {
+            return;
+        };
+        let key = game_key(&game);
+        // First, so that none of the game's frames for it is missed.
+        node.listen(&key, session);
+        let session = session.to_string();
+        let claim = node.claim_game(&game);
+        ctx.spawn(claim.into_actor(self).map(move |claim, lobby, ctx| {
+            let Some(node) = lobby.redis() else {
+                return;
+            };
+            match claim {
+                Err(Unavailable) => {
+                    log::warn!("cluster: game {game} could not be claimed for session {session}");
+                }
+                Ok((owner, _)) if owner != node.id() => {
+                    node.route(&key, &owner);
+                    lobby.play_elsewhere(&session, &game, &owner);
+                    let from = node.id().to_string();
+                    node.forward(
+                        &owner,
+                        NodeMsg::Rehome {
+                            game,
+                            session,
+                            from,
+                        },
+                    );
+                }
+                Ok((_, epoch)) => {
+                    lobby.plays(&session, &game);
+                    if let Some(entry) = lobby.games.get(&game) {
+                        let handle = node.remote_session(&key, &session);
+                        entry.link.rehome(Rehome { session, handle });
+                    } else if let Some(waiting) = lobby.rebuilding.get_mut(&game) {
+                        waiting.push(session);
+                    } else {
+                        lobby.rebuilding.insert(game.clone(), vec![session]);
+                        lobby.rebuild(game, epoch, ctx);
+                    }
+                }
+            }
+        }));
+    }
+
+    /// Plays game `game`, claimed by this node under `epoch`, again from
+    /// what Redis keeps of it, and reaches the sessions that came back for
+    /// it. A game that has ended meanwhile (or was never kept) is given up.
+    fn rebuild(&mut self, game: String, epoch: u64, ctx: &mut Context<Self>) {
+        let Some(node) = self.redis() else {
+            return;
+        };
+        let load = node.load_game(&game);
+        ctx.spawn(load.into_actor(self).map(move |loaded, lobby, ctx| {
+            let sessions = lobby.rebuilding.remove(&game).unwrap_or_default();
+            let Some(node) = lobby.redis() else {
+                return;
+            };
+            let key = game_key(&game);
+            let rebuilt = match loaded {
+                Ok(Some((live, moves))) => lobby.restore(live, moves, ctx),
+                Ok(None) => Err("it has ended".to_string()),
+                Err(Unavailable) => Err("Redis did not answer".to_string()),
+            };
+            match rebuilt {
+                Ok(link) => {
+                    log::info!("cluster: game {game} rebuilt here from its seed and moves");
+                    node.owned(&key, epoch);
+                    lobby.list_game(&game);
+                    for session in sessions {
+                        let handle = node.remote_session(&key, &session);
+                        link.rehome(Rehome { session, handle });
+                    }
+                }
+                Err(why) => {
+                    log::warn!("cluster: game {game} cannot be rebuilt: {why}");
+                    node.release_room(&key);
+                    for session in sessions {
+                        lobby.not_linked(&game, &session);
+                    }
+                }
+            }
+        }));
+    }
+
+    /// Starts game `live` again here, its `moves` played again; every
+    /// player is reached through the game's channel (this node listens to
+    /// it for its own), and is away until it comes back.
+    fn restore(
+        &mut self,
+        live: LiveGame,
+        moves: Vec<StoredMove>,
+        ctx: &mut Context<Self>,
+    ) -> Result<crate::links::GameLink, String> {
+        let node = self.redis().ok_or("no cluster")?;
+        let key = game_key(&live.game_id);
+        let players: Vec<Player> = live
+            .players
+            .iter()
+            .map(|player| Player {
+                session: player.session.clone(),
+                name: player.name.clone(),
+                color: player.color.clone(),
+                handle: node.remote_session(&key, &player.session),
+            })
+            .collect();
+        let started_at = humantime::parse_rfc3339(&live.started_at).unwrap_or(SystemTime::now());
+        let new = NewGame {
+            id: live.game_id.clone(),
+            watch_key: live.watch_key.clone().unwrap_or_default(),
+            watch_hash: live.watch_hash.clone(),
+            listed: live.listed,
+            players,
+            seed: live.seed,
+            settings: self.settings,
+            finished: ctx.address().recipient(),
+            closed: ctx.address().recipient(),
+            metrics: self.metrics.clone(),
+            store: self.store.clone(),
+            created: None,
+        };
+        let restoring = Restoring { moves, started_at };
+        let link = game::restore_game(&self.workers, live.game, new, restoring)?;
+        let infos = live.players.iter().zip(game::seats(live.game));
+        let restored = RestoredGame {
+            link: link.clone(),
+            watch_hash: live.watch_hash,
+            watch_key: live.watch_key.filter(|_| live.listed),
+            players: infos
+                .map(|(player, seat)| crate::protocol::PlayerInfo {
+                    seat,
+                    name: player.name.clone(),
+                    color: player.color.clone(),
+                })
+                .collect(),
+            seated: live
+                .players
+                .into_iter()
+                .map(|player| player.session)
+                .collect(),
+            started_at,
+        };
+        self.games
+            .insert(live.game_id, GameEntry::restored(restored));
+        Ok(link)
+    }
+
+    /// Nodes died: the games they ran are recovered for this node's
+    /// players in them, and this node's games count their players there
+    /// as away (each game's grace runs for them).
+    pub(super) fn games_lost(&mut self, lost: &[String], ctx: &mut Context<Self>) {
+        let orphaned: Vec<(String, GameElsewhere)> = self
+            .games_elsewhere
+            .extract_if(|_, elsewhere| lost.contains(&elsewhere.owner))
+            .collect();
+        for (game, elsewhere) in orphaned {
+            for session in elsewhere.sessions {
+                self.recover_game(&session, game.clone(), ctx);
+            }
+        }
+        for (game, players) in &mut self.remote_players {
+            let gone: Vec<String> = players
+                .extract_if(|_, node| lost.contains(node))
+                .map(|(session, _)| session)
+                .collect();
+            let Some(entry) = self.games.get(game) else {
+                continue;
+            };
+            for session in gone {
+                entry.link.presence(Presence {
+                    session,
+                    change: PresenceChange::Away,
+                });
+            }
         }
     }
 
@@ -466,8 +703,8 @@ impl Lobby {
         if let Some(entry) = self.sessions.get_mut(session) {
             entry.games.retain(|played| played != game);
         }
-        if let Some(players) = self.games_elsewhere.get_mut(game) {
-            players.remove(session);
+        if let Some(elsewhere) = self.games_elsewhere.get_mut(game) {
+            elsewhere.sessions.remove(session);
         }
     }
 }
@@ -477,11 +714,14 @@ impl Handler<GameEnded> for Lobby {
 
     /// A game another node runs ended: its players here no longer count it.
     fn handle(&mut self, msg: GameEnded, _: &mut Context<Self>) {
-        let players: HashSet<String> = self.games_elsewhere.remove(&msg.game).unwrap_or_default();
-        for session in players {
+        let Some(elsewhere) = self.games_elsewhere.remove(&msg.game) else {
+            return;
+        };
+        for session in elsewhere.sessions {
             if let Some(entry) = self.sessions.get_mut(&session) {
                 entry.games.retain(|game| *game != msg.game);
             }
+            self.record_session(&session);
         }
     }
 }

@@ -406,6 +406,7 @@ impl Lobby {
                 entry.games.push(game_id.clone());
             }
             self.keep_seated(&player.session);
+            self.record_session(&player.session);
         }
         // A game with one seat has none to offer.
         let join_secret = (game::seats(kind).len() > players.len()).then(identity::new_secret);
@@ -497,9 +498,11 @@ impl Handler<GameClosed> for Lobby {
         if let Some(node) = self.backplane.node() {
             node.game_ended(&msg.game_id, true);
         }
+        self.remote_players.remove(&msg.game_id);
         for session in &game.seated {
             if let Some(entry) = self.sessions.get_mut(session) {
                 entry.games.retain(|game| *game != msg.game_id);
+                self.record_session(session);
             }
         }
     }

@@ -44,6 +44,7 @@ pub use self::{
 };
 use self::{
     cluster::{HeldJoin, RemoteRoom},
+    games_elsewhere::GameElsewhere,
     matchmaking::GameEntry,
     rooms::RoomEntry,
     sessions::Held,
@@ -165,7 +166,16 @@ pub struct Lobby {
     /// `cluster.request_timeout_ms`.
     request_timeout: Duration,
     /// Games other nodes run, with players here: the players, by game.
-    games_elsewhere: HashMap<String, HashSet<String>>,
+    games_elsewhere: HashMap<String, GameElsewhere>,
+    /// The players on other nodes of this node's games: their node, by
+    /// session, by game.
+    remote_players: HashMap<String, HashMap<String, String>>,
+    /// Games this node is playing again from Redis: the sessions that came
+    /// back for them, by game.
+    rebuilding: HashMap<String, Vec<String>>,
+    /// Sessions moved here whose games are recovered once they register:
+    /// the games, by session.
+    recovering: HashMap<String, Vec<String>>,
     /// `find_game` requests not yet answered `queued` (the cluster's queue
     /// has not answered yet), by session.
     unqueued: HashMap<String, Option<RequestId>>,
@@ -219,6 +229,9 @@ impl Lobby {
             evictions: 0,
             request_timeout: Duration::from_millis(config.cluster.request_timeout_ms.get()),
             games_elsewhere: HashMap::new(),
+            remote_players: HashMap::new(),
+            rebuilding: HashMap::new(),
+            recovering: HashMap::new(),
             unqueued: HashMap::new(),
         }
     }

@@ -292,7 +292,7 @@ impl Lobby {
 impl Handler<Register> for Lobby {
     type Result = ();
 
-    fn handle(&mut self, msg: Register, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Register, ctx: &mut Context<Self>) {
         match self.sessions.get_mut(&msg.id) {
             Some(entry) => {
                 if let Some(node) = self.backplane.node() {
@@ -300,7 +300,12 @@ impl Handler<Register> for Lobby {
                 }
                 entry.handle = Some(msg.handle);
             }
-            None => msg.handle.end(CloseCode::Error),
+            None => return msg.handle.end(CloseCode::Error),
+        }
+        // A session moved here gets its games back, now that its frames
+        // can be delivered.
+        for game in self.recovering.remove(&msg.id).unwrap_or_default() {
+            self.recover_game(&msg.id, game, ctx);
         }
     }
 }

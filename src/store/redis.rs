@@ -7,8 +7,15 @@
 //! waits behind the writes queued before it), and gives each read or write
 //! `cluster.request_timeout_ms` (an error then: a failed read leaves the
 //! room with what it has and tries again; a failed write is logged and
-//! counted, not tried again). Games go to the store it is given (SQLite)
-//! meanwhile.
+//! counted, not tried again).
+//!
+//! Games too: a game in play as it starts, each accepted move (answered
+//! once written, so a game announces only moves its next owner will
+//! find), and, once it ends, its record at the head of the cluster's
+//! history (the newest `cluster.history_max`). A node that takes a dead
+//! node's game over plays its moves again from its seed. Seated sessions
+//! go to the store it is given (SQLite): the cluster keeps sessions'
+//! records itself.
 
 use std::time::Duration;
 
@@ -17,6 +24,7 @@ use redis::aio::ConnectionManager;
 use serde_json::Value;
 
 use crate::{
+    cluster::redis::{live_game_key, moves_key, HISTORY_KEY},
     links::{LoadSnapshot, SaveGame, SaveLiveGame, SaveMove, SaveSession, SaveSnapshot, StoreLink},
     metrics::Metrics,
 };
@@ -34,6 +42,8 @@ pub struct RedisSnapshots {
     games: StoreLink,
     /// `cluster.request_timeout_ms`.
     timeout: Duration,
+    /// `cluster.history_max`.
+    history_max: usize,
     /// Store errors.
     metrics: std::sync::Arc<Metrics>,
 }
@@ -44,14 +54,39 @@ impl RedisSnapshots {
         manager: ConnectionManager,
         games: StoreLink,
         timeout: Duration,
+        history_max: usize,
         metrics: std::sync::Arc<Metrics>,
     ) -> RedisSnapshots {
         RedisSnapshots {
             manager,
             games,
             timeout,
+            history_max,
             metrics,
         }
+    }
+
+    /// Runs `pipe` within the timeout; `what` names it in the log.
+    fn write(&self, pipe: redis::Pipeline, what: String, ctx: &mut Context<Self>) {
+        let mut manager = self.manager.clone();
+        let timeout = self.timeout;
+        let metrics = self.metrics.clone();
+        ctx.wait(
+            async move {
+                match tokio::time::timeout(timeout, pipe.query_async::<()>(&mut manager)).await {
+                    Ok(Ok(())) => metrics.store_written("game"),
+                    Ok(Err(err)) => {
+                        metrics.store_failed();
+                        log::warn!("store: {what} not written: {err}");
+                    }
+                    Err(_) => {
+                        metrics.store_failed();
+                        log::warn!("store: {what} not written in time");
+                    }
+                }
+            }
+            .into_actor(self),
+        );
     }
 }
 
@@ -126,16 +161,42 @@ impl Handler<LoadSnapshot> for RedisSnapshots {
 impl Handler<SaveGame> for RedisSnapshots {
     type Result = ();
 
-    fn handle(&mut self, msg: SaveGame, _: &mut Context<Self>) {
-        self.games.save_game(msg);
+    fn handle(&mut self, msg: SaveGame, ctx: &mut Context<Self>) {
+        let record = msg.0;
+        let id = record.entry.game_id.clone();
+        let Ok(text) = serde_json::to_string(&record) else {
+            return;
+        };
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("LPUSH")
+            .arg(HISTORY_KEY)
+            .arg(text)
+            .ignore()
+            .cmd("LTRIM")
+            .arg(HISTORY_KEY)
+            .arg(0)
+            .arg(self.history_max.saturating_sub(1))
+            .ignore()
+            .cmd("DEL")
+            .arg(live_game_key(&id))
+            .arg(moves_key(&id))
+            .ignore();
+        self.write(pipe, format!("the record of game {id}"), ctx);
     }
 }
 
 impl Handler<SaveLiveGame> for RedisSnapshots {
     type Result = ();
 
-    fn handle(&mut self, msg: SaveLiveGame, _: &mut Context<Self>) {
-        self.games.save_live_game(msg);
+    fn handle(&mut self, msg: SaveLiveGame, ctx: &mut Context<Self>) {
+        let id = msg.0.game_id.clone();
+        let Ok(text) = serde_json::to_string(&msg.0) else {
+            return;
+        };
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET").arg(live_game_key(&id)).arg(text).ignore();
+        self.write(pipe, format!("game {id}"), ctx);
     }
 }
 
@@ -143,11 +204,31 @@ impl Handler<SaveMove> for RedisSnapshots {
     type Result = ResponseFuture<Result<(), String>>;
 
     fn handle(&mut self, msg: SaveMove, _: &mut Context<Self>) -> Self::Result {
-        let written = self.games.save_move(msg);
+        let mut manager = self.manager.clone();
+        let timeout = self.timeout;
+        let metrics = self.metrics.clone();
         Box::pin(async move {
-            written
-                .await
-                .unwrap_or_else(|err| Err(format!("the store is unreachable: {err}")))
+            let name = format!("move {} of game {}", msg.number, msg.game_id);
+            let text =
+                serde_json::to_string(&msg.stored).map_err(|err| format!("{name}: {err}"))?;
+            // By number: moves written out of order still read back in order.
+            let mut set = redis::cmd("HSET");
+            set.arg(moves_key(&msg.game_id)).arg(msg.number).arg(text);
+            let set = set.query_async::<()>(&mut manager);
+            match tokio::time::timeout(timeout, set).await {
+                Ok(Ok(())) => {
+                    metrics.store_written("move");
+                    Ok(())
+                }
+                Ok(Err(err)) => {
+                    metrics.store_failed();
+                    Err(format!("{name} not written: {err}"))
+                }
+                Err(_) => {
+                    metrics.store_failed();
+                    Err(format!("{name} not written in time"))
+                }
+            }
         })
     }
 }

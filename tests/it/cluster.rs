@@ -1103,3 +1103,76 @@ async fn a_private_game_is_joined_and_watched_from_another_node() {
         );
     }
 }
+
+/// The next frame of type `kind`, skipping any other.
+async fn skip_to(client: &mut Client, kind: &str) -> Value {
+    loop {
+        let frame = client.recv().await;
+        if frame["type"] == kind {
+            return frame;
+        }
+    }
+}
+
+#[tokio::test]
+async fn when_a_games_node_is_killed_the_game_is_rebuilt_by_a_players_node_and_played_on() {
+    let redis = Redis::start();
+    let doomed = node_process(&redis, "doomed");
+    let two = node(&redis, "two");
+    until_nodes(&two, 2).await;
+    // Ada waits on the doomed node, which then runs the game.
+    let mut ada = Client::open(&format!("ws://{}/ws", doomed.addr)).await;
+    let ada_welcome = ada.recv_type("welcome").await;
+    assert_eq!(
+        ada.ask(json!({"type":"find_game","game":"tictactoe"}))
+            .await["type"],
+        "queued"
+    );
+    let (mut bob, _) = two.connect().await;
+    bob.ask(json!({"type":"find_game","game":"tictactoe"}))
+        .await;
+    let start = ada.recv_type("game_start").await;
+    bob.recv_type("game_start").await;
+    let game = start["game_id"].clone();
+    play_cells(&mut ada, &mut bob, &game, &[0, 4]).await;
+    drop(doomed);
+    // Bob's node rebuilds the game from its seed and moves, and resyncs him.
+    let state = skip_to(&mut bob, "game_state").await;
+    assert_eq!(state["game_id"], game);
+    assert_eq!(state["board"][0], "X", "{state}");
+    assert_eq!(state["board"][4], "O", "{state}");
+    assert_eq!(state["turn"], "X");
+    // Ada resumes on the survivor and gets her seat back.
+    let (mut ada, back) = resume_on(&two, &ada_welcome).await;
+    assert_eq!(back["session"], ada_welcome["session"]);
+    let state = skip_to(&mut ada, "game_state").await;
+    assert_eq!(
+        (&state["game_id"], &state["you"]),
+        (&game, &json!("X")),
+        "{state}"
+    );
+    assert_eq!(state["board"][4], "O");
+    let back = skip_to(&mut bob, "opponent_back").await;
+    assert_eq!(back["seat"], "X");
+    // And they play it to the end.
+    play_cells(&mut ada, &mut bob, &game, &[1, 8, 2]).await;
+    for client in [&mut ada, &mut bob] {
+        let over = skip_to(client, "game_over").await;
+        assert_eq!(
+            (&over["result"], &over["winner"]),
+            (&json!("win"), &json!("X"))
+        );
+    }
+    // Its record is the cluster's, with every move.
+    let record = two
+        .get_json(&format!("/api/history/{}", game.as_str().unwrap()))
+        .await;
+    assert_eq!(
+        record["moves"].as_array().map(Vec::len),
+        Some(5),
+        "{record}"
+    );
+    let history = two.get_json("/api/history?game=tictactoe").await;
+    assert_eq!(history[0]["game_id"], game, "{history}");
+    assert_eq!(history[0].get("moves"), None, "listings carry no moves");
+}

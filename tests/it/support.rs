@@ -56,6 +56,8 @@ impl TestServer {
 
     /// A server with the test configuration changed by `tweak`.
     pub fn with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        // The server's log, with RUST_LOG, shown for a failing test.
+        let _ = env_logger::builder().is_test(true).try_init();
         let mut config = test_config();
         tweak(&mut config);
         config.validate().expect("test configuration is valid");
