@@ -673,6 +673,12 @@ impl Handler<EndSession> for Session {
     type Result = ();
 
     fn handle(&mut self, msg: EndSession, ctx: &mut Context<Self>) {
+        if msg.0 == CloseCode::Other(CLOSE_TAKEN_OVER) {
+            // Resumed on another node: its games hold its seats until they
+            // reach it there.
+            self.tell_games(PresenceChange::Away);
+            self.games.clear();
+        }
         self.detach(Some(msg.0), ctx);
         ctx.stop();
     }

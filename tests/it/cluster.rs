@@ -1176,3 +1176,44 @@ async fn when_a_games_node_is_killed_the_game_is_rebuilt_by_a_players_node_and_p
     assert_eq!(history[0]["game_id"], game, "{history}");
     assert_eq!(history[0].get("moves"), None, "listings carry no moves");
 }
+
+#[tokio::test]
+async fn a_player_resuming_on_another_node_keeps_playing_its_game() {
+    let (_redis, one, two) = two_nodes(|_| {}).await;
+    let (mut ada, ada_welcome) = one.connect().await;
+    let (mut bob, _) = one.connect().await;
+    ada.ask(json!({"type":"find_game","game":"tictactoe"}))
+        .await;
+    bob.ask(json!({"type":"find_game","game":"tictactoe"}))
+        .await;
+    let start = ada.recv_type("game_start").await;
+    bob.recv_type("game_start").await;
+    let game = start["game_id"].clone();
+    play_cells(&mut ada, &mut bob, &game, &[4]).await;
+    // Ada's connection is taken over by a resume on the other node.
+    let (mut moved, back) = resume_on(&two, &ada_welcome).await;
+    assert_eq!(back["session"], ada_welcome["session"]);
+    assert_eq!(ada.ending().await, crate::support::Ending::Closed(4001));
+    let state = skip_to(&mut moved, "game_state").await;
+    assert_eq!(
+        (&state["game_id"], &state["you"]),
+        (&game, &json!("X")),
+        "{state}"
+    );
+    assert_eq!(
+        (&state["board"][4], &state["turn"]),
+        (&json!("X"), &json!("O"))
+    );
+    // Bob saw her go and come back, seat held.
+    assert_eq!(bob.recv_type("opponent_away").await["seat"], "X");
+    assert_eq!(bob.recv_type("opponent_back").await["seat"], "X");
+    // The game goes on, across the nodes now.
+    play_cells(&mut bob, &mut moved, &game, &[0, 2, 1, 6]).await;
+    for client in [&mut moved, &mut bob] {
+        let over = skip_to(client, "game_over").await;
+        assert_eq!(
+            (&over["result"], &over["winner"]),
+            (&json!("win"), &json!("X"))
+        );
+    }
+}
