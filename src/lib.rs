@@ -295,6 +295,11 @@ impl Parlor {
         while self.state.slots.open() > 0 && Instant::now() < deadline {
             tokio::time::sleep(SHUTDOWN_POLL).await;
         }
+        if let Some(node) = self.state.backplane.node() {
+            // Its sessions resume elsewhere at once, not after the node
+            // timeout.
+            node.leave().await;
+        }
         // Rooms run on the workers' threads (see `workers`): they write
         // their snapshots before the server stops those threads. Rooms and
         // store share one more `server.shutdown_timeout_ms`.

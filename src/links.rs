@@ -619,6 +619,8 @@ enum GameReach {
         presence: Recipient<Presence>,
         /// Players and spectators reached anew.
         rehomes: Recipient<Rehome>,
+        /// The node hands the game over.
+        retire: Recipient<Retire>,
     },
     /// The game's owner node, through the Backplane: a player's or
     /// spectator's requests and presence (seats and spectators are given
@@ -645,7 +647,8 @@ impl GameLink {
             + Handler<TakeSeat>
             + Handler<Watch>
             + Handler<Presence>
-            + Handler<Rehome>,
+            + Handler<Rehome>
+            + Handler<Retire>,
     {
         GameLink {
             id,
@@ -656,6 +659,7 @@ impl GameLink {
                 watches: addr.clone().recipient(),
                 presence: addr.clone().recipient(),
                 rehomes: addr.clone().recipient(),
+                retire: addr.clone().recipient(),
             },
         }
     }
@@ -709,6 +713,15 @@ impl GameLink {
         }
     }
 
+    /// Stops the game (on this node) where it is, neither ended nor
+    /// recorded: its node hands it over to another, which plays it again
+    /// from what the store keeps.
+    pub fn retire(&self) {
+        if let GameReach::Here { retire, .. } = &self.reach {
+            retire.do_send(Retire);
+        }
+    }
+
     /// Tells the game a session dropped or came back.
     pub fn presence(&self, msg: Presence) {
         match &self.reach {
@@ -727,6 +740,12 @@ pub struct Rehome {
     pub session: String,
     pub handle: SessionHandle,
 }
+
+/// Stop where the game is, neither ended nor recorded (see
+/// [`GameLink::retire`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Retire;
 
 /// A game has ended; it lingers, but is no longer listed.
 #[derive(Message)]

@@ -204,6 +204,10 @@ enum Command {
     /// (`closed`: and stopped): tell the nodes listening, and with
     /// `closed`, give it up.
     GameEnded { game: String, closed: bool },
+    /// The node is stopping, its sessions closed: stop beating, leave the
+    /// live nodes and let its sessions' records resume elsewhere at once;
+    /// answer when done.
+    Leave { done: oneshot::Sender<()> },
     /// Unsubscribe from a room nobody here listens to any more, if that is
     /// still so.
     Linger { room: String },
@@ -399,6 +403,7 @@ impl RedisNode {
             routes: HashMap::new(),
             out: Vec::new(),
             manager,
+            leaving: false,
         };
         let writer_metrics = metrics.clone();
         arbiter.spawn(async move {
@@ -925,6 +930,17 @@ impl RedisNode {
         });
     }
 
+    /// The node is stopping and its sessions are closed: it leaves the
+    /// live nodes, its sessions free to resume anywhere at once.
+    pub fn leave(&self) -> impl Future<Output = ()> + 'static {
+        let (done, left) = oneshot::channel();
+        self.send(Command::Leave { done });
+        let timeout = self.request_timeout;
+        async move {
+            let _ = tokio::time::timeout(timeout, left).await;
+        }
+    }
+
     /// A session connected to this node.
     pub fn attach(&self, session: &str, handle: SessionHandle) {
         self.send(Command::Attach {
@@ -1117,6 +1133,8 @@ struct NodeLoop {
     out: Vec<Batch>,
     /// The node's connection to Redis.
     manager: ConnectionManager,
+    /// Set once the node has left the cluster (it is stopping).
+    leaving: bool,
 }
 
 impl NodeLoop {
@@ -1150,6 +1168,9 @@ impl NodeLoop {
 
     /// Says this node is alive, and counts the live ones.
     fn beat(&self) {
+        if self.leaving {
+            return;
+        }
         let mut manager = self.manager();
         let id = self.id.to_string();
         let timeout = self.request_timeout;
@@ -1305,6 +1326,16 @@ impl NodeLoop {
             Command::Unlisten { room, session } => self.unlisten(room, &session),
             Command::Linger { room } => self.linger(&room),
             Command::Repaired { room, epoch, found } => self.repaired(&room, epoch, found),
+            Command::Leave { done } => {
+                self.leaving = true;
+                let manager = self.manager();
+                let (id, grace) = (self.id.to_string(), self.grace);
+                let timeout = self.request_timeout;
+                tokio::spawn(async move {
+                    leave(manager, &id, timeout, grace).await;
+                    let _ = done.send(());
+                });
+            }
             Command::GameEnded { game, closed } => {
                 let ended = Item::Ended { closed };
                 self.gather(game.as_str().into(), "".into(), OutItem::Item(ended));
@@ -1865,6 +1896,32 @@ impl NodeLoop {
                 }
             }
         }
+    }
+}
+
+/// This node leaves the cluster as it stops: out of the live nodes, its
+/// sessions' records free to resume anywhere for `grace` (`reap.lua`, run
+/// on itself).
+async fn leave(mut manager: ConnectionManager, id: &str, timeout: Duration, grace: Duration) {
+    let script = Script::new(include_str!("scripts/reap.lua"));
+    let left = async {
+        redis::cmd("ZREM")
+            .arg(NODES_KEY)
+            .arg(id)
+            .query_async::<()>(&mut manager)
+            .await?;
+        script
+            .key(NODES_KEY)
+            .key(node_sessions_key(id))
+            .arg(id)
+            .arg(0)
+            .arg(grace.as_millis() as u64)
+            .invoke_async::<i64>(&mut manager)
+            .await
+    };
+    match tokio::time::timeout(timeout, left).await {
+        Ok(Ok(sessions)) => log::info!("cluster: left; {sessions} sessions may resume elsewhere"),
+        _ => log::warn!("cluster: could not leave; the others will take this node for dead"),
     }
 }
 

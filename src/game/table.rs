@@ -29,7 +29,7 @@ use crate::{
     config::Config,
     links::{
         Action, GameClosed, GameFinished, GameLink, LiveGame, LivePlayer, Player, PlayerRequest,
-        Presence, PresenceChange, Rehome, ResyncPart, SaveGame, SaveLiveGame, SaveMove,
+        Presence, PresenceChange, Rehome, ResyncPart, Retire, SaveGame, SaveLiveGame, SaveMove,
         SessionHandle, StoreLink, StoredMove, TakeSeat, Watch,
     },
     metrics::Metrics,
@@ -894,6 +894,14 @@ impl<R: Rules> Handler<Watch> for Game<R> {
 
     fn handle(&mut self, msg: Watch, ctx: &mut Context<Self>) {
         self.on_watch(msg, ctx);
+    }
+}
+
+impl<R: Rules> Handler<Retire> for Game<R> {
+    type Result = ();
+
+    fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) {
+        ctx.stop();
     }
 }
 

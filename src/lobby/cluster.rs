@@ -787,7 +787,7 @@ impl Handler<NodesChanged> for Lobby {
         for (room, session) in ghosts {
             self.exit(&room, &session, LeaveReason::Disconnected, None);
         }
-        self.games_lost(&msg.lost, ctx);
+        self.games_lost(&msg.lost, &msg.released, ctx);
 
         if msg.back {
             // Taken for dead (its sessions' records were given a grace to
@@ -850,7 +850,8 @@ impl Handler<OwnedRooms> for Lobby {
 }
 
 /// The node is stopping and its rooms' snapshots are written: give every
-/// room up, so that nodes with members carry it on at once.
+/// room and game in play up, so that nodes with members or players carry
+/// it on at once (a game's moves are in Redis as they are played).
 #[derive(Message)]
 #[rtype(result = "usize")]
 pub struct HandOver;
@@ -872,6 +873,19 @@ impl Handler<HandOver> for Lobby {
             self.closing.insert(name);
         }
         self.remote_members.clear();
+        let playing: Vec<String> = self
+            .games
+            .iter()
+            .filter(|(_, game)| !game.finished)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in playing {
+            if let Some(game) = self.games.remove(&id) {
+                game.link.retire();
+                node.hand_over(&crate::cluster::game_key(&id));
+                node.unlist_game(&id);
+            }
+        }
         handed
     }
 }

@@ -663,13 +663,21 @@ impl Lobby {
         Ok(link)
     }
 
-    /// Nodes died: the games they ran are recovered for this node's
-    /// players in them, and this node's games count their players there
-    /// as away (each game's grace runs for them).
-    pub(super) fn games_lost(&mut self, lost: &[String], ctx: &mut Context<Self>) {
+    /// Nodes died (`lost`), or handed games over (`released`, by key):
+    /// those games are recovered for this node's players in them, and
+    /// this node's games count their players on lost nodes as away (each
+    /// game's grace runs for them).
+    pub(super) fn games_lost(
+        &mut self,
+        lost: &[String],
+        released: &[String],
+        ctx: &mut Context<Self>,
+    ) {
         let orphaned: Vec<(String, GameElsewhere)> = self
             .games_elsewhere
-            .extract_if(|_, elsewhere| lost.contains(&elsewhere.owner))
+            .extract_if(|game, elsewhere| {
+                lost.contains(&elsewhere.owner) || released.contains(&game_key(game))
+            })
             .collect();
         for (game, elsewhere) in orphaned {
             for session in elsewhere.sessions {

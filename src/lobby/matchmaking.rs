@@ -41,7 +41,7 @@ pub(super) struct GameEntry {
     /// When the game was started.
     started_at: SystemTime,
     /// Set once the game has ended (it lingers a while after).
-    finished: bool,
+    pub(super) finished: bool,
 }
 
 impl GameEntry {

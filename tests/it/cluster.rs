@@ -1217,3 +1217,87 @@ async fn a_player_resuming_on_another_node_keeps_playing_its_game() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_node_stopping_hands_its_games_over_and_its_players_resume_at_once() {
+    let redis = Redis::start();
+    let url = redis.url();
+    // Taken for dead only after a long silence: the game moves because it
+    // is handed over, and its player resumes because its node left.
+    let slow_to_give_up = [
+        ("PARLOR_CLUSTER__REDIS_URL", url.as_str()),
+        ("PARLOR_CLUSTER__NODE_ID", "leaving"),
+        ("PARLOR_CLUSTER__HEARTBEAT_MS", "100"),
+        ("PARLOR_CLUSTER__NODE_TIMEOUT_MS", "30000"),
+    ];
+    let mut leaving = crate::support::spawn_binary(&[], &slow_to_give_up);
+    let two = node_with(&redis, "two", |config| {
+        config.cluster.node_timeout_ms = std::num::NonZero::new(30_000).unwrap();
+    });
+    until_nodes(&two, 2).await;
+    let mut ada = Client::open(&format!("ws://{}/ws", leaving.addr)).await;
+    let ada_welcome = ada.recv_type("welcome").await;
+    ada.ask(json!({"type":"find_game","game":"connect4"})).await;
+    let (mut bob, _) = two.connect().await;
+    bob.ask(json!({"type":"find_game","game":"connect4"})).await;
+    let start = ada.recv_type("game_start").await;
+    bob.recv_type("game_start").await;
+    let game = start["game_id"].clone();
+    for (mover, column) in [(0, 3), (1, 3), (0, 4)] {
+        let (mover, other) = if mover == 0 {
+            (&mut ada, &mut bob)
+        } else {
+            (&mut bob, &mut ada)
+        };
+        let moved = mover
+            .ask(json!({"type":"move","game_id":game,"column":column}))
+            .await;
+        assert_eq!(moved["type"], "moved", "{moved}");
+        other.recv_type("moved").await;
+    }
+    let stopped_at = Instant::now();
+    leaving.terminate();
+    // Bob's node takes the game over at once and resyncs him.
+    let state = skip_to(&mut bob, "game_state").await;
+    assert_eq!(
+        (&state["game_id"], &state["turn"]),
+        (&game, &json!("yellow")),
+        "{state}"
+    );
+    assert_eq!(ada.ending().await, crate::support::Ending::Closed(1001));
+    // Ada resumes on the other node once hers has gone, long before it
+    // would be taken for dead.
+    let status = leaving.child.wait().expect("the node exits");
+    assert!(status.success(), "{status}");
+    let token = ada_welcome["resume"].as_str().unwrap();
+    let (mut ada, back) = loop {
+        match Client::try_open(&two.ws_url(&format!("resume={token}")), &[]).await {
+            Ok(mut client) => {
+                let welcome = client.recv_type("welcome").await;
+                break (client, welcome);
+            }
+            Err(status) => {
+                assert_eq!(status, 503, "only 'try again'");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    assert_eq!(back["session"], ada_welcome["session"]);
+    let state = skip_to(&mut ada, "game_state").await;
+    assert_eq!(
+        (&state["you"], &state["turn"]),
+        (&json!("red"), &json!("yellow"))
+    );
+    assert!(
+        stopped_at.elapsed() < Duration::from_secs(10),
+        "handed over and resumed, not timed out: {:?}",
+        stopped_at.elapsed()
+    );
+    // And the game goes on.
+    assert_eq!(skip_to(&mut bob, "opponent_back").await["seat"], "red");
+    let moved = bob
+        .ask(json!({"type":"move","game_id":game,"column":0}))
+        .await;
+    assert_eq!(moved["type"], "moved", "{moved}");
+    assert_eq!(skip_to(&mut ada, "moved").await["move"], moved["move"]);
+}
