@@ -161,6 +161,12 @@ struct ChatArgs {
     /// to load the store with snapshots; 0 sends none.
     #[arg(long, default_value_t = 0.0, value_parser = rate_or_zero)]
     states: f64,
+    /// A member whose connection drops resumes with its token on the next
+    /// node (`--url`), retrying for up to 30 s, and checks that it got its
+    /// room back: for killing a node of a cluster mid-run. Drops are then
+    /// counted by the node the member was on, not as failures.
+    #[arg(long)]
+    failover: bool,
 }
 
 /// Options every scenario takes.

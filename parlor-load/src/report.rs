@@ -38,6 +38,17 @@ pub(crate) struct Tally {
     pub(crate) resume_rtt: Histogram<u64>,
     /// Sessions the server closed while measuring (idle).
     pub(crate) evicted: u64,
+    /// Connections dropped under `chat --failover`, by the URL they were on.
+    pub(crate) dropped_at: BTreeMap<String, u64>,
+    /// Resumes on another node that got the member's room back (failover).
+    pub(crate) failed_over: u64,
+    /// Resumes on another node that did not (failover).
+    pub(crate) room_lost: u64,
+    /// The longest time a member that never dropped went without a
+    /// delivery while measuring, in microseconds (failover).
+    pub(crate) silence_stayed: u64,
+    /// The same for members that dropped and resumed elsewhere.
+    pub(crate) silence_moved: u64,
     /// The server's usage, when its pid is known.
     pub(crate) server: Option<ServerUsage>,
     /// This process's CPU while measuring, percent of one core.
@@ -107,9 +118,24 @@ pub(crate) struct Report {
     /// Resumes that got a resync (churn).
     #[serde(default)]
     pub(crate) resynced: u64,
-    /// From dialling again to `resumed` (churn).
+    /// From dialling again to `resumed` (churn, chat failover).
     #[serde(default)]
     pub(crate) resume_ms: Percentiles,
+    /// Chat `--failover`: connections dropped, by the URL they were on.
+    #[serde(default)]
+    pub(crate) dropped_at: BTreeMap<String, u64>,
+    /// Chat `--failover`: resumes elsewhere that got the room back.
+    #[serde(default)]
+    pub(crate) failed_over: u64,
+    /// Chat `--failover`: resumes elsewhere that did not.
+    #[serde(default)]
+    pub(crate) room_lost: u64,
+    /// Chat `--failover`: the longest wait for a delivery while measuring,
+    /// in ms, of members that never dropped and of those that moved.
+    #[serde(default)]
+    pub(crate) silence_stayed_ms: f64,
+    #[serde(default)]
+    pub(crate) silence_moved_ms: f64,
     /// Error frames, counted by code.
     pub(crate) errors: BTreeMap<String, u64>,
     /// This load generator's CPU while measuring, percent of one core
@@ -165,6 +191,11 @@ pub(crate) fn new_tally() -> Shared {
         resynced: 0,
         resume_rtt: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"),
         evicted: 0,
+        dropped_at: BTreeMap::new(),
+        failed_over: 0,
+        room_lost: 0,
+        silence_stayed: 0,
+        silence_moved: 0,
         server: None,
         load_cpu_percent: None,
         connected: 0,
@@ -245,6 +276,11 @@ pub(crate) fn report(
         recovered: tally.recovered,
         resynced: tally.resynced,
         resume_ms: percentiles(&tally.resume_rtt),
+        dropped_at: tally.dropped_at.clone(),
+        failed_over: tally.failed_over,
+        room_lost: tally.room_lost,
+        silence_stayed_ms: tally.silence_stayed as f64 / 1000.0,
+        silence_moved_ms: tally.silence_moved as f64 / 1000.0,
         errors: tally.errors.clone(),
         load_cpu_percent: tally.load_cpu_percent,
         server: tally.server,
@@ -273,6 +309,12 @@ fn shortfall(report: &Report) -> bool {
     // Idle sends nothing; chat with one member a room has no one to deliver to.
     let answers_due = match report.scenario.as_str() {
         "idle" => false,
+        // Killing a node loses what its members missed while away: the
+        // run falls short if a member on another node dropped or a moved
+        // member lost its room.
+        "chat" if !report.dropped_at.is_empty() => {
+            return report.failed > 0 || report.room_lost > 0 || report.duplicated > 0
+        }
         "chat" => report.expected > 0,
         // Churn counts what was lost, not what was due.
         // A failed resume counts as failed; sessions still away when the
@@ -342,6 +384,24 @@ fn print_table(report: &Report) {
             report.duplicated
         );
         println!("latency ms      {percentiles}");
+        if !report.dropped_at.is_empty() {
+            for (url, count) in &report.dropped_at {
+                println!("dropped         {count} at {url}");
+            }
+            println!(
+                "failed over     {} got their room back on another node, {} did not",
+                report.failed_over, report.room_lost
+            );
+            let resume = &report.resume_ms;
+            println!(
+                "resume ms       p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}",
+                resume.p50, resume.p90, resume.p99, resume.max
+            );
+            println!(
+                "longest silence {:.0} ms for members that stayed, {:.0} ms for those that moved",
+                report.silence_stayed_ms, report.silence_moved_ms
+            );
+        }
     } else if report.scenario != "idle" {
         println!(
             "sent / answered {} / {} ({} missing), {:.0}/s offered, {:.0}/s answered",
