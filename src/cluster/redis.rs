@@ -51,7 +51,7 @@ use crate::{
     config::Config,
     links::{
         GameLink, LiveGame, PlayerRequest, Presence, RemoteGames, RemoteOutlet, RemoteRooms,
-        Resynced, RoomRequest, SessionHandle, StoredMove,
+        Resynced, RoomLink, RoomRequest, SessionHandle, StoredMove,
     },
     metrics::Metrics,
     protocol::{ErrorCode, GameKind, Refusal, Role, RoomKind, RoomListing},
@@ -182,6 +182,9 @@ enum Command {
     Write(Write),
     /// This node owns `room` under `epoch`: number its frames.
     Owned { room: String, epoch: u64 },
+    /// Room `room`, which this node owns, is reached through `link`: its
+    /// members' messages from other nodes go straight to it.
+    Serve { room: String, link: RoomLink },
     /// This node closed `room`: give it up.
     Release { room: String },
     /// This node is stopping: give `room` up and tell its members' nodes.
@@ -400,6 +403,7 @@ impl RedisNode {
             listeners: HashMap::new(),
             tracks: HashMap::new(),
             owned: HashMap::new(),
+            served: HashMap::new(),
             routes: HashMap::new(),
             out: Vec::new(),
             manager,
@@ -759,6 +763,14 @@ impl RedisNode {
         });
     }
 
+    /// Room `room`, which this node owns, is reached through `link`.
+    pub fn serve(&self, room: &str, link: RoomLink) {
+        self.send(Command::Serve {
+            room: room.to_string(),
+            link,
+        });
+    }
+
     /// This node is stopping: gives `room` up, and has the nodes with
     /// members in it claim it at once.
     pub fn hand_over(&self, room: &str) {
@@ -878,7 +890,7 @@ impl RedisNode {
     pub fn outlet(self: &Arc<Self>, room: &str) -> Arc<dyn RemoteOutlet> {
         Arc::new(RoomOutlet {
             room: room.into(),
-            node: self.clone(),
+            commands: self.commands.clone(),
         })
     }
 
@@ -977,12 +989,20 @@ impl RedisNode {
 /// Frames for a room's members on other nodes.
 struct RoomOutlet {
     room: Arc<str>,
-    node: Arc<RedisNode>,
+    /// The node loop.
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl RoomOutlet {
+    fn send(&self, command: Command) {
+        // The loop runs as long as the process.
+        let _ = self.commands.send(command);
+    }
 }
 
 impl RemoteOutlet for RoomOutlet {
     fn frame(&self, session: &Arc<str>, frame: ByteString, answer: bool) {
-        self.node.send(Command::Out {
+        self.send(Command::Out {
             room: self.room.clone(),
             to: session.clone(),
             item: OutItem::Frame {
@@ -993,7 +1013,7 @@ impl RemoteOutlet for RoomOutlet {
     }
 
     fn resynced(&self, session: &Arc<str>, resynced: Resynced) {
-        self.node.send(Command::Out {
+        self.send(Command::Out {
             room: self.room.clone(),
             to: session.clone(),
             item: OutItem::Resynced(resynced),
@@ -1001,7 +1021,7 @@ impl RemoteOutlet for RoomOutlet {
     }
 
     fn linked(&self, session: &Arc<str>, game: &GameLink) {
-        self.node.send(Command::Out {
+        self.send(Command::Out {
             room: self.room.clone(),
             to: session.clone(),
             item: OutItem::GameLinked { kind: game.kind },
@@ -1127,6 +1147,9 @@ struct NodeLoop {
     tracks: HashMap<String, Track>,
     /// Numbering of the rooms this node owns.
     owned: HashMap<String, Sequence>,
+    /// The rooms this node owns, for their members' messages from other
+    /// nodes (which need not pass through the Lobby).
+    served: HashMap<String, RoomLink>,
     /// The owners of the rooms this node's sessions are in elsewhere.
     routes: HashMap<String, String>,
     /// Frames gathered this turn, by room, in order.
@@ -1156,7 +1179,14 @@ impl NodeLoop {
                     }
                     self.flush_out();
                 }
-                Some(push) = pushes.recv() => self.push(push),
+                Some(push) = pushes.recv() => {
+                    // Whatever else has come goes out in the same turn: the
+                    // sessions' threads wake once for all of it.
+                    self.push(push);
+                    while let Ok(push) = pushes.try_recv() {
+                        self.push(push);
+                    }
+                }
                 _ = beat.tick() => self.beat(),
             }
         }
@@ -1297,14 +1327,19 @@ impl NodeLoop {
                 self.routes.insert(room, owner);
             }
             Command::Owned { room, epoch } => self.own(room, epoch),
+            Command::Serve { room, link } => {
+                self.served.insert(room, link);
+            }
             Command::Release { room } => {
                 self.release(&room);
                 self.owned.remove(&room);
+                self.served.remove(&room);
             }
             Command::HandOver { room } => {
                 // Frames first, then the release, then the word: a node
                 // that hears it finds the room free to claim.
                 self.release(&room);
+                self.served.remove(&room);
                 let numbered = self.owned.remove(&room);
                 let (epoch, seq) = numbered.map_or((0, 0), |owned| (owned.epoch, owned.last + 1));
                 self.announce_released(&room, epoch, seq);
@@ -1314,6 +1349,7 @@ impl NodeLoop {
                 // unnumbered.
                 self.flush_out();
                 self.owned.remove(&room);
+                self.served.remove(&room);
                 self.announce_released(&room, 0, 0);
             }
             Command::Attach { session, handle } => {
@@ -1633,10 +1669,44 @@ impl NodeLoop {
             }
         } else {
             match serde_json::from_str::<NodeMsg>(&payload) {
-                Ok(msg) => self.lobby.forwarded.do_send(Forwarded(msg)),
+                Ok(msg) => self.forwarded(msg),
                 Err(err) => log::warn!("cluster: a bad message on {channel}: {err}"),
             }
         }
+    }
+
+    /// A request forwarded to this node: a member's message to a room this
+    /// node runs goes straight to the room; the rest to the Lobby.
+    fn forwarded(&self, msg: NodeMsg) {
+        let NodeMsg::Room {
+            room,
+            session,
+            action,
+            id,
+        } = msg
+        else {
+            return self.lobby.forwarded.do_send(Forwarded(msg));
+        };
+        let Some(link) = self.served.get(&room) else {
+            let msg = NodeMsg::Room {
+                room,
+                session,
+                action,
+                id,
+            };
+            return self.lobby.forwarded.do_send(Forwarded(msg));
+        };
+        let outlet = Arc::new(RoomOutlet {
+            room: room.as_str().into(),
+            commands: self.commands.clone(),
+        });
+        let reply = SessionHandle::remote(session.as_str().into(), outlet, self.metrics.clone());
+        link.request(RoomRequest {
+            session,
+            reply,
+            action,
+            id,
+        });
     }
 
     /// A numbered message on a room channel: delivered in order; a gap is

@@ -173,6 +173,9 @@ impl Lobby {
             };
             self.open_room(room, &opened, ctx);
             node.owned(room, claim.epoch);
+            if let Some(entry) = self.rooms.get(room) {
+                node.serve(room, entry.link.clone());
+            }
         }
         for join in held {
             match (join, here) {
@@ -822,7 +825,12 @@ impl Handler<NodesChanged> for Lobby {
                             return;
                         };
                         match claim {
-                            Ok(claim) if claim.owner == node.id() => node.owned(&name, claim.epoch),
+                            Ok(claim) if claim.owner == node.id() => {
+                                node.owned(&name, claim.epoch);
+                                if let Some(entry) = lobby.rooms.get(&name) {
+                                    node.serve(&name, entry.link.clone());
+                                }
+                            }
                             Ok(claim) => lobby.yield_room(&name, &claim.owner, ctx),
                             Err(Unavailable) => {
                                 log::warn!("cluster: room {name} could not be claimed again")

@@ -33,17 +33,25 @@ use super::Session;
 pub(super) struct Beat;
 
 /// How many slices a sweep's sessions are spread over.
-const SLICES: usize = 10;
+const SLICES: usize = 100;
 
 /// The shortest pause between two beats, however short the interval.
 const SHORTEST_BEAT: Duration = Duration::from_millis(1);
 
 /// The sessions of one sweep, in slices, by connection number.
-#[derive(Default)]
 struct Sessions {
     slices: RefCell<[HashMap<u64, Addr<Session>>; SLICES]>,
     /// The slice the next session joins: sessions join the slices in turn.
     next: Cell<usize>,
+}
+
+impl Default for Sessions {
+    fn default() -> Sessions {
+        Sessions {
+            slices: RefCell::new(std::array::from_fn(|_| HashMap::new())),
+            next: Cell::new(0),
+        }
+    }
 }
 
 thread_local! {
