@@ -928,6 +928,9 @@ pub struct Admission {
     /// The rooms a resumed session left while away (its away grace ran
     /// out there), to join again.
     pub lost_rooms: Vec<RoomSeat>,
+    /// The games a session resumed from another node plays: not linked
+    /// yet (each game's `game_state` follows `resumed`), but listed.
+    pub games: Vec<String>,
 }
 
 /// A session actor has started for an admitted id.

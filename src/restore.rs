@@ -101,6 +101,7 @@ impl Seated {
             running: None,
             rooms: Vec::new(),
             lost_rooms: Vec::new(),
+            games: Vec::new(),
         };
         Seated {
             handle: Session::restore(shared.clone(), admission),

@@ -1029,6 +1029,7 @@ impl Lobby {
             running: None,
             rooms: Vec::new(),
             lost_rooms: data.rooms,
+            games: data.games,
             id,
         })
     }

@@ -90,6 +90,7 @@ impl Lobby {
             running: Some(running),
             rooms: entry.rooms.clone(),
             lost_rooms: std::mem::take(&mut entry.lost_rooms),
+            games: Vec::new(),
             id,
         };
         if was_away {
@@ -125,6 +126,7 @@ impl Lobby {
             running: None,
             rooms: Vec::new(),
             lost_rooms: Vec::new(),
+            games: Vec::new(),
         };
         self.sessions.insert(id, entry);
         admission

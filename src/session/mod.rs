@@ -391,7 +391,10 @@ impl Session {
         let rooms = admission.rooms.iter().chain(&admission.lost_rooms);
         let resumed = ServerMsg::Resumed {
             session: self.id.clone(),
-            games: self.live_games().collect(),
+            games: self
+                .live_games()
+                .chain(admission.games.iter().cloned())
+                .collect(),
             rooms: rooms.map(|seat| seat.room.clone()).collect(),
             recovered: missed.is_some(),
             last: self.replay.last(),

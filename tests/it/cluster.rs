@@ -1145,6 +1145,8 @@ async fn when_a_games_node_is_killed_the_game_is_rebuilt_by_a_players_node_and_p
     // Ada resumes on the survivor and gets her seat back.
     let (mut ada, back) = resume_on(&two, &ada_welcome).await;
     assert_eq!(back["session"], ada_welcome["session"]);
+    let resumed = ada.recv_type("resumed").await;
+    assert_eq!(resumed["games"], json!([game]), "{resumed}");
     let state = skip_to(&mut ada, "game_state").await;
     assert_eq!(
         (&state["game_id"], &state["you"]),
