@@ -683,18 +683,29 @@ impl RedisNode {
             owner: self.id.to_string(),
             listing,
         };
-        let Ok(listed) = serde_json::to_string(&listed) else {
-            return;
-        };
-        let mut command = redis::cmd("HSET");
-        command.arg(GAMES_KEY).arg(id).arg(listed);
-        self.send(Command::Write(Write::Command(command)));
+        self.set_field(GAMES_KEY, id, &listed);
     }
 
     /// Takes game `id` out of the directory.
     pub fn unlist_game(&self, id: &str) {
+        self.delete_field(GAMES_KEY, id);
+    }
+
+    /// Sets `field` of hash `key` to `value` as JSON, in order with this
+    /// node's other writes.
+    fn set_field(&self, key: &str, field: &str, value: &impl Serialize) {
+        let Ok(value) = serde_json::to_string(value) else {
+            return;
+        };
+        let mut command = redis::cmd("HSET");
+        command.arg(key).arg(field).arg(value);
+        self.send(Command::Write(Write::Command(command)));
+    }
+
+    /// Deletes `field` of hash `key`, in order with this node's other writes.
+    fn delete_field(&self, key: &str, field: &str) {
         let mut command = redis::cmd("HDEL");
-        command.arg(GAMES_KEY).arg(id);
+        command.arg(key).arg(field);
         self.send(Command::Write(Write::Command(command)));
     }
 
@@ -871,19 +882,12 @@ impl RedisNode {
             members,
             owner: self.id.to_string(),
         };
-        let Ok(listed) = serde_json::to_string(&listed) else {
-            return;
-        };
-        let mut command = redis::cmd("HSET");
-        command.arg(ROOMS_KEY).arg(room).arg(listed);
-        self.send(Command::Write(Write::Command(command)));
+        self.set_field(ROOMS_KEY, room, &listed);
     }
 
     /// Takes `room` out of the directory.
     pub fn unlist_room(&self, room: &str) {
-        let mut command = redis::cmd("HDEL");
-        command.arg(ROOMS_KEY).arg(room);
-        self.send(Command::Write(Write::Command(command)));
+        self.delete_field(ROOMS_KEY, room);
     }
 
     /// Where frames for `room`'s members on other nodes go.

@@ -610,22 +610,9 @@ async fn when_a_rooms_node_is_killed_its_room_carries_on_on_a_survivor_from_its_
 
 #[tokio::test]
 async fn a_node_stopping_hands_its_rooms_over_at_once() {
-    let redis = Redis::start();
-    let url = redis.url();
     // Nodes are taken for dead only after a long silence: the room moves
     // because it is handed over, not because its node went quiet.
-    let slow_to_give_up = [
-        ("PARLOR_CLUSTER__REDIS_URL", url.as_str()),
-        ("PARLOR_CLUSTER__NODE_ID", "leaving"),
-        ("PARLOR_CLUSTER__HEARTBEAT_MS", "100"),
-        ("PARLOR_CLUSTER__NODE_TIMEOUT_MS", "30000"),
-        ("PARLOR_ROOMS__STATE_REQUEST_TIMEOUT_MS", "100"),
-    ];
-    let leaving = crate::support::spawn_binary(&[], &slow_to_give_up);
-    let two = node_with(&redis, "two", |config| {
-        config.cluster.node_timeout_ms = std::num::NonZero::new(30_000).unwrap();
-    });
-    until_nodes(&two, 2).await;
+    let (_redis, leaving, two) = slow_to_give_up().await;
     let mut ada = Client::open(&format!("ws://{}/ws", leaving.addr)).await;
     ada.recv_type("welcome").await;
     join(&mut ada, "porch").await;
@@ -651,6 +638,27 @@ async fn a_node_stopping_hands_its_rooms_over_at_once() {
         .await;
     let message = next_of(&mut bob, "message").await;
     assert_eq!(message["from"], session(&cleo_welcome));
+}
+
+/// A Redis, a node `leaving` as a child process (so that it can be sent
+/// SIGTERM) and an in-process node `two`, both taking a node for dead
+/// only after 30 s of silence.
+async fn slow_to_give_up() -> (Redis, crate::support::ServerProcess, TestServer) {
+    let redis = Redis::start();
+    let url = redis.url();
+    let env = [
+        ("PARLOR_CLUSTER__REDIS_URL", url.as_str()),
+        ("PARLOR_CLUSTER__NODE_ID", "leaving"),
+        ("PARLOR_CLUSTER__HEARTBEAT_MS", "100"),
+        ("PARLOR_CLUSTER__NODE_TIMEOUT_MS", "30000"),
+        ("PARLOR_ROOMS__STATE_REQUEST_TIMEOUT_MS", "100"),
+    ];
+    let leaving = crate::support::spawn_binary(&[], &env);
+    let two = node_with(&redis, "two", |config| {
+        config.cluster.node_timeout_ms = std::num::NonZero::new(30_000).unwrap();
+    });
+    until_nodes(&two, 2).await;
+    (redis, leaving, two)
 }
 
 /// Node `id` as a child process (so that it can be killed), with quick
@@ -1222,21 +1230,9 @@ async fn a_player_resuming_on_another_node_keeps_playing_its_game() {
 
 #[tokio::test]
 async fn a_node_stopping_hands_its_games_over_and_its_players_resume_at_once() {
-    let redis = Redis::start();
-    let url = redis.url();
     // Taken for dead only after a long silence: the game moves because it
     // is handed over, and its player resumes because its node left.
-    let slow_to_give_up = [
-        ("PARLOR_CLUSTER__REDIS_URL", url.as_str()),
-        ("PARLOR_CLUSTER__NODE_ID", "leaving"),
-        ("PARLOR_CLUSTER__HEARTBEAT_MS", "100"),
-        ("PARLOR_CLUSTER__NODE_TIMEOUT_MS", "30000"),
-    ];
-    let mut leaving = crate::support::spawn_binary(&[], &slow_to_give_up);
-    let two = node_with(&redis, "two", |config| {
-        config.cluster.node_timeout_ms = std::num::NonZero::new(30_000).unwrap();
-    });
-    until_nodes(&two, 2).await;
+    let (_redis, mut leaving, two) = slow_to_give_up().await;
     let mut ada = Client::open(&format!("ws://{}/ws", leaving.addr)).await;
     let ada_welcome = ada.recv_type("welcome").await;
     ada.ask(json!({"type":"find_game","game":"connect4"})).await;
