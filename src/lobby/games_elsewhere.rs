@@ -102,14 +102,16 @@ impl Lobby {
         let (waiting, owner) = match found {
             Err(Unavailable) => {
                 node.unlisten(&key, &session);
-                self.unqueued.remove(&session);
+                // The request's id, if it is still unanswered.
+                let id = self.unqueued.remove(&session).flatten();
                 if let Some(entry) = self.sessions.get_mut(&session) {
                     if entry.queued == Some(kind) {
                         entry.queued = None;
                     }
                     if let Some(handle) = entry.connected() {
                         let message = "the game queue cannot be reached; try again";
-                        handle.refuse(&Refusal::new(ErrorCode::Unavailable, "find_game", message));
+                        let refusal = Refusal::new(ErrorCode::Unavailable, "find_game", message);
+                        handle.refuse(&refusal.with_id(id.as_ref()));
                     }
                 }
                 return;

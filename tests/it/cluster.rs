@@ -1299,3 +1299,61 @@ async fn a_node_stopping_hands_its_games_over_and_its_players_resume_at_once() {
     assert_eq!(moved["type"], "moved", "{moved}");
     assert_eq!(skip_to(&mut ada, "moved").await["move"], moved["move"]);
 }
+
+#[tokio::test]
+async fn a_player_queued_on_a_dead_node_is_never_paired() {
+    let redis = Redis::start();
+    let doomed = node_process(&redis, "doomed");
+    let two = node(&redis, "two");
+    until_nodes(&two, 2).await;
+    let mut ghost = Client::open(&format!("ws://{}/ws", doomed.addr)).await;
+    ghost.recv_type("welcome").await;
+    assert_eq!(
+        ghost
+            .ask(json!({"type":"find_game","game":"tictactoe"}))
+            .await["type"],
+        "queued"
+    );
+    drop(doomed);
+    // Once its node is taken for dead, the queue skips it: the next two
+    // players are paired with each other.
+    until_nodes(&two, 1).await;
+    let (mut ada, _) = two.connect().await;
+    let (mut bob, _) = two.connect().await;
+    ada.ask(json!({"type":"find_game","game":"tictactoe"}))
+        .await;
+    bob.ask(json!({"type":"find_game","game":"tictactoe"}))
+        .await;
+    let x = ada.recv_type("game_start").await;
+    let o = bob.recv_type("game_start").await;
+    assert_eq!(x["game_id"], o["game_id"]);
+    assert_eq!((&x["you"], &o["you"]), (&json!("X"), &json!("O")));
+}
+
+#[tokio::test]
+async fn with_redis_down_find_game_is_unavailable_and_nobody_stays_queued() {
+    let (mut redis, one, _two) = two_nodes(|_| {}).await;
+    let (mut ada, _) = one.connect().await;
+    redis.kill();
+    let started = Instant::now();
+    let refused = ada
+        .ask(json!({"type":"find_game","game":"connect4","id":"f"}))
+        .await;
+    assert_eq!(
+        (&refused["code"], &refused["id"]),
+        (&json!("unavailable"), &json!("f")),
+        "{refused}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "answered within cluster.request_timeout_ms: {:?}",
+        started.elapsed()
+    );
+    // Not left queued: once Redis is back, the same player may look again.
+    redis.restart();
+    until_nodes(&one, 2).await;
+    let queued = ada
+        .ask(json!({"type":"find_game","game":"connect4","id":"g"}))
+        .await;
+    assert_eq!(queued["type"], "queued", "{queued}");
+}
