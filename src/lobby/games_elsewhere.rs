@@ -152,6 +152,9 @@ impl Lobby {
             return;
         };
         self.play_elsewhere(&session, &game, &owner);
+        // Until the game ends: if its node dies before it has started,
+        // the finder looks again.
+        self.matching.insert(game.clone(), (session.clone(), kind));
         node.route(&key, &owner);
         let from = node.id().to_string();
         node.forward(
@@ -421,6 +424,7 @@ impl Lobby {
                 kind,
                 session,
             } => {
+                self.matching.remove(&game);
                 self.not_linked(&game, &session);
                 self.find_again(session, kind, ctx);
             }
@@ -584,6 +588,7 @@ impl Lobby {
             };
             match rebuilt {
                 Ok(link) => {
+                    lobby.matching.remove(&game);
                     log::info!("cluster: game {game} rebuilt here from its seed and moves");
                     node.owned(&key, epoch);
                     lobby.list_game(&game);
@@ -595,8 +600,14 @@ impl Lobby {
                 Err(why) => {
                     log::warn!("cluster: game {game} cannot be rebuilt: {why}");
                     node.release_room(&key);
+                    // A match whose node died before the game started: the
+                    // finder looks again.
+                    let finder = lobby.matching.remove(&game);
                     for session in sessions {
                         lobby.not_linked(&game, &session);
+                        if let Some((_, kind)) = finder.as_ref().filter(|(s, _)| *s == session) {
+                            lobby.find_again(session, *kind, ctx);
+                        }
                     }
                 }
             }
@@ -724,6 +735,7 @@ impl Handler<GameEnded> for Lobby {
 
     /// A game another node runs ended: its players here no longer count it.
     fn handle(&mut self, msg: GameEnded, _: &mut Context<Self>) {
+        self.matching.remove(&msg.game);
         let Some(elsewhere) = self.games_elsewhere.remove(&msg.game) else {
             return;
         };

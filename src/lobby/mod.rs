@@ -179,6 +179,9 @@ pub struct Lobby {
     /// `find_game` requests not yet answered `queued` (the cluster's queue
     /// has not answered yet), by session.
     unqueued: HashMap<String, Option<RequestId>>,
+    /// Quick matches this node's finders were paired into on other nodes,
+    /// until the game ends: the finder and the kind, by game.
+    matching: HashMap<String, (String, GameKind)>,
 }
 
 impl Lobby {
@@ -233,6 +236,7 @@ impl Lobby {
             rebuilding: HashMap::new(),
             recovering: HashMap::new(),
             unqueued: HashMap::new(),
+            matching: HashMap::new(),
         }
     }
 }

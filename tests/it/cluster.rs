@@ -1357,3 +1357,37 @@ async fn with_redis_down_find_game_is_unavailable_and_nobody_stays_queued() {
         .await;
     assert_eq!(queued["type"], "queued", "{queued}");
 }
+
+#[tokio::test]
+async fn a_finder_whose_match_dies_with_its_node_before_the_game_starts_looks_again() {
+    let redis = Redis::start();
+    let doomed = node_process(&redis, "doomed");
+    let two = node(&redis, "two");
+    until_nodes(&two, 2).await;
+    let mut waiting = Client::open(&format!("ws://{}/ws", doomed.addr)).await;
+    waiting.recv_type("welcome").await;
+    waiting
+        .ask(json!({"type":"find_game","game":"tictactoe"}))
+        .await;
+    // The waiting player's node stops answering (still taken for alive a
+    // while): the match made with it never starts, and then it dies.
+    signal(doomed.child.id(), "-STOP");
+    let (mut finder, _) = two.connect().await;
+    assert_eq!(
+        finder
+            .ask(json!({"type":"find_game","game":"tictactoe"}))
+            .await["type"],
+        "queued"
+    );
+    signal(doomed.child.id(), "-KILL");
+    until_nodes(&two, 1).await;
+    // The finder is back in the queue: the next player is paired with it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (mut next, _) = two.connect().await;
+    next.ask(json!({"type":"find_game","game":"tictactoe"}))
+        .await;
+    let x = finder.recv_type("game_start").await;
+    let o = next.recv_type("game_start").await;
+    assert_eq!(x["game_id"], o["game_id"]);
+    assert_eq!((&x["you"], &o["you"]), (&json!("X"), &json!("O")));
+}
