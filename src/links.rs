@@ -95,6 +95,40 @@ pub struct RoomLinked {
 /// session is in already: the room moved (to this node, or away from it).
 pub const RELINK: u64 = u64::MAX;
 
+/// The serial of a [`RoomLinked`] for a room the session is in already,
+/// handed over with it from another node.
+pub const ADOPT: u64 = u64::MAX - 1;
+
+/// Hand the session over to another node (see [`SessionHandle::move_out`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct MoveOut {
+    /// The frames the client counted.
+    pub received: u64,
+    /// Where the answer goes.
+    pub reply: tokio::sync::oneshot::Sender<MovedOut>,
+}
+
+/// What a session handed over leaves behind for its new node.
+pub struct MovedOut {
+    /// The frames after the client's count, if all still kept.
+    pub frames: Option<Vec<ByteString>>,
+    /// The number of the last frame sent.
+    pub last: u64,
+    /// The games it plays or watches, with their kinds.
+    pub games: Vec<(String, GameKind)>,
+}
+
+/// The frames a session handed over from another node brings along.
+pub struct CarriedFrames {
+    /// The frames after the client's count.
+    pub frames: Vec<ByteString>,
+    /// The number of the last.
+    pub last: u64,
+    /// The client's count.
+    pub received: u64,
+}
+
 /// The Lobby refused the session's join of a room.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -241,6 +275,9 @@ impl SessionMailbox for RemoteMailbox {
 
     fn reconnect(&self, _: Reconnect) {}
 
+    // Only the session's own node hands it over.
+    fn move_out(&self, _: MoveOut) {}
+
     fn alive(&self) -> bool {
         true
     }
@@ -270,6 +307,8 @@ trait SessionMailbox: Send + Sync {
     fn reconnect(&self, reconnect: Reconnect);
     /// Whether the session actor is still running.
     fn alive(&self) -> bool;
+    /// [`MoveOut`].
+    fn move_out(&self, msg: MoveOut);
 }
 
 impl<A> SessionMailbox for Addr<A>
@@ -284,8 +323,13 @@ where
         + Handler<RoomRefused>
         + Handler<CloseSession>
         + Handler<EndSession>
-        + Handler<Reconnect>,
+        + Handler<Reconnect>
+        + Handler<MoveOut>,
 {
+    fn move_out(&self, msg: MoveOut) {
+        self.do_send(msg);
+    }
+
     fn deliver(&self, frame: Outgoing) {
         self.do_send(Deliver(frame));
     }
@@ -346,7 +390,8 @@ impl SessionHandle {
             + Handler<RoomRefused>
             + Handler<CloseSession>
             + Handler<EndSession>
-            + Handler<Reconnect>,
+            + Handler<Reconnect>
+            + Handler<MoveOut>,
     {
         SessionHandle(Arc::new(SessionReach {
             queued: AtomicUsize::new(0),
@@ -471,6 +516,25 @@ impl SessionHandle {
     /// Tells the session its join of a room went through.
     pub fn link_room(&self, link: RoomLink, serial: u64) {
         self.0.mailbox.room_linked(RoomLinked { link, serial });
+    }
+
+    /// Hands the session over to another node: answers the frames after
+    /// `received` (if still kept) and the last number, closes its
+    /// connection with 4001 and stops, leaving its rooms and games alone
+    /// (they reach it on its new node). `None` if it has stopped.
+    pub fn move_out(&self, received: u64) -> impl std::future::Future<Output = Option<MovedOut>> {
+        let (reply, moved) = tokio::sync::oneshot::channel();
+        self.0.mailbox.move_out(MoveOut { received, reply });
+        async move { moved.await.ok() }
+    }
+
+    /// Tells the session, handed over from another node, that it is in
+    /// the room `link` reaches.
+    pub fn adopt_room(&self, link: RoomLink) {
+        self.0.mailbox.room_linked(RoomLinked {
+            link,
+            serial: ADOPT,
+        });
     }
 
     /// Tells the session its room now goes through `link` (the room moved).
@@ -722,6 +786,19 @@ impl GameLink {
         }
     }
 
+    /// Like [`GameLink::rehome`], answered once the game has it.
+    pub fn rehome_now(&self, msg: Rehome) -> impl std::future::Future<Output = ()> + 'static {
+        let sent = match &self.reach {
+            GameReach::Here { rehomes, .. } => Some(rehomes.send(msg)),
+            GameReach::Remote(_) => None,
+        };
+        async move {
+            if let Some(sent) = sent {
+                let _ = sent.await;
+            }
+        }
+    }
+
     /// Tells the game a session dropped or came back.
     pub fn presence(&self, msg: Presence) {
         match &self.reach {
@@ -739,6 +816,9 @@ impl GameLink {
 pub struct Rehome {
     pub session: String,
     pub handle: SessionHandle,
+    /// Link the game and send `game_state` (a game); without it, only the
+    /// handle changes (the session is handed over whole).
+    pub resync: bool,
 }
 
 /// Stop where the game is, neither ended nor recorded (see
@@ -931,6 +1011,9 @@ pub struct Admission {
     /// The games a session resumed from another node plays: not linked
     /// yet (each game's `game_state` follows `resumed`), but listed.
     pub games: Vec<String>,
+    /// A session handed over whole from a live node: the frames its client
+    /// missed.
+    pub carried: Option<Box<CarriedFrames>>,
 }
 
 /// A session actor has started for an admitted id.
@@ -1336,7 +1419,7 @@ pub(crate) mod testing {
     }
 
     ignore_recorded!(Overflowed, Linked, RoomLinked, RoomRefused, CloseSession);
-    ignore_recorded!(EndSession, Reconnect, Keep, Resynced);
+    ignore_recorded!(EndSession, Reconnect, Keep, Resynced, MoveOut);
 
     /// A handle whose frames arrive on the returned queue (must be called
     /// inside an actix system).

@@ -102,6 +102,7 @@ impl Seated {
             rooms: Vec::new(),
             lost_rooms: Vec::new(),
             games: Vec::new(),
+            carried: None,
         };
         Seated {
             handle: Session::restore(shared.clone(), admission),

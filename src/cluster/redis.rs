@@ -51,7 +51,7 @@ use crate::{
     config::Config,
     links::{
         GameLink, LiveGame, PlayerRequest, Presence, RemoteGames, RemoteOutlet, RemoteRooms,
-        Resynced, RoomLink, RoomRequest, SessionHandle, StoredMove,
+        ResyncPart, Resynced, RoomLink, RoomRequest, SessionHandle, StoredMove,
     },
     metrics::Metrics,
     protocol::{ErrorCode, GameKind, Refusal, Role, RoomKind, RoomListing},
@@ -199,6 +199,28 @@ enum Command {
     },
     /// A session of this node ended.
     Detach { session: Arc<str> },
+    /// Session `session` is being handed over to this node from a live
+    /// one: listen to `keys` (its rooms and games) for it and hold its
+    /// frames until it attaches.
+    Arrive {
+        session: Arc<str>,
+        keys: Vec<String>,
+    },
+    /// Where the old node was in each channel (key, epoch, next seq):
+    /// held frames from before are not delivered.
+    Arrived {
+        session: Arc<str>,
+        cutoffs: Vec<(String, u64, u64)>,
+    },
+    /// The hand-over fell through: stop holding its frames.
+    Depart { session: Arc<str> },
+    /// Session `session` of this node is handed over to another: deliver
+    /// nothing more to it here, and answer where each channel it was
+    /// delivered from stands.
+    MoveOut {
+        session: Arc<str>,
+        done: oneshot::Sender<Vec<(String, u64, u64)>>,
+    },
     /// A session of this node is in (or joining) a room another node owns.
     Listen { room: String, session: Arc<str> },
     /// It left.
@@ -264,8 +286,8 @@ enum Write {
 pub enum Taken {
     /// No such session, or another secret.
     None,
-    /// Its node is alive: that node must end it first.
-    Live(String),
+    /// Its node is alive: that node must end it first (or hand it over).
+    Live(String, SessionData),
     /// It is this node's now.
     Taken(SessionData),
 }
@@ -405,6 +427,7 @@ impl RedisNode {
             owned: HashMap::new(),
             served: HashMap::new(),
             routes: HashMap::new(),
+            arriving: HashMap::new(),
             out: Vec::new(),
             manager,
             leaving: false,
@@ -865,7 +888,10 @@ impl RedisNode {
         );
         async move {
             Ok(match taken.await?.as_slice() {
-                [state, node] if state == "live" => Taken::Live(node.clone()),
+                [state, node, data] if state == "live" => match serde_json::from_str(data) {
+                    Ok(data) => Taken::Live(node.clone(), data),
+                    Err(_) => Taken::None,
+                },
                 [state, data] if state == "taken" => match serde_json::from_str(data) {
                     Ok(data) => Taken::Taken(data),
                     Err(_) => Taken::None,
@@ -955,6 +981,49 @@ impl RedisNode {
         async move {
             let _ = tokio::time::timeout(timeout, left).await;
         }
+    }
+
+    /// Session `id` is being handed over to this node from a live one:
+    /// its frames on `keys` (its rooms' and games' channels) are held for
+    /// it from now until it attaches.
+    pub fn arrive(&self, id: &str, keys: Vec<String>) {
+        self.send(Command::Arrive {
+            session: id.into(),
+            keys,
+        });
+    }
+
+    /// Where its old node stood in each channel: what was held from before
+    /// is dropped when it attaches.
+    pub fn arrived(&self, id: &str, cutoffs: Vec<(String, u64, u64)>) {
+        self.send(Command::Arrived {
+            session: id.into(),
+            cutoffs,
+        });
+    }
+
+    /// The hand-over of session `id` fell through.
+    pub fn depart(&self, id: &str) {
+        self.send(Command::Depart { session: id.into() });
+    }
+
+    /// Session `id` of this node is handed over to another: nothing more
+    /// is delivered to it here. Answers where each channel it was
+    /// delivered from stands (key, epoch, next seq).
+    pub fn move_out(&self, id: &str) -> impl Future<Output = Vec<(String, u64, u64)>> + 'static {
+        let (done, cutoffs) = oneshot::channel();
+        self.send(Command::MoveOut {
+            session: id.into(),
+            done,
+        });
+        async move { cutoffs.await.unwrap_or_default() }
+    }
+
+    /// How this node's sessions reach games other nodes own.
+    pub fn remote_games(&self) -> Arc<dyn RemoteGames> {
+        Arc::new(Router {
+            commands: self.commands.clone(),
+        })
     }
 
     /// A session connected to this node.
@@ -1086,6 +1155,48 @@ impl RemoteRooms for Router {
     }
 }
 
+/// A session being handed over to this node, until it attaches.
+#[derive(Default)]
+struct Arriving {
+    /// The channels listened to for it.
+    keys: Vec<String>,
+    /// Its frames so far: the channel, the message's epoch and number.
+    held: Vec<(String, u64, u64, Held)>,
+    /// Where its old node stood in each channel: (epoch, next seq).
+    cutoffs: HashMap<String, (u64, u64)>,
+}
+
+/// A frame held for an arriving session.
+enum Held {
+    Frame {
+        text: ByteString,
+        answer: bool,
+    },
+    Resynced {
+        part: ResyncPart,
+        frames: Vec<ByteString>,
+    },
+}
+
+impl Arriving {
+    /// Hands the session what came after its old node's cutoffs, in order.
+    fn hand_to(self, handle: &SessionHandle) {
+        for (key, epoch, seq, held) in self.held {
+            let before = self.cutoffs.get(&key).is_some_and(|&(cut_epoch, next)| {
+                epoch < cut_epoch || (epoch == cut_epoch && seq < next)
+            });
+            if before && epoch != 0 {
+                continue;
+            }
+            match held {
+                Held::Frame { text, answer: true } => handle.answer(text),
+                Held::Frame { text, .. } => handle.send(text),
+                Held::Resynced { part, frames } => handle.resynced(part, frames),
+            }
+        }
+    }
+}
+
 /// Where this node is in one room channel's numbering.
 struct Track {
     /// The room's owner.
@@ -1156,6 +1267,8 @@ struct NodeLoop {
     served: HashMap<String, RoomLink>,
     /// The owners of the rooms this node's sessions are in elsewhere.
     routes: HashMap<String, String>,
+    /// Sessions being handed over to this node, with their frames so far.
+    arriving: HashMap<Arc<str>, Arriving>,
     /// Frames gathered this turn, by room, in order.
     out: Vec<Batch>,
     /// The node's connection to Redis.
@@ -1357,7 +1470,52 @@ impl NodeLoop {
                 self.announce_released(&room, 0, 0);
             }
             Command::Attach { session, handle } => {
+                if let Some(arriving) = self.arriving.remove(&session) {
+                    arriving.hand_to(&handle);
+                }
                 self.sessions.insert(session, handle);
+            }
+            Command::Arrive { session, keys } => {
+                for key in &keys {
+                    self.listen(key.clone(), session.clone());
+                }
+                let arriving = Arriving {
+                    keys,
+                    ..Arriving::default()
+                };
+                self.arriving.insert(session, arriving);
+            }
+            Command::Arrived { session, cutoffs } => {
+                if let Some(arriving) = self.arriving.get_mut(&session) {
+                    arriving.cutoffs = cutoffs
+                        .into_iter()
+                        .map(|(key, epoch, next)| (key, (epoch, next)))
+                        .collect();
+                }
+            }
+            Command::Depart { session } => {
+                if let Some(arriving) = self.arriving.remove(&session) {
+                    for key in arriving.keys {
+                        self.unlisten(key, &session);
+                    }
+                }
+            }
+            Command::MoveOut { session, done } => {
+                self.sessions.remove(&session);
+                let keys: Vec<String> = self
+                    .listeners
+                    .iter()
+                    .filter(|(_, listeners)| listeners.contains(&session))
+                    .map(|(key, _)| key.clone())
+                    .collect();
+                let mut cutoffs = Vec::new();
+                for key in keys {
+                    if let Some(track) = self.tracks.get(&key) {
+                        cutoffs.push((key.clone(), track.epoch, track.next));
+                    }
+                    self.unlisten(key, &session);
+                }
+                let _ = done.send(cutoffs);
             }
             Command::Detach { session } => {
                 self.sessions.remove(&session);
@@ -1897,6 +2055,7 @@ impl NodeLoop {
     /// Hands a message's items to this node's sessions (every node that
     /// listens to the room gets them all, and takes its own).
     fn deliver(&mut self, room: &str, msg: RoomMsg) {
+        let (epoch, seq) = (msg.epoch, msg.seq);
         for item in msg.items {
             match item {
                 Item::Linked { ref to, .. } | Item::Refused { ref to, .. }
@@ -1910,12 +2069,22 @@ impl NodeLoop {
                             } else {
                                 handle.send(text.clone());
                             }
+                        } else if let Some(arriving) = self.arriving.get_mut(session.as_str()) {
+                            let held = Held::Frame {
+                                text: text.clone(),
+                                answer,
+                            };
+                            arriving.held.push((room.to_string(), epoch, seq, held));
                         }
                     }
                 }
                 Item::Resynced { to, part, frames } => {
+                    let frames = frames.into_iter().map(ByteString::from).collect();
                     if let Some(handle) = self.sessions.get(to.as_str()) {
-                        handle.resynced(part, frames.into_iter().map(ByteString::from).collect());
+                        handle.resynced(part, frames);
+                    } else if let Some(arriving) = self.arriving.get_mut(to.as_str()) {
+                        let held = Held::Resynced { part, frames };
+                        arriving.held.push((room.to_string(), epoch, seq, held));
                     }
                 }
                 Item::Linked {

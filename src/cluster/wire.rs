@@ -56,9 +56,32 @@ pub enum NodeMsg {
         hash: String,
         /// Echoed in the answer.
         nonce: u64,
+        /// The frames the client counted (`?received=`): with it, the
+        /// session is handed over whole rather than ended ([`Carried`]).
+        #[serde(default)]
+        received: Option<u64>,
     },
     /// The answer to an [`NodeMsg::Evict`].
-    Evicted { nonce: u64, ended: bool },
+    Evicted {
+        nonce: u64,
+        ended: bool,
+        #[serde(default)]
+        carried: Option<Carried>,
+    },
+    /// Member `session` of room `room` (which the node this goes to runs)
+    /// is on node `node` now.
+    MemberMoved {
+        room: String,
+        session: String,
+        node: String,
+    },
+    /// Player `session` of game `game` (which the node this goes to runs)
+    /// is on node `node` now.
+    PlayerMoved {
+        game: String,
+        session: String,
+        node: String,
+    },
     /// Quick match: `finder`, on node `from`, was paired with `waiting`,
     /// on the node this goes to, which starts game `game` (its channel
     /// already listened to by `from`).
@@ -115,6 +138,27 @@ pub enum NodeMsg {
         from: String,
         id: Option<RequestId>,
     },
+}
+
+/// A session handed over whole from a live node: its rooms and games keep
+/// it as a member (reaching it through their channels now), and the
+/// frames its client missed come along (PROTOCOL.md: `recovered:true`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Carried {
+    /// The frames after the client's count, in order, if the old node
+    /// still kept them all; else the new node resyncs the client.
+    pub frames: Option<Vec<String>>,
+    /// The number of the last frame the session was sent.
+    pub last: u64,
+    /// Where the old node was in each channel it delivered the session's
+    /// frames from (key, epoch, next seq): what the new node has from
+    /// before is not delivered twice.
+    pub cutoffs: Vec<(String, u64, u64)>,
+    /// Its rooms, each with its owner node and kind.
+    pub rooms: Vec<(crate::links::RoomSeat, String, crate::protocol::RoomKind)>,
+    /// Its games, each with its owner node and, when the old node knew
+    /// it, its kind.
+    pub games: Vec<(String, String, Option<GameKind>)>,
 }
 
 /// A player on another node, as a game shows it.

@@ -910,6 +910,22 @@ impl<R: Rules> Handler<Rehome> for Game<R> {
 
     fn handle(&mut self, msg: Rehome, ctx: &mut Context<Self>) {
         let link = self.link(ctx);
+        if !msg.resync {
+            // Handed over whole: only the way to it changes.
+            match self.seat_of(&msg.session) {
+                Some(seat) => {
+                    if let Some(Some(occupant)) = self.seats.get_mut(seat) {
+                        occupant.addr = msg.handle;
+                    }
+                }
+                None => {
+                    if let Some(spectator) = self.spectators.get_mut(&msg.session) {
+                        *spectator = msg.handle;
+                    }
+                }
+            }
+            return;
+        }
         match self.seat_of(&msg.session) {
             Some(seat) => {
                 if let Some(Some(occupant)) = self.seats.get_mut(seat) {

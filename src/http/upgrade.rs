@@ -58,6 +58,7 @@ pub(super) async fn take(
     let admit = Admit {
         resume: query.resume,
         name: query.name.as_deref().and_then(protocol::valid_name),
+        received: query.received,
     };
     let admission = match state.lobby.send(admit).await {
         Ok(Some(admission)) => admission,

@@ -41,13 +41,13 @@ use crate::{
 /// A room another node owns, with members here.
 pub(super) struct RemoteRoom {
     /// The owner node.
-    owner: String,
+    pub(super) owner: String,
     /// The room's kind.
-    kind: RoomKind,
+    pub(super) kind: RoomKind,
     /// How this node's members reach it.
-    link: RoomLink,
+    pub(super) link: RoomLink,
     /// This node's members in it.
-    members: usize,
+    pub(super) members: usize,
 }
 
 /// A join waiting for the room's claim.
@@ -726,10 +726,15 @@ impl Handler<Forwarded> for Lobby {
                 from,
                 hash,
                 nonce,
-            } => self.evict(&session, &from, &hash, nonce),
-            NodeMsg::Evicted { nonce, ended } => {
+                received,
+            } => self.evict(&session, &from, &hash, nonce, received, ctx),
+            NodeMsg::Evicted {
+                nonce,
+                ended,
+                carried,
+            } => {
                 if let Some(done) = self.evicting.remove(&nonce) {
-                    let _ = done.send(ended);
+                    let _ = done.send((ended, carried));
                 }
             }
             NodeMsg::Resend { room, sessions } => match room.strip_prefix(GAME_KEY) {
@@ -931,6 +936,7 @@ impl Lobby {
         id: String,
         secret: String,
         name: Option<String>,
+        received: Option<u64>,
     ) -> ResponseActFuture<Self, Option<Admission>> {
         let given = identity::secret_hash(&secret);
         let fresh = identity::new_secret();
@@ -948,7 +954,15 @@ impl Lobby {
                     )))
                 }
                 Ok(Taken::Taken(data)) => return ready(lobby.admit_moved(id, data, &fresh, ctx)),
-                Ok(Taken::Live(owner)) => owner,
+                Ok(Taken::Live(owner, data)) => {
+                    if received.is_some() {
+                        // Handed over whole: its frames are held here from now.
+                        let rooms = data.rooms.iter().map(|seat| seat.room.clone());
+                        let games = data.games.iter().map(|game| crate::cluster::game_key(game));
+                        node.arrive(&id, rooms.chain(games).collect());
+                    }
+                    owner
+                }
             };
             // Its node ends it first, if this is still its secret.
             lobby.evictions += 1;
@@ -962,17 +976,18 @@ impl Lobby {
                     from: node.id().to_string(),
                     hash: given.clone(),
                     nonce,
+                    received,
                 },
             );
             let timeout = lobby.request_timeout;
             Box::pin(
                 async move {
                     match tokio::time::timeout(timeout, ended).await {
-                        Ok(Ok(true)) => node
+                        Ok(Ok((true, carried))) => node
                             .take_session(&id, &given, &new, &owner, grace)
                             .await
-                            .map(|taken| (id, taken)),
-                        Ok(Ok(false)) => Ok((id, Taken::None)),
+                            .map(|taken| (id, taken, carried)),
+                        Ok(Ok((false, _))) => Ok((id, Taken::None, None)),
                         _ => Err(Unavailable),
                     }
                 }
@@ -980,8 +995,18 @@ impl Lobby {
                 .map(move |taken, lobby, ctx| {
                     lobby.evicting.remove(&nonce);
                     match taken {
-                        Ok((id, Taken::Taken(data))) => lobby.admit_moved(id, data, &fresh, ctx),
-                        Ok(_) => Some(lobby.admit_fresh(name, AdmitOutcome::ResumeRefused, ctx)),
+                        Ok((id, Taken::Taken(data), Some(carried))) => {
+                            lobby.admit_carried(id, data, carried, &fresh, received, ctx)
+                        }
+                        Ok((id, taken, _)) => {
+                            lobby.depart(&id);
+                            match taken {
+                                Taken::Taken(data) => lobby.admit_moved(id, data, &fresh, ctx),
+                                _ => {
+                                    Some(lobby.admit_fresh(name, AdmitOutcome::ResumeRefused, ctx))
+                                }
+                            }
+                        }
                         Err(Unavailable) => None,
                     }
                 }),
@@ -1030,6 +1055,7 @@ impl Lobby {
             rooms: Vec::new(),
             lost_rooms: data.rooms,
             games: data.games,
+            carried: None,
             id,
         })
     }
@@ -1038,7 +1064,15 @@ impl Lobby {
     /// `hash`: if that is its secret here, it ends here, leaving its rooms
     /// (its new node joins them anew), its connection closed with 4001.
     /// `from` is told whether it did.
-    fn evict(&mut self, session: &str, from: &str, hash: &str, nonce: u64) {
+    fn evict(
+        &mut self,
+        session: &str,
+        from: &str,
+        hash: &str,
+        nonce: u64,
+        received: Option<u64>,
+        ctx: &mut Context<Self>,
+    ) {
         let Some(node) = self.redis() else {
             return;
         };
@@ -1046,6 +1080,13 @@ impl Lobby {
             .sessions
             .get(session)
             .is_some_and(|entry| entry.resume_hash == hash);
+        let running = self
+            .sessions
+            .get(session)
+            .is_some_and(|entry| entry.handle.is_some());
+        if let (true, true, Some(received)) = (ours, running, received) {
+            return self.hand_over_session(session, from, nonce, received, ctx);
+        }
         if ours {
             if let Some(entry) = self.sessions.remove(session) {
                 if let Some(kind) = entry.queued {
@@ -1059,7 +1100,14 @@ impl Lobby {
                 }
             }
         }
-        node.forward(from, NodeMsg::Evicted { nonce, ended: ours });
+        node.forward(
+            from,
+            NodeMsg::Evicted {
+                nonce,
+                ended: ours,
+                carried: None,
+            },
+        );
     }
 }
 

@@ -47,9 +47,9 @@ use crate::{
 #[derive(Default)]
 pub(super) struct GameElsewhere {
     /// The node that runs it.
-    owner: String,
+    pub(super) owner: String,
     /// This node's sessions in it.
-    sessions: HashSet<String>,
+    pub(super) sessions: HashSet<String>,
 }
 
 impl Lobby {
@@ -226,7 +226,7 @@ impl Lobby {
     }
 
     /// `session` of this node plays game `game`, which node `owner` runs.
-    fn play_elsewhere(&mut self, session: &str, game: &str, owner: &str) {
+    pub(super) fn play_elsewhere(&mut self, session: &str, game: &str, owner: &str) {
         self.plays(session, game);
         let elsewhere = self.games_elsewhere.entry(game.to_string()).or_default();
         elsewhere.owner = owner.to_string();
@@ -497,6 +497,26 @@ impl Lobby {
                     node.forward(&from, NodeMsg::NotLinked { game, session });
                 }
             }
+            NodeMsg::MemberMoved {
+                room,
+                session,
+                node,
+            } => {
+                if let Some(members) = self.remote_members.get_mut(&room) {
+                    if let Some(at) = members.get_mut(&session) {
+                        *at = node;
+                    }
+                }
+            }
+            NodeMsg::PlayerMoved {
+                game,
+                session,
+                node,
+            } => {
+                if let Some(players) = self.remote_players.get_mut(&game) {
+                    players.insert(session, node);
+                }
+            }
             NodeMsg::Rehome {
                 game,
                 session,
@@ -507,6 +527,7 @@ impl Lobby {
                     entry.link.rehome(Rehome {
                         session: session.clone(),
                         handle,
+                        resync: true,
                     });
                     let players = self.remote_players.entry(game).or_default();
                     players.insert(session, from);
@@ -555,7 +576,11 @@ impl Lobby {
                     lobby.plays(&session, &game);
                     if let Some(entry) = lobby.games.get(&game) {
                         let handle = node.remote_session(&key, &session);
-                        entry.link.rehome(Rehome { session, handle });
+                        entry.link.rehome(Rehome {
+                            session,
+                            handle,
+                            resync: true,
+                        });
                     } else if let Some(waiting) = lobby.rebuilding.get_mut(&game) {
                         waiting.push(session);
                     } else {
@@ -594,7 +619,11 @@ impl Lobby {
                     lobby.list_game(&game);
                     for session in sessions {
                         let handle = node.remote_session(&key, &session);
-                        link.rehome(Rehome { session, handle });
+                        link.rehome(Rehome {
+                            session,
+                            handle,
+                            resync: true,
+                        });
                     }
                 }
                 Err(why) => {

@@ -21,6 +21,7 @@
 
 mod cluster;
 mod games_elsewhere;
+mod handover;
 mod matchmaking;
 mod restore;
 mod rooms;
@@ -50,7 +51,7 @@ use self::{
     sessions::Held,
 };
 use crate::{
-    cluster::Backplane,
+    cluster::{wire::Carried, Backplane},
     config::Config,
     game::GameSettings,
     links::{RoomSeat, SessionHandle, StoreLink},
@@ -160,7 +161,10 @@ pub struct Lobby {
     remote_members: HashMap<String, HashMap<String, String>>,
     /// Sessions resuming here that another node is ending first, by the
     /// number of the request: who to tell whether it did.
-    evicting: HashMap<u64, tokio::sync::oneshot::Sender<bool>>,
+    evicting: HashMap<u64, tokio::sync::oneshot::Sender<(bool, Option<Carried>)>>,
+    /// Sessions handed over here whole, until they register: what to link
+    /// them to.
+    adopting: HashMap<String, handover::Adopting>,
     /// Requests to end a session on another node, so far.
     evictions: u64,
     /// `cluster.request_timeout_ms`.
@@ -229,6 +233,7 @@ impl Lobby {
             answering: HashMap::new(),
             remote_members: HashMap::new(),
             evicting: HashMap::new(),
+            adopting: HashMap::new(),
             evictions: 0,
             request_timeout: Duration::from_millis(config.cluster.request_timeout_ms.get()),
             games_elsewhere: HashMap::new(),

@@ -34,6 +34,8 @@ pub struct Admit {
     pub resume: Option<String>,
     /// The `?name=` name, already validated; `None` picks a random one.
     pub name: Option<String>,
+    /// `?received=`: the frames the client counted, if it said.
+    pub received: Option<u64>,
 }
 
 /// The away grace of a session's rooms ran out.
@@ -91,6 +93,7 @@ impl Lobby {
             rooms: entry.rooms.clone(),
             lost_rooms: std::mem::take(&mut entry.lost_rooms),
             games: Vec::new(),
+            carried: None,
             id,
         };
         if was_away {
@@ -127,6 +130,7 @@ impl Lobby {
             rooms: Vec::new(),
             lost_rooms: Vec::new(),
             games: Vec::new(),
+            carried: None,
         };
         self.sessions.insert(id, entry);
         admission
@@ -263,6 +267,7 @@ impl Handler<Admit> for Lobby {
                         id,
                         secret.to_string(),
                         msg.name,
+                        msg.received,
                     ));
                 }
             }
@@ -309,6 +314,7 @@ impl Handler<Register> for Lobby {
         for game in self.recovering.remove(&msg.id).unwrap_or_default() {
             self.recover_game(&msg.id, game, ctx);
         }
+        self.adopt(&msg.id);
     }
 }
 
@@ -342,7 +348,7 @@ impl Handler<Away> for Lobby {
 
 impl Lobby {
     /// Tells every room in `rooms` that session `id` is back.
-    fn step_back(&self, id: &str, rooms: &[RoomSeat]) {
+    pub(super) fn step_back(&self, id: &str, rooms: &[RoomSeat]) {
         for seat in rooms {
             if let Some(room) = self.rooms.get(&seat.room) {
                 room.addr.do_send(MemberBack {

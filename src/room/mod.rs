@@ -811,6 +811,18 @@ impl Handler<MemberBack> for Room {
     }
 }
 
+impl Handler<crate::links::Rehome> for Room {
+    type Result = ();
+
+    /// A member is reached anew (handed over to another node): its frames
+    /// go through `handle` from now on.
+    fn handle(&mut self, msg: crate::links::Rehome, _: &mut Context<Self>) {
+        if let Some(member) = self.member_mut(&msg.session) {
+            member.handle = msg.handle;
+        }
+    }
+}
+
 impl Handler<Renamed> for Room {
     type Result = ();
 

@@ -63,8 +63,8 @@ use crate::{
     config::Config,
     links::{
         Admission, AdmitOutcome, Away, CloseSession, Deliver, EndSession, GameLink, Keep,
-        LobbyLink, Outgoing, Overflowed, Presence, PresenceChange, Reconnect, Register, Rename,
-        SessionHandle,
+        LobbyLink, MoveOut, MovedOut, Outgoing, Overflowed, Presence, PresenceChange, Reconnect,
+        Register, Rename, SessionHandle,
     },
     metrics::Metrics,
     protocol::{
@@ -346,7 +346,15 @@ impl Session {
             return;
         };
         if admission.outcome == AdmitOutcome::Resumed {
-            return self.resume(*admission, None, false, ctx);
+            let mut admission = *admission;
+            // Handed over from another node with the frames its client
+            // missed: it numbers on from there.
+            let received = admission.carried.take().map(|carried| {
+                let most = self.shared.config.limits.replay_frames;
+                self.replay = Replay::carried(carried.frames, carried.last, most);
+                carried.received
+            });
+            return self.resume(admission, received, false, ctx);
         }
         self.send_welcome(admission.resume, ctx);
         if admission.outcome == AdmitOutcome::ResumeRefused {
@@ -669,6 +677,33 @@ impl Handler<Reconnect> for Session {
         };
         self.attach(upgraded, admission.connection, ctx);
         self.resume(admission, received, was_away, ctx);
+    }
+}
+
+impl Handler<MoveOut> for Session {
+    type Result = ();
+
+    fn handle(&mut self, msg: MoveOut, ctx: &mut Context<Self>) {
+        let frames = self
+            .replay
+            .since(msg.received)
+            .map(|frames| frames.cloned().collect());
+        let last = self.replay.last();
+        let games = self
+            .games
+            .values()
+            .map(|link| (link.id.clone(), link.kind))
+            .collect();
+        let _ = msg.reply.send(MovedOut {
+            frames,
+            last,
+            games,
+        });
+        // Its rooms and games reach it on its new node now.
+        self.games.clear();
+        self.rooms.clear();
+        self.detach(Some(CloseCode::Other(CLOSE_TAKEN_OVER)), ctx);
+        ctx.stop();
     }
 }
 

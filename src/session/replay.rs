@@ -36,6 +36,18 @@ impl Replay {
         }
     }
 
+    /// Numbered up to `last` on another node, which kept `frames` (the
+    /// last of them): a session handed over from there numbers on.
+    pub(super) fn carried(frames: Vec<ByteString>, last: u64, most: usize) -> Replay {
+        let skip = frames.len().saturating_sub(most);
+        Replay {
+            numbered: last,
+            kept: frames.into_iter().skip(skip).collect(),
+            most,
+            forgotten: false,
+        }
+    }
+
     /// Nothing numbered since a restart that lost the numbers before it.
     pub(super) fn forgotten(most: usize) -> Replay {
         Replay {

@@ -9,7 +9,7 @@ use super::Session;
 use crate::{
     links::{
         Action, JoinRoomRequest, LeaveRoomRequest, Linked, LobbyAction, LobbyRequest,
-        PlayerRequest, RoomAction, RoomLink, RoomLinked, RoomRefused, RoomRequest, RoomSeat,
+        PlayerRequest, RoomAction, RoomLink, RoomLinked, RoomRefused, RoomRequest, RoomSeat, ADOPT,
         RELINK,
     },
     protocol::{
@@ -235,6 +235,12 @@ impl Handler<RoomLinked> for Session {
 
     fn handle(&mut self, msg: RoomLinked, _: &mut Context<Self>) {
         let RoomLinked { link, serial } = msg;
+        if serial == ADOPT {
+            // Handed over from another node, in the room already.
+            self.rooms
+                .insert(link.name.clone(), RoomRoute::Joined(link));
+            return;
+        }
         if serial == RELINK {
             // The room moved: a route still joined goes the new way.
             if let Some(RoomRoute::Joined(joined)) = self.rooms.get_mut(&link.name) {

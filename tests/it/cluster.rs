@@ -1391,3 +1391,124 @@ async fn a_finder_whose_match_dies_with_its_node_before_the_game_starts_looks_ag
     assert_eq!(x["game_id"], o["game_id"]);
     assert_eq!((&x["you"], &o["you"]), (&json!("X"), &json!("O")));
 }
+
+#[tokio::test]
+async fn resuming_on_another_node_with_the_count_brings_the_missed_frames_along() {
+    let (_redis, one, two) = two_nodes(|_| {}).await;
+    let (mut ada, _) = one.connect().await;
+    let (mut bob, bob_welcome) = two.connect().await;
+    // "hall" runs on node one, "den" on node two; both have both.
+    join(&mut ada, "hall").await;
+    join(&mut bob, "den").await;
+    join(&mut bob, "hall").await;
+    join(&mut ada, "den").await;
+    // Bob reads all he was sent (Ada's arrival in his room, and the state
+    // asked of him, left unanswered).
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        seen.push(bob.recv().await["type"].as_str().unwrap().to_string());
+    }
+    seen.sort();
+    assert_eq!(seen, ["member_joined", "state_request"]);
+    // Bob's connection drops without a Close; Ada talks meanwhile.
+    let counted = bob.counted;
+    drop(bob);
+    for _ in 0..2 {
+        assert_eq!(
+            next_of(&mut ada, "member_away").await["session"],
+            bob_welcome["session"]
+        );
+    }
+    for (room, n) in [("hall", 0), ("den", 1), ("hall", 2), ("den", 3)] {
+        ada.send(json!({"type":"broadcast","room":room,"data":n}))
+            .await;
+    }
+    ada.ask(json!({"type":"echo","data":"sent"})).await;
+    // He comes back on the other node, saying what he counted.
+    let token = bob_welcome["resume"].as_str().unwrap();
+    let (mut back, again) = one
+        .connect_with(&format!("resume={token}&received={counted}"))
+        .await;
+    assert_eq!(again["session"], bob_welcome["session"]);
+    back.counted = counted;
+    let resumed = back.recv_type("resumed").await;
+    assert_eq!(
+        (&resumed["recovered"], resumed["last"].as_u64()),
+        (&json!(true), Some(counted + 4)),
+        "{resumed}"
+    );
+    let mut rooms: Vec<String> = serde_json::from_value(resumed["rooms"].clone()).unwrap();
+    rooms.sort();
+    assert_eq!(rooms, ["den", "hall"]);
+    // The missed frames, each room's in its order.
+    let mut by_room: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+    for _ in 0..4 {
+        let message = back.recv_type("message").await;
+        let room = message["room"].as_str().unwrap().to_string();
+        by_room
+            .entry(room)
+            .or_default()
+            .push(message["data"].clone());
+    }
+    assert_eq!(by_room["hall"], [json!(0), json!(2)]);
+    assert_eq!(by_room["den"], [json!(1), json!(3)]);
+    // Still a member of both rooms, on this node now: live frames follow,
+    // and his messages reach Ada.
+    ada.send(json!({"type":"broadcast","room":"den","data":"live"}))
+        .await;
+    assert_eq!(back.recv_type("message").await["data"], "live");
+    back.send(json!({"type":"broadcast","room":"hall","data":"back"}))
+        .await;
+    let seen = loop {
+        let frame = ada.recv().await;
+        assert_ne!(frame["type"], "member_left", "{frame}");
+        assert_ne!(frame["type"], "member_joined", "{frame}");
+        if frame["type"] == "message" {
+            break frame;
+        }
+    };
+    assert_eq!(seen["data"], "back");
+    assert_eq!(seen["from"], bob_welcome["session"]);
+}
+
+#[tokio::test]
+async fn a_player_taken_over_on_another_node_with_the_count_plays_on_without_a_resync() {
+    let (_redis, one, two) = two_nodes(|_| {}).await;
+    let (mut ada, _) = one.connect().await;
+    let (mut bob, bob_welcome) = one.connect().await;
+    ada.ask(json!({"type":"find_game","game":"tictactoe"}))
+        .await;
+    bob.ask(json!({"type":"find_game","game":"tictactoe"}))
+        .await;
+    let start = ada.recv_type("game_start").await;
+    bob.recv_type("game_start").await;
+    let game = start["game_id"].clone();
+    play_cells(&mut ada, &mut bob, &game, &[4]).await;
+    // Ada moves while Bob's new connection, on the other node, takes over.
+    let counted = bob.counted;
+    let token = bob_welcome["resume"].as_str().unwrap();
+    let moved = ada
+        .ask(json!({"type":"move","game_id":game,"cell":0}))
+        .await;
+    assert_eq!(moved["code"], "not_your_turn", "{moved}");
+    let (mut back, again) = two
+        .connect_with(&format!("resume={token}&received={counted}"))
+        .await;
+    assert_eq!(again["session"], bob_welcome["session"]);
+    assert_eq!(bob.ending().await, crate::support::Ending::Closed(4001));
+    let resumed = back.recv_type("resumed").await;
+    assert_eq!(resumed["recovered"], true, "{resumed}");
+    assert_eq!(resumed["games"], json!([game]));
+    // His turn, from the other node now; Ada sees it, and he sees hers.
+    let answer = back
+        .ask(json!({"type":"move","game_id":game,"cell":0}))
+        .await;
+    assert_eq!(
+        answer["type"], "moved",
+        "no resync, the move at once: {answer}"
+    );
+    assert_eq!(ada.recv_type("moved").await["move"]["cell"], 0);
+    ada.send(json!({"type":"move","game_id":game,"cell":8}))
+        .await;
+    assert_eq!(skip_to(&mut back, "moved").await["move"]["cell"], 8);
+}

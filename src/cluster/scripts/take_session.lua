@@ -6,8 +6,9 @@
 -- ARGV[3]: the hash of the session's new secret; ARGV[4]:
 -- cluster.node_timeout_ms; ARGV[5]: games.reconnect_grace_ms; ARGV[6]: a
 -- node that has just ended the session for this one ('' if none).
--- Returns {'none'} (no such session, or another secret), {'live', node}
--- (its node is alive: it must end the session first), or {'taken', data}.
+-- Returns {'none'} (no such session, or another secret), {'live', node,
+-- data} (its node is alive: it must end the session first), or {'taken',
+-- data}.
 local record = redis.call('HMGET', KEYS[1], 'node', 'hash', 'data')
 local owner, hash, data = record[1], record[2], record[3]
 if not owner or not hash or not data or hash ~= ARGV[1] then
@@ -18,7 +19,7 @@ if owner ~= ARGV[2] and owner ~= ARGV[6] then
   local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
   local seen = redis.call('ZSCORE', KEYS[2], owner)
   if seen and tonumber(seen) >= ms - tonumber(ARGV[4]) then
-    return {'live', owner}
+    return {'live', owner, data}
   end
   -- Its node is dead. Not reaped yet: it died within the node timeout, or
   -- so long ago that the grace is over.
