@@ -329,15 +329,27 @@ impl Lobby {
         let Some(handle) = self.sessions.get(id).and_then(|entry| entry.handle.clone()) else {
             return;
         };
-        if adopting.recovered {
-            // Without its frames, the resume joins its rooms again itself.
+        if !adopting.recovered {
+            // It resyncs: the rooms this node runs answer its joins again
+            // on this node (the rest answer through their channels).
             for (seat, _) in &adopting.rooms {
-                let link = match self.rooms.get(&seat.room) {
-                    Some(room) => room.link.clone(),
-                    None => RoomLink::remote(seat.room.clone(), node.remote_rooms()),
-                };
-                handle.adopt_room(link);
+                if let Some(room) = self.rooms.get(&seat.room) {
+                    room.addr.do_send(Rehome {
+                        session: id.to_string(),
+                        handle: handle.clone(),
+                        resync: false,
+                    });
+                }
             }
+        }
+        // Its rooms' links (a resync join, without its frames, is answered
+        // without one).
+        for (seat, _) in &adopting.rooms {
+            let link = match self.rooms.get(&seat.room) {
+                Some(room) => room.link.clone(),
+                None => RoomLink::remote(seat.room.clone(), node.remote_rooms()),
+            };
+            handle.adopt_room(link);
         }
         // Away on its old node, if its client had dropped: back now.
         let seats: Vec<RoomSeat> = adopting
@@ -362,14 +374,11 @@ impl Lobby {
                 }
             }
             match self.games.get(&game) {
-                Some(entry) => {
-                    let handle = node.remote_session(&game_key(&game), id);
-                    entry.link.rehome(Rehome {
-                        session: id.to_string(),
-                        handle,
-                        resync: true,
-                    });
-                }
+                Some(entry) => entry.link.rehome(Rehome {
+                    session: id.to_string(),
+                    handle: handle.clone(),
+                    resync: true,
+                }),
                 None => node.forward(
                     &owner,
                     NodeMsg::Rehome {

@@ -236,7 +236,13 @@ impl Handler<RoomLinked> for Session {
     fn handle(&mut self, msg: RoomLinked, _: &mut Context<Self>) {
         let RoomLinked { link, serial } = msg;
         if serial == ADOPT {
-            // Handed over from another node, in the room already.
+            // Handed over from another node, in the room already (a resync
+            // join under way is answered without a link).
+            if let Some(RoomRoute::Joining { queued, .. }) = self.rooms.get_mut(&link.name) {
+                for request in std::mem::take(queued) {
+                    link.request(request);
+                }
+            }
             self.rooms
                 .insert(link.name.clone(), RoomRoute::Joined(link));
             return;

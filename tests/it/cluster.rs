@@ -1512,3 +1512,45 @@ async fn a_player_taken_over_on_another_node_with_the_count_plays_on_without_a_r
         .await;
     assert_eq!(skip_to(&mut back, "moved").await["move"]["cell"], 8);
 }
+
+#[tokio::test]
+async fn a_handed_over_session_whose_frames_are_gone_resyncs_and_stays_a_member() {
+    let (_redis, one, two) = two_nodes(|config| {
+        config.limits.replay_frames = 2;
+    })
+    .await;
+    let (mut ada, _) = one.connect().await;
+    let (mut bob, bob_welcome) = two.connect().await;
+    join(&mut ada, "hall").await;
+    join(&mut bob, "hall").await;
+    let counted = bob.counted;
+    drop(bob);
+    next_of(&mut ada, "member_away").await;
+    // More than the two frames the old node keeps.
+    for n in 0..5 {
+        ada.send(json!({"type":"broadcast","room":"hall","data":n}))
+            .await;
+    }
+    ada.ask(json!({"type":"echo","data":"sent"})).await;
+    let token = bob_welcome["resume"].as_str().unwrap();
+    let (mut back, _) = one
+        .connect_with(&format!("resume={token}&received={counted}"))
+        .await;
+    let resumed = back.recv_type("resumed").await;
+    assert_eq!(resumed["recovered"], false, "{resumed}");
+    assert_eq!(resumed["rooms"], json!(["hall"]));
+    let (joined, _) = (next_of(&mut back, "room_joined").await, ());
+    assert_eq!(joined["members"].as_array().unwrap().len(), 2, "{joined}");
+    next_of(&mut back, "room_state").await;
+    // Never left: Ada sees him back, not leaving and joining.
+    let frame = loop {
+        let frame = ada.recv().await;
+        if frame["type"] != "echo" {
+            break frame;
+        }
+    };
+    assert_eq!(frame["type"], "member_back", "{frame}");
+    back.send(json!({"type":"broadcast","room":"hall","data":"back"}))
+        .await;
+    assert_eq!(next_of(&mut ada, "message").await["data"], "back");
+}
