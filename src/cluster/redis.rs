@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    wire::{Item, NodeMsg, RoomMsg, SessionData},
+    wire::{self, Item, NodeMsg, RoomMsg, SessionData},
     Claim, Forwarded, GameEnded, JoinAnswered, NodesChanged, Unavailable, GAME_KEY,
 };
 use crate::{
@@ -271,7 +271,7 @@ enum OutItem {
 enum Write {
     Publish {
         channel: String,
-        payload: String,
+        payload: Vec<u8>,
         /// The room log and entry id to keep it under, if numbered.
         log: Option<(String, String)>,
     },
@@ -1547,7 +1547,7 @@ impl NodeLoop {
 
     /// Publishes a request on node `node`'s channel.
     fn forward(&self, node: &str, msg: &NodeMsg) {
-        match serde_json::to_string(msg) {
+        match wire::encode(msg) {
             Ok(payload) => self.write(Write::Publish {
                 channel: node_channel(node),
                 payload,
@@ -1614,7 +1614,7 @@ impl NodeLoop {
             seq,
             items: vec![Item::Released],
         };
-        if let Ok(payload) = serde_json::to_string(&msg) {
+        if let Ok(payload) = wire::encode(&msg) {
             self.write(Write::Publish {
                 channel: room_channel(room),
                 payload,
@@ -1786,7 +1786,7 @@ impl NodeLoop {
                 seq,
                 items,
             };
-            let payload = match serde_json::to_string(&msg) {
+            let payload = match wire::encode(&msg) {
                 Ok(payload) => payload,
                 Err(err) => {
                     log::error!("cluster: cannot encode frames for room {room}: {err}");
@@ -1820,17 +1820,17 @@ impl NodeLoop {
         };
         let (Ok(channel), Ok(payload)) = (
             redis::from_redis_value::<String>(channel),
-            redis::from_redis_value::<String>(payload),
+            redis::from_redis_value::<Vec<u8>>(payload),
         ) else {
             return;
         };
         if let Some(room) = channel_room(&channel) {
-            match serde_json::from_str::<RoomMsg>(&payload) {
+            match wire::decode::<RoomMsg>(&payload) {
                 Ok(msg) => self.room_msg(room.to_string(), msg),
                 Err(err) => log::warn!("cluster: a bad message on {channel}: {err}"),
             }
         } else {
-            match serde_json::from_str::<NodeMsg>(&payload) {
+            match wire::decode::<NodeMsg>(&payload) {
                 Ok(msg) => self.forwarded(msg),
                 Err(err) => log::warn!("cluster: a bad message on {channel}: {err}"),
             }
@@ -1944,7 +1944,7 @@ impl NodeLoop {
             room: room.to_string(),
             sessions,
         };
-        if let Ok(payload) = serde_json::to_string(&msg) {
+        if let Ok(payload) = wire::encode(&msg) {
             self.write(Write::Publish {
                 channel: node_channel(owner),
                 payload,
@@ -1980,7 +1980,7 @@ impl NodeLoop {
                     .arg(log_key(&room))
                     .arg(format!("{epoch}-{from}"))
                     .arg(format!("{epoch}-{to}"))
-                    .query_async::<Vec<(String, Vec<String>)>>(&mut manager),
+                    .query_async::<Vec<(String, Vec<Vec<u8>>)>>(&mut manager),
             )
             .await;
             let found = match read {
@@ -1989,7 +1989,7 @@ impl NodeLoop {
                         .into_iter()
                         .filter_map(|(_, fields)| {
                             let payload = fields.get(1)?;
-                            serde_json::from_str::<RoomMsg>(payload).ok()
+                            wire::decode::<RoomMsg>(payload).ok()
                         })
                         .collect(),
                 ),

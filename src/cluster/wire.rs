@@ -1,4 +1,5 @@
-//! What nodes say to each other through Redis, as JSON: requests forwarded
+//! What nodes say to each other through Redis, in MessagePack (the frames
+//! they carry, JSON text, go as they are, not escaped again): requests forwarded
 //! to a room's owner on the owner's node channel ([`NodeMsg`]), and the
 //! owner's frames for members on other nodes, published once per room
 //! channel with a sequence number and a recipient filter ([`RoomMsg`]).
@@ -9,6 +10,16 @@ use crate::{
     links::{Action, PresenceChange, ResyncPart, RoomAction},
     protocol::{GameKind, JoinRoom, LeaveReason, MemberInfo, RequestId},
 };
+
+/// `msg` as nodes send it.
+pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, String> {
+    rmp_serde::to_vec_named(msg).map_err(|err| err.to_string())
+}
+
+/// A message as nodes send it.
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    rmp_serde::from_slice(bytes).map_err(|err| err.to_string())
+}
 
 /// A request forwarded to the node that owns a room.
 #[derive(Debug, Serialize, Deserialize)]
