@@ -908,6 +908,16 @@ async fn after_redis_restarts_empty_a_room_across_nodes_resyncs_its_members_else
     assert!(two.metric("parlor_cluster_resyncs_total").await >= 1.0);
 }
 
+/// Pairs `first` and `second` (in that order) in a quick match of
+/// `game`; returns the first's `game_start`.
+async fn quick_match(first: &mut Client, second: &mut Client, game: &str) -> Value {
+    first.ask(json!({"type":"find_game","game":game})).await;
+    second.ask(json!({"type":"find_game","game":game})).await;
+    let start = first.recv_type("game_start").await;
+    second.recv_type("game_start").await;
+    start
+}
+
 /// Plays tic-tac-toe moves `cells` alternately, `x` first, each move seen
 /// by both players; returns the last `moved`.
 async fn play_cells(x: &mut Client, o: &mut Client, game: &Value, cells: &[u8]) -> Value {
@@ -1192,12 +1202,7 @@ async fn a_player_resuming_on_another_node_keeps_playing_its_game() {
     let (_redis, one, two) = two_nodes(|_| {}).await;
     let (mut ada, ada_welcome) = one.connect().await;
     let (mut bob, _) = one.connect().await;
-    ada.ask(json!({"type":"find_game","game":"tictactoe"}))
-        .await;
-    bob.ask(json!({"type":"find_game","game":"tictactoe"}))
-        .await;
-    let start = ada.recv_type("game_start").await;
-    bob.recv_type("game_start").await;
+    let start = quick_match(&mut ada, &mut bob, "tictactoe").await;
     let game = start["game_id"].clone();
     play_cells(&mut ada, &mut bob, &game, &[4]).await;
     // Ada's connection is taken over by a resume on the other node.
@@ -1476,12 +1481,7 @@ async fn a_player_taken_over_on_another_node_with_the_count_plays_on_without_a_r
     let (_redis, one, two) = two_nodes(|_| {}).await;
     let (mut ada, _) = one.connect().await;
     let (mut bob, bob_welcome) = one.connect().await;
-    ada.ask(json!({"type":"find_game","game":"tictactoe"}))
-        .await;
-    bob.ask(json!({"type":"find_game","game":"tictactoe"}))
-        .await;
-    let start = ada.recv_type("game_start").await;
-    bob.recv_type("game_start").await;
+    let start = quick_match(&mut ada, &mut bob, "tictactoe").await;
     let game = start["game_id"].clone();
     play_cells(&mut ada, &mut bob, &game, &[4]).await;
     // Ada moves while Bob's new connection, on the other node, takes over.
