@@ -980,6 +980,7 @@ impl Lobby {
                 },
             );
             let timeout = lobby.request_timeout;
+            let id_held = id.clone();
             Box::pin(
                 async move {
                     match tokio::time::timeout(timeout, ended).await {
@@ -1007,11 +1008,29 @@ impl Lobby {
                                 }
                             }
                         }
-                        Err(Unavailable) => None,
+                        Err(Unavailable) => {
+                            // The client tries again; what was held for it
+                            // goes.
+                            lobby.depart(&id_held);
+                            None
+                        }
                     }
                 }),
             )
         }))
+    }
+
+    /// The entry of a session taken here from another node, under its new
+    /// `secret`, and its connection's number.
+    pub(super) fn moved_entry(&mut self, data: &SessionData, secret: &str) -> (Entry, u64) {
+        let connection = self.next_connection();
+        let entry = Entry::new(
+            data.name.clone(),
+            data.color.clone(),
+            identity::secret_hash(secret),
+            connection,
+        );
+        (entry, connection)
     }
 
     /// Session `id`, taken here from another node, resumes: the new
@@ -1027,13 +1046,7 @@ impl Lobby {
         if self.sessions.contains_key(&id) {
             return None;
         }
-        let connection = self.next_connection();
-        let mut entry = Entry::new(
-            data.name.clone(),
-            data.color.clone(),
-            identity::secret_hash(secret),
-            connection,
-        );
+        let (mut entry, connection) = self.moved_entry(&data, secret);
         entry.lost_rooms = data.rooms.clone();
         self.sessions.insert(id.clone(), entry);
         if !data.games.is_empty() {

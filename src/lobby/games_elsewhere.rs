@@ -23,7 +23,7 @@
 //!   from its seed and the moves kept in Redis, reaches the player anew
 //!   ([`Rehome`]) and sends it `game_state`.
 
-use std::{collections::HashSet, time::SystemTime};
+use std::{collections::HashSet, sync::Arc, time::SystemTime};
 
 use actix::prelude::*;
 
@@ -31,6 +31,7 @@ use super::{matchmaking::GameEntry, Entry, Lobby, RestoredGame};
 use crate::{
     cluster::{
         game_key,
+        redis::RedisNode,
         wire::{NodeMsg, Seat},
         GameEnded, Unavailable,
     },
@@ -377,9 +378,6 @@ impl Lobby {
 
     /// A request from another node for one of this node's games.
     pub(super) fn game_forwarded(&mut self, msg: NodeMsg, ctx: &mut Context<Self>) {
-        let Some(node) = self.redis() else {
-            return;
-        };
         match msg {
             NodeMsg::Matched {
                 game,
@@ -387,38 +385,7 @@ impl Lobby {
                 waiting,
                 finder,
                 from,
-            } => {
-                if !self.still_queued(&waiting, kind) {
-                    // Gone meanwhile: the finder looks again.
-                    let session = finder.session;
-                    return node.forward(
-                        &from,
-                        NodeMsg::Unmatched {
-                            game,
-                            kind,
-                            session,
-                        },
-                    );
-                }
-                if let Some(entry) = self.sessions.get_mut(&waiting) {
-                    entry.queued = None;
-                }
-                self.answer_queued(&waiting, kind);
-                let handle = node.remote_session(&game_key(&game), &finder.session);
-                let finder_session = finder.session.clone();
-                let finder = Player {
-                    session: finder.session,
-                    name: finder.name,
-                    color: finder.color,
-                    handle,
-                };
-                let players = self.player(&waiting).into_iter().chain([finder]).collect();
-                self.remote_players
-                    .entry(game.clone())
-                    .or_default()
-                    .insert(finder_session, from);
-                self.start(kind, players, game, true, None, ctx);
-            }
+            } => self.matched(game, kind, &waiting, finder, from, ctx),
             NodeMsg::Unmatched {
                 game,
                 kind,
@@ -434,19 +401,7 @@ impl Lobby {
                 session,
                 action,
                 id,
-            } => match self.games.get(&game) {
-                Some(entry) => entry.link.request(PlayerRequest {
-                    session,
-                    action,
-                    id,
-                }),
-                None => {
-                    let message = format!("no game {game} that you play or watch");
-                    let refusal = Refusal::new(ErrorCode::NotFound, action.kind(), message);
-                    let handle = node.remote_session(&game_key(&game), &session);
-                    handle.refuse(&refusal.with_id(id.as_ref()));
-                }
-            },
+            } => self.game_request(&game, session, action, id),
             NodeMsg::Presence {
                 game,
                 session,
@@ -462,50 +417,22 @@ impl Lobby {
                 player,
                 from,
                 id,
-            } => {
-                let handle = node.remote_session(&game_key(&game), &player.session);
-                let session = player.session.clone();
-                let player = Player {
-                    session: player.session,
-                    name: player.name,
-                    color: player.color,
-                    handle: handle.clone(),
-                };
-                match self.seat(&game, &secret, player, id.as_ref()) {
-                    Ok(()) => {
-                        let players = self.remote_players.entry(game).or_default();
-                        players.insert(session, from);
-                    }
-                    Err(refusal) => {
-                        handle.refuse(&refusal.with_id(id.as_ref()));
-                        node.forward(&from, NodeMsg::NotLinked { game, session });
-                    }
-                }
-            }
+            } => self.join_from_node(game, &secret, player, from, id),
             NodeMsg::WatchGame {
                 game,
                 secret,
                 session,
                 from,
                 id,
-            } => {
-                let handle = node.remote_session(&game_key(&game), &session);
-                let watched =
-                    self.watch_here(&game, &secret, &session, handle.clone(), id.as_ref());
-                if let Err(refusal) = watched {
-                    handle.refuse(&refusal.with_id(id.as_ref()));
-                    node.forward(&from, NodeMsg::NotLinked { game, session });
-                }
-            }
+            } => self.watch_from_node(game, &secret, session, from, id),
             NodeMsg::MemberMoved {
                 room,
                 session,
                 node,
             } => {
-                if let Some(members) = self.remote_members.get_mut(&room) {
-                    if let Some(at) = members.get_mut(&session) {
-                        *at = node;
-                    }
+                let members = self.remote_members.get_mut(&room);
+                if let Some(at) = members.and_then(|members| members.get_mut(&session)) {
+                    *at = node;
                 }
             }
             NodeMsg::PlayerMoved {
@@ -521,20 +448,148 @@ impl Lobby {
                 game,
                 session,
                 from,
-            } => match self.games.get(&game) {
-                Some(entry) => {
-                    let handle = node.remote_session(&game_key(&game), &session);
-                    entry.link.rehome(Rehome {
-                        session: session.clone(),
-                        handle,
-                        resync: true,
-                    });
-                    let players = self.remote_players.entry(game).or_default();
-                    players.insert(session, from);
-                }
-                None => node.forward(&from, NodeMsg::NotLinked { game, session }),
-            },
+            } => self.rehome_from_node(game, session, from),
             _ => {}
+        }
+    }
+
+    /// Quick match: `finder`, on node `from`, was paired with `waiting`,
+    /// of this node: game `game` starts here, unless `waiting` has gone
+    /// (then the finder looks again).
+    fn matched(
+        &mut self,
+        game: String,
+        kind: GameKind,
+        waiting: &str,
+        finder: Seat,
+        from: String,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(node) = self.redis() else {
+            return;
+        };
+        if !self.still_queued(waiting, kind) {
+            let session = finder.session;
+            return node.forward(
+                &from,
+                NodeMsg::Unmatched {
+                    game,
+                    kind,
+                    session,
+                },
+            );
+        }
+        if let Some(entry) = self.sessions.get_mut(waiting) {
+            entry.queued = None;
+        }
+        self.answer_queued(waiting, kind);
+        let finder = player_elsewhere(&node, &game, finder);
+        self.remote_players
+            .entry(game.clone())
+            .or_default()
+            .insert(finder.session.clone(), from);
+        let players = self.player(waiting).into_iter().chain([finder]).collect();
+        self.start(kind, players, game, true, None, ctx);
+    }
+
+    /// A move or resignation from another node for game `game`.
+    fn game_request(
+        &self,
+        game: &str,
+        session: String,
+        action: crate::links::Action,
+        id: Option<RequestId>,
+    ) {
+        match self.games.get(game) {
+            Some(entry) => entry.link.request(PlayerRequest {
+                session,
+                action,
+                id,
+            }),
+            None => {
+                let message = format!("no game {game} that you play or watch");
+                let refusal = Refusal::new(ErrorCode::NotFound, action.kind(), message);
+                self.refuse_elsewhere(game, &session, &refusal.with_id(id.as_ref()));
+            }
+        }
+    }
+
+    /// `join_game` from a player on node `from`.
+    fn join_from_node(
+        &mut self,
+        game: String,
+        secret: &str,
+        seat: Seat,
+        from: String,
+        id: Option<RequestId>,
+    ) {
+        let Some(node) = self.redis() else {
+            return;
+        };
+        let session = seat.session.clone();
+        let player = player_elsewhere(&node, &game, seat);
+        match self.seat(&game, secret, player, id.as_ref()) {
+            Ok(()) => {
+                let players = self.remote_players.entry(game).or_default();
+                players.insert(session, from);
+            }
+            Err(refusal) => self.not_seated(game, session, &from, &refusal.with_id(id.as_ref())),
+        }
+    }
+
+    /// `watch_game` from a spectator on node `from`.
+    fn watch_from_node(
+        &mut self,
+        game: String,
+        secret: &str,
+        session: String,
+        from: String,
+        id: Option<RequestId>,
+    ) {
+        let Some(node) = self.redis() else {
+            return;
+        };
+        let handle = node.remote_session(&game_key(&game), &session);
+        if let Err(refusal) = self.watch_here(&game, secret, &session, handle, id.as_ref()) {
+            self.not_seated(game, session, &from, &refusal.with_id(id.as_ref()));
+        }
+    }
+
+    /// Refuses a join or watch from node `from`: the session is told, and
+    /// its node stops listening to the game for it.
+    fn not_seated(&self, game: String, session: String, from: &str, refusal: &Refusal) {
+        self.refuse_elsewhere(&game, &session, refusal);
+        if let Some(node) = self.redis() {
+            node.forward(from, NodeMsg::NotLinked { game, session });
+        }
+    }
+
+    /// Answers `session`, on another node, through game `game`'s channel.
+    fn refuse_elsewhere(&self, game: &str, session: &str, refusal: &Refusal) {
+        if let Some(node) = self.redis() {
+            node.remote_session(&game_key(game), session)
+                .refuse(refusal);
+        }
+    }
+
+    /// Session `session`, now on node `from`, plays or watches game `game`
+    /// of this node: reach it there, and resync it.
+    fn rehome_from_node(&mut self, game: String, session: String, from: String) {
+        let Some(node) = self.redis() else {
+            return;
+        };
+        match self.games.get(&game) {
+            Some(entry) => {
+                let handle = node.remote_session(&game_key(&game), &session);
+                entry.link.rehome(Rehome {
+                    session: session.clone(),
+                    handle,
+                    resync: true,
+                });
+                let players = self.remote_players.entry(game).or_default();
+                players.insert(session, from);
+            }
+            None => node.forward(&from, NodeMsg::NotLinked { game, session }),
         }
     }
 
@@ -756,6 +811,16 @@ impl Lobby {
         if let Some(elsewhere) = self.games_elsewhere.get_mut(game) {
             elsewhere.sessions.remove(session);
         }
+    }
+}
+
+/// A player on another node, as game `game` (of this node) reaches it.
+fn player_elsewhere(node: &Arc<RedisNode>, game: &str, seat: Seat) -> Player {
+    Player {
+        handle: node.remote_session(&game_key(game), &seat.session),
+        session: seat.session,
+        name: seat.name,
+        color: seat.color,
     }
 }
 

@@ -16,7 +16,7 @@
 
 use actix::prelude::*;
 
-use super::{cluster::RemoteRoom, Entry, Lobby};
+use super::{cluster::RemoteRoom, Lobby};
 use crate::{
     cluster::{
         game_key,
@@ -28,6 +28,22 @@ use crate::{
     },
     protocol::{GameKind, RoomKind},
 };
+
+/// A session this node has handed over to node `to`, for its answer.
+struct HandOff {
+    session: String,
+    to: String,
+    /// The request's number, echoed.
+    nonce: u64,
+    /// Its rooms, each with its owner node and kind.
+    rooms: Vec<(RoomSeat, String, RoomKind)>,
+    /// Its games, each with its owner node.
+    games: Vec<(String, String)>,
+    /// Where each channel it was delivered from stood.
+    cutoffs: Vec<(String, u64, u64)>,
+    /// What its actor left: the frames after the count, if kept.
+    moved: Option<MovedOut>,
+}
 
 /// What a session handed over here is linked to once it registers.
 pub(super) struct Adopting {
@@ -113,7 +129,15 @@ impl Lobby {
             handing
                 .into_actor(self)
                 .map(move |(cutoffs, moved), lobby, _| {
-                    lobby.handed_over(&session, &to, nonce, rooms, owned_games, cutoffs, moved);
+                    lobby.handed_over(HandOff {
+                        session,
+                        to,
+                        nonce,
+                        rooms,
+                        games: owned_games,
+                        cutoffs,
+                        moved,
+                    });
                 }),
         );
     }
@@ -121,20 +145,20 @@ impl Lobby {
     /// The session is handed over: it leaves this node (a member still of
     /// its rooms and games, reached on node `to`), and `to` gets what it
     /// needs to resume it.
-    #[allow(clippy::too_many_arguments)]
-    fn handed_over(
-        &mut self,
-        session: &str,
-        to: &str,
-        nonce: u64,
-        rooms: Vec<(RoomSeat, String, RoomKind)>,
-        games: Vec<(String, String)>,
-        cutoffs: Vec<(String, u64, u64)>,
-        moved: Option<MovedOut>,
-    ) {
+    fn handed_over(&mut self, handoff: HandOff) {
         let Some(node) = self.redis() else {
             return;
         };
+        let HandOff {
+            session,
+            to,
+            nonce,
+            rooms,
+            games,
+            cutoffs,
+            moved,
+        } = handoff;
+        let (session, to) = (session.as_str(), to.as_str());
         self.sessions.remove(session);
         node.forget_session(session, false);
         let me = node.id();
@@ -231,13 +255,7 @@ impl Lobby {
             node.depart(&id);
             return None;
         }
-        let connection = self.next_connection();
-        let mut entry = Entry::new(
-            data.name.clone(),
-            data.color.clone(),
-            identity::secret_hash(secret),
-            connection,
-        );
+        let (mut entry, connection) = self.moved_entry(&data, secret);
         let seats: Vec<RoomSeat> = carried
             .rooms
             .iter()
