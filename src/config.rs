@@ -138,6 +138,10 @@ pub struct GamesConfig {
     pub linger_ms: u64,
     /// Games one session may wait in or play at once.
     pub max_per_session: NonZeroUsize,
+    /// A bot's move arrives this long after the move it answers.
+    pub bot_delay_ms: u64,
+    /// Pair a quick-match player with a bot after this long alone (0 = never).
+    pub bot_after_ms: u64,
 }
 
 /// `[store]`

@@ -24,6 +24,9 @@ pub const SESSION_PREFIX: &str = "s_";
 /// Prefix of every game id.
 pub const GAME_PREFIX: &str = "g_";
 
+/// The prefix of a bot's seat id, in place of a session id.
+pub const BOT_PREFIX: &str = "b_";
+
 const ADJECTIVES: &[&str] = &[
     "Quiet", "Brave", "Clever", "Gentle", "Swift", "Sunny", "Lucky", "Mellow", "Bold", "Curious",
     "Witty", "Calm", "Merry", "Nimble", "Proud", "Jolly", "Keen", "Cosy", "Bright", "Happy",

@@ -30,7 +30,8 @@ use serde_json::Value;
 use crate::{
     metrics::Metrics,
     protocol::{
-        GameKind, GameRecord, JoinRoom, LeaveReason, Refusal, RequestId, Role, RoomKind, ServerMsg,
+        BotLevel, GameKind, GameRecord, JoinRoom, LeaveReason, PlayBot, Refusal, RequestId, Role,
+        RoomKind, ServerMsg,
     },
 };
 
@@ -204,7 +205,8 @@ struct SessionReach {
     /// `limits.max_outbox`: the most frames that may be queued.
     most_queued: usize,
     /// A session on another node: its frames are counted (and its errors
-    /// and frames out) where it is connected.
+    /// and frames out) where it is connected; also a bot's seat, whose
+    /// frames are not counted at all.
     remote: bool,
     /// Set once the session has been told its outbox overflowed, so a
     /// fan-out to a stuck client tells it once, not once per frame.
@@ -375,7 +377,41 @@ where
     }
 }
 
+/// A bot's seat: the game's frames reach nobody (the Game actor plays
+/// the bot's moves itself), and it never stops or leaves.
+struct BotMailbox;
+
+impl SessionMailbox for BotMailbox {
+    fn deliver(&self, _: Outgoing) {}
+    fn keep(&self, _: ByteString) {}
+    fn resynced(&self, _: Resynced) {}
+    fn overflowed(&self) {}
+    fn linked(&self, _: GameLink) {}
+    fn room_linked(&self, _: RoomLinked) {}
+    fn room_refused(&self, _: RoomRefused) {}
+    fn close(&self, _: CloseCode) {}
+    fn end(&self, _: CloseCode) {}
+    fn reconnect(&self, _: Reconnect) {}
+    fn alive(&self) -> bool {
+        true
+    }
+    fn move_out(&self, _: MoveOut) {}
+}
+
 impl SessionHandle {
+    /// The handle of a bot's seat: what is sent to it goes nowhere and is
+    /// not counted as frames out.
+    pub fn bot(metrics: Arc<Metrics>) -> SessionHandle {
+        SessionHandle(Arc::new(SessionReach {
+            queued: AtomicUsize::new(0),
+            most_queued: usize::MAX,
+            remote: true,
+            overflowed: AtomicBool::new(false),
+            metrics,
+            mailbox: Box::new(BotMailbox),
+        }))
+    }
+
     /// The handle of the session actor at `addr`, which may have
     /// `most_queued` frames queued for its client.
     pub fn new<A>(addr: &Addr<A>, most_queued: usize, metrics: Arc<Metrics>) -> SessionHandle
@@ -577,7 +613,37 @@ pub struct Player {
     pub color: String,
     /// How to reach the player.
     pub handle: SessionHandle,
+    /// Set when the seat is a bot's, at that level: the game plays it.
+    pub bot: Option<BotLevel>,
 }
+
+impl Player {
+    /// A new bot at `level`: a seat the game plays itself.
+    pub fn bot(level: BotLevel, metrics: Arc<Metrics>) -> Player {
+        let level_name: &'static str = level.into();
+        Player {
+            session: crate::identity::new_id(crate::identity::BOT_PREFIX),
+            name: format!("Parlor bot ({level_name})"),
+            color: BOT_COLOR.to_string(),
+            handle: SessionHandle::bot(metrics),
+            bot: Some(level),
+        }
+    }
+
+    /// The bot of a kept game's seat, brought back.
+    pub fn bot_seat(seat: &LivePlayer, level: BotLevel, metrics: Arc<Metrics>) -> Player {
+        Player {
+            session: seat.session.clone(),
+            name: seat.name.clone(),
+            color: seat.color.clone(),
+            handle: SessionHandle::bot(metrics),
+            bot: Some(level),
+        }
+    }
+}
+
+/// Every bot's color: slate grey.
+const BOT_COLOR: &str = "#64748b";
 
 /// What a session asks of a game it plays or watches.
 #[derive(Message)]
@@ -1071,6 +1137,8 @@ pub enum LobbyAction {
     Join(String),
     /// `watch_game`, with the watch key.
     Watch(String),
+    /// `play_bot`
+    PlayBot(PlayBot),
 }
 
 /// A session asks to join (or create) a room; the Lobby checks every field.
@@ -1226,6 +1294,9 @@ pub struct LivePlayer {
     pub name: String,
     /// The color.
     pub color: String,
+    /// A bot's seat, at that level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot: Option<BotLevel>,
 }
 
 /// A session seated in a game in play, as the store keeps it: enough for

@@ -70,6 +70,20 @@ pub enum GameKind {
     Match3,
 }
 
+/// How well a bot plays (`play_bot.level`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, IntoStaticStr)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum BotLevel {
+    /// A random legal move, except a win in one.
+    Easy,
+    /// Also blocks a win in one and prefers the centre.
+    #[default]
+    Medium,
+    /// Perfect tic-tac-toe; an alpha-beta search at connect four.
+    Hard,
+}
+
 /// How a game ended, as `game_over.result` says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, IntoStaticStr, EnumIter)]
 #[serde(rename_all = "snake_case")]

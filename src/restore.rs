@@ -123,6 +123,9 @@ impl Restorer<'_> {
     /// session was never written cannot be resumed: its game waits out the
     /// grace and ends as the rules say.
     fn player(&mut self, game_id: &str, seat: &LivePlayer) -> Player {
+        if let Some(level) = seat.bot {
+            return Player::bot_seat(seat, level, self.shared.metrics.clone());
+        }
         let seated = match self.seated.entry(seat.session.clone()) {
             Entry::Occupied(seated) => seated.into_mut(),
             Entry::Vacant(vacant) => vacant.insert(Seated::start(
@@ -141,6 +144,7 @@ impl Restorer<'_> {
             name: seat.name.clone(),
             color: seat.color.clone(),
             handle: seated.handle.clone(),
+            bot: None,
         }
     }
 
@@ -166,6 +170,7 @@ impl Restorer<'_> {
             metrics: self.shared.metrics.clone(),
             store: self.store.clone(),
             created: None,
+            answers: None,
         };
         let restoring = Restoring { moves, started_at };
         let link = match game::restore_game(self.workers, game.game, new, restoring) {
@@ -180,6 +185,7 @@ impl Restorer<'_> {
             seat,
             name: player.name.clone(),
             color: player.color.clone(),
+            bot: player.bot.is_some(),
         });
         Some(RestoredGame {
             link,

@@ -4,8 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Ending, MoveError, Rules};
-use crate::protocol::{GameKind, GameResult};
+use rand::{rngs::StdRng, SeedableRng};
+
+use super::{bot::BotPlay, rules::Thinker, Ending, MoveError, Rules};
+use crate::protocol::{BotLevel, GameKind, GameResult};
 
 /// Rows on the board.
 const ROWS: usize = 6;
@@ -102,6 +104,13 @@ impl Rules for Connect4 {
 
     fn ending(&self) -> Option<Ending<[u8; 2]>> {
         self.ending.clone()
+    }
+
+    fn thinker(&self, level: BotLevel, seed: u64) -> Option<Thinker<Connect4Move>> {
+        let game = self.clone();
+        Some(Box::new(move || {
+            game.bot_move(level, &mut StdRng::seed_from_u64(seed))
+        }))
     }
 }
 

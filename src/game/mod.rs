@@ -5,6 +5,7 @@
 //! Adding a game means one new rules file, one variant of
 //! [`GameKind`] and one line in `registered`.
 
+pub mod bot;
 pub mod connect4;
 pub mod match3;
 pub mod rules;
@@ -137,11 +138,13 @@ mod tests {
             name: session.to_string(),
             color: "#000000".to_string(),
             handle: handle.clone(),
+            bot: None,
         };
         let settings = GameSettings {
             reconnect_grace: Duration::from_secs(5),
             linger: Duration::from_secs(5),
             keep_in_play: true,
+            bot_delay: Duration::ZERO,
         };
         let lobby = Nobody.start();
         let link = Game::<R>::launch(
@@ -159,6 +162,7 @@ mod tests {
                 metrics: Arc::new(Metrics::new()),
                 store: store.clone(),
                 created: None,
+                answers: None,
             },
         );
         (link, frames)

@@ -3,7 +3,11 @@
 
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::protocol::{GameKind, GameResult};
+use crate::protocol::{BotLevel, GameKind, GameResult};
+
+/// A bot thinking about its move: run on a blocking thread, it answers
+/// the move (or `None` if the game is over).
+pub type Thinker<Move> = Box<dyn FnOnce() -> Option<Move> + Send>;
 
 /// The end of a game as the rules see it.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +66,12 @@ pub trait Rules: Unpin + Send + 'static {
     /// The score so far, for games that keep one (shown when a game ends
     /// by resignation or abandonment too).
     fn score(&self) -> Option<u32> {
+        None
+    }
+    /// How a bot at `level` chooses the move of the seat to move, on a
+    /// copy of the game, drawing its chance from `seed`; `None` for games
+    /// bots do not play (match three).
+    fn thinker(&self, _level: BotLevel, _seed: u64) -> Option<Thinker<Self::Move>> {
         None
     }
 }

@@ -11,6 +11,10 @@
 //! before the move is announced, so a restart loses none) and the record
 //! when it ends. A game kept in the store is brought back after a restart
 //! (`Game::restore`). A panic in the rules ends this game only.
+//!
+//! A seat may be a bot's: the game has it think on a blocking thread (never
+//! its own) when its turn comes, and plays its move after
+//! `games.bot_delay_ms`, as if it came from a session.
 
 use std::{
     collections::HashMap,
@@ -34,8 +38,8 @@ use crate::{
     },
     metrics::Metrics,
     protocol::{
-        self, ErrorCode, GameRecord, GameResult, GameStatus, HistoryEntry, PlayerInfo, Refusal,
-        RequestId, ServerMsg, StoredPlayer,
+        self, BotLevel, ErrorCode, GameRecord, GameResult, GameStatus, HistoryEntry, PlayerInfo,
+        Refusal, RequestId, ServerMsg, StoredPlayer,
     },
     workers::Workers,
 };
@@ -52,6 +56,9 @@ pub struct GameSettings {
     /// unless Redis is the store (a cluster), where another node takes
     /// them over.
     pub keep_in_play: bool,
+    /// How long after the move it answers a bot's move comes
+    /// (`games.bot_delay_ms`).
+    pub bot_delay: Duration,
 }
 
 impl GameSettings {
@@ -61,6 +68,7 @@ impl GameSettings {
             reconnect_grace: Duration::from_millis(config.games.reconnect_grace_ms.get()),
             linger: Duration::from_millis(config.games.linger_ms),
             keep_in_play: !config.store_in_memory() || config.clustered(),
+            bot_delay: Duration::from_millis(config.games.bot_delay_ms),
         }
     }
 }
@@ -93,6 +101,9 @@ pub struct NewGame {
     /// For a private game, the creator's `game_created` answer: the game
     /// sends it once the creator knows the game's link.
     pub created: Option<ByteString>,
+    /// The session whose request `game_start` answers (`play_bot`), with
+    /// the request's `id`.
+    pub answers: Option<(String, Option<RequestId>)>,
 }
 
 /// A game in play when the server last stopped, brought back: its moves
@@ -120,6 +131,8 @@ struct Occupant {
     away: bool,
     /// The timer that abandons the game if the player stays away.
     grace: Option<SpawnHandle>,
+    /// Set for a bot's seat, at that level: never away, played by the game.
+    bot: Option<BotLevel>,
 }
 
 /// How a game ended, once it has.
@@ -174,6 +187,8 @@ pub struct Game<R: Rules> {
     started_at: Option<SystemTime>,
     /// A private game's `game_created` answer, until its creator is linked.
     created: Option<ByteString>,
+    /// The request `game_start` answers, until it is sent.
+    answers: Option<(String, Option<RequestId>)>,
 }
 
 impl<R: Rules> Actor for Game<R> {
@@ -186,7 +201,8 @@ impl<R: Rules> Actor for Game<R> {
             seat.addr.link_game(link.clone());
         }
         if self.restored {
-            return self.await_players(ctx);
+            self.await_players(ctx);
+            return self.bot_turn(ctx);
         }
         // After the link, so that a move sent on `game_created` finds the
         // game; before `game_start` (a match three game starts at once).
@@ -197,7 +213,11 @@ impl<R: Rules> Actor for Game<R> {
             }
         }
         if self.is_full() {
-            self.begin(None);
+            let answers = self.answers.take();
+            let cause = answers
+                .as_ref()
+                .map(|(session, id)| (session.as_str(), id.as_ref()));
+            self.begin(cause, ctx);
         }
     }
 
@@ -235,7 +255,7 @@ impl<R: Rules> Game<R> {
         game.restored = true;
         game.started_at = Some(restoring.started_at);
         for occupant in game.seats.iter_mut().flatten() {
-            occupant.away = true;
+            occupant.away = occupant.bot.is_none();
         }
         let id = game.id.clone();
         let addr = workers.start(|_| game);
@@ -265,6 +285,7 @@ impl<R: Rules> Game<R> {
             seed: new.seed,
             started_at: None,
             created: new.created,
+            answers: new.answers,
         }
     }
 
@@ -273,7 +294,7 @@ impl<R: Rules> Game<R> {
     fn await_players(&mut self, ctx: &mut Context<Self>) {
         let grace = self.settings.reconnect_grace;
         for (seat, occupant) in self.seats.iter_mut().enumerate() {
-            if let Some(occupant) = occupant {
+            if let Some(occupant) = occupant.as_mut().filter(|occupant| occupant.away) {
                 let abandon =
                     move |game: &mut Self, ctx: &mut Context<Self>| game.abandon(seat, ctx);
                 occupant.grace = Some(ctx.run_later(grace, abandon));
@@ -290,6 +311,7 @@ impl<R: Rules> Game<R> {
             session: occupant.session.clone(),
             name: occupant.name.clone(),
             color: occupant.color.clone(),
+            bot: occupant.bot,
         });
         self.store.save_live_game(SaveLiveGame(LiveGame {
             game_id: self.id.clone(),
@@ -332,6 +354,7 @@ impl<R: Rules> Game<R> {
                     seat: Self::seat_name(seat),
                     name,
                     color,
+                    bot: occupant.bot.is_some(),
                 })
             })
             .collect()
@@ -414,7 +437,7 @@ impl<R: Rules> Game<R> {
     }
 
     /// Sends `game_start` to every player (with `you`) and spectator.
-    fn begin(&mut self, cause: Option<(&str, Option<&RequestId>)>) {
+    fn begin(&mut self, cause: Option<(&str, Option<&RequestId>)>, ctx: &mut Context<Self>) {
         self.started_at = Some(SystemTime::now());
         self.keep();
         let start_for = |you: Option<usize>| ServerMsg::GameStart {
@@ -439,6 +462,41 @@ impl<R: Rules> Game<R> {
         for addr in self.spectators.values() {
             addr.send(for_spectators.clone());
         }
+        self.bot_turn(ctx);
+    }
+
+    /// If the seat to move is a bot's, has it think on a blocking thread
+    /// and plays its move once `games.bot_delay_ms` have passed since
+    /// now, the moment of the move it answers (never before). A game that
+    /// moved on meanwhile (a resignation, an abandon) ignores the answer.
+    fn bot_turn(&mut self, ctx: &mut Context<Self>) {
+        if self.status() != GameStatus::Playing {
+            return;
+        }
+        let Some(seat) = self.rules.turn() else {
+            return;
+        };
+        let Some(occupant) = self.seats.get(seat).and_then(Option::as_ref) else {
+            return;
+        };
+        let Some(level) = occupant.bot else { return };
+        let Some(think) = self.rules.thinker(level, rand::random()) else {
+            return;
+        };
+        let session = occupant.session.clone();
+        let number = self.moves.len();
+        let delay = actix_rt::time::sleep(self.settings.bot_delay);
+        let thinking = actix_rt::task::spawn_blocking(think);
+        let answer = async move { tokio::join!(delay, thinking).1 };
+        ctx.spawn(answer.into_actor(self).map(move |thought, game, ctx| {
+            if game.moves.len() != number || game.over.is_some() {
+                return;
+            }
+            match thought.ok().flatten().map(|mv| serde_json::to_value(&mv)) {
+                Some(Ok(fields)) => game.on_move(&session, &fields, None, ctx),
+                _ => game.crash(&session, None, ctx),
+            }
+        }));
     }
 
     /// The first of not_a_player, game_over, not_your_turn that applies to
@@ -547,9 +605,12 @@ impl<R: Rules> Game<R> {
             turn: self.turn(),
         };
         self.broadcast(&moved, Some((session, id)));
-        if let Some(ending) = self.rules.ending() {
-            let line = serde_json::to_value(&ending.line).unwrap_or(Value::Array(Vec::new()));
-            self.finish(ending.result, ending.winner, line, ending.score, ctx);
+        match self.rules.ending() {
+            Some(ending) => {
+                let line = serde_json::to_value(&ending.line).unwrap_or(Value::Array(Vec::new()));
+                self.finish(ending.result, ending.winner, line, ending.score, ctx);
+            }
+            None => self.bot_turn(ctx),
         }
     }
 
@@ -688,7 +749,7 @@ impl<R: Rules> Game<R> {
             *slot = Some(occupant(msg.player));
         }
         if self.is_full() {
-            self.begin(Some((&session, msg.id.as_ref())));
+            self.begin(Some((&session, msg.id.as_ref())), ctx);
         }
     }
 
@@ -746,7 +807,7 @@ impl<R: Rules> Game<R> {
         let Some(Some(occupant)) = self.seats.get_mut(seat) else {
             return;
         };
-        if occupant.away {
+        if occupant.away || occupant.bot.is_some() {
             return;
         }
         occupant.away = true;
@@ -829,6 +890,7 @@ fn occupant(player: Player) -> Occupant {
         addr: player.handle,
         away: false,
         grace: None,
+        bot: player.bot,
     }
 }
 

@@ -3,8 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Ending, MoveError, Rules};
-use crate::protocol::{GameKind, GameResult};
+use rand::{rngs::StdRng, SeedableRng};
+
+use super::{bot::BotPlay, rules::Thinker, Ending, MoveError, Rules};
+use crate::protocol::{BotLevel, GameKind, GameResult};
 
 /// Cells on the board.
 const CELLS: usize = 9;
@@ -99,9 +101,29 @@ impl Rules for TicTacToe {
     fn ending(&self) -> Option<Ending<u8>> {
         self.ending.clone()
     }
+
+    fn thinker(&self, level: BotLevel, seed: u64) -> Option<Thinker<TicTacToeMove>> {
+        let game = self.clone();
+        Some(Box::new(move || {
+            game.bot_move(level, &mut StdRng::seed_from_u64(seed))
+        }))
+    }
 }
 
 impl TicTacToe {
+    /// A game at `cells` (no line on it), with the seat to move that the
+    /// marks imply.
+    #[cfg(test)]
+    pub(crate) fn from_cells(cells: [Option<Mark>; CELLS]) -> TicTacToe {
+        let marks = cells.iter().filter(|cell| cell.is_some()).count();
+        let full = marks == CELLS;
+        TicTacToe {
+            board: cells,
+            turn: (!full).then_some(marks % 2),
+            ending: None,
+        }
+    }
+
     /// Ends the game if `seat`'s last move won or filled the board.
     fn settle(&mut self, seat: usize) {
         let mark = if seat == 0 { Mark::X } else { Mark::O };

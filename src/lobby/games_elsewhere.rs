@@ -27,7 +27,10 @@ use std::{collections::HashSet, sync::Arc, time::SystemTime};
 
 use actix::prelude::*;
 
-use super::{matchmaking::GameEntry, Entry, Lobby, RestoredGame};
+use super::{
+    matchmaking::{Asker, GameEntry},
+    Entry, Lobby, RestoredGame,
+};
 use crate::{
     cluster::{
         game_key,
@@ -147,7 +150,7 @@ impl Lobby {
             self.answer_queued(&waiting, kind);
             let players = [&waiting, &session].map(|id| self.player(id));
             let players = players.into_iter().flatten().collect();
-            return self.start(kind, players, game, true, None, ctx);
+            return self.start(kind, players, game, true, Asker::Nobody, ctx);
         }
         let Some(finder) = self.seat_of(&session) else {
             return;
@@ -173,7 +176,7 @@ impl Lobby {
     /// Answers `session`'s `find_game` with `queued`, unless it has been:
     /// once the cluster's queue has it, or it is paired (a match may reach
     /// its node before the queue's answer).
-    fn answer_queued(&mut self, session: &str, kind: GameKind) {
+    pub(super) fn answer_queued(&mut self, session: &str, kind: GameKind) {
         let Some(id) = self.unqueued.remove(session) else {
             return;
         };
@@ -183,7 +186,7 @@ impl Lobby {
     }
 
     /// Whether `session` is connected and waits for a game of `kind`.
-    fn still_queued(&self, session: &str, kind: GameKind) -> bool {
+    pub(super) fn still_queued(&self, session: &str, kind: GameKind) -> bool {
         self.sessions
             .get(session)
             .is_some_and(|entry| entry.queued == Some(kind) && entry.connected().is_some())
@@ -489,7 +492,7 @@ impl Lobby {
             .or_default()
             .insert(finder.session.clone(), from);
         let players = self.player(waiting).into_iter().chain([finder]).collect();
-        self.start(kind, players, game, true, None, ctx);
+        self.start(kind, players, game, true, Asker::Nobody, ctx);
     }
 
     /// A move or resignation from another node for game `game`.
@@ -712,11 +715,15 @@ impl Lobby {
         let players: Vec<Player> = live
             .players
             .iter()
-            .map(|player| Player {
-                session: player.session.clone(),
-                name: player.name.clone(),
-                color: player.color.clone(),
-                handle: node.remote_session(&key, &player.session),
+            .map(|player| match player.bot {
+                Some(level) => Player::bot_seat(player, level, self.metrics.clone()),
+                None => Player {
+                    session: player.session.clone(),
+                    name: player.name.clone(),
+                    color: player.color.clone(),
+                    handle: node.remote_session(&key, &player.session),
+                    bot: None,
+                },
             })
             .collect();
         let started_at = humantime::parse_rfc3339(&live.started_at).unwrap_or(SystemTime::now());
@@ -733,6 +740,7 @@ impl Lobby {
             metrics: self.metrics.clone(),
             store: self.store.clone(),
             created: None,
+            answers: None,
         };
         let restoring = Restoring { moves, started_at };
         let link = game::restore_game(&self.workers, live.game, new, restoring)?;
@@ -746,6 +754,7 @@ impl Lobby {
                     seat,
                     name: player.name.clone(),
                     color: player.color.clone(),
+                    bot: player.bot.is_some(),
                 })
                 .collect(),
             seated: live
@@ -821,6 +830,7 @@ fn player_elsewhere(node: &Arc<RedisNode>, game: &str, seat: Seat) -> Player {
         session: seat.session,
         name: seat.name,
         color: seat.color,
+        bot: None,
     }
 }
 

@@ -14,7 +14,10 @@ use crate::{
         GameClosed, GameFinished, GameLink, LobbyAction, LobbyRequest, Player, SessionHandle,
         TakeSeat, Watch,
     },
-    protocol::{self, ErrorCode, GameKind, GameListing, PlayerInfo, Refusal, RequestId, ServerMsg},
+    protocol::{
+        self, BotLevel, ErrorCode, First, GameKind, GameListing, PlayBot, PlayerInfo, Refusal,
+        RequestId, ServerMsg,
+    },
 };
 
 /// Drops a random u64 to 53 bits, the integers a JSON number holds exactly.
@@ -73,8 +76,16 @@ impl GameEntry {
     }
 }
 
-/// A private game's creator and the `create_game` request to answer.
-type Creator<'a> = (&'a str, Option<&'a RequestId>);
+/// Whose request a new game answers, and how.
+#[derive(Clone, Copy)]
+pub(super) enum Asker<'a> {
+    /// A quick match: nobody's request (each player was answered `queued`).
+    Nobody,
+    /// `create_game`: the creator gets `game_created`.
+    Creator(&'a str, Option<&'a RequestId>),
+    /// `play_bot`: the player's `game_start` answers it.
+    Player(&'a str, Option<&'a RequestId>),
+}
 
 /// Lists the quick matches in progress, for `/api/games`.
 #[derive(Message)]
@@ -104,6 +115,7 @@ impl Handler<LobbyRequest> for Lobby {
             LobbyAction::Create(kind) => self.create(&session, kind, id, ctx).map(|()| None),
             LobbyAction::Join(key) => self.join(&session, &key, id, ctx).map(|()| None),
             LobbyAction::Watch(key) => self.watch(&session, &handle, &key, id, ctx).map(|()| None),
+            LobbyAction::PlayBot(play) => self.play_bot(&session, &play, id, ctx).map(|()| None),
         };
         match answer {
             Ok(Some(reply)) => handle.reply(&reply, id),
@@ -129,6 +141,7 @@ impl Lobby {
             return Err(Refusal::new(ErrorCode::AlreadyQueued, "find_game", message));
         }
         self.check_game_count(session, "find_game")?;
+        self.offer_bot_later(session, kind, ctx);
         if game::seats(kind).len() > 1 && !self.backplane.is_local() {
             // The queue is the cluster's: `queued` once in it.
             self.find_elsewhere(session, kind, Some(id.cloned()), ctx);
@@ -136,12 +149,18 @@ impl Lobby {
         }
         handle.reply(&ServerMsg::Queued { game: kind }, id);
         if game::seats(kind).len() == 1 {
-            self.launch(kind, vec![session.to_string()], true, None, ctx);
+            self.launch(kind, vec![session.to_string()], true, Asker::Nobody, ctx);
             return Ok(None);
         }
         match self.pop_live(kind) {
             Some(opponent) => {
-                self.launch(kind, vec![opponent, session.to_string()], true, None, ctx);
+                self.launch(
+                    kind,
+                    vec![opponent, session.to_string()],
+                    true,
+                    Asker::Nobody,
+                    ctx,
+                );
             }
             None => {
                 self.queues
@@ -170,9 +189,80 @@ impl Lobby {
             kind,
             vec![session.to_string()],
             false,
-            Some((session, id)),
+            Asker::Creator(session, id),
             ctx,
         );
+        Ok(())
+    }
+
+    /// Has `session`, now looking for a game of `kind`, play a medium bot
+    /// if it is still alone in the queue after `games.bot_after_ms`.
+    fn offer_bot_later(&mut self, session: &str, kind: GameKind, ctx: &mut Context<Self>) {
+        if self.bot_after.is_zero() || game::seats(kind).len() != 2 {
+            return;
+        }
+        let Some(entry) = self.sessions.get_mut(session) else {
+            return;
+        };
+        entry.finds += 1;
+        let (session, finds) = (session.to_string(), entry.finds);
+        ctx.run_later(self.bot_after, move |lobby, ctx| {
+            lobby.bot_instead(&session, kind, finds, ctx);
+        });
+    }
+
+    /// `session` waited alone too long for a game of `kind` (its `finds`-th
+    /// find): it leaves the queue and plays a medium bot, with the same
+    /// `game_start` a match would bring.
+    fn bot_instead(&mut self, session: &str, kind: GameKind, finds: u64, ctx: &mut Context<Self>) {
+        let same_wait = self
+            .sessions
+            .get(session)
+            .is_some_and(|entry| entry.finds == finds);
+        if !same_wait || !self.still_queued(session, kind) {
+            return;
+        }
+        self.answer_queued(session, kind);
+        self.cancel(session, kind);
+        let Some(person) = self.player(session) else {
+            return;
+        };
+        let bot = Player::bot(BotLevel::Medium, self.metrics.clone());
+        let game_id = identity::new_id(identity::GAME_PREFIX);
+        self.start(kind, vec![person, bot], game_id, true, Asker::Nobody, ctx);
+    }
+
+    /// `play_bot`: a game against a bot at once, on this node, listed like
+    /// a quick match; its `game_start` answers the request.
+    fn play_bot(
+        &mut self,
+        session: &str,
+        play: &PlayBot,
+        id: Option<&RequestId>,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), Refusal> {
+        if game::seats(play.game).len() != 2 {
+            let message = format!("{} is played alone: it has no bot", play.game.as_str());
+            return Err(Refusal::new(ErrorCode::BadRequest, "play_bot", message));
+        }
+        self.check_game_count(session, "play_bot")?;
+        let Some(person) = self.player(session) else {
+            return Ok(());
+        };
+        let bot = Player::bot(play.level, self.metrics.clone());
+        let bot_first = match play.first {
+            First::You => false,
+            First::Bot => true,
+            First::Random => rand::random(),
+        };
+        let players = if bot_first {
+            vec![bot, person]
+        } else {
+            vec![person, bot]
+        };
+        let game_id = identity::new_id(identity::GAME_PREFIX);
+        let asker = Asker::Player(session, id);
+        self.start(play.game, players, game_id, true, asker, ctx);
         Ok(())
     }
 
@@ -289,6 +379,7 @@ impl Lobby {
                 seat,
                 name: player.name.clone(),
                 color: player.color.clone(),
+                bot: player.bot.is_some(),
             });
             game.seated.push(session.clone());
         }
@@ -353,18 +444,18 @@ impl Lobby {
             name: entry.name.clone(),
             color: entry.color.clone(),
             handle: entry.handle.clone()?,
+            bot: None,
         })
     }
 
-    /// Starts a game of `kind` with `players` seated in order. A private
-    /// game (`create_game`) names its creator and the request to answer
-    /// with `game_created`.
+    /// Starts a game of `kind` with `players` seated in order. `asker`
+    /// names the request the game answers, if any.
     fn launch(
         &mut self,
         kind: GameKind,
         players: Vec<String>,
         listed: bool,
-        creator: Option<Creator<'_>>,
+        asker: Asker<'_>,
         ctx: &mut Context<Self>,
     ) {
         let players: Vec<Player> = players
@@ -372,7 +463,7 @@ impl Lobby {
             .filter_map(|session| self.player(session))
             .collect();
         let game_id = identity::new_id(identity::GAME_PREFIX);
-        self.start(kind, players, game_id, listed, creator, ctx);
+        self.start(kind, players, game_id, listed, asker, ctx);
     }
 
     /// Starts game `game_id` of `kind` with `players` (here or on other
@@ -383,7 +474,7 @@ impl Lobby {
         players: Vec<Player>,
         game_id: String,
         listed: bool,
-        creator: Option<Creator<'_>>,
+        asker: Asker<'_>,
         ctx: &mut Context<Self>,
     ) {
         let watch_secret = identity::new_secret();
@@ -395,6 +486,7 @@ impl Lobby {
                 seat,
                 name: player.name.clone(),
                 color: player.color.clone(),
+                bot: player.bot.is_some(),
             });
         let infos: Vec<PlayerInfo> = infos.collect();
         let seated = players
@@ -412,7 +504,11 @@ impl Lobby {
         let join_secret = (game::seats(kind).len() > players.len()).then(identity::new_secret);
         // The game itself answers its creator: after the link, before
         // `game_start` (it runs on another thread than the Lobby).
-        let created = creator.map(|(_, id)| {
+        let created = match asker {
+            Asker::Creator(_, id) => Some(id),
+            _ => None,
+        };
+        let created = created.map(|id| {
             let created = ServerMsg::GameCreated {
                 game_id: game_id.clone(),
                 game: kind,
@@ -441,6 +537,10 @@ impl Lobby {
                 metrics: self.metrics.clone(),
                 store: self.store.clone(),
                 created,
+                answers: match asker {
+                    Asker::Player(session, id) => Some((session.to_string(), id.cloned())),
+                    _ => None,
+                },
             },
         );
         let entry = GameEntry {
@@ -448,7 +548,10 @@ impl Lobby {
             join_secret,
             watch_hash: identity::secret_hash(&watch_secret),
             watch_key,
-            creator: creator.map(|(session, _)| session.to_string()),
+            creator: match asker {
+                Asker::Creator(session, _) => Some(session.to_string()),
+                _ => None,
+            },
             listed,
             players: infos,
             seated,

@@ -80,6 +80,9 @@ struct Entry {
     drops: u64,
     /// The game the session is queued for, if any.
     queued: Option<GameKind>,
+    /// Bumped at every `find_game`, so that a bot offered for an earlier
+    /// wait does nothing.
+    finds: u64,
     /// Games the session sits in, by id (until they stop).
     games: Vec<String>,
     /// Rooms the session is in (away or not).
@@ -102,6 +105,7 @@ impl Entry {
             away: None,
             drops: 0,
             queued: None,
+            finds: 0,
             games: Vec::new(),
             rooms: Vec::new(),
             lost_rooms: Vec::new(),
@@ -139,6 +143,9 @@ pub struct Lobby {
     connections: u64,
     /// Games one session may wait in or play at once (`games.max_per_session`).
     max_games: usize,
+    /// A quick-match player alone this long plays a bot (`games.bot_after_ms`;
+    /// zero: never).
+    bot_after: Duration,
     /// Room sizes and the rooms' shared settings.
     room_limits: RoomLimits,
     /// Queue, game and room counters.
@@ -223,6 +230,7 @@ impl Lobby {
             away_grace: config.away_grace(),
             connections: 0,
             max_games: config.games.max_per_session.get(),
+            bot_after: Duration::from_millis(config.games.bot_after_ms),
             room_limits,
             metrics,
             store,

@@ -67,6 +67,9 @@ pub struct PlayerInfo {
     pub name: String,
     /// The player's color.
     pub color: String,
+    /// `true` for a bot's seat; absent for people.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub bot: bool,
 }
 
 /// One game in `GET /api/games`: a quick match in progress.
@@ -93,6 +96,9 @@ pub struct StoredPlayer {
     pub name: String,
     /// The color then.
     pub color: String,
+    /// `true` for a bot's seat; absent for people.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bot: bool,
 }
 
 impl From<&PlayerInfo> for StoredPlayer {
@@ -101,6 +107,7 @@ impl From<&PlayerInfo> for StoredPlayer {
             seat: player.seat.to_string(),
             name: player.name.clone(),
             color: player.color.clone(),
+            bot: player.bot,
         }
     }
 }

@@ -9,7 +9,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{ErrorCode, GameKind, Refusal, RequestId, Role, RoomKind};
+use super::{BotLevel, ErrorCode, GameKind, Refusal, RequestId, Role, RoomKind};
 
 /// Every request a client may send.
 #[derive(Debug)]
@@ -24,6 +24,8 @@ pub enum ClientMsg {
     CancelFind(GameChoice),
     /// `create_game`: start a private game.
     CreateGame(GameChoice),
+    /// `play_bot`: play the computer.
+    PlayBot(PlayBot),
     /// `join_game`: take the free seat of a private game.
     JoinGame(JoinGame),
     /// `watch_game`: spectate a game.
@@ -58,6 +60,7 @@ impl ClientMsg {
             "find_game" => ClientMsg::FindGame(fields(value)?),
             "cancel_find" => ClientMsg::CancelFind(fields(value)?),
             "create_game" => ClientMsg::CreateGame(fields(value)?),
+            "play_bot" => ClientMsg::PlayBot(fields(value)?),
             "join_game" => ClientMsg::JoinGame(fields(value)?),
             "watch_game" => ClientMsg::WatchGame(fields(value)?),
             "move" => {
@@ -111,6 +114,32 @@ pub struct SetName {
 pub struct GameChoice {
     /// The kind of game.
     pub game: GameKind,
+}
+
+/// `{"type":"play_bot","game":"connect4","level":"hard","first":"you"}`
+#[derive(Debug, Clone, Deserialize)]
+pub struct PlayBot {
+    /// The kind of game (two-player kinds only).
+    pub game: GameKind,
+    /// How well the bot plays; medium when absent.
+    #[serde(default)]
+    pub level: BotLevel,
+    /// Who moves first; the player when absent.
+    #[serde(default)]
+    pub first: First,
+}
+
+/// `play_bot.first`: who takes the first seat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum First {
+    /// The player.
+    #[default]
+    You,
+    /// The bot.
+    Bot,
+    /// Either, by chance.
+    Random,
 }
 
 /// `{"type":"join_game","join_key":"…"}`

@@ -53,6 +53,7 @@ impl Session {
             ClientMsg::CreateGame(GameChoice { game }) => {
                 self.ask_lobby(LobbyAction::Create(game), id)
             }
+            ClientMsg::PlayBot(play) => self.ask_lobby(LobbyAction::PlayBot(play), id),
             ClientMsg::JoinGame(JoinGame { join_key }) => {
                 self.ask_lobby(LobbyAction::Join(join_key), id)
             }

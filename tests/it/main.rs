@@ -5,6 +5,7 @@
 mod support;
 
 mod binary;
+mod bots;
 mod cluster;
 mod games;
 mod heartbeat;

@@ -236,3 +236,35 @@ async fn a_count_from_before_a_restart_never_recovers() {
     assert_eq!(state["moves"].as_array().unwrap().len(), 1);
     yellow.play(&id, 1).await;
 }
+
+#[tokio::test]
+async fn a_game_against_the_bot_goes_on_after_kill_9() {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("parlor.db");
+    let db = ("PARLOR_STORE__PATH", path.to_str().unwrap());
+    let quick = ("PARLOR_GAMES__BOT_DELAY_MS", "0");
+    let mut server = spawn_binary(&[], &[db, quick]);
+    let mut player = Player::join(&server).await;
+    let start = player
+        .client
+        .ask(json!({"type":"play_bot","game":"connect4","level":"easy"}))
+        .await;
+    let id = start["game_id"].clone();
+    player.play(&id, 0).await;
+    assert_eq!(player.client.recv_type("moved").await["seat"], "yellow");
+    server.child.kill().expect("kill -9");
+    exited(server).await;
+    let server = spawn_binary(&[], &[db, quick]);
+    let resumed = player.resume(&server).await;
+    assert_eq!(resumed["games"], json!([id]), "{resumed}");
+    let state = player.client.recv_type("game_state").await;
+    assert_eq!(state["players"][1]["bot"], true, "{state}");
+    assert_eq!(state["turn"], "red");
+    // The bot, brought back with its game, answers the next move.
+    player.play(&id, 0).await;
+    let answer = player.client.recv_type("moved").await;
+    assert_eq!(
+        (&answer["seat"], &answer["game_id"]),
+        (&json!("yellow"), &id)
+    );
+}
