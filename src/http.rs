@@ -24,13 +24,13 @@ use actix_service::{
     fn_service, map_config, IntoServiceFactory, ServiceFactory, ServiceFactoryExt,
 };
 use actix_web::{
-    dev::{AppConfig, ServiceRequest},
+    dev::{AppConfig, ServiceRequest, ServiceResponse},
     http::{
         header::{self, CacheDirective, EntityTag, HeaderValue},
         StatusCode,
     },
     middleware::Logger,
-    web, App, HttpMessage, HttpRequest, HttpResponse,
+    web, App, HttpMessage, HttpRequest, HttpResponse, Responder,
 };
 use serde::{Deserialize, Serialize};
 use socket2::{Domain, SockRef, Socket, Type};
@@ -261,7 +261,28 @@ fn static_files(cfg: &mut web::ServiceConfig, pages: &Pages) {
             );
         }
         Pages::Folder(dir) => {
-            cfg.service(actix_files::Files::new("/", dir).index_file("index.html"));
+            let missing = dir.join(NOT_FOUND_PAGE);
+            let not_found = actix_web::dev::fn_service(move |req: ServiceRequest| {
+                let missing = missing.clone();
+                async move {
+                    let (req, _) = req.into_parts();
+                    let page = actix_files::NamedFile::open_async(&missing).await;
+                    let response = match page {
+                        Ok(page) => page
+                            .customize()
+                            .with_status(StatusCode::NOT_FOUND)
+                            .respond_to(&req)
+                            .map_into_boxed_body(),
+                        Err(_) => not_found_text(),
+                    };
+                    Ok(ServiceResponse::new(req, response))
+                }
+            });
+            cfg.service(
+                actix_files::Files::new("/", dir)
+                    .index_file("index.html")
+                    .default_handler(not_found),
+            );
         }
     }
 }
@@ -275,9 +296,12 @@ async fn built_in_page(req: HttpRequest, path: web::Path<String>) -> HttpRespons
         name.push_str("index.html");
     }
     let Some(file) = BuiltInPages::get(&name) else {
-        return HttpResponse::NotFound()
-            .content_type(with_charset("text/plain"))
-            .body("not found\n");
+        return match BuiltInPages::get(NOT_FOUND_PAGE) {
+            Some(page) => HttpResponse::NotFound()
+                .content_type(with_charset("text/html"))
+                .body(page.data.into_owned()),
+            None => not_found_text(),
+        };
     };
     let hash: String = file
         .metadata
@@ -301,6 +325,16 @@ async fn built_in_page(req: HttpRequest, path: web::Path<String>) -> HttpRespons
     response
         .content_type(with_charset(file.metadata.mimetype()))
         .body(file.data.into_owned())
+}
+
+/// The page of a path that names none: a link home.
+const NOT_FOUND_PAGE: &str = "404.html";
+
+/// A 404 without the page (a folder of pages that lacks it).
+fn not_found_text() -> HttpResponse {
+    HttpResponse::NotFound()
+        .content_type(with_charset("text/plain"))
+        .body("not found\n")
 }
 
 /// Whether the browser's copy (`If-None-Match`) is `etag`.

@@ -1,6 +1,7 @@
 // The landing page: who you are (name and colour from `welcome`, changed
 // with `set_name`), quick matches with a waiting state (`find_game`,
-// `queued`, `cancel_find`), private games with shareable links
+// `queued`, `cancel_find`), games against the computer (`play_bot`, also
+// offered after BOT_OFFER_MS alone in a queue), private games with shareable links
 // (`create_game` → `game_created`), live games to watch (`/api/games`), and
 // rooms to join or open (`/api/rooms`). A started game (`game_start`) opens
 // the game page, which resumes this session with the token in sessionStorage.
@@ -19,6 +20,8 @@ const errorEl = $("error");
 
 /** How often the live games and rooms lists are fetched again. */
 const REFRESH_MS = 3000;
+/** How long a quick match waits before the page offers the computer instead. */
+const BOT_OFFER_MS = 10000;
 /** sessionStorage key of the private game this tab created and waits on. */
 const PRIVATE_KEY = "parlor.private";
 
@@ -31,13 +34,23 @@ const KIND_HINTS = {
 };
 
 let statusTimer = null;
+/** Shows "Play the computer instead" once a quick match has waited a while. */
+let botOfferTimer = null;
 /** The game kind this tab is queued for, or null. */
 let queuedFor = null;
 /** The private game this tab waits on: `{game_id, game, join_key, watch_key}`. */
 let privateGame = readPrivate();
 
+/** Buttons waiting for the answer to their request, by request id: busy until it comes. */
+const pending = new Map();
+
 const client = connect({
+  "*"(msg) {
+    if (msg.id !== undefined) release(msg.id);
+  },
   welcome(msg) {
+    // A new connection answers nothing the old one asked.
+    for (const id of [...pending.keys()]) release(id);
     showProfile(msg.name, msg.color);
     // A new connection is in no queue: a dropped session left it.
     setQueued(null);
@@ -97,10 +110,17 @@ form.addEventListener("submit", (ev) => {
 document.addEventListener("click", (ev) => {
   const target = ev.target.closest("button");
   if (!target) return;
-  const { find, create, cancel, copy } = target.dataset;
-  if (find) request({ type: "find_game", game: find });
-  if (create) request({ type: "create_game", game: create });
-  if (cancel) request({ type: "cancel_find", game: cancel });
+  if (target.dataset.busy) return;
+  const { find, create, cancel, copy, bot, botInstead } = target.dataset;
+  if (find) busyUntilAnswered(target, request({ type: "find_game", game: find }));
+  if (create) busyUntilAnswered(target, request({ type: "create_game", game: create }));
+  if (cancel) busyUntilAnswered(target, request({ type: "cancel_find", game: cancel }));
+  if (bot) busyUntilAnswered(target, playBot(bot));
+  if (botInstead) {
+    // Out of the queue first: a queued match counts toward the games a
+    // session may wait in.
+    if (request({ type: "cancel_find", game: botInstead })) busyUntilAnswered(target, playBot(botInstead));
+  }
   if (copy) copyField($(copy), target);
 });
 
@@ -110,13 +130,28 @@ $("private-cancel").addEventListener("click", () => {
   forgetPrivate();
 });
 
-/** Sends a request, or says in the page that we are offline. */
+/** Sends a request and returns its id, or says in the page that we are offline (null). */
 function request(msg) {
-  if (client.send(msg) === null) {
-    showError(errorEl, "Not connected to Parlor right now. Try again in a moment.");
-    return false;
-  }
-  return true;
+  const id = client.send(msg);
+  if (id === null) showError(errorEl, "Not connected to Parlor right now. Try again in a moment.");
+  return id;
+}
+
+/** Keeps `button` busy (disabled) until request `id` is answered, so a second click asks nothing. */
+function busyUntilAnswered(button, id) {
+  if (id === null) return;
+  button.dataset.busy = "true";
+  button.disabled = true;
+  pending.set(id, button);
+}
+
+/** Request `id` was answered: its button is free again, unless the page has locked it meanwhile. */
+function release(id) {
+  const button = pending.get(id);
+  if (!button) return;
+  pending.delete(id);
+  delete button.dataset.busy;
+  button.disabled = button.matches("[data-find], [data-create], [data-bot]") && (queuedFor !== null || privateGame !== null);
 }
 
 /** Shows a name and colour; the name is user text, so textContent only. */
@@ -140,6 +175,13 @@ function flashStatus(text) {
 
 // Quick match
 
+/** Starts a game against the computer at the level chosen on `game`'s card. */
+function playBot(game) {
+  const select = document.querySelector(`select[data-level="${game}"]`);
+  const level = select ? select.value : "medium";
+  return request({ type: "play_bot", game, level });
+}
+
 /** Shows the waiting state on `game`'s card (or none), and locks the rest. */
 function setQueued(game) {
   queuedFor = game;
@@ -148,11 +190,19 @@ function setQueued(game) {
     card.classList.toggle("is-waiting", waiting);
     const box = card.querySelector(".queue-box");
     if (box) box.hidden = !waiting;
-    for (const button of card.querySelectorAll("[data-find], [data-create]")) {
+    for (const button of card.querySelectorAll("[data-find], [data-create], [data-bot]")) {
       button.disabled = game !== null;
     }
   }
   $("queue-status").textContent = game ? `Looking for a ${GAME_NAMES[game].toLowerCase()} opponent…` : "";
+  for (const offer of document.querySelectorAll("[data-bot-instead]")) offer.hidden = true;
+  clearTimeout(botOfferTimer);
+  if (game) {
+    botOfferTimer = setTimeout(() => {
+      const offer = document.querySelector(`[data-bot-instead="${game}"]`);
+      if (offer && queuedFor === game) offer.hidden = false;
+    }, BOT_OFFER_MS);
+  }
 }
 
 /** Opens the game page for a started game; the new page resumes this session. */
@@ -191,7 +241,7 @@ function showPrivate() {
   $("private-join-link").value = `${base.href}?join=${encodeURIComponent(privateGame.join_key)}`;
   $("private-watch-link").value = `${base.href}?watch=${encodeURIComponent(privateGame.watch_key)}`;
   $("private").hidden = false;
-  for (const button of document.querySelectorAll("[data-find], [data-create]")) button.disabled = true;
+  for (const button of document.querySelectorAll("[data-find], [data-create], [data-bot]")) button.disabled = true;
 }
 
 function forgetPrivate() {

@@ -271,7 +271,8 @@ function renderPlayers() {
         el("span", { class: "player-seat" },
           el("span", { class: `seat-mark seat-${seat}`, "aria-hidden": "true" }),
           seat === "solo" ? "" : info.labels[seat],
-          game.you === seat ? el("span", { class: "you-tag" }, "you") : null)));
+          game.you === seat ? el("span", { class: "you-tag" }, "you") : null,
+          player.bot === true ? el("span", { class: "you-tag bot-tag" }, "computer") : null)));
   });
   $("players").replaceChildren(...chips);
 }

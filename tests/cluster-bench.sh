@@ -22,9 +22,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 MODE=${1:?idle or chat}
 NODES=${2:?nodes}
-BIN=target/release/parlor
+BIN=${PARLOR_BIN:-target/release/parlor}
 LOAD=target/release/parlor-load
-cargo build --release --quiet
+[ -n "${PARLOR_BIN:-}" ] || cargo build --release --quiet
 DIR=$(mktemp -d /tmp/parlor-cluster-bench.XXXXXX)
 # Every node shares core 0: one worker thread each (NODE_WORKERS=0 is one
 # per core, the server's default).

@@ -80,9 +80,15 @@ async fn the_built_in_pages_are_served_with_their_content_types() {
 #[tokio::test]
 async fn unknown_paths_are_404_as_a_page_and_as_json_under_api() {
     let server = TestServer::start();
-    let page = server.fetch("/no-such-page.html", &[]).await;
+    let page = server.fetch("/no/such-page.html", &[]).await;
     assert_eq!(page.status, 404);
-    assert!(page.content_type.starts_with("text/plain"), "{page:?}");
+    assert!(page.content_type.starts_with("text/html"), "{page:?}");
+    assert!(
+        page.body.contains(r#"href="/""#),
+        "a link home: {}",
+        page.body
+    );
+    assert_eq!(page.body, static_file("404.html"));
     let api = server.fetch("/api/no-such-thing", &[]).await;
     assert_eq!(
         (api.status, api.body.as_str()),
