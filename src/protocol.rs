@@ -125,6 +125,9 @@ pub enum RoomKind {
     Stage,
     /// A shared board of moving players and zombies.
     Canvas,
+    /// A shared board of word tiles (magnetic poetry): chat's routing; the
+    /// page draws the board and publishes it with `state`.
+    Board,
 }
 
 /// A member's role in a room.
@@ -232,7 +235,7 @@ impl RoomKind {
     pub fn default_role(self) -> Role {
         match self {
             RoomKind::Stage => Role::Controller,
-            RoomKind::Chat | RoomKind::Canvas => Role::Member,
+            RoomKind::Chat | RoomKind::Canvas | RoomKind::Board => Role::Member,
         }
     }
 
@@ -240,7 +243,7 @@ impl RoomKind {
     pub fn allows(self, role: Role) -> bool {
         match self {
             RoomKind::Stage => matches!(role, Role::Host | Role::Controller),
-            RoomKind::Chat | RoomKind::Canvas => role == Role::Member,
+            RoomKind::Chat | RoomKind::Canvas | RoomKind::Board => role == Role::Member,
         }
     }
 }

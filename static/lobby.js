@@ -26,11 +26,12 @@ const BOT_OFFER_MS = 10000;
 const PRIVATE_KEY = "parlor.private";
 
 const GAME_NAMES = { tictactoe: "Tic-tac-toe", connect4: "Connect four", match3: "Match three" };
-const KIND_NAMES = { chat: "Chat", stage: "Stage", canvas: "Canvas" };
+const KIND_NAMES = { chat: "Chat", stage: "Stage", canvas: "Canvas", board: "Poetry board" };
 const KIND_HINTS = {
   chat: "Talk with everyone in the room; newcomers see the recent messages.",
   stage: "One big screen (the host) and phones as controllers.",
   canvas: "Move your square with the mouse or a finger. Watch out for zombies.",
+  board: "Drag word tiles on a shared board and write a poem together.",
 };
 
 let statusTimer = null;

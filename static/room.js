@@ -1,4 +1,4 @@
-// The room page: `room.html?room=NAME&kind=chat|stage|canvas&role=…&zombies=N`.
+// The room page: `room.html?room=NAME&kind=chat|stage|canvas|board&role=…&zombies=N`.
 //
 // Joins the room (`join_room`; a resumed session is rejoined by the server),
 // keeps the member list (`room_joined`, `member_joined`, `member_left`,
@@ -13,15 +13,17 @@
 // - stage controller (`role=controller`): large touch buttons that
 //   `broadcast {button}` (the server delivers them to the hosts only);
 // - canvas: players as coloured squares following the mouse or a finger
-//   (`pos`, at most once per canvas tick), zombies, from `frame` events.
+//   (`pos`, at most once per canvas tick), zombies, from `frame` events;
+// - board: a poetry board of word tiles to drag (`board.js`).
 
+import { createBoard } from "./board.js";
 import { connect, el, safeColor, initialOf, param, showError } from "./client.js";
 
 const $ = (id) => document.getElementById(id);
 const errorEl = $("error");
 
-const KINDS = ["chat", "stage", "canvas"];
-const KIND_TITLES = { chat: "Chat room", stage: "Stage", canvas: "Canvas" };
+const KINDS = ["chat", "stage", "canvas", "board"];
+const KIND_TITLES = { chat: "Chat room", stage: "Stage", canvas: "Canvas", board: "Poetry board" };
 /** Room names, as the protocol allows them. */
 const ROOM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 /** Zombies a canvas room may hold, fixed by the protocol. */
@@ -585,7 +587,15 @@ canvas.board.addEventListener("pointerdown", (ev) => {
   canvas.point(ev);
 });
 
-const views = { chat, host, pad, canvas };
+// Board
+
+const board = createBoard({
+  element: $("poetry"),
+  send: (frame) => joined && client.send({ ...frame, room: roomName }),
+  colorOf: (session) => members.get(session)?.color,
+});
+
+const views = { chat, host, pad, canvas, board };
 
 // The page
 

@@ -903,3 +903,46 @@ async fn a_canvas_newcomer_learns_the_tick_and_sees_the_board_at_once() {
     let (chat, _) = join(&mut bob, "talk", "chat").await;
     assert!(chat.get("tick_hz").is_none(), "{chat}");
 }
+
+#[tokio::test]
+async fn a_board_room_routes_like_chat_and_never_keeps_a_moving_state() {
+    let server = TestServer::with(|config| {
+        config.rooms.state_request_timeout_ms = NonZero::new(200).unwrap();
+    });
+    let (mut ada, _) = server.connect().await;
+    let (joined, state) = join(&mut ada, "poems", "board").await;
+    assert_eq!(
+        (&joined["kind"], &joined["members"][0]["role"]),
+        (&json!("board"), &json!("member"))
+    );
+    assert_eq!(state["data"], Value::Null);
+    let placed = json!({"words":[{"id":0,"text":"moon","x":0.1,"y":0.2}]});
+    ada.send(json!({"type":"state","room":"poems","action":"move_word","data":placed}))
+        .await;
+    let dragging = json!({"words":[{"id":0,"text":"moon","x":0.5,"y":0.5}]});
+    ada.send(json!({"type":"state","room":"poems","action":"moving","data":dragging}))
+        .await;
+    let (mut grace, _) = server.connect().await;
+    let host = grace
+        .ask(json!({"type":"join_room","room":"poems","kind":"board","role":"host"}))
+        .await;
+    assert_eq!(
+        host["code"], "bad_request",
+        "a board has members only: {host}"
+    );
+    grace
+        .send(json!({"type":"join_room","room":"poems","kind":"board"}))
+        .await;
+    // Ada does not answer in time: Grace gets the snapshot, the dropped tile.
+    next_of(&mut ada, "state_request").await;
+    grace.recv_type("room_joined").await;
+    let state = grace.recv_type("room_state").await;
+    assert_eq!((&state["data"], &state["from"]), (&placed, &Value::Null));
+    grace
+        .send(json!({"type":"broadcast","room":"poems","data":{"drag":{"id":0,"x":0.3,"y":0.3}}}))
+        .await;
+    let relayed = next_of(&mut ada, "message").await;
+    assert_eq!(relayed["data"]["drag"]["x"], 0.3);
+    let rooms = server.get_json("/api/rooms").await;
+    assert_eq!(rooms[0]["kind"], "board", "{rooms}");
+}
