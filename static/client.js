@@ -19,6 +19,13 @@ export const RESUME_KEY = "parlor.resume";
 
 /** sessionStorage prefix keeping a game's watch key for the game page. */
 export const WATCH_PREFIX = "parlor.watch.";
+/**
+ * localStorage key of the private games this browser created, in any tab
+ * (`[{game_id, join_key, at}]`): a game page recognises its own invite link.
+ */
+export const CREATED_KEY = "parlor.created";
+/** Created games kept in that list. */
+export const CREATED_KEEP = 20;
 
 /** Close code the server uses when another connection resumed this session. */
 const CLOSE_TAKEN_OVER = 4001;
@@ -107,10 +114,55 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-/** Puts an error frame (or a plain message) in the page's error element. */
+/**
+ * Friendly words for every error code a page can meet (PROTOCOL.md,
+ * *Errors*), by `ref:code` where the request matters, else by code. The
+ * server's own message is for developers: it is never shown raw.
+ */
+const FRIENDLY = {
+  "set_name:name_invalid": "Names are 1 to 32 characters, with no control or text-direction characters.",
+  "find_game:already_queued": "You are already looking for a game.",
+  "join_game:not_found": "That join link no longer works: the game has started with someone else, or ended.",
+  "join_game:bad_request": "This is your own game: send the link to a friend instead.",
+  "watch_game:not_found": "There is no game to watch at that link any more.",
+  "join_room:bad_request": "That room cannot be opened: check its name, or it is a room of another kind.",
+  "join_room:not_found": "That room is gone.",
+  "move:not_your_turn": "It is not your turn yet.",
+  "move:not_found": "This game is no longer here.",
+  "resign:not_found": "This game is no longer here.",
+  bad_json: "The page sent something the server could not read. Reload the page.",
+  unknown_type: "The page asked for something the server does not know. Reload the page.",
+  bad_request: "Something in that request was not right. Reload the page and try again.",
+  rate_limited: "That was a lot at once: wait a moment and try again.",
+  unsupported: "The page sent something the server does not take. Reload the page.",
+  not_found: "That is no longer there.",
+  not_a_player: "You are watching this game: only its players can move.",
+  game_over: "This game is over.",
+  not_your_turn: "It is not your turn yet.",
+  illegal_move: "That move is not allowed.",
+  already_queued: "You are already looking for a game.",
+  room_full: "This room is full.",
+  too_many_rooms: "You are in as many rooms as you may be: leave one first.",
+  not_in_room: "You are no longer in this room.",
+  name_invalid: "Names are 1 to 32 characters, with no control or text-direction characters.",
+  too_many_games: "You are already in as many games as you may be: finish one first.",
+  unauthorized: "That needs the operators' token.",
+  unavailable: "Parlor is busy right now: try again in a moment.",
+  internal: "Something went wrong on the server. Try again.",
+};
+
+/** What to tell a person about an error frame, in plain words. */
+export function friendlyError(err) {
+  return FRIENDLY[`${err.ref}:${err.code}`] || FRIENDLY[err.code] || "Something went wrong. Try again.";
+}
+
+/**
+ * Puts a plain message, or an error frame in friendly words, in an error
+ * element; `{code, text}` is the page's own error with its own words.
+ */
 export function showError(el, err) {
   if (!el) return;
-  const text = typeof err === "string" ? err : err.message || err.code;
+  const text = typeof err === "string" ? err : err.text || friendlyError(err);
   el.dataset.code = typeof err === "string" ? "" : err.code || "";
   el.textContent = text;
   el.hidden = false;
@@ -288,7 +340,7 @@ export class ParlorClient {
     }
     const refusal = CLOSE_REFUSALS[ev.code];
     this.refused = Boolean(refusal);
-    if (refusal) showError(this.element("errorElement"), { code: `closed_${ev.code}`, message: refusal });
+    if (refusal) showError(this.element("errorElement"), { code: `closed_${ev.code}`, text: refusal });
     this.scheduleRetry();
   }
 

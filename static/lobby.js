@@ -7,7 +7,7 @@
 // the game page, which resumes this session with the token in sessionStorage.
 
 import {
-  connect, storeName, clearError, showError, el, safeColor, initialOf, WATCH_PREFIX,
+  connect, storeName, clearError, showError, el, safeColor, initialOf, WATCH_PREFIX, CREATED_KEY, CREATED_KEEP,
 } from "./client.js";
 
 const $ = (id) => document.getElementById(id);
@@ -78,6 +78,7 @@ const client = connect({
       game_id: msg.game_id, game: msg.game, join_key: msg.join_key, watch_key: msg.watch_key,
     };
     savePrivate();
+    keepCreated(msg);
     showPrivate();
   },
   game_start(msg) {
@@ -95,7 +96,11 @@ const client = connect({
   },
   error(msg) {
     if (msg.code === "name_invalid") input.focus();
-    if (msg.code === "already_queued") flashStatus("You are already looking for a game.");
+    // A game button's error goes on that game's card, next to the button.
+    const card = pending.get(msg.id)?.closest(".game-card");
+    if (!card) return false;
+    showCardError(card, msg);
+    return true;
   },
   state(state) {
     document.body.dataset.connection = state;
@@ -112,6 +117,7 @@ document.addEventListener("click", (ev) => {
   const target = ev.target.closest("button");
   if (!target) return;
   if (target.dataset.busy) return;
+  for (const line of document.querySelectorAll(".card-error")) line.hidden = true;
   const { find, create, cancel, copy, bot, botInstead } = target.dataset;
   if (find) busyUntilAnswered(target, request({ type: "find_game", game: find }));
   if (create) busyUntilAnswered(target, request({ type: "create_game", game: create }));
@@ -136,6 +142,16 @@ function request(msg) {
   const id = client.send(msg);
   if (id === null) showError(errorEl, "Not connected to Parlor right now. Try again in a moment.");
   return id;
+}
+
+/** Shows an error frame, in friendly words, on a game's card. */
+function showCardError(card, msg) {
+  let line = card.querySelector(".card-error");
+  if (!line) {
+    line = el("p", { class: "card-error", role: "alert" });
+    card.append(line);
+  }
+  showError(line, msg);
 }
 
 /** Keeps `button` busy (disabled) until request `id` is answered, so a second click asks nothing. */
@@ -254,6 +270,19 @@ function forgetPrivate() {
   }
   $("private").hidden = true;
   setQueued(queuedFor);
+}
+
+/** Remembers, for every tab of this browser, that this game's invite link is ours. */
+function keepCreated(msg) {
+  if (typeof msg.join_key !== "string") return;
+  try {
+    const created = JSON.parse(localStorage.getItem(CREATED_KEY) || "[]");
+    const kept = Array.isArray(created) ? created : [];
+    kept.push({ game_id: msg.game_id, join_key: msg.join_key, at: Date.now() });
+    localStorage.setItem(CREATED_KEY, JSON.stringify(kept.slice(-CREATED_KEEP)));
+  } catch {
+    // Then another tab cannot tell the link is ours; the server still refuses this tab's own join.
+  }
 }
 
 function savePrivate() {

@@ -13,7 +13,7 @@
 // `#board[data-busy]` while animating, `#board[data-moves]` moves shown.
 
 import {
-  connect, el, safeColor, initialOf, param, showError, clearError, WATCH_PREFIX,
+  connect, el, safeColor, initialOf, param, showError, clearError, WATCH_PREFIX, CREATED_KEY,
 } from "./client.js";
 
 const $ = (id) => document.getElementById(id);
@@ -110,11 +110,62 @@ function ready(info) {
     if (!watching) client.send({ type: "watch_game", watch_key: wanted.watchKey });
   } else if (mode === "join") {
     if (!wanted.joinKey) return unavailable("This invite link is incomplete.");
+    // Another tab of this browser created the game: joining would take the
+    // seat meant for the friend the link was sent to.
+    if (createdHere(wanted.joinKey)) {
+      return unavailable("This is the invite link of your own game, open in another tab. Send it to a friend: the game starts when they open it.");
+    }
     client.send({ type: "join_game", join_key: wanted.joinKey });
   } else if (!wanted.gameId) {
     unavailable("No game was named in the link.");
   } else if (!info.games.includes(wanted.gameId)) {
-    unavailable("This game is over or no longer available.");
+    explainGame(wanted.gameId);
+  }
+}
+
+/** Whether this browser created the private game of `joinKey` (the lobby keeps them in localStorage). */
+function createdHere(joinKey) {
+  try {
+    const created = JSON.parse(localStorage.getItem(CREATED_KEY) || "[]");
+    return Array.isArray(created) && created.some((entry) => entry && entry.join_key === joinKey);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A game this session does not sit in: offers to watch it while it is
+ * public and live, says it ended only when it has (its record is kept),
+ * and otherwise that it cannot be shown.
+ */
+async function explainGame(gameId) {
+  // Lists, not `/api/history/{id}`: an unknown id there is a 404, which
+  // the browser logs as an error.
+  const [live, ended] = await Promise.all([fetchJson("/api/games"), fetchJson("/api/history?limit=100")]);
+  const listed = Array.isArray(live) ? live.find((g) => g && g.game_id === gameId) : null;
+  const record = Array.isArray(ended) ? ended.find((g) => g && g.game_id === gameId) : null;
+  if (game) return;
+  if (listed && typeof listed.watch_key === "string") {
+    unavailable("You are not playing in this game, but you can watch it.");
+    const watch = $("watch-instead");
+    watch.href = `play.html?watch=${encodeURIComponent(listed.watch_key)}`;
+    watch.hidden = false;
+    return;
+  }
+  if (record) {
+    unavailable("This game has ended.");
+    statusEl.textContent = "Game over";
+    return;
+  }
+  unavailable("This game is not available: it may be private, or it never existed.");
+}
+
+async function fetchJson(path) {
+  try {
+    const response = await fetch(path, { cache: "no-store" });
+    return response.ok ? await response.json() : null;
+  } catch {
+    return null;
   }
 }
 
@@ -236,7 +287,8 @@ function renderAll() {
   document.title = `${info.title} · Parlor`;
   document.body.dataset.game = game.kind;
   $("game-title").textContent = info.title;
-  $("game-mode").textContent = game.you ? (game.status === "waiting" ? "Private game" : "Playing") : "Watching";
+  const over = game.status === "over" || game.status === "gone";
+  $("game-mode").textContent = over ? "Game over" : game.you ? (game.status === "waiting" ? "Private game" : "Playing") : "Watching";
   $("watching").hidden = Boolean(game.you);
   renderPlayers();
   renderStatus();
@@ -448,7 +500,8 @@ function renderActions() {
     ? (confirming ? "Really call off?" : "Call off")
     : (confirming ? "Really resign?" : "Resign");
   $("again").hidden = !player || playing || searching;
-  $("share").hidden = !shareLink();
+  // A finished game has nothing left to watch live.
+  $("share").hidden = !shareLink() || !playing;
 }
 
 // Playing

@@ -17,7 +17,7 @@
 // - board: a poetry board of word tiles to drag (`board.js`).
 
 import { createBoard } from "./board.js";
-import { connect, el, safeColor, initialOf, param, showError } from "./client.js";
+import { connect, el, friendlyError, safeColor, initialOf, param, showError } from "./client.js";
 
 const $ = (id) => document.getElementById(id);
 const errorEl = $("error");
@@ -126,7 +126,7 @@ const client = connect({
 
 function ready(info) {
   if (!ROOM_NAME.test(roomName)) {
-    showError(errorEl, "This link names no valid room. Room names use letters, digits, -, _ and . only.");
+    roomGone("This link names no valid room. Room names use letters, digits, -, _ and . only.");
     return;
   }
   if (!info.rooms.includes(roomName)) join();
@@ -160,7 +160,23 @@ function onError(msg) {
     showSuggestions(msg.message, msg.suggestions || []);
     return true;
   }
+  if (msg.code === "bad_request" && !joined) {
+    // The server names the room's kind when the link asked for another.
+    const kindNamed = KINDS.find((k) => (msg.message || "").endsWith(` is a ${k} room`));
+    roomGone(kindNamed && kindNamed !== kind
+      ? `“${roomName}” is a ${KIND_TITLES[kindNamed].toLowerCase()}, not a ${KIND_TITLES[kind].toLowerCase()}.`
+      : friendlyError(msg));
+    return true;
+  }
   return false;
+}
+
+/** The room cannot be shown: say why, with the way back, and nothing else. */
+function roomGone(text) {
+  document.body.dataset.gone = "true";
+  for (const part of document.querySelectorAll(".room-body, .room-tools, #suggestions, #error")) part.hidden = true;
+  $("room-gone-text").textContent = text;
+  $("room-gone").hidden = false;
 }
 
 function showSuggestions(message, names) {

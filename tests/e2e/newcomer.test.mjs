@@ -5,7 +5,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 
-import { PHONE, useServer, visit, waitForFrame, withPages } from "./helpers.mjs";
+import { PHONE, instrument, joinRoom, useServer, visit, waitForFrame, withPages } from "./helpers.mjs";
 
 describe("a newcomer's first steps", { timeout: 90000 }, () => {
   const parlor = useServer({ PARLOR_GAMES__BOT_DELAY_MS: "0" });
@@ -63,6 +63,78 @@ describe("a newcomer's first steps", { timeout: 90000 }, () => {
     });
   });
 
+  test("your own join link in another tab says so and takes no seat", async (t) => {
+    await withPages(parlor.browser, t, [{ name: "Host" }], async (host) => {
+      await visit(host, parlor.url);
+      await host.click('[data-create="tictactoe"]');
+      await host.waitForSelector("#private", { state: "visible" });
+      const link = await host.inputValue("#private-join-link");
+      const other = instrument(await host.context().newPage());
+      try {
+        await other.goto(link);
+        await other.waitForSelector('#status[data-state="gone"]');
+        assert.match(await other.textContent("#detail"), /your own game/);
+        assert.equal(other.wsFrames.some((f) => f.dir === "out" && f.msg.type === "join_game"), false);
+        assert.deepEqual(other.errors, []);
+      } finally {
+        await other.close();
+      }
+      // The seat is still free for the friend.
+      assert.ok(await host.isVisible("#private"));
+      assert.equal(host.wsFrames.some((f) => f.msg.type === "game_start"), false);
+    });
+  });
+
+  test("a live game you do not sit in is offered to watch; an ended one says so; a finished game stops saying playing", async (t) => {
+    const people = [{ name: "Player" }, { name: "Passer-by" }, { name: "Late" }];
+    await withPages(parlor.browser, t, people, async (player, passer, late) => {
+      await visit(player, parlor.url);
+      await player.click('[data-bot="tictactoe"]');
+      await player.waitForSelector('#board[data-status="playing"]');
+      const id = new URL(player.url()).searchParams.get("game");
+      assert.equal(await player.textContent("#game-mode"), "Playing");
+      assert.ok(await player.isVisible("#share"));
+
+      await visit(passer, parlor.url, `play.html?game=${id}`);
+      await passer.waitForSelector("#watch-instead", { state: "visible" });
+      assert.doesNotMatch(await passer.textContent("#detail"), /over|ended/);
+      await passer.click("#watch-instead");
+      await passer.waitForSelector('#board[data-status="playing"]');
+      assert.equal(await passer.textContent("#game-mode"), "Watching");
+
+      // The player resigns: both pages stop saying the game is on.
+      await player.click("#resign");
+      await player.click("#resign");
+      for (const page of [player, passer]) {
+        await page.waitForSelector('#status[data-state="over"]');
+        assert.equal(await page.textContent("#game-mode"), "Game over");
+        assert.equal(await page.isVisible("#share"), false, "no watch link for a finished game");
+      }
+      await visit(late, parlor.url, `play.html?game=${id}`);
+      await late.waitForFunction(() => /has ended/.test(document.querySelector("#detail").textContent));
+      assert.equal(await late.isVisible("#watch-instead"), false);
+    });
+  });
+
+  test("a room page for a bad name or the wrong kind shows only the error and the way back", async (t) => {
+    await withPages(parlor.browser, t, [{ name: "Owner" }, { name: "Lost" }], async (owner, lost) => {
+      await visit(lost, parlor.url, "room.html?room=no%20spaces!&kind=chat");
+      await lost.waitForSelector("#room-gone", { state: "visible" });
+      assert.match(await lost.textContent("#room-gone-text"), /names no valid room/);
+      assert.equal(await lost.isVisible(".room-body"), false);
+      assert.equal(await lost.isVisible("#invite"), false);
+
+      await joinRoom(owner, parlor.url, "kinds-1", "chat");
+      await visit(lost, parlor.url, "room.html?room=kinds-1&kind=canvas");
+      await lost.waitForSelector("#room-gone", { state: "visible" });
+      assert.match(await lost.textContent("#room-gone-text"), /is a chat room, not a canvas/);
+      assert.equal(await lost.isVisible(".room-body"), false);
+      await lost.click("#back-home");
+      await lost.waitForSelector('#connection[data-state="open"]');
+      assert.equal(new URL(lost.url()).pathname, "/");
+    });
+  });
+
   for (const [button, type] of [
     ['[data-find="match3"]', "find_game"],
     ['[data-create="tictactoe"]', "create_game"],
@@ -82,4 +154,48 @@ describe("a newcomer's first steps", { timeout: 90000 }, () => {
       });
     });
   }
+});
+
+describe("errors in plain words", { timeout: 60000 }, () => {
+  const parlor = useServer({ PARLOR_GAMES__MAX_PER_SESSION: "1" });
+
+  test("every error code has friendly words, and no raw server text is shown", async (t) => {
+    await withPages(parlor.browser, t, [{}], async (page) => {
+      await visit(page, parlor.url);
+      const codes = ["bad_json", "unknown_type", "bad_request", "rate_limited", "unsupported", "not_found",
+        "not_a_player", "game_over", "not_your_turn", "illegal_move", "already_queued", "room_full",
+        "too_many_rooms", "not_in_room", "name_invalid", "too_many_games", "unauthorized", "unavailable", "internal"];
+      const words = await page.evaluate(async (all) => {
+        const { friendlyError } = await import("/client.js");
+        return all.map((code) => friendlyError({ code, ref: "x", message: "raw server text" }));
+      }, codes);
+      for (const [i, text] of words.entries()) {
+        assert.ok(text.length > 10 && !text.includes("raw server text") && !text.includes("_"), `${codes[i]}: ${text}`);
+      }
+      // A name that breaks the rule, shown by the name field in words.
+      await page.fill("#name-input", "x".repeat(40));
+      await page.click('#name-form button[type="submit"]');
+      await page.waitForSelector('#error[data-code="name_invalid"]', { state: "visible" });
+      assert.match(await page.textContent("#error"), /^Names are 1 to 32 characters/);
+    });
+  });
+
+  test("a game button's error shows on its own card", async (t) => {
+    await withPages(parlor.browser, t, [{}], async (page) => {
+      await visit(page, parlor.url);
+      // One game at most: a private game waits; a second request is refused.
+      await page.click('[data-create="tictactoe"]');
+      await page.waitForSelector("#private", { state: "visible" });
+      await page.evaluate(() => {
+        // The lobby locks its buttons while the game waits; a second tab's
+        // stale page would not be locked.
+        for (const button of document.querySelectorAll("[data-bot]")) button.disabled = false;
+      });
+      await page.click('[data-bot="connect4"]');
+      const card = page.locator('.game-card[data-game="connect4"] .card-error');
+      await card.waitFor({ state: "visible" });
+      assert.match(await card.textContent(), /as many games as you may be/);
+      assert.equal(await page.isVisible("#error"), false, "not in the name card");
+    });
+  });
 });
