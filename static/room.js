@@ -49,6 +49,8 @@ const BUTTON_GLYPHS = { A: "A", B: "B", up: "▲", down: "▼", left: "◀", rig
 const PRESS_LOG = 12;
 /** `pos` is sent at most once per canvas tick; the tick until `room_joined` says it (`tick_hz`). */
 const DEFAULT_TICK_MS = 50;
+/** A zombie this close (in canvas units) to a player has caught it. */
+const CATCH_DISTANCE = 12;
 /** A leave waits this long for `room_left` before the page goes anyway. */
 const LEAVE_WAIT_MS = 800;
 
@@ -507,6 +509,9 @@ const canvas = {
   lastSentAt: 0,
   pendingPos: null,
   sendTimer: null,
+  /** Zombies (by index) on this page's player now, and how often one has caught it. */
+  touching: new Set(),
+  catches: 0,
 
   frame(msg) {
     canvas.draw(msg.players || [], msg.zombies || []);
@@ -558,6 +563,31 @@ const canvas = {
     const count = $("zombie-count");
     count.hidden = zombieList.length === 0;
     count.textContent = `${zombieList.length} ${zombieList.length === 1 ? "zombie" : "zombies"} shambling about.`;
+    canvas.caught(players.find((p) => p.session === me), zombieList);
+  },
+  /** A zombie that reaches this page's player catches it: a flash, and one more catch counted. */
+  caught(mine, zombieList) {
+    const touching = new Set();
+    if (mine) {
+      zombieList.forEach((z, i) => {
+        if (Math.hypot(Number(z.x) - Number(mine.x), Number(z.y) - Number(mine.y)) <= CATCH_DISTANCE) touching.add(i);
+      });
+    }
+    const fresh = [...touching].filter((i) => !canvas.touching.has(i)).length;
+    canvas.touching = touching;
+    if (fresh === 0) return;
+    canvas.catches += fresh;
+    canvas.board.dataset.catches = String(canvas.catches);
+    const line = $("caught");
+    line.textContent = `Caught ${canvas.catches} ${canvas.catches === 1 ? "time" : "times"}! Keep moving.`;
+    line.hidden = false;
+    const dot = canvas.board.querySelector(".player-dot.me");
+    for (const node of [canvas.board, dot]) {
+      if (!node) continue;
+      node.classList.remove("caught");
+      void node.offsetWidth;
+      node.classList.add("caught");
+    }
   },
   point(ev) {
     const rect = canvas.board.getBoundingClientRect();

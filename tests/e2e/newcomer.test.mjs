@@ -135,6 +135,62 @@ describe("a newcomer's first steps", { timeout: 90000 }, () => {
     });
   });
 
+  for (const [width, height] of [[844, 390], [390, 844]]) {
+    test(`the stage controller fits a ${width}×${height} phone without scrolling`, async (t) => {
+      const phone = { ...PHONE, viewport: { width, height } };
+      await withPages(parlor.browser, t, [phone], async (page) => {
+        await visit(page, parlor.url, "room.html?room=tv-fit&kind=stage&role=controller");
+        await page.waitForSelector("#pad-view", { state: "visible" });
+        const [scrollHeight, scrollWidth] = await page.evaluate(
+          () => [document.scrollingElement.scrollHeight, document.scrollingElement.scrollWidth]);
+        assert.ok(scrollHeight <= height && scrollWidth <= width, `page is ${scrollWidth}×${scrollHeight}`);
+        for (const button of await page.locator(".pad-btn").all()) {
+          const box = await button.boundingBox();
+          assert.ok(box.y >= 0 && box.y + box.height <= height && box.x + box.width <= width,
+            `${await button.getAttribute("data-button")} at ${JSON.stringify(box)}`);
+        }
+      });
+    });
+  }
+
+  test("a zombie that reaches you catches you: a flash and a count", async (t) => {
+    await withPages(parlor.browser, t, [{ name: "Prey" }], async (page) => {
+      await joinRoom(page, parlor.url, "zombie-catch", "canvas", { zombies: 20 });
+      assert.equal(await page.isVisible("#caught"), false);
+      const box = await page.locator("#canvas").boundingBox();
+      await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+      // Twenty zombies drift at 120 units a second; the nearest arrives soon.
+      await page.waitForSelector("#caught", { state: "visible", timeout: 20000 });
+      assert.match(await page.textContent("#caught"), /^Caught \d+ times?!/);
+      assert.ok(Number(await page.getAttribute("#canvas", "data-catches")) >= 1);
+      const flashed = await page.$eval(".player-dot.me", (dot) => dot.classList.contains("caught"));
+      assert.ok(flashed, "your square flashes");
+    });
+  });
+
+  test("a name is up to 32 characters as a person counts them: a family emoji is one", async (t) => {
+    await withPages(parlor.browser, t, [{}], async (page) => {
+      await visit(page, parlor.url);
+      const family = "👨‍👩‍👧‍👦";
+      const longest = family + "x".repeat(31);
+      assert.equal(await page.getAttribute("#name-input", "maxlength"), null, "no UTF-16 limit on the input");
+      await page.fill("#name-input", longest);
+      await page.click('#name-form button[type="submit"]');
+      const profile = await waitForFrame(page, (m) => m.type === "profile");
+      assert.equal(profile.name, longest);
+      await page.waitForFunction((want) => document.querySelector("#my-name").textContent === want, longest);
+      for (const bad of [longest + "y", "Eve\u202Eevil"]) {
+        const before = page.wsFrames.length;
+        await page.fill("#name-input", bad);
+        await page.click('#name-form button[type="submit"]');
+        const err = await waitForFrame(page, (m) => m.type === "error", { after: before });
+        assert.equal(err.code, "name_invalid", bad);
+        await page.waitForSelector('#error[data-code="name_invalid"]', { state: "visible" });
+      }
+      assert.equal(await page.textContent("#my-name"), longest);
+    });
+  });
+
   for (const [button, type] of [
     ['[data-find="match3"]', "find_game"],
     ['[data-create="tictactoe"]', "create_game"],

@@ -1,6 +1,8 @@
 // Screenshots of Parlor's pages for the README: the lobby, each game
-// mid-play and each room kind, at 1280×800 and at 390×844, saved under
-// tests/e2e/screenshots/. Not part of the test run.
+// mid-play (one against the computer), each room kind and the page for an
+// unknown path, at 1280×800 and at 390×844 (and the stage controller held
+// sideways, 844×390), saved under tests/e2e/screenshots/. Not part of the
+// test run.
 //
 // Run from the repo root with: node tests/e2e/screenshots.mjs
 
@@ -19,8 +21,9 @@ const SIZES = {
   phone: { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 1 },
 };
 const HELPER = { viewport: { width: 1000, height: 800 } };
+const LANDSCAPE = { viewport: { width: 844, height: 390 }, isMobile: true, hasTouch: true, deviceScaleFactor: 1 };
 
-const server = await startServer();
+const server = await startServer({ PARLOR_GAMES__BOT_DELAY_MS: "300" });
 const browser = await launchBrowser();
 await mkdir(OUT, { recursive: true });
 const opened = [];
@@ -152,6 +155,58 @@ async function stage(size) {
   }
   await shoot(screen, `stage-host-${size}`);
   await shoot(pads[0], `stage-controller-${size}`);
+  if (size === "phone") {
+    const sideways = await person("Ada", LANDSCAPE);
+    await joinRoom(sideways, server.url, room, "stage", { role: "controller" });
+    await shoot(sideways, "stage-controller-landscape");
+  }
+  await closeAll();
+}
+
+/** Connect four against the hard computer, a few moves in. */
+async function bot(size) {
+  const page = await person("Ada", SIZES[size]);
+  await visit(page, server.url);
+  await page.selectOption('select[data-level="connect4"]', "hard");
+  await page.click('[data-bot="connect4"]');
+  await page.waitForURL(/play\.html\?game=/);
+  for (const [i, column] of [2, 4, 2].entries()) {
+    await dropDisc(page, column);
+    await movesShown([page], 2 * i + 2);
+  }
+  await shoot(page, `bot-${size}`);
+  await closeAll();
+}
+
+/** Two people writing on a poetry board. */
+async function board(size) {
+  const room = `verses-${size}`;
+  const grace = await person("Grace");
+  await joinRoom(grace, server.url, room, "board");
+  await grace.waitForSelector('#poetry:not([data-words="0"])');
+  const me = await person("Ada", SIZES[size]);
+  await joinRoom(me, server.url, room, "board");
+  await me.waitForSelector('#poetry:not([data-words="0"])');
+  // "the moon is gold" along the bottom, by both.
+  for (const [page, id, fx] of [[grace, 0, 0.1], [me, 2, 0.22], [grace, 30, 0.4], [me, 19, 0.5]]) {
+    const area = await page.locator("#poetry").boundingBox();
+    const tile = await page.locator(`#poetry [data-word="${id}"]`).boundingBox();
+    await page.mouse.move(tile.x + 5, tile.y + 5);
+    await page.mouse.down();
+    await page.mouse.move(area.x + area.width * fx + 5, area.y + area.height * 0.9, { steps: 6 });
+    await page.mouse.up();
+    await waitForFrame(page, (m) => m.type === "state" && m.action === "move_word", { dir: "out" });
+  }
+  await me.waitForTimeout(300);
+  await shoot(me, `board-${size}`);
+  await closeAll();
+}
+
+async function notFound(size) {
+  const page = await person("Ada", SIZES[size]);
+  await page.goto(new URL("no/such/page", server.url).href);
+  page.errors = page.errors.filter((err) => !/status of 404/.test(err));
+  await shoot(page, `not-found-${size}`);
   await closeAll();
 }
 
@@ -192,6 +247,9 @@ try {
     await chat(size);
     await stage(size);
     await canvas(size);
+    await bot(size);
+    await board(size);
+    await notFound(size);
   }
 } finally {
   await closeAll();
