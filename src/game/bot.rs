@@ -6,7 +6,10 @@
 //! - `easy` plays a random legal move, except that it takes a win in one;
 //! - `medium` also blocks the opponent's win in one and prefers the centre;
 //! - `hard` plays tic-tac-toe perfectly (a full minimax) and searches
-//!   connect four [`DEPTH`] plies with alpha-beta on bitboards.
+//!   connect four with alpha-beta on bitboards: always [`MIN_DEPTH`]
+//!   plies, then deeper while its [`BUDGET`] of thinking time lasts.
+
+use std::time::{Duration, Instant};
 
 use rand::{seq::SliceRandom, Rng};
 
@@ -148,8 +151,14 @@ const COLUMNS: usize = 7;
 const ROWS: usize = 6;
 /// Bits per column in a bitboard: the rows and one guard bit on top.
 const STRIDE: usize = ROWS + 1;
-/// Plies the hard bot searches ahead.
-pub const DEPTH: u32 = 9;
+/// Plies the hard bot always searches ahead (its own move included).
+pub const MIN_DEPTH: u32 = 9;
+/// Thinking time after which the hard bot stops searching deeper: a
+/// deeper search it cannot finish in time is dropped for the last one it
+/// finished (PROTOCOL.md asks for an answer within 100 ms of thinking).
+pub const BUDGET: Duration = Duration::from_millis(60);
+/// Nodes searched between looks at the clock.
+const CLOCK_EVERY: u64 = 4096;
 /// Columns from the centre out: better moves first, for more cut-offs.
 const ORDER: [usize; COLUMNS] = [3, 2, 4, 1, 5, 0, 6];
 /// The value of a win: more for a sooner one.
@@ -276,8 +285,12 @@ impl Position {
     }
 
     /// Negamax with alpha-beta: the value of the position for the side to
-    /// move, searching `depth` more plies.
-    fn negamax(&self, depth: u32, mut alpha: i32, beta: i32) -> i32 {
+    /// move, searching `depth` more plies (meaningless once `search` has
+    /// run out of time).
+    fn negamax(&self, depth: u32, mut alpha: i32, beta: i32, search: &mut Search) -> i32 {
+        if search.out_of_time() {
+            return 0;
+        }
         if self.moves as usize == ROWS * COLUMNS {
             return 0;
         }
@@ -291,7 +304,7 @@ impl Position {
         for column in self.playable() {
             let mut next = *self;
             next.play(column);
-            let value = -next.negamax(depth - 1, -beta, -alpha);
+            let value = -next.negamax(depth - 1, -beta, -alpha, search);
             best = best.max(value);
             alpha = alpha.max(value);
             if alpha >= beta {
@@ -300,6 +313,66 @@ impl Position {
         }
         best
     }
+}
+
+/// The clock of one search: none for the depth that must finish.
+struct Search {
+    /// When to give up; `None` searches to the end.
+    deadline: Option<Instant>,
+    /// Nodes searched so far.
+    nodes: u64,
+    /// Set once the deadline has passed: every value since is meaningless.
+    timed_out: bool,
+}
+
+impl Search {
+    fn out_of_time(&mut self) -> bool {
+        self.nodes += 1;
+        if self.nodes.is_multiple_of(CLOCK_EVERY) {
+            if let Some(deadline) = self.deadline {
+                self.timed_out |= Instant::now() >= deadline;
+            }
+        }
+        self.timed_out
+    }
+}
+
+/// The hard bot's column: the best of `playable` after a search of
+/// [`MIN_DEPTH`] plies, then of each deeper search finished within
+/// [`BUDGET`]; among equals, the most central.
+fn deepening(position: Position, playable: &[usize]) -> Option<usize> {
+    let started = Instant::now();
+    let mut chosen = None;
+    for depth in MIN_DEPTH..=(ROWS * COLUMNS) as u32 {
+        let deadline = (depth > MIN_DEPTH).then_some(started + BUDGET);
+        let mut search = Search {
+            deadline,
+            nodes: 0,
+            timed_out: false,
+        };
+        let mut best: Option<(i32, usize)> = None;
+        for &column in playable {
+            let mut next = position;
+            next.play(column);
+            let value = -next.negamax(depth - 1, -WIN * 2, WIN * 2, &mut search);
+            if best.is_none_or(|(top, _)| value > top) {
+                best = Some((value, column));
+            }
+        }
+        if search.timed_out {
+            break;
+        }
+        chosen = best.map(|(_, column)| column);
+        // A win or a loss found is final; a next depth that would take
+        // about as long as this one again, times the branching, would not
+        // fit in what is left.
+        let decided = best.is_some_and(|(value, _)| value.abs() > WIN / 2);
+        let spent = started.elapsed();
+        if decided || spent * 4 > BUDGET.saturating_sub(spent) {
+            break;
+        }
+    }
+    chosen
 }
 
 /// The bottom cell of every column.
@@ -335,21 +408,7 @@ impl BotPlay for Connect4 {
                     .ok()
                     .copied()
             }),
-            BotLevel::Hard => win.or_else(|| {
-                let mut best = (i32::MIN, Vec::new());
-                for &column in &playable {
-                    let mut next = position;
-                    next.play(column);
-                    let value = -next.negamax(DEPTH - 1, -WIN * 2, WIN * 2);
-                    if value > best.0 {
-                        best = (value, vec![column]);
-                    } else if value == best.0 {
-                        best.1.push(column);
-                    }
-                }
-                // Among equals, the first is the most central.
-                best.1.first().copied()
-            }),
+            BotLevel::Hard => win.or_else(|| deepening(position, &playable)),
         }?;
         Some(Connect4Move {
             column: column as u8,
