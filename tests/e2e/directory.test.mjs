@@ -87,6 +87,27 @@ describe("lobby directory", { timeout: 60000 }, () => {
     });
   });
 
+  test("the lobby opens a poetry board and lists it for others to join", async (t) => {
+    await withPages(parlor.browser, t, [{ name: "Poet" }, { name: "Reader" }], async (opener, other) => {
+      await visit(opener, parlor.url);
+      await opener.fill("#room-name", "e2e-verses");
+      await opener.selectOption("#room-kind", "board");
+      assert.match(await opener.textContent("#room-kind-hint"), /word tiles/);
+      await opener.click('#room-form button[type="submit"]');
+      await opener.waitForURL(/room\.html\?room=e2e-verses&kind=board/);
+      await opener.waitForSelector('#poetry:not([data-words="0"])');
+
+      await visit(other, parlor.url);
+      const item = other.locator('#rooms-list li[data-room="e2e-verses"]');
+      await item.waitFor();
+      assert.match(await item.textContent(), /Poetry board · 1 person/);
+      await item.locator("a").click();
+      await other.waitForURL(/room\.html\?room=e2e-verses&kind=board/);
+      await other.waitForSelector('#poetry:not([data-words="0"])');
+      assert.equal(await other.textContent("#room-kind"), "Poetry board");
+    });
+  });
+
   test("a stage room offers a screen and a controller link, both on a phone's screen", async (t) => {
     await withPages(parlor.browser, t, [{ name: "Screen" }, { name: "Ada", ...PHONE }], async (screen, other) => {
       await joinRoom(screen, parlor.url, "e2e-party-with-a-long-name", "stage", { role: "host" });
