@@ -1554,3 +1554,59 @@ async fn a_handed_over_session_whose_frames_are_gone_resyncs_and_stays_a_member(
         .await;
     assert_eq!(next_of(&mut ada, "message").await["data"], "back");
 }
+
+#[tokio::test]
+async fn a_bot_game_is_watched_and_listed_from_another_node_and_rebuilt_with_its_bot() {
+    let redis = Redis::start();
+    let doomed = node_process(&redis, "doomed");
+    let two = node(&redis, "two");
+    until_nodes(&two, 2).await;
+    let mut ada = Client::open(&format!("ws://{}/ws", doomed.addr)).await;
+    let ada_welcome = ada.recv_type("welcome").await;
+    let start = ada
+        .ask(json!({"type":"play_bot","game":"connect4","level":"easy"}))
+        .await;
+    assert_eq!(start["type"], "game_start", "{start}");
+    let game = start["game_id"].clone();
+    // Watched and listed from the other node, the bot marked as one.
+    let (mut watcher, _) = two.connect().await;
+    let state = watcher
+        .ask(json!({"type":"watch_game","watch_key":start["watch_key"]}))
+        .await;
+    assert_eq!(state["players"][1]["bot"], true, "{state}");
+    let listed = two.get_json("/api/games").await;
+    assert_eq!(
+        (&listed[0]["game_id"], &listed[0]["players"][1]["bot"]),
+        (&game, &json!(true)),
+        "{listed}"
+    );
+    let moved = ada
+        .ask(json!({"type":"move","game_id":game,"column":0}))
+        .await;
+    assert_eq!(moved["type"], "moved");
+    assert_eq!(skip_to(&mut ada, "moved").await["seat"], "yellow");
+    assert_eq!(skip_to(&mut watcher, "moved").await["seat"], "red");
+    assert_eq!(skip_to(&mut watcher, "moved").await["seat"], "yellow");
+    drop(doomed);
+    until_nodes(&two, 1).await;
+    // Ada resumes on the survivor, which rebuilds the game with its bot.
+    let (mut ada, _) = resume_on(&two, &ada_welcome).await;
+    let resumed = ada.recv_type("resumed").await;
+    assert_eq!(resumed["games"], json!([game]), "{resumed}");
+    let state = skip_to(&mut ada, "game_state").await;
+    assert_eq!(
+        (&state["turn"], &state["players"][1]["bot"]),
+        (&json!("red"), &json!(true)),
+        "{state}"
+    );
+    assert_eq!(state["moves"].as_array().map(Vec::len), Some(2));
+    let moved = ada
+        .ask(json!({"type":"move","game_id":game,"column":0}))
+        .await;
+    assert_eq!(moved["type"], "moved", "{moved}");
+    let answer = skip_to(&mut ada, "moved").await;
+    assert_eq!(
+        (&answer["seat"], &answer["game_id"]),
+        (&json!("yellow"), &game)
+    );
+}
