@@ -988,7 +988,14 @@ impl Lobby {
                             .take_session(&id, &given, &new, &owner, grace)
                             .await
                             .map(|taken| (id, taken, carried)),
-                        Ok(Ok((false, _))) => Ok((id, Taken::None, None)),
+                        // Not there: a stale token (the take finds another
+                        // secret), or a session its node gave up on, say a
+                        // hand-over it finished after an earlier attempt
+                        // had stopped waiting: that one is taken here.
+                        Ok(Ok((false, _))) => node
+                            .take_session(&id, &given, &new, &owner, grace)
+                            .await
+                            .map(|taken| (id, taken, None)),
                         _ => Err(Unavailable),
                     }
                 }

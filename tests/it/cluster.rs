@@ -1610,3 +1610,51 @@ async fn a_bot_game_is_watched_and_listed_from_another_node_and_rebuilt_with_its
         (&json!("yellow"), &game)
     );
 }
+
+#[tokio::test]
+async fn a_hand_over_finished_after_the_new_node_stopped_waiting_is_resumed_on_retry() {
+    let redis = Redis::start();
+    let url = redis.url();
+    // The old node as a process, to be paused; nobody takes it for dead.
+    let old = crate::support::spawn_binary(
+        &[],
+        &[
+            ("PARLOR_CLUSTER__REDIS_URL", &url),
+            ("PARLOR_CLUSTER__NODE_ID", "old"),
+            ("PARLOR_CLUSTER__HEARTBEAT_MS", "100"),
+            ("PARLOR_CLUSTER__NODE_TIMEOUT_MS", "30000"),
+        ],
+    );
+    let two = node_with(&redis, "two", |config| {
+        config.cluster.node_timeout_ms = std::num::NonZero::new(30_000).unwrap();
+        config.cluster.request_timeout_ms = std::num::NonZero::new(500).unwrap();
+    });
+    until_nodes(&two, 2).await;
+    let (mut bob, _) = two.connect().await;
+    join(&mut bob, "porch").await;
+    let mut ada = Client::open(&format!("ws://{}/ws", old.addr)).await;
+    let welcome = ada.recv_type("welcome").await;
+    join(&mut ada, "porch").await;
+    next_of(&mut bob, "member_joined").await;
+    let token = welcome["resume"].as_str().unwrap();
+    let resume = format!("resume={token}&received={}", ada.counted);
+    // The old node is too slow to hand her over in time: the new node
+    // answers 503, and stops waiting.
+    signal(old.child.id(), "-STOP");
+    let refused = Client::try_open(&two.ws_url(&resume), &[]).await.err();
+    assert_eq!(refused, Some(503));
+    // Awake, the old node finishes the hand-over nobody waits for any more.
+    signal(old.child.id(), "-CONT");
+    assert_eq!(ada.ending().await, crate::support::Ending::Closed(4001));
+    // The client's retry finds her session: the same one, in her room.
+    let (mut again, back) = two.connect_with(&resume).await;
+    assert_eq!(back["session"], welcome["session"], "the same session");
+    let resumed = again.recv_type("resumed").await;
+    assert_eq!(resumed["rooms"], json!(["porch"]), "{resumed}");
+    let joined = next_of(&mut again, "room_joined").await;
+    assert_eq!(joined["members"].as_array().unwrap().len(), 2, "{joined}");
+    next_of(&mut again, "room_state").await;
+    bob.send(json!({"type":"broadcast","room":"porch","data":"still here?"}))
+        .await;
+    assert_eq!(next_of(&mut again, "message").await["data"], "still here?");
+}
