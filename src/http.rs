@@ -263,20 +263,7 @@ fn static_files(cfg: &mut web::ServiceConfig, pages: &Pages) {
         Pages::Folder(dir) => {
             let missing = dir.join(NOT_FOUND_PAGE);
             let not_found = actix_web::dev::fn_service(move |req: ServiceRequest| {
-                let missing = missing.clone();
-                async move {
-                    let (req, _) = req.into_parts();
-                    let page = actix_files::NamedFile::open_async(&missing).await;
-                    let response = match page {
-                        Ok(page) => page
-                            .customize()
-                            .with_status(StatusCode::NOT_FOUND)
-                            .respond_to(&req)
-                            .map_into_boxed_body(),
-                        Err(_) => not_found_text(),
-                    };
-                    Ok(ServiceResponse::new(req, response))
-                }
+                folder_not_found(req, missing.clone())
             });
             cfg.service(
                 actix_files::Files::new("/", dir)
@@ -329,6 +316,28 @@ async fn built_in_page(req: HttpRequest, path: web::Path<String>) -> HttpRespons
 
 /// The page of a path that names none: a link home.
 const NOT_FOUND_PAGE: &str = "404.html";
+
+/// A path the folder of pages (`server.static_dir`) does not hold: its
+/// `404.html` (whole: no ETag or range, which could turn it into a 304 or
+/// a 206), or a plain 404 when it has none.
+async fn folder_not_found(
+    req: ServiceRequest,
+    page: PathBuf,
+) -> Result<ServiceResponse, actix_web::Error> {
+    let (req, _) = req.into_parts();
+    let response = match actix_files::NamedFile::open_async(&page).await {
+        Ok(page) => page
+            .use_etag(false)
+            .use_last_modified(false)
+            .prefer_utf8(true)
+            .customize()
+            .with_status(StatusCode::NOT_FOUND)
+            .respond_to(&req)
+            .map_into_boxed_body(),
+        Err(_) => not_found_text(),
+    };
+    Ok(ServiceResponse::new(req, response))
+}
 
 /// A 404 without the page (a folder of pages that lacks it).
 fn not_found_text() -> HttpResponse {

@@ -29,6 +29,7 @@ const TICK_MS = 50;
 /** Words a board may hold, and the longest word, for what arrives. */
 const MAX_WORDS = 200;
 const MAX_WORD_CHARS = 24;
+const MAX_ID_CHARS = 16;
 /** A tile another member drags stays marked this long after their last move. */
 const REMOTE_DRAG_MS = 1500;
 
@@ -40,6 +41,8 @@ const REMOTE_DRAG_MS = 1500;
 export function createBoard({ element, send, colorOf }) {
   /** The board as this page knows it: `{seed, words}`, or null before any. */
   let board = null;
+  /** Set while the board is one this page laid out and nobody has moved a tile on. */
+  let fresh = false;
   /** The tile being dragged here: `{id, dx, dy, moved}`. */
   let dragging = null;
   let pendingDrag = null;
@@ -76,7 +79,7 @@ export function createBoard({ element, send, colorOf }) {
     const perRow = 6;
     const rows = Math.ceil(WORDS.length / perRow);
     const words = WORDS.map((text, i) => ({
-      id: i,
+      id: String(i),
       text,
       x: round(0.02 + (i % perRow) * 0.16 + Math.random() * 0.03),
       y: round(0.03 + Math.floor(i / perRow) * (0.88 / rows) + Math.random() * 0.03),
@@ -147,6 +150,7 @@ export function createBoard({ element, send, colorOf }) {
     dragging = null;
     const word = held && wordOf(held.id);
     if (!word || !held.moved) return;
+    fresh = false;
     clearTimeout(dragTimer);
     dragTimer = null;
     pendingDrag = null;
@@ -157,7 +161,7 @@ export function createBoard({ element, send, colorOf }) {
   // What others do
 
   function moveFrom(from, move, dropped) {
-    const id = move && move.id;
+    const id = move && (typeof move.id === "number" || typeof move.id === "string") ? String(move.id) : null;
     const word = wordOf(id);
     if (!word || (dragging && dragging.id === id)) return;
     const x = fraction(move.x);
@@ -186,18 +190,24 @@ export function createBoard({ element, send, colorOf }) {
   function adopt(data) {
     const checked = checkBoard(data);
     if (!checked) return false;
+    // A tile held here is gone with the old board.
+    dragging = null;
+    clearTimeout(dragTimer);
+    dragTimer = null;
+    pendingDrag = null;
     board = checked;
+    fresh = false;
     render();
     return true;
   }
 
   return {
-    welcome() {},
     /** `room_state`: the board from a member or the store; none yet means this page starts it. */
     state(data) {
       if (adopt(data)) return;
       if (board) return;
       board = newBoard();
+      fresh = true;
       render();
       send({ type: "state", action: "new_board", data: board });
       send({ type: "broadcast", data: { board } });
@@ -206,9 +216,13 @@ export function createBoard({ element, send, colorOf }) {
       const data = msg.data || {};
       if (data.drag) moveFrom(msg.from, data.drag, false);
       if (data.drop) moveFrom(msg.from, data.drop, true);
-      if (data.board) {
+      // Two pages that laid out a board at once keep the lower seed's,
+      // before anyone moves a tile; a board is never replaced after that.
+      if (data.board && fresh) {
         const theirs = checkBoard(data.board);
-        if (theirs && (!board || theirs.seed < board.seed)) adopt(theirs);
+        if (theirs && theirs.seed < board.seed && adopt(theirs)) {
+          send({ type: "state", action: "new_board", data: board });
+        }
       }
     },
     snapshot() {
@@ -223,14 +237,17 @@ function checkBoard(data) {
   const words = [];
   const ids = new Set();
   for (const word of data.words.slice(0, MAX_WORDS)) {
-    const id = word && word.id;
-    if ((typeof id !== "number" && typeof id !== "string") || ids.has(id)) continue;
-    if (typeof word.text !== "string" || word.text.length === 0) continue;
+    // Ids as short strings, so `1` and `"1"` are one tile.
+    const raw = word && word.id;
+    if (typeof raw !== "number" && typeof raw !== "string") continue;
+    const id = String(raw).slice(0, MAX_ID_CHARS);
+    if (ids.has(id) || typeof word.text !== "string" || word.text.length === 0) continue;
     const x = fraction(word.x);
     const y = fraction(word.y);
     if (x === null || y === null) continue;
     ids.add(id);
-    words.push({ id, text: word.text.slice(0, MAX_WORD_CHARS), x, y });
+    // Cut by code points, never inside one.
+    words.push({ id, text: Array.from(word.text).slice(0, MAX_WORD_CHARS).join(""), x, y });
   }
   if (words.length === 0) return null;
   const seed = Number.isFinite(data.seed) ? data.seed : 1;

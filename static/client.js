@@ -21,7 +21,8 @@ export const RESUME_KEY = "parlor.resume";
 export const WATCH_PREFIX = "parlor.watch.";
 /**
  * localStorage key of the private games this browser created, in any tab
- * (`[{game_id, join_key, at}]`): a game page recognises its own invite link.
+ * (`[{game_id, at}]`): a game page recognises its own invite link, which
+ * opens with the game id's random part (the key itself is not kept).
  */
 export const CREATED_KEY = "parlor.created";
 /** Created games kept in that list. */

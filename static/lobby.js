@@ -272,13 +272,16 @@ function forgetPrivate() {
   setQueued(queuedFor);
 }
 
-/** Remembers, for every tab of this browser, that this game's invite link is ours. */
+/**
+ * Remembers, for every tab of this browser, that this game's invite link
+ * is ours: its id only (the link opens with it), never the key itself.
+ */
 function keepCreated(msg) {
   if (typeof msg.join_key !== "string") return;
   try {
     const created = JSON.parse(localStorage.getItem(CREATED_KEY) || "[]");
     const kept = Array.isArray(created) ? created : [];
-    kept.push({ game_id: msg.game_id, join_key: msg.join_key, at: Date.now() });
+    kept.push({ game_id: msg.game_id, at: Date.now() });
     localStorage.setItem(CREATED_KEY, JSON.stringify(kept.slice(-CREATED_KEEP)));
   } catch {
     // Then another tab cannot tell the link is ours; the server still refuses this tab's own join.

@@ -123,11 +123,15 @@ function ready(info) {
   }
 }
 
-/** Whether this browser created the private game of `joinKey` (the lobby keeps them in localStorage). */
+/** Whether this browser created the private game of `joinKey` (the lobby keeps their ids in localStorage). */
 function createdHere(joinKey) {
   try {
     const created = JSON.parse(localStorage.getItem(CREATED_KEY) || "[]");
-    return Array.isArray(created) && created.some((entry) => entry && entry.join_key === joinKey);
+    return Array.isArray(created) && created.some((entry) => {
+      const id = entry && typeof entry.game_id === "string" ? entry.game_id : "";
+      const random = id.slice(id.indexOf("_") + 1);
+      return random.length > 0 && joinKey.startsWith(random);
+    });
   } catch {
     return false;
   }
@@ -698,7 +702,12 @@ $("resign").addEventListener("click", (ev) => {
 });
 
 $("again").addEventListener("click", () => {
-  if (game && client.send({ type: "find_game", game: game.kind }) !== null) setSearching(true);
+  if (!game) return;
+  // Against the computer, again at the same level (its name says it).
+  const bot = game.players.find((p) => p.bot === true);
+  const level = bot && /\((easy|medium|hard)\)$/.exec(bot.name)?.[1];
+  const request = bot ? { type: "play_bot", game: game.kind, level: level || "medium" } : { type: "find_game", game: game.kind };
+  if (client.send(request) !== null) setSearching(true);
 });
 
 $("again-cancel").addEventListener("click", () => {

@@ -9,12 +9,17 @@
 //!   connect four with alpha-beta on bitboards: always [`MIN_DEPTH`]
 //!   plies, then deeper while its [`BUDGET`] of thinking time lasts.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::LazyLock,
+    time::{Duration, Instant},
+};
 
-use rand::{seq::SliceRandom, Rng};
+use rand::{rngs::StdRng, seq::SliceRandom, Rng, SeedableRng};
+use tokio::sync::Semaphore;
 
 use super::{
     connect4::{Connect4, Connect4Move, Disc},
+    rules::Thinker,
     tictactoe::{Mark, TicTacToe, TicTacToeMove},
     Rules,
 };
@@ -22,9 +27,30 @@ use crate::protocol::BotLevel;
 
 /// Rules a bot can play: it chooses the move of the seat whose turn it
 /// is, or `None` when the game is over.
-pub trait BotPlay: Rules {
+pub trait BotPlay: Rules + Clone {
     /// The move `level` plays now; chance comes from `rng` only.
     fn bot_move(&self, level: BotLevel, rng: &mut impl Rng) -> Option<Self::Move>;
+}
+
+/// How the bot at `level` chooses its move in `game`, on a copy, with its
+/// chance drawn from `seed` ([`Rules::thinker`] of the games bots play).
+pub fn thinker<R: BotPlay>(game: &R, level: BotLevel, seed: u64) -> Thinker<R::Move> {
+    let game = game.clone();
+    Box::new(move || game.bot_move(level, &mut StdRng::seed_from_u64(seed)))
+}
+
+/// Bots thinking at once: one per core, so that they never take the
+/// cores from the actors; others wait their turn.
+static THINKING: LazyLock<Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    Semaphore::new(cores)
+});
+
+/// Runs `thinker` on a blocking thread once a core is free for it: the
+/// move, or `None` if it found none or failed.
+pub async fn think<Move: Send + 'static>(thinker: Thinker<Move>) -> Option<Move> {
+    let _turn = THINKING.acquire().await.ok()?;
+    actix_rt::task::spawn_blocking(thinker).await.ok().flatten()
 }
 
 // ---------------------------------------------------------------- tic-tac-toe
@@ -152,11 +178,11 @@ const ROWS: usize = 6;
 /// Bits per column in a bitboard: the rows and one guard bit on top.
 const STRIDE: usize = ROWS + 1;
 /// Plies the hard bot always searches ahead (its own move included).
-pub const MIN_DEPTH: u32 = 9;
+const MIN_DEPTH: u32 = 8;
 /// Thinking time after which the hard bot stops searching deeper: a
 /// deeper search it cannot finish in time is dropped for the last one it
 /// finished (PROTOCOL.md asks for an answer within 100 ms of thinking).
-pub const BUDGET: Duration = Duration::from_millis(60);
+const BUDGET: Duration = Duration::from_millis(60);
 /// Nodes searched between looks at the clock.
 const CLOCK_EVERY: u64 = 4096;
 /// Columns from the centre out: better moves first, for more cut-offs.

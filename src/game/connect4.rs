@@ -4,9 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use rand::{rngs::StdRng, SeedableRng};
-
-use super::{bot::BotPlay, rules::Thinker, Ending, MoveError, Rules};
+use super::{bot, rules::Thinker, Ending, MoveError, Rules};
 use crate::protocol::{BotLevel, GameKind, GameResult};
 
 /// Rows on the board.
@@ -107,10 +105,7 @@ impl Rules for Connect4 {
     }
 
     fn thinker(&self, level: BotLevel, seed: u64) -> Option<Thinker<Connect4Move>> {
-        let game = self.clone();
-        Some(Box::new(move || {
-            game.bot_move(level, &mut StdRng::seed_from_u64(seed))
-        }))
+        Some(bot::thinker(self, level, seed))
     }
 }
 

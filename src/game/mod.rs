@@ -14,7 +14,7 @@ pub mod tictactoe;
 
 pub use self::{
     rules::{Ending, MoveError, Rules},
-    table::{GameSettings, NewGame, Restoring},
+    table::{Asked, GameSettings, NewGame, Restoring},
 };
 use crate::{links::GameLink, protocol::GameKind, workers::Workers};
 

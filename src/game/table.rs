@@ -101,9 +101,16 @@ pub struct NewGame {
     /// For a private game, the creator's `game_created` answer: the game
     /// sends it once the creator knows the game's link.
     pub created: Option<ByteString>,
-    /// The session whose request `game_start` answers (`play_bot`), with
-    /// the request's `id`.
-    pub answers: Option<(String, Option<RequestId>)>,
+    /// The request `game_start` answers (`play_bot`).
+    pub answers: Option<Asked>,
+}
+
+/// A session's request, answered by the game.
+pub struct Asked {
+    /// The asking session.
+    pub session: String,
+    /// The request's `id`.
+    pub id: Option<RequestId>,
 }
 
 /// A game in play when the server last stopped, brought back: its moves
@@ -188,7 +195,7 @@ pub struct Game<R: Rules> {
     /// A private game's `game_created` answer, until its creator is linked.
     created: Option<ByteString>,
     /// The request `game_start` answers, until it is sent.
-    answers: Option<(String, Option<RequestId>)>,
+    answers: Option<Asked>,
 }
 
 impl<R: Rules> Actor for Game<R> {
@@ -216,7 +223,7 @@ impl<R: Rules> Actor for Game<R> {
             let answers = self.answers.take();
             let cause = answers
                 .as_ref()
-                .map(|(session, id)| (session.as_str(), id.as_ref()));
+                .map(|asked| (asked.session.as_str(), asked.id.as_ref()));
             self.begin(cause, ctx);
         }
     }
@@ -486,17 +493,37 @@ impl<R: Rules> Game<R> {
         let session = occupant.session.clone();
         let number = self.moves.len();
         let delay = actix_rt::time::sleep(self.settings.bot_delay);
-        let thinking = actix_rt::task::spawn_blocking(think);
-        let answer = async move { tokio::join!(delay, thinking).1 };
+        let answer = async move { tokio::join!(delay, super::bot::think(think)).1 };
         ctx.spawn(answer.into_actor(self).map(move |thought, game, ctx| {
             if game.moves.len() != number || game.over.is_some() {
                 return;
             }
-            match thought.ok().flatten().map(|mv| serde_json::to_value(&mv)) {
-                Some(Ok(fields)) => game.on_move(&session, &fields, None, ctx),
-                _ => game.crash(&session, None, ctx),
+            let Some(Ok(fields)) = thought.map(|mv| serde_json::to_value(&mv)) else {
+                return game.bot_failed("found no move", ctx);
+            };
+            game.on_move(&session, &fields, None, ctx);
+            // A refused move went to the bot's seat, which reads nothing.
+            if game.moves.len() == number && game.over.is_none() {
+                game.bot_failed("chose a move the rules refuse", ctx);
             }
         }));
+    }
+
+    /// The bot failed to move (a bug): nobody would move again, so the
+    /// game ends, abandoned with no winner.
+    fn bot_failed(&mut self, why: &str, ctx: &mut Context<Self>) {
+        log::error!(
+            "game {} ({}): the bot {why}; the game is abandoned",
+            self.id,
+            R::KIND.as_str()
+        );
+        self.finish(
+            GameResult::Abandoned,
+            None,
+            Value::Array(Vec::new()),
+            None,
+            ctx,
+        );
     }
 
     /// The first of not_a_player, game_over, not_your_turn that applies to

@@ -3,9 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use rand::{rngs::StdRng, SeedableRng};
-
-use super::{bot::BotPlay, rules::Thinker, Ending, MoveError, Rules};
+use super::{bot, rules::Thinker, Ending, MoveError, Rules};
 use crate::protocol::{BotLevel, GameKind, GameResult};
 
 /// Cells on the board.
@@ -103,10 +101,7 @@ impl Rules for TicTacToe {
     }
 
     fn thinker(&self, level: BotLevel, seed: u64) -> Option<Thinker<TicTacToeMove>> {
-        let game = self.clone();
-        Some(Box::new(move || {
-            game.bot_move(level, &mut StdRng::seed_from_u64(seed))
-        }))
+        Some(bot::thinker(self, level, seed))
     }
 }
 

@@ -8,7 +8,7 @@ use actix::prelude::*;
 
 use super::{Lobby, RestoredGame};
 use crate::{
-    game::{self, NewGame},
+    game::{self, Asked, NewGame},
     identity,
     links::{
         GameClosed, GameFinished, GameLink, LobbyAction, LobbyRequest, Player, SessionHandle,
@@ -85,6 +85,27 @@ pub(super) enum Asker<'a> {
     Creator(&'a str, Option<&'a RequestId>),
     /// `play_bot`: the player's `game_start` answers it.
     Player(&'a str, Option<&'a RequestId>),
+}
+
+impl Asker<'_> {
+    /// A private game's creator and the request `game_created` answers.
+    fn creator(self) -> Option<(String, Option<RequestId>)> {
+        match self {
+            Asker::Creator(session, id) => Some((session.to_string(), id.cloned())),
+            _ => None,
+        }
+    }
+
+    /// The player whose request `game_start` answers.
+    fn player(self) -> Option<Asked> {
+        match self {
+            Asker::Player(session, id) => Some(Asked {
+                session: session.to_string(),
+                id: id.cloned(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// Lists the quick matches in progress, for `/api/games`.
@@ -201,25 +222,30 @@ impl Lobby {
         if self.bot_after.is_zero() || game::seats(kind).len() != 2 {
             return;
         }
-        let Some(entry) = self.sessions.get_mut(session) else {
+        if !self.sessions.contains_key(session) {
             return;
-        };
-        entry.finds += 1;
-        let (session, finds) = (session.to_string(), entry.finds);
-        ctx.run_later(self.bot_after, move |lobby, ctx| {
-            lobby.bot_instead(&session, kind, finds, ctx);
+        }
+        let id = session.to_string();
+        let offer = ctx.run_later(self.bot_after, move |lobby, ctx| {
+            lobby.bot_instead(&id, kind, ctx);
         });
+        let earlier = self
+            .sessions
+            .get_mut(session)
+            .and_then(|entry| entry.bot_offer.replace(offer));
+        if let Some(earlier) = earlier {
+            ctx.cancel_future(earlier);
+        }
     }
 
-    /// `session` waited alone too long for a game of `kind` (its `finds`-th
-    /// find): it leaves the queue and plays a medium bot, with the same
-    /// `game_start` a match would bring.
-    fn bot_instead(&mut self, session: &str, kind: GameKind, finds: u64, ctx: &mut Context<Self>) {
-        let same_wait = self
-            .sessions
-            .get(session)
-            .is_some_and(|entry| entry.finds == finds);
-        if !same_wait || !self.still_queued(session, kind) {
+    /// `session` waited alone too long for a game of `kind`: it leaves the
+    /// queue and plays a medium bot, with the same `game_start` a match
+    /// would bring.
+    fn bot_instead(&mut self, session: &str, kind: GameKind, ctx: &mut Context<Self>) {
+        if let Some(entry) = self.sessions.get_mut(session) {
+            entry.bot_offer = None;
+        }
+        if !self.still_queued(session, kind) {
             return;
         }
         self.answer_queued(session, kind);
@@ -504,11 +530,7 @@ impl Lobby {
         let join_secret = (game::seats(kind).len() > players.len()).then(identity::new_secret);
         // The game itself answers its creator: after the link, before
         // `game_start` (it runs on another thread than the Lobby).
-        let created = match asker {
-            Asker::Creator(_, id) => Some(id),
-            _ => None,
-        };
-        let created = created.map(|id| {
+        let created = asker.creator().map(|(_, id)| {
             let created = ServerMsg::GameCreated {
                 game_id: game_id.clone(),
                 game: kind,
@@ -517,7 +539,7 @@ impl Lobby {
                     .map(|secret| identity::token(&game_id, secret)),
                 watch_key: watch_key.clone(),
             };
-            created.encode_reply(id)
+            created.encode_reply(id.as_ref())
         });
         let lobby = ctx.address();
         let link = game::start_game(
@@ -537,10 +559,7 @@ impl Lobby {
                 metrics: self.metrics.clone(),
                 store: self.store.clone(),
                 created,
-                answers: match asker {
-                    Asker::Player(session, id) => Some((session.to_string(), id.cloned())),
-                    _ => None,
-                },
+                answers: asker.player(),
             },
         );
         let entry = GameEntry {
@@ -548,10 +567,7 @@ impl Lobby {
             join_secret,
             watch_hash: identity::secret_hash(&watch_secret),
             watch_key,
-            creator: match asker {
-                Asker::Creator(session, _) => Some(session.to_string()),
-                _ => None,
-            },
+            creator: asker.creator().map(|(session, _)| session.to_string()),
             listed,
             players: infos,
             seated,

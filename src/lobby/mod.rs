@@ -80,9 +80,9 @@ struct Entry {
     drops: u64,
     /// The game the session is queued for, if any.
     queued: Option<GameKind>,
-    /// Bumped at every `find_game`, so that a bot offered for an earlier
-    /// wait does nothing.
-    finds: u64,
+    /// The timer that pairs it with a bot if it waits alone too long
+    /// (`games.bot_after_ms`); a new `find_game` replaces it.
+    bot_offer: Option<SpawnHandle>,
     /// Games the session sits in, by id (until they stop).
     games: Vec<String>,
     /// Rooms the session is in (away or not).
@@ -105,7 +105,7 @@ impl Entry {
             away: None,
             drops: 0,
             queued: None,
-            finds: 0,
+            bot_offer: None,
             games: Vec::new(),
             rooms: Vec::new(),
             lost_rooms: Vec::new(),

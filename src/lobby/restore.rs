@@ -75,7 +75,7 @@ impl Handler<Restore> for Lobby {
                 away: Some(LeaveReason::Disconnected),
                 drops: 0,
                 queued: None,
-                finds: 0,
+                bot_offer: None,
                 games: session.games,
                 rooms: Vec::new(),
                 lost_rooms: Vec::new(),

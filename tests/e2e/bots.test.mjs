@@ -117,3 +117,23 @@ describe("playing the computer", { timeout: 120000 }, () => {
     });
   });
 });
+
+describe("playing the computer again", { timeout: 60000 }, () => {
+  const parlor = useServer({ PARLOR_GAMES__BOT_DELAY_MS: "0" });
+
+  test("play again after a game against the computer plays it again, at the same level", async (t) => {
+    await withPages(parlor.browser, t, [{ name: "Ada" }], async (page) => {
+      await playComputer(page, parlor.url, "hard");
+      const first = new URL(page.url()).searchParams.get("game");
+      await page.click("#resign");
+      await page.click("#resign");
+      await page.waitForSelector('#status[data-state="over"]');
+      await page.click("#again");
+      await page.waitForFunction((old) => new URL(location.href).searchParams.get("game") !== old, first);
+      await page.waitForSelector('#board[data-status="playing"]');
+      await page.locator(".player", { hasText: "Parlor bot (hard)" }).waitFor();
+      const sent = page.wsFrames.filter((f) => f.dir === "out" && f.msg.type === "play_bot");
+      assert.equal(sent.at(-1).msg.level, "hard");
+    });
+  });
+});

@@ -221,12 +221,16 @@ describe("errors in plain words", { timeout: 60000 }, () => {
       const codes = ["bad_json", "unknown_type", "bad_request", "rate_limited", "unsupported", "not_found",
         "not_a_player", "game_over", "not_your_turn", "illegal_move", "already_queued", "room_full",
         "too_many_rooms", "not_in_room", "name_invalid", "too_many_games", "unauthorized", "unavailable", "internal"];
-      const words = await page.evaluate(async (all) => {
+      const [words, fallback] = await page.evaluate(async (all) => {
         const { friendlyError } = await import("/client.js");
-        return all.map((code) => friendlyError({ code, ref: "x", message: "raw server text" }));
+        return [
+          all.map((code) => friendlyError({ code, ref: "x", message: "raw server text" })),
+          friendlyError({ code: "no_such_code", ref: "x", message: "raw server text" }),
+        ];
       }, codes);
       for (const [i, text] of words.entries()) {
         assert.ok(text.length > 10 && !text.includes("raw server text") && !text.includes("_"), `${codes[i]}: ${text}`);
+        assert.notEqual(text, fallback, `${codes[i]} has words of its own`);
       }
       // A name that breaks the rule, shown by the name field in words.
       await page.fill("#name-input", "x".repeat(40));

@@ -210,23 +210,32 @@ async fn the_bot_plays_connect4_and_its_game_is_listed_and_watched() {
     assert_eq!(state["type"], "game_state");
     assert_eq!(state["players"][0]["bot"], true);
     assert_eq!(state["moves"].as_array().unwrap().len(), 1);
-    // The person stacks column 0; the bot answers each move, and wins
-    // in its own column before the person can.
+    // The person plays the leftmost column with room; the bot answers
+    // each move, and wins.
     let mut over = None;
-    for _ in 0..3 {
+    let mut board = first["board"].clone();
+    for _ in 0..21 {
+        let column = (0..7)
+            .find(|&c| board[5][c].is_null())
+            .expect("a column with room");
         let moved = player
-            .ask(json!({"type":"move","game_id":start["game_id"],"column":0}))
+            .ask(json!({"type":"move","game_id":start["game_id"],"column":column}))
             .await;
-        assert_eq!(moved["type"], "moved");
+        assert_eq!(moved["type"], "moved", "{moved}");
         assert_eq!(watcher.recv_type("moved").await["seat"], "yellow");
+        if moved["turn"].is_null() {
+            over = Some(player.recv_type("game_over").await);
+            break;
+        }
         let answer = player.recv_type("moved").await;
         assert_eq!(watcher.recv_type("moved").await["seat"], "red");
+        board = answer["board"].clone();
         if answer["turn"].is_null() {
             over = Some(player.recv_type("game_over").await);
             break;
         }
     }
-    let over = over.expect("the hard bot wins a column the person leaves alone");
+    let over = over.expect("the game ends");
     assert_eq!(
         (&over["result"], &over["winner"]),
         (&json!("win"), &json!("red"))
@@ -302,12 +311,17 @@ async fn a_player_alone_in_the_queue_is_paired_with_a_bot() {
     assert_eq!(start["you"], "red");
     assert_eq!(start["players"][1]["name"], "Parlor bot (medium)");
     assert_eq!(start["players"][1]["bot"], true);
-    // No longer queued: a new find is not `already_queued`... but counts
-    // the game; cancelling says cancelled.
-    let cancelled = player
-        .ask(json!({"type":"cancel_find","game":"connect4"}))
+    // It left the queue: a new find is queued again, not `already_queued`.
+    let again = player
+        .ask(json!({"type":"find_game","game":"connect4"}))
         .await;
-    assert_eq!(cancelled["type"], "find_cancelled");
+    assert_eq!(again["type"], "queued", "{again}");
+    assert_eq!(
+        server
+            .metric("parlor_queue_length{game=\"connect4\"}")
+            .await,
+        1.0
+    );
     // Two people who find each other in time play each other.
     let (mut a, _) = server.connect().await;
     let (mut b, _) = server.connect().await;
@@ -318,4 +332,25 @@ async fn a_player_alone_in_the_queue_is_paired_with_a_bot() {
     b.recv_type("game_start").await;
     // And the first one's bot-after timer, long past, does nothing to them.
     a.idle(Duration::from_millis(500)).await;
+}
+
+#[tokio::test]
+async fn a_game_resigned_while_the_bot_thinks_gets_no_bot_move() {
+    let server = server_with_delay(300);
+    let (mut player, _) = server.connect().await;
+    let start = player
+        .ask(json!({"type":"play_bot","game":"connect4","level":"hard"}))
+        .await;
+    let id = game_id(&start);
+    let moved = player
+        .ask(json!({"type":"move","game_id":id,"column":3}))
+        .await;
+    assert_eq!(moved["type"], "moved");
+    let over = player.ask(json!({"type":"resign","game_id":id})).await;
+    assert_eq!(
+        (&over["type"], &over["result"]),
+        (&json!("game_over"), &json!("forfeit"))
+    );
+    // The bot's answer, due 300 ms after the move, never comes.
+    player.idle(Duration::from_millis(600)).await;
 }

@@ -127,6 +127,12 @@ async fn a_folder_in_static_dir_is_served_instead_of_the_built_in_pages() {
     );
     // The folder replaces the built-in pages; it is not laid over them.
     assert_eq!(server.get("/play.html").await.0, 404);
+    // Its own 404 page, when it has one, answers unknown paths.
+    let missing = "<!doctype html><title>Lost</title>";
+    std::fs::write(folder.path().join("404.html"), missing).unwrap();
+    let lost = server.fetch("/no/such/page", &[]).await;
+    assert_eq!((lost.status, lost.body.as_str()), (404, missing));
+    assert!(lost.content_type.starts_with("text/html"), "{lost:?}");
 }
 
 /// A page of the repository's `static/` folder.
