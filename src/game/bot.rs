@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 use super::{
     connect4::{Connect4, Connect4Move, Disc},
     rules::Thinker,
-    tictactoe::{Mark, TicTacToe, TicTacToeMove},
+    tictactoe::{Mark, TicTacToe, TicTacToeMove, LINES},
     Rules,
 };
 use crate::protocol::BotLevel;
@@ -54,18 +54,6 @@ pub async fn think<Move: Send + 'static>(thinker: Thinker<Move>) -> Option<Move>
 }
 
 // ---------------------------------------------------------------- tic-tac-toe
-
-/// Every line of three, as cell indices.
-const LINES: [[usize; 3]; 8] = [
-    [0, 1, 2],
-    [3, 4, 5],
-    [6, 7, 8],
-    [0, 3, 6],
-    [1, 4, 7],
-    [2, 5, 8],
-    [0, 4, 8],
-    [2, 4, 6],
-];
 
 /// A tic-tac-toe board as the bot sees it.
 type Cells = [Option<Mark>; 9];

@@ -10,7 +10,7 @@ use crate::protocol::{BotLevel, GameKind, GameResult};
 const CELLS: usize = 9;
 
 /// Every line of three, as cell indices.
-const LINES: [[usize; 3]; 8] = [
+pub(super) const LINES: [[usize; 3]; 8] = [
     [0, 1, 2],
     [3, 4, 5],
     [6, 7, 8],

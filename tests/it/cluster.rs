@@ -664,6 +664,15 @@ async fn slow_to_give_up() -> (Redis, crate::support::ServerProcess, TestServer)
 /// Node `id` as a child process (so that it can be killed), with quick
 /// heartbeats.
 fn node_process(redis: &Redis, id: &str) -> crate::support::ServerProcess {
+    node_process_timed_out_after(redis, id, "1000")
+}
+
+/// Like [`node_process`], taken for dead after `node_timeout_ms`.
+fn node_process_timed_out_after(
+    redis: &Redis,
+    id: &str,
+    node_timeout_ms: &str,
+) -> crate::support::ServerProcess {
     let url = redis.url();
     crate::support::spawn_binary(
         &[],
@@ -671,7 +680,7 @@ fn node_process(redis: &Redis, id: &str) -> crate::support::ServerProcess {
             ("PARLOR_CLUSTER__REDIS_URL", &url),
             ("PARLOR_CLUSTER__NODE_ID", id),
             ("PARLOR_CLUSTER__HEARTBEAT_MS", "100"),
-            ("PARLOR_CLUSTER__NODE_TIMEOUT_MS", "1000"),
+            ("PARLOR_CLUSTER__NODE_TIMEOUT_MS", node_timeout_ms),
             ("PARLOR_CLUSTER__REQUEST_TIMEOUT_MS", "1000"),
             ("PARLOR_ROOMS__STATE_REQUEST_TIMEOUT_MS", "100"),
         ],
@@ -1614,17 +1623,8 @@ async fn a_bot_game_is_watched_and_listed_from_another_node_and_rebuilt_with_its
 #[tokio::test]
 async fn a_hand_over_finished_after_the_new_node_stopped_waiting_is_resumed_on_retry() {
     let redis = Redis::start();
-    let url = redis.url();
     // The old node as a process, to be paused; nobody takes it for dead.
-    let old = crate::support::spawn_binary(
-        &[],
-        &[
-            ("PARLOR_CLUSTER__REDIS_URL", &url),
-            ("PARLOR_CLUSTER__NODE_ID", "old"),
-            ("PARLOR_CLUSTER__HEARTBEAT_MS", "100"),
-            ("PARLOR_CLUSTER__NODE_TIMEOUT_MS", "30000"),
-        ],
-    );
+    let old = node_process_timed_out_after(&redis, "old", "30000");
     let two = node_with(&redis, "two", |config| {
         config.cluster.node_timeout_ms = std::num::NonZero::new(30_000).unwrap();
         config.cluster.request_timeout_ms = std::num::NonZero::new(500).unwrap();
