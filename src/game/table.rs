@@ -509,6 +509,18 @@ impl<R: Rules> Game<R> {
         }));
     }
 
+    /// Ends a game that can no longer be played (its rules or its bot
+    /// failed): abandoned, with no winner.
+    fn end_broken(&mut self, ctx: &mut Context<Self>) {
+        self.finish(
+            GameResult::Abandoned,
+            None,
+            Value::Array(Vec::new()),
+            None,
+            ctx,
+        );
+    }
+
     /// The bot failed to move (a bug): nobody would move again, so the
     /// game ends, abandoned with no winner.
     fn bot_failed(&mut self, why: &str, ctx: &mut Context<Self>) {
@@ -517,13 +529,7 @@ impl<R: Rules> Game<R> {
             self.id,
             R::KIND.as_str()
         );
-        self.finish(
-            GameResult::Abandoned,
-            None,
-            Value::Array(Vec::new()),
-            None,
-            ctx,
-        );
+        self.end_broken(ctx);
     }
 
     /// The first of not_a_player, game_over, not_your_turn that applies to
@@ -654,13 +660,7 @@ impl<R: Rules> Game<R> {
             session,
             &Refusal::new(ErrorCode::Internal, "move", message).with_id(id),
         );
-        self.finish(
-            GameResult::Abandoned,
-            None,
-            Value::Array(Vec::new()),
-            None,
-            ctx,
-        );
+        self.end_broken(ctx);
     }
 
     fn on_resign(&mut self, session: &str, id: Option<&RequestId>, ctx: &mut Context<Self>) {
