@@ -60,6 +60,16 @@ pub struct Config {
     pub store: StoreConfig,
     /// Many nodes on one Redis.
     pub cluster: ClusterConfig,
+    /// The operators' API.
+    pub admin: AdminConfig,
+}
+
+/// `[admin]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Bearer token for `/api/admin/*`; empty turns the operators' API off.
+    pub token: String,
 }
 
 /// `[server]`

@@ -8,6 +8,7 @@
 //! - everything else: the browser client, built into the binary from
 //!   `static/`, or read from `server.static_dir` when that names a folder.
 
+mod admin;
 mod upgrade;
 
 use std::{
@@ -185,6 +186,7 @@ fn worker(
         .app_data(data)
         .wrap(request_logger())
         .configure(routes)
+        .configure(|cfg| admin::routes(cfg, &state.config.admin.token))
         .configure(|cfg| static_files(cfg, &pages))
         .into_factory()
         .map_err(|err: actix_web::Error| err.error_response());

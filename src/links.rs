@@ -664,6 +664,10 @@ pub enum Action {
     Move(Value),
     /// `resign`.
     Resign,
+    /// An operator ends the game (`POST /api/admin/games/{id}/end`):
+    /// abandoned, with no winner, recorded. Sent by the Lobby, never a
+    /// session.
+    End,
 }
 
 impl Action {
@@ -672,6 +676,7 @@ impl Action {
         match self {
             Action::Move(_) => "move",
             Action::Resign => "resign",
+            Action::End => "end",
         }
     }
 }

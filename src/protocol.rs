@@ -27,6 +27,8 @@ pub const PROTOCOL_VERSION: u32 = 1;
 
 /// Close code for a connection whose session a resume took over.
 pub const CLOSE_TAKEN_OVER: u16 = 4001;
+/// Close code of a session an operator kicked.
+pub const CLOSE_KICKED: u16 = 4003;
 
 /// Longest display name, in user-perceived characters after trimming.
 pub const NAME_MAX_CHARS: usize = 32;
@@ -153,6 +155,8 @@ pub enum LeaveReason {
     Disconnected,
     /// Evicted for silence.
     Timeout,
+    /// Kicked by an operator.
+    Kicked,
 }
 
 /// `game_state.status`.

@@ -674,6 +674,14 @@ impl<R: Rules> Game<R> {
         self.finish_with(GameResult::Forfeit, winner, Some((session, id)), ctx);
     }
 
+    /// An operator ends the game: abandoned, with no winner (recorded if
+    /// it had started).
+    fn on_end(&mut self, ctx: &mut Context<Self>) {
+        if self.over.is_none() {
+            self.finish_with(GameResult::Abandoned, None, None, ctx);
+        }
+    }
+
     /// The other seat of a two-player game.
     fn opponent(&self, seat: usize) -> Option<usize> {
         (R::SEATS.len() == 2).then_some(1 - seat)
@@ -966,6 +974,7 @@ impl<R: Rules> Handler<PlayerRequest> for Game<R> {
         match &msg.action {
             Action::Move(fields) => self.on_move(&msg.session, fields, msg.id.as_ref(), ctx),
             Action::Resign => self.on_resign(&msg.session, msg.id.as_ref(), ctx),
+            Action::End => self.on_end(ctx),
         }
     }
 }

@@ -19,6 +19,7 @@
 //! links and refusals, closes (1001 to all at shutdown), and the end of a
 //! session whose grace ran out.
 
+mod admin;
 mod cluster;
 mod games_elsewhere;
 mod handover;
@@ -30,13 +31,14 @@ mod sessions;
 use std::{
     collections::{HashMap, HashSet, VecDeque},
     sync::Arc,
-    time::Duration,
+    time::{Duration, SystemTime},
 };
 
 use actix::prelude::*;
 use actix_http::ws::CloseCode;
 
 pub use self::{
+    admin::{AdminSession, EndGame, Kick, ListSessions},
     cluster::{HandOver, OwnedRooms},
     matchmaking::ListGames,
     restore::{Restore, RestoredGame, RestoredSession},
@@ -85,6 +87,8 @@ struct Entry {
     bot_offer: Option<SpawnHandle>,
     /// Games the session sits in, by id (until they stop).
     games: Vec<String>,
+    /// When the session was first admitted here.
+    since: SystemTime,
     /// Rooms the session is in (away or not).
     rooms: Vec<RoomSeat>,
     /// Rooms it left because its away grace ran out, to join again on
@@ -107,6 +111,7 @@ impl Entry {
             queued: None,
             bot_offer: None,
             games: Vec::new(),
+            since: SystemTime::now(),
             rooms: Vec::new(),
             lost_rooms: Vec::new(),
         }

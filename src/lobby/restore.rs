@@ -77,6 +77,7 @@ impl Handler<Restore> for Lobby {
                 queued: None,
                 bot_offer: None,
                 games: session.games,
+                since: std::time::SystemTime::now(),
                 rooms: Vec::new(),
                 lost_rooms: Vec::new(),
             };

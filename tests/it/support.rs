@@ -105,7 +105,12 @@ impl TestServer {
         http_get(self.addr, path).await
     }
 
-    /// `GET path` with request `headers`, answer whole.
+    /// `POST path` with request `headers`, any status.
+    pub async fn post(&self, path: &str, headers: &[(&'static str, &str)]) -> Reply {
+        http_post(self.addr, path, headers).await
+    }
+
+    /// `GET path` with request `headers`, any status.
     pub async fn fetch(&self, path: &str, headers: &[(&'static str, &str)]) -> Reply {
         http_fetch(self.addr, path, headers).await
     }
@@ -190,25 +195,51 @@ pub async fn http_fetch(addr: SocketAddr, path: &str, headers: &[(&'static str, 
         for (name, value) in headers {
             request = request.header(name, value);
         }
-        let mut response = request.call().expect("HTTP request");
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_string)
-        };
-        let content_type = header("content-type").unwrap_or_default();
-        let etag = header("etag");
-        Reply {
-            status: response.status().as_u16(),
-            content_type,
-            etag,
-            body: response.body_mut().read_to_string().expect("HTTP body"),
-        }
+        reply_of(request.call().expect("HTTP request"))
     })
     .await
     .expect("HTTP thread")
+}
+
+/// `POST path` (no body) on `addr` with request `headers`.
+pub async fn http_post(addr: SocketAddr, path: &str, headers: &[(&'static str, &str)]) -> Reply {
+    let url = format!("http://{addr}{path}");
+    let headers: Vec<(&'static str, String)> = headers
+        .iter()
+        .map(|(name, value)| (*name, value.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut request = agent.post(&url);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        reply_of(request.send_empty().expect("HTTP request"))
+    })
+    .await
+    .expect("HTTP thread")
+}
+
+/// The parts of `response` the tests read.
+fn reply_of(mut response: ureq::http::Response<ureq::Body>) -> Reply {
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string)
+    };
+    let content_type = header("content-type").unwrap_or_default();
+    let etag = header("etag");
+    Reply {
+        status: response.status().as_u16(),
+        content_type,
+        etag,
+        body: response.body_mut().read_to_string().expect("HTTP body"),
+    }
 }
 
 /// A WebSocket client that answers Pings whenever it reads, and counts
