@@ -100,6 +100,10 @@ pub const RELINK: u64 = u64::MAX;
 /// handed over with it from another node.
 pub const ADOPT: u64 = u64::MAX - 1;
 
+/// The serial of a [`RoomRefused`] for a room the session was in, closed
+/// by an operator: the route ends whatever its state.
+pub const CLOSED: u64 = u64::MAX - 2;
+
 /// Hand the session over to another node (see [`SessionHandle::move_out`]).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -578,6 +582,14 @@ impl SessionHandle {
         self.0.mailbox.room_linked(RoomLinked {
             link,
             serial: RELINK,
+        });
+    }
+
+    /// Tells the session that `room`, which it was in, is closed.
+    pub fn room_closed(&self, room: String) {
+        self.0.mailbox.room_refused(RoomRefused {
+            room,
+            serial: CLOSED,
         });
     }
 

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::{http_error, lobby_gone};
 use crate::{
     identity,
-    lobby::{EndGame, Kick, ListSessions},
+    lobby::{EndGame, Kick, ListSessions, ShutRoomNow},
     AppState,
 };
 
@@ -31,6 +31,7 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig, token: &str) {
         web::scope("/api/admin")
             .route("/sessions", web::get().to(sessions))
             .route("/sessions/{session}/kick", web::post().to(kick))
+            .route("/rooms/{room}/close", web::post().to(close_room))
             .route("/games/{game_id}/end", web::post().to(end_game)),
     );
 }
@@ -97,6 +98,21 @@ async fn kick(
     }
     let session = session.into_inner();
     match state.lobby.send(Kick { session }).await {
+        Ok(found) => done(found),
+        Err(_) => lobby_gone(),
+    }
+}
+
+async fn close_room(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    room: web::Path<String>,
+) -> HttpResponse {
+    if !authorized(&req, &state) {
+        return unauthorized();
+    }
+    let room = room.into_inner();
+    match state.lobby.send(ShutRoomNow { room }).await {
         Ok(found) => done(found),
         Err(_) => lobby_gone(),
     }

@@ -1,5 +1,5 @@
 //! The operators' requests (PROTOCOL.md, *Operators*): the sessions as
-//! they are now, kicking a session, and ending a game. The HTTP side checks
+//! they are now, kicking a session, closing a room, and ending a game. The HTTP side checks
 //! the token; the Lobby only carries them out.
 
 use actix::prelude::*;
@@ -10,6 +10,7 @@ use super::Lobby;
 use crate::{
     links::{Action, PlayerRequest},
     protocol::{self, LeaveReason},
+    room::ShutRoom,
 };
 
 /// One session in `GET /api/admin/sessions`.
@@ -47,6 +48,14 @@ pub struct ListSessions {
 pub struct Kick {
     /// The session.
     pub session: String,
+}
+
+/// Closes room `room`, which this node runs: `false` if it runs none.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct ShutRoomNow {
+    /// The room.
+    pub room: String,
 }
 
 /// Ends game `game_id`, abandoned: `false` if there is none here.
@@ -117,6 +126,31 @@ impl Handler<Kick> for Lobby {
         }
         if let Some(handle) = entry.handle {
             handle.end(CloseCode::Other(protocol::CLOSE_KICKED));
+        }
+        true
+    }
+}
+
+impl Handler<ShutRoomNow> for Lobby {
+    type Result = bool;
+
+    /// Every member is out of the room at once (the room tells them,
+    /// `room_left{reason:"closed"}`); the room stops and keeps its snapshot.
+    fn handle(&mut self, msg: ShutRoomNow, _: &mut Context<Self>) -> bool {
+        let Some(room) = self.rooms.remove(&msg.room) else {
+            return false;
+        };
+        log::info!("room {} closed by an operator", msg.room);
+        for entry in self.sessions.values_mut() {
+            entry.rooms.retain(|seat| seat.room != msg.room);
+            entry.lost_rooms.retain(|seat| seat.room != msg.room);
+        }
+        self.remote_members.remove(&msg.room);
+        room.addr.do_send(ShutRoom);
+        self.closing.insert(msg.room.clone());
+        self.list(&msg.room, room.kind, 0);
+        if let Some(node) = self.backplane.node() {
+            node.release_room(&msg.room);
         }
         true
     }

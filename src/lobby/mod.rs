@@ -38,7 +38,7 @@ use actix::prelude::*;
 use actix_http::ws::CloseCode;
 
 pub use self::{
-    admin::{AdminSession, EndGame, Kick, ListSessions},
+    admin::{AdminSession, EndGame, Kick, ListSessions, ShutRoomNow},
     cluster::{HandOver, OwnedRooms},
     matchmaking::ListGames,
     restore::{Restore, RestoredGame, RestoredSession},

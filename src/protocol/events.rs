@@ -363,10 +363,13 @@ pub enum ServerMsg {
         /// The member as now.
         member: MemberInfo,
     },
-    /// The answer to `leave_room`.
+    /// The answer to `leave_room`, or an operator closed the room.
     RoomLeft {
         /// The room.
         room: String,
+        /// `"closed"` when an operator closed the room; absent for a leave.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'static str>,
     },
     /// A relayed `broadcast` or `direct`.
     Message {

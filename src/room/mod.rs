@@ -437,6 +437,7 @@ impl Room {
         if msg.reason == LeaveReason::Left {
             let left = ServerMsg::RoomLeft {
                 room: self.name.clone(),
+                reason: None,
             };
             member.handle.answer(left.encode_reply(msg.id.as_ref()));
         }
@@ -847,6 +848,33 @@ impl Handler<CloseRoom> for Room {
         ctx.stop();
     }
 }
+
+/// An operator closes the room: every member gets `room_left{reason:
+/// "closed"}` and is no longer routed to it; the snapshot is kept.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ShutRoom;
+
+impl Handler<ShutRoom> for Room {
+    type Result = ();
+
+    fn handle(&mut self, _: ShutRoom, ctx: &mut Context<Self>) {
+        let left = ServerMsg::RoomLeft {
+            room: self.name.clone(),
+            reason: Some(CLOSED_BY_OPERATOR),
+        }
+        .encode();
+        for member in self.members.drain(..) {
+            member.handle.send(left.clone());
+            member.handle.room_closed(self.name.clone());
+            self.metrics.member_left();
+        }
+        ctx.stop();
+    }
+}
+
+/// `room_left.reason` of a room an operator closed.
+const CLOSED_BY_OPERATOR: &str = "closed";
 
 impl Handler<Revive> for Room {
     type Result = ();

@@ -10,7 +10,7 @@ use crate::{
     links::{
         Action, JoinRoomRequest, LeaveRoomRequest, Linked, LobbyAction, LobbyRequest,
         PlayerRequest, RoomAction, RoomLink, RoomLinked, RoomRefused, RoomRequest, RoomSeat, ADOPT,
-        RELINK,
+        CLOSED, RELINK,
     },
     protocol::{
         Broadcast, ClientMsg, Direct, ErrorCode, GameChoice, GameTarget, JoinGame, JoinRoom,
@@ -279,6 +279,15 @@ impl Handler<RoomRefused> for Session {
     type Result = ();
 
     fn handle(&mut self, msg: RoomRefused, ctx: &mut Context<Self>) {
+        if msg.serial == CLOSED {
+            // The room is closed: whatever the route, it ends.
+            if let Some(RoomRoute::Joining { queued, .. }) = self.rooms.remove(&msg.room) {
+                for request in queued {
+                    self.refuse(&not_in_room(&msg.room, &request), ctx);
+                }
+            }
+            return;
+        }
         // Only the refusal of the newest join ends the route: an earlier
         // join's refusal is stale, and so is one for a route since left.
         let newest = matches!(self.rooms.get(&msg.room),

@@ -170,3 +170,54 @@ async fn an_operator_ends_a_game_abandoned_and_it_is_recorded() {
     let (status, _) = admin_post(&server, "/api/admin/games/g_nothing/end").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn a_closed_room_tells_its_members_routes_them_nowhere_and_keeps_its_snapshot() {
+    let server = with_token();
+    let (mut ada, _) = server.connect().await;
+    let (mut bob, _) = server.connect().await;
+    ada.ask(json!({"type":"join_room","room":"den"})).await;
+    ada.recv_type("room_state").await;
+    let kept = json!({"pinned":"the agenda"});
+    ada.send(json!({"type":"state","room":"den","data":kept}))
+        .await;
+    bob.send(json!({"type":"join_room","room":"den"})).await;
+    ada.recv_type("member_joined").await;
+    let asked = ada.recv_type("state_request").await;
+    ada.send(json!({"type":"state","room":"den","data":kept,"for":asked["for"]}))
+        .await;
+    bob.recv_type("room_joined").await;
+    bob.recv_type("room_state").await;
+
+    let (status, body) = admin_post(&server, "/api/admin/rooms/den/close").await;
+    assert_eq!((status, body), (200, json!({"ok":true})));
+    for member in [&mut ada, &mut bob] {
+        let left = member.recv_type("room_left").await;
+        assert_eq!(
+            left,
+            json!({"type":"room_left","room":"den","reason":"closed"})
+        );
+    }
+    // Nobody is routed to it any more.
+    let refused = ada
+        .ask(json!({"type":"broadcast","room":"den","data":"hello?"}))
+        .await;
+    assert_eq!(refused["code"], "not_in_room", "{refused}");
+    assert_eq!(server.get_json("/api/rooms").await, json!([]));
+    let sessions = admin_get(&server, "/api/admin/sessions").await;
+    for row in sessions.as_array().unwrap() {
+        assert_eq!(row["rooms"], json!([]), "{row}");
+    }
+    let (status, _) = admin_post(&server, "/api/admin/rooms/den/close").await;
+    assert_eq!(status, 404);
+    // Its snapshot is kept: the next to open it gets it.
+    let (mut cleo, _) = server.connect().await;
+    let joined = cleo.ask(json!({"type":"join_room","room":"den"})).await;
+    assert_eq!(
+        joined["members"].as_array().map(Vec::len),
+        Some(1),
+        "{joined}"
+    );
+    let state = cleo.recv_type("room_state").await;
+    assert_eq!((&state["data"], &state["from"]), (&kept, &Value::Null));
+}
