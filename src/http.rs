@@ -186,7 +186,7 @@ fn worker(
         .app_data(data)
         .wrap(request_logger())
         .configure(routes)
-        .configure(|cfg| admin::routes(cfg, &state.config.admin.token))
+        .configure(|cfg| admin::routes(cfg, &state.config.admin.token, &pages))
         .configure(|cfg| static_files(cfg, &pages))
         .into_factory()
         .map_err(|err: actix_web::Error| err.error_response());
@@ -284,13 +284,39 @@ async fn built_in_page(req: HttpRequest, path: web::Path<String>) -> HttpRespons
     if name.is_empty() || name.ends_with('/') {
         name.push_str("index.html");
     }
-    let Some(file) = BuiltInPages::get(&name) else {
-        return match BuiltInPages::get(NOT_FOUND_PAGE) {
-            Some(page) => HttpResponse::NotFound()
-                .content_type(with_charset("text/html"))
-                .body(page.data.into_owned()),
-            None => not_found_text(),
-        };
+    built_in(&req, &name)
+}
+
+/// Page `name`, wherever the pages are served from.
+async fn page(req: HttpRequest, pages: Pages, name: &'static str) -> HttpResponse {
+    match pages {
+        Pages::BuiltIn => built_in(&req, name),
+        Pages::Folder(dir) => match actix_files::NamedFile::open_async(dir.join(name)).await {
+            Ok(file) => file.respond_to(&req).map_into_boxed_body(),
+            Err(_) => not_found_text(),
+        },
+    }
+}
+
+/// The built-in 404 page, as a handler.
+async fn not_found_page(_: HttpRequest) -> HttpResponse {
+    built_in_not_found()
+}
+
+/// The built-in 404 page.
+fn built_in_not_found() -> HttpResponse {
+    match BuiltInPages::get(NOT_FOUND_PAGE) {
+        Some(page) => HttpResponse::NotFound()
+            .content_type(with_charset("text/html"))
+            .body(page.data.into_owned()),
+        None => not_found_text(),
+    }
+}
+
+/// Built-in page `name`, or the 404 page.
+fn built_in(req: &HttpRequest, name: &str) -> HttpResponse {
+    let Some(file) = BuiltInPages::get(name) else {
+        return built_in_not_found();
     };
     let hash: String = file
         .metadata
@@ -299,7 +325,7 @@ async fn built_in_page(req: HttpRequest, path: web::Path<String>) -> HttpRespons
         .map(|byte| format!("{byte:02x}"))
         .collect();
     let etag = EntityTag::new_strong(hash);
-    let fresh = unchanged(&req, &etag);
+    let fresh = unchanged(req, &etag);
     let mut response = if fresh {
         HttpResponse::NotModified()
     } else {

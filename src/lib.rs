@@ -52,6 +52,7 @@ pub mod restore;
 pub mod room;
 pub mod session;
 pub mod shutdown;
+pub mod stats;
 pub mod store;
 pub mod workers;
 
@@ -118,6 +119,8 @@ pub struct AppState {
     pub backplane: Backplane,
     /// With a cluster, where room snapshots go (Redis).
     pub snapshots: Option<Addr<RedisSnapshots>>,
+    /// The last ten minutes of figures, for the operators' page.
+    pub stats: Arc<stats::Stats>,
 }
 
 /// Places for open sessions: a semaphore of `server.max_sessions` permits
@@ -168,6 +171,12 @@ impl SessionSlots {
     /// Sessions allowed at once.
     pub fn cap(&self) -> usize {
         self.cap
+    }
+
+    /// Says how many sessions are open, from anywhere.
+    pub fn counter(&self) -> impl Fn() -> usize + 'static {
+        let (permits, cap) = (self.permits.clone(), self.cap);
+        move || cap - permits.available_permits()
     }
 }
 
@@ -237,6 +246,8 @@ pub fn start(config: Config) -> io::Result<Parlor> {
     });
     restore::restore(&sessions, &lobby, &StoreLink::new(&store), &workers, live);
     let slots = SessionSlots::new(cap);
+    let stats = Arc::new(stats::Stats::default());
+    stats.start(metrics.clone(), slots.counter());
     let state = Arc::new(AppState {
         config,
         lobby,
@@ -247,6 +258,7 @@ pub fn start(config: Config) -> io::Result<Parlor> {
         sessions,
         backplane,
         snapshots,
+        stats,
     });
     let (server, addr) = http::bind(state.clone(), connections)?;
     Ok(Parlor {

@@ -241,6 +241,20 @@ impl Metrics {
         }
     }
 
+    /// Live rooms, of every kind.
+    pub fn rooms_live(&self) -> i64 {
+        RoomKind::iter()
+            .map(|kind| self.rooms.with_label_values(&[kind.as_str()]).get())
+            .sum()
+    }
+
+    /// Running games, of every kind.
+    pub fn games_live(&self) -> i64 {
+        GameKind::iter()
+            .map(|kind| self.games.with_label_values(&[kind.as_str()]).get())
+            .sum()
+    }
+
     /// A game actor started.
     pub fn game_started(&self, kind: GameKind) {
         self.games.with_label_values(&[kind.as_str()]).inc();

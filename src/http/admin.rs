@@ -1,7 +1,7 @@
-//! The operators' API (PROTOCOL.md, *Operators*): `/api/admin/*`, served
-//! only when `admin.token` is set (else every path under it is a 404), each
-//! request carrying `Authorization: Bearer <token>`, compared in constant
-//! time and never logged.
+//! The operators' API (PROTOCOL.md, *Operators*): `/api/admin/*` and the
+//! `/admin` page, served only when `admin.token` is set (else each is a
+//! 404), each API request carrying `Authorization: Bearer <token>`,
+//! compared in constant time and never logged.
 
 use actix_web::{
     http::{header, StatusCode},
@@ -9,11 +9,11 @@ use actix_web::{
 };
 use serde::Deserialize;
 
-use super::{http_error, lobby_gone};
+use super::{http_error, lobby_gone, not_found_page, page, Pages};
 use crate::{
     identity,
     lobby::{EndGame, Kick, ListSessions, ShutRoomNow},
-    AppState,
+    stats, AppState,
 };
 
 /// `limit` when `/api/admin/sessions` names none.
@@ -22,13 +22,25 @@ const SESSIONS_DEFAULT_LIMIT: usize = 100;
 /// The most sessions listed at once.
 const SESSIONS_MAX_LIMIT: usize = 1000;
 
-/// The operators' routes, when `token` is set.
-pub(super) fn routes(cfg: &mut web::ServiceConfig, token: &str) {
+/// The operators' page, among the pages.
+const ADMIN_PAGE: &str = "admin.html";
+
+/// The operators' routes and page, when `token` is set; else the page is
+/// not found either.
+pub(super) fn routes(cfg: &mut web::ServiceConfig, token: &str, pages: &Pages) {
     if token.is_empty() {
+        let hidden = || web::to(|req: HttpRequest| not_found_page(req));
+        cfg.route("/admin", hidden()).route("/admin.html", hidden());
         return;
     }
+    let pages = pages.clone();
+    cfg.route(
+        "/admin",
+        web::get().to(move |req: HttpRequest| page(req, pages.clone(), ADMIN_PAGE)),
+    );
     cfg.service(
         web::scope("/api/admin")
+            .route("/stats", web::get().to(stats))
             .route("/sessions", web::get().to(sessions))
             .route("/sessions/{session}/kick", web::post().to(kick))
             .route("/rooms/{room}/close", web::post().to(close_room))
@@ -59,6 +71,17 @@ fn done(found: bool) -> HttpResponse {
     } else {
         http_error(StatusCode::NOT_FOUND, "not_found")
     }
+}
+
+/// The last ten minutes of figures, sampled every two seconds.
+async fn stats(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if !authorized(&req, &state) {
+        return unauthorized();
+    }
+    HttpResponse::Ok().json(serde_json::json!({
+        "interval_ms": stats::INTERVAL.as_millis() as u64,
+        "samples": state.stats.samples(),
+    }))
 }
 
 /// Query of `GET /api/admin/sessions`.

@@ -1,7 +1,8 @@
 // Screenshots of Parlor's pages for the README: the lobby, each game
 // mid-play (one against the computer), each room kind and the page for an
 // unknown path, at 1280×800 and at 390×844 (and the stage controller held
-// sideways, 844×390), saved under tests/e2e/screenshots/. Not part of the
+// sideways, 844×390) and the operators' page, saved under
+// tests/e2e/screenshots/. Not part of the
 // test run.
 //
 // Run from the repo root with: node tests/e2e/screenshots.mjs
@@ -23,7 +24,8 @@ const SIZES = {
 const HELPER = { viewport: { width: 1000, height: 800 } };
 const LANDSCAPE = { viewport: { width: 844, height: 390 }, isMobile: true, hasTouch: true, deviceScaleFactor: 1 };
 
-const server = await startServer({ PARLOR_GAMES__BOT_DELAY_MS: "300" });
+const ADMIN_TOKEN = "screenshots-only";
+const server = await startServer({ PARLOR_GAMES__BOT_DELAY_MS: "300", PARLOR_ADMIN__TOKEN: ADMIN_TOKEN });
 const browser = await launchBrowser();
 await mkdir(OUT, { recursive: true });
 const opened = [];
@@ -202,6 +204,23 @@ async function board(size) {
   await closeAll();
 }
 
+/** The operators' page with some life on the server. */
+async function admin(size) {
+  const [x] = await quickMatch(await person("Grace"), await person("Linus"), server.url, "connect4");
+  await dropDisc(x, 3);
+  await joinRoom(await person("Margaret"), server.url, `poetry-${size}`, "chat");
+  await joinRoom(await person("Ken"), server.url, `garden-${size}`, "canvas", { zombies: 2 });
+  const page = await person("Operator", SIZES[size]);
+  await page.goto(new URL("admin", server.url).href);
+  await page.fill("#token", ADMIN_TOKEN);
+  await page.click('#login button[type="submit"]');
+  await page.waitForSelector("#sessions li");
+  // A few samples for the charts.
+  await page.waitForTimeout(4500);
+  await shoot(page, `admin-${size}`, { fullPage: size === "desktop" });
+  await closeAll();
+}
+
 async function notFound(size) {
   const page = await person("Ada", SIZES[size]);
   await page.goto(new URL("no/such/page", server.url).href);
@@ -250,6 +269,7 @@ try {
     await bot(size);
     await board(size);
     await notFound(size);
+    await admin(size);
   }
 } finally {
   await closeAll();

@@ -221,3 +221,31 @@ async fn a_closed_room_tells_its_members_routes_them_nowhere_and_keeps_its_snaps
     let state = cleo.recv_type("room_state").await;
     assert_eq!((&state["data"], &state["from"]), (&kept, &Value::Null));
 }
+
+#[tokio::test]
+async fn the_stats_are_a_ring_of_samples_and_the_page_is_there_only_with_a_token() {
+    let server = with_token();
+    let stats = admin_get(&server, "/api/admin/stats").await;
+    assert_eq!(stats["interval_ms"], 2000);
+    let first = &stats["samples"][0];
+    for field in [
+        "at_ms",
+        "sessions",
+        "frames_in_per_s",
+        "frames_out_per_s",
+        "rooms",
+        "games",
+        "evictions",
+        "slow_drops",
+    ] {
+        assert!(first.get(field).is_some(), "{field} in {first}");
+    }
+    assert_eq!(server.fetch("/api/admin/stats", &[]).await.status, 401);
+    let page = server.fetch("/admin", &[]).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("admin.js"), "the operators' page");
+    let off = TestServer::start();
+    assert_eq!(off.fetch("/admin", &[]).await.status, 404);
+    assert_eq!(off.fetch("/admin.html", &[]).await.status, 404);
+    assert_eq!(off.fetch("/api/admin/stats", &[]).await.status, 404);
+}
