@@ -88,6 +88,25 @@ ensure_redis() {
   fi
 }
 
+# Debian's nginx, which the TLS proxy test (tests/e2e/tls.test.mjs) starts
+# in front of two nodes; that test is skipped, saying so, where nginx is not
+# installed and cannot be.
+ensure_nginx() {
+  if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then
+    return 0
+  fi
+  if ! is_root; then
+    echo "--- nginx is not installed (sudo apt-get install nginx-light): the TLS proxy test will be skipped"
+    return 0
+  fi
+  echo "--- installing Debian's nginx for the TLS proxy test"
+  apt_install nginx-light openssl || echo "--- apt-get install nginx-light failed: the TLS proxy test will be skipped"
+  # The package may start a system nginx; the test starts its own.
+  if command -v systemctl >/dev/null 2>&1; then
+    systemctl stop nginx >/dev/null 2>&1 || true
+  fi
+}
+
 # The browser tests' npm packages, when absent or older than their lock file.
 ensure_e2e_packages() {
   # npm writes node_modules/.package-lock.json at every install: its age is the install's.
@@ -119,6 +138,7 @@ main() {
   require_tool npm "install npm (it comes with Node.js)"
   ensure_chromium
   ensure_redis
+  ensure_nginx
   if command -v npm >/dev/null 2>&1; then
     ensure_e2e_packages
   fi

@@ -8,6 +8,7 @@ mod admin;
 mod binary;
 mod bots;
 mod cluster;
+mod deploy;
 mod games;
 mod heartbeat;
 mod http;
