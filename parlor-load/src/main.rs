@@ -35,8 +35,10 @@
 //!   scenario.
 
 mod client;
+mod html;
 mod report;
 mod scenarios;
+mod timeline;
 mod usage;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -183,6 +185,9 @@ pub(crate) struct Common {
     /// Also write the report as one JSON object to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Also write the report as one self-contained HTML page, with charts.
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<PathBuf>,
     /// The server's process id: its RSS and CPU are read from /proc.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -277,13 +282,14 @@ fn main() -> ExitCode {
         }
     };
     raise_file_limit();
-    let json = match &cli.scenario {
-        Scenario::Idle(args) => args.common.json.clone(),
-        Scenario::Games(args) => args.common.json.clone(),
-        Scenario::Echo(args) => args.common.json.clone(),
-        Scenario::Chat(args) => args.common.json.clone(),
-        Scenario::Churn(args) => args.common.json.clone(),
+    let common = match &cli.scenario {
+        Scenario::Idle(args) => &args.common,
+        Scenario::Games(args) => &args.common,
+        Scenario::Echo(args) => &args.common,
+        Scenario::Chat(args) => &args.common,
+        Scenario::Churn(args) => &args.common,
     };
+    let (json, html) = (common.json.clone(), common.report.clone());
     let local = tokio::task::LocalSet::new();
     let report = local.block_on(&runtime, async {
         match cli.scenario {
@@ -294,5 +300,5 @@ fn main() -> ExitCode {
             Scenario::Churn(args) => run_churn(args).await,
         }
     });
-    finish(&report, json)
+    finish(&report, json, html)
 }

@@ -9,7 +9,11 @@ use std::{
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::{usage::ServerUsage, Common};
+use crate::{
+    timeline::{distribution, SecondSummary, Timeline},
+    usage::ServerUsage,
+    Common,
+};
 
 /// What every session records, shared within this single-threaded process.
 pub(crate) struct Tally {
@@ -61,6 +65,8 @@ pub(crate) struct Tally {
     pub(crate) errors: BTreeMap<String, u64>,
     /// When measuring began (after the ramp).
     pub(crate) measuring_since: Option<Instant>,
+    /// Second by second, for `--report`.
+    pub(crate) timeline: Timeline,
 }
 
 impl Tally {
@@ -72,6 +78,21 @@ impl Tally {
     /// Counts an error frame.
     pub(crate) fn error(&mut self, code: String) {
         *self.errors.entry(code).or_default() += 1;
+    }
+
+    /// Records an answer or delivery that took `micros`, while measuring.
+    pub(crate) fn record_rtt(&mut self, micros: u64) {
+        let _ = self.rtt.record(micros.max(1));
+        if let Some(since) = self.measuring_since {
+            self.timeline.delivered(since, micros);
+        }
+    }
+
+    /// `count` more deliveries due (chat) or requests sent, while measuring.
+    pub(crate) fn offered(&mut self, count: u64) {
+        if let Some(since) = self.measuring_since {
+            self.timeline.offered(since, count);
+        }
     }
 }
 
@@ -144,6 +165,12 @@ pub(crate) struct Report {
     pub(crate) load_cpu_percent: Option<f64>,
     /// The server's memory and CPU, with `--server-pid`.
     pub(crate) server: Option<ServerUsage>,
+    /// Second by second (this process's sessions only).
+    #[serde(default)]
+    pub(crate) timeline: Vec<SecondSummary>,
+    /// Round trips in buckets doubling from 0.1 ms: (up to ms, count).
+    #[serde(default)]
+    pub(crate) distribution: Vec<(f64, u64)>,
 }
 
 impl Report {
@@ -171,10 +198,10 @@ impl Report {
 
 #[derive(Serialize, Deserialize, Default)]
 pub(crate) struct Percentiles {
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    max: f64,
+    pub(crate) p50: f64,
+    pub(crate) p90: f64,
+    pub(crate) p99: f64,
+    pub(crate) max: f64,
 }
 
 pub(crate) fn new_tally() -> Shared {
@@ -198,6 +225,7 @@ pub(crate) fn new_tally() -> Shared {
         silence_moved: 0,
         server: None,
         load_cpu_percent: None,
+        timeline: Timeline::default(),
         connected: 0,
         failures: BTreeMap::new(),
         errors: BTreeMap::new(),
@@ -210,6 +238,7 @@ pub(crate) fn count_sent(tally: &Shared) {
     let mut tally = tally.borrow_mut();
     if tally.measuring_since.is_some() {
         tally.sent += 1;
+        tally.offered(1);
     }
 }
 
@@ -219,7 +248,7 @@ pub(crate) fn count_answer(tally: &Shared, sent_at: Instant) {
     if tally.measuring_since.is_some_and(|since| sent_at >= since) {
         tally.answered += 1;
         let micros = u64::try_from(sent_at.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let _ = tally.rtt.record(micros.max(1));
+        tally.record_rtt(micros);
     }
 }
 
@@ -284,11 +313,21 @@ pub(crate) fn report(
         errors: tally.errors.clone(),
         load_cpu_percent: tally.load_cpu_percent,
         server: tally.server,
+        timeline: tally.timeline.summary(),
+        distribution: distribution(&tally.rtt),
     }
 }
 
-pub(crate) fn finish(report: &Report, json: Option<PathBuf>) -> ExitCode {
+pub(crate) fn finish(report: &Report, json: Option<PathBuf>, html: Option<PathBuf>) -> ExitCode {
     print_table(report);
+    if let Some(path) = html {
+        let command: Vec<String> = std::env::args().collect();
+        if let Err(err) = crate::html::write(&path, report, &command.join(" ")) {
+            eprintln!("parlor-load: cannot write {}: {err}", path.display());
+            return ExitCode::FAILURE;
+        }
+        eprintln!("parlor-load: report written to {}", path.display());
+    }
     if let Some(path) = json {
         let written = serde_json::to_string_pretty(report).map(|json| std::fs::write(&path, json));
         if !matches!(written, Ok(Ok(()))) {

@@ -123,6 +123,7 @@ async fn chatter(
                     let mut tally = tally.borrow_mut();
                     tally.sent += 1;
                     tally.expected += others;
+                    tally.offered(others);
                 }
                 sequence += 1;
                 let micros = origin.elapsed().as_micros() as u64;
@@ -299,7 +300,7 @@ fn record_delivery(
         let micros = (origin.elapsed().as_micros() as u64)
             .saturating_sub(sent)
             .max(1);
-        let _ = tally.rtt.record(micros);
+        tally.record_rtt(micros);
     }
 }
 
