@@ -238,3 +238,31 @@ async fn sigterm_closes_every_session_with_1001_and_exits_0() {
     .unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn the_operators_token_is_never_logged() {
+    let token = "never-in-the-log-5b7e91";
+    let wrong = "nor-this-one-0c3d44";
+    let folder = tempfile::tempdir().unwrap();
+    let server = spawn_in(
+        folder.path(),
+        &[("PARLOR_ADMIN__TOKEN", token), ("RUST_LOG", "debug")],
+    );
+    for given in [token, wrong] {
+        let bearer = format!("Bearer {given}");
+        let reply = crate::support::http_fetch(
+            server.addr,
+            "/api/admin/sessions",
+            &[("Authorization", &bearer)],
+        )
+        .await;
+        assert!(reply.status == 200 || reply.status == 401, "{reply:?}");
+    }
+    let stderr = server.stop_and_read_stderr().await;
+    assert!(
+        stderr.contains("/api/admin/sessions"),
+        "requests are logged: {stderr}"
+    );
+    assert!(!stderr.contains(token), "the token was logged");
+    assert!(!stderr.contains(wrong), "a wrong token was logged");
+}
