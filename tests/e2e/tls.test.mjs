@@ -19,20 +19,29 @@ import {
 
 const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((bin) => existsSync(bin));
 
-/** A free TCP port on loopback. */
-function freePort() {
-  return new Promise((resolve, reject) => {
+/** Whether `port` is free on loopback now. */
+function isFree(port) {
+  return new Promise((resolve) => {
     const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
+    probe.once("error", () => resolve(false));
+    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(true)));
   });
 }
 
+/**
+ * A free port for nginx below Linux's ephemeral range (32768 and up), so
+ * that the nodes, which bind port 0 after it is chosen, cannot take it.
+ */
+async function freePort() {
+  for (let tries = 0; tries < 50; tries += 1) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (await isFree(port)) return port;
+  }
+  throw new Error("no free port for nginx between 20000 and 32000");
+}
+
 /** Waits until `file` exists (a socket or pid file), up to `ms`. */
-async function appears(file, ms = 5000) {
+async function appears(file, ms = 10000) {
   const deadline = Date.now() + ms;
   while (!existsSync(file)) {
     if (Date.now() > deadline) throw new Error(`${file} never appeared`);
@@ -89,20 +98,40 @@ describe("TLS proxy in front of two nodes", { timeout: 90000, skip: NGINX ? fals
     redis = spawn("redis-server", ["--port", "0", "--unixsocket", socket, "--save", "", "--appendonly", "no", "--dir", dir],
       { stdio: "ignore" });
     await appears(socket);
-    const port = await freePort();
-    url = `https://127.0.0.1:${port}/`;
+    // Three candidate ports for nginx, each an allowed origin: a port taken
+    // meanwhile makes nginx exit, and the next one is tried.
+    const ports = [];
+    while (ports.length < 3) {
+      const port = await freePort();
+      if (!ports.includes(port)) ports.push(port);
+    }
     for (const id of ["tls-1", "tls-2"]) {
       nodes.push(await startServer({
         PARLOR_CLUSTER__REDIS_URL: `redis+unix://${socket}`,
         PARLOR_CLUSTER__NODE_ID: id,
-        PARLOR_SERVER__ALLOWED_ORIGINS: `https://127.0.0.1:${port}`,
+        PARLOR_SERVER__ALLOWED_ORIGINS: ports.map((port) => `https://127.0.0.1:${port}`).join(","),
       }));
     }
     const nodePorts = nodes.map((node) => new URL(node.url).port);
     const conf = path.join(dir, "nginx.conf");
-    await writeFile(conf, await nginxConfig(dir, port, nodePorts));
-    nginx = spawn(NGINX, ["-c", conf, "-p", dir], { stdio: "ignore" });
-    await appears(path.join(dir, "nginx.pid"));
+    const errorLog = path.join(dir, "nginx-error.log");
+    const failures = [];
+    for (const port of ports) {
+      await writeFile(conf, await nginxConfig(dir, port, nodePorts));
+      const said = [];
+      nginx = spawn(NGINX, ["-c", conf, "-p", dir], { stdio: ["ignore", "ignore", "pipe"] });
+      nginx.stderr.on("data", (chunk) => said.push(String(chunk)));
+      const exited = new Promise((resolve) => nginx.once("exit", () => resolve(false)));
+      const started = appears(path.join(dir, "nginx.pid"), 10000).then(() => true, () => false);
+      if (await Promise.race([started, exited])) {
+        url = `https://127.0.0.1:${port}/`;
+        break;
+      }
+      nginx.kill("SIGKILL");
+      const log = existsSync(errorLog) ? await readFile(errorLog, "utf8") : "";
+      failures.push(`port ${port}: ${said.join("")} ${log}`);
+    }
+    assert.ok(url, `nginx did not start: ${failures.join(" | ")}`);
     browser = await launchBrowser();
   });
 
