@@ -2,25 +2,13 @@
 //! process): sessions drop at random and resume with their frame count,
 //! and nothing is lost or seen twice.
 
-use std::{future::pending, net::SocketAddr, process::Command, sync::mpsc, thread};
+mod common;
+
+use std::process::Command;
 
 use serde_json::Value;
 
-/// Starts a Parlor server on a free port, in memory, on a thread of its own.
-fn start_server() -> SocketAddr {
-    let (addr_tx, addr_rx) = mpsc::channel();
-    thread::spawn(move || {
-        actix_rt::System::new().block_on(async move {
-            let mut config = parlor::config::Config::defaults();
-            config.server.bind = "127.0.0.1:0".to_string();
-            config.store.path = parlor::store::IN_MEMORY.to_string();
-            let server = parlor::start(config).expect("the server starts");
-            addr_tx.send(server.addr()).expect("the test waits");
-            let _ = server.run_until(pending()).await;
-        });
-    });
-    addr_rx.recv().expect("the server's address")
-}
+use common::start_server;
 
 #[test]
 fn churn_loses_and_doubles_nothing() {

@@ -187,10 +187,7 @@ pub async fn http_fetch(addr: SocketAddr, path: &str, headers: &[(&'static str, 
         .map(|(name, value)| (*name, value.to_string()))
         .collect();
     tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent = agent();
         let mut request = agent.get(&url);
         for (name, value) in headers {
             request = request.header(name, value);
@@ -209,10 +206,7 @@ pub async fn http_post(addr: SocketAddr, path: &str, headers: &[(&'static str, &
         .map(|(name, value)| (*name, value.to_string()))
         .collect();
     tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent = agent();
         let mut request = agent.post(&url);
         for (name, value) in headers {
             request = request.header(name, value);
@@ -221,6 +215,14 @@ pub async fn http_post(addr: SocketAddr, path: &str, headers: &[(&'static str, &
     })
     .await
     .expect("HTTP thread")
+}
+
+/// An HTTP client that returns every status as an answer.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
 }
 
 /// The parts of `response` the tests read.
