@@ -13,6 +13,9 @@
 pub mod events;
 pub mod requests;
 
+#[cfg(test)]
+mod properties;
+
 use std::time::SystemTime;
 
 use bytestring::ByteString;

@@ -8,6 +8,8 @@
 pub mod bot;
 pub mod connect4;
 pub mod match3;
+#[cfg(test)]
+mod properties;
 pub mod rules;
 pub mod table;
 pub mod tictactoe;
