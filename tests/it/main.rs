@@ -17,6 +17,7 @@ mod recovery;
 mod redis;
 mod restart;
 mod resume;
+mod room_order;
 mod rooms;
 mod session;
 mod store;

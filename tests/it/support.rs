@@ -378,6 +378,20 @@ impl Client {
         self.recv().await
     }
 
+    /// The text frames that arrive within `wait` of each other (answering
+    /// Pings), as JSON; stops at the first quiet `wait`.
+    pub async fn drain(&mut self, wait: Duration) -> Vec<Value> {
+        let mut frames = Vec::new();
+        while let Ok(Some(Ok(frame))) = tokio::time::timeout(wait, self.ws.next()).await {
+            if let Message::Text(text) = frame {
+                let frame: Value = serde_json::from_str(&text).expect("server sends JSON");
+                self.count(&frame);
+                frames.push(frame);
+            }
+        }
+        frames
+    }
+
     /// Reads (answering Pings) for `duration`; panics on any text frame or
     /// on the connection ending.
     pub async fn idle(&mut self, duration: Duration) {
