@@ -181,40 +181,31 @@ pub struct Reply {
 
 /// `GET path` on `addr` with request `headers`.
 pub async fn http_fetch(addr: SocketAddr, path: &str, headers: &[(&'static str, &str)]) -> Reply {
-    let url = format!("http://{addr}{path}");
-    let headers: Vec<(&'static str, String)> = headers
-        .iter()
-        .map(|(name, value)| (*name, value.to_string()))
-        .collect();
-    tokio::task::spawn_blocking(move || {
-        let agent = agent();
-        let mut request = agent.get(&url);
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        reply_of(request.call().expect("HTTP request"))
-    })
-    .await
-    .expect("HTTP thread")
+    http_request("GET", addr, path, headers).await
 }
 
 /// `POST path` (no body) on `addr` with request `headers`.
 pub async fn http_post(addr: SocketAddr, path: &str, headers: &[(&'static str, &str)]) -> Reply {
-    let url = format!("http://{addr}{path}");
-    let headers: Vec<(&'static str, String)> = headers
-        .iter()
-        .map(|(name, value)| (*name, value.to_string()))
-        .collect();
-    tokio::task::spawn_blocking(move || {
-        let agent = agent();
-        let mut request = agent.post(&url);
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        reply_of(request.send_empty().expect("HTTP request"))
-    })
-    .await
-    .expect("HTTP thread")
+    http_request("POST", addr, path, headers).await
+}
+
+/// `method path` (no body) on `addr` with request `headers`, any status.
+async fn http_request(
+    method: &'static str,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&'static str, &str)],
+) -> Reply {
+    let mut request = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(()).expect("a valid request");
+    tokio::task::spawn_blocking(move || reply_of(agent().run(request).expect("HTTP request")))
+        .await
+        .expect("HTTP thread")
 }
 
 /// An HTTP client that returns every status as an answer.
