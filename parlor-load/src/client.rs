@@ -14,16 +14,40 @@ thread_local! {
     pub(crate) static SOURCES: std::cell::Cell<u8> = const { std::cell::Cell::new(1) };
 }
 
-/// Connects session `n`, from source address 127.0.0.(1 + n mod K) when
-/// the server is on loopback.
-pub(crate) async fn dial(url: &str, n: u32) -> Result<Socket, String> {
+/// The server's address in a `ws://` URL (an IP address, or localhost).
+pub(crate) fn server_addr(url: &str) -> Result<std::net::SocketAddr, String> {
     let uri: tokio_tungstenite::tungstenite::http::Uri =
         url.parse().map_err(|err| format!("bad url: {err}"))?;
     let host = uri.host().unwrap_or("127.0.0.1");
     let port = uri.port_u16().unwrap_or(80);
-    let server: std::net::SocketAddr = format!("{}:{port}", host.replace("localhost", "127.0.0.1"))
+    format!("{}:{port}", host.replace("localhost", "127.0.0.1"))
         .parse()
-        .map_err(|_| format!("{host} is not an IP address"))?;
+        .map_err(|_| format!("{host} is not an IP address"))
+}
+
+/// Connects session `n`, from source address 127.0.0.(1 + n mod K) when
+/// the server is on loopback.
+pub(crate) async fn dial(url: &str, n: u32) -> Result<Socket, String> {
+    let stream = tcp(server_addr(url)?, n).await?;
+    let (socket, _) =
+        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await
+            .map_err(|err| match err {
+                // Its Display would add the reason phrase, or nothing useful.
+                tokio_tungstenite::tungstenite::Error::Http(response) => {
+                    format!("HTTP {}", response.status().as_u16())
+                }
+                err => format!("handshake: {err}"),
+            })?;
+    Ok(socket)
+}
+
+/// A TCP connection to `server` for session `n`, from source address
+/// 127.0.0.(1 + n mod K) when the server is on loopback, with Nagle off.
+pub(crate) async fn tcp(
+    server: std::net::SocketAddr,
+    n: u32,
+) -> Result<tokio::net::TcpStream, String> {
     let socket = tokio::net::TcpSocket::new_v4().map_err(|err| err.to_string())?;
     if server.ip().is_loopback() {
         let sources = u32::from(SOURCES.with(std::cell::Cell::get));
@@ -38,17 +62,7 @@ pub(crate) async fn dial(url: &str, n: u32) -> Result<Socket, String> {
         .map_err(|err| format!("connect: {err}"))?;
     // Nagle's algorithm would hold small frames back for the peer's delayed ACK.
     stream.set_nodelay(true).map_err(|err| err.to_string())?;
-    let (socket, _) =
-        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
-            .await
-            .map_err(|err| match err {
-                // Its Display would add the reason phrase, or nothing useful.
-                tokio_tungstenite::tungstenite::Error::Http(response) => {
-                    format!("HTTP {}", response.status().as_u16())
-                }
-                err => format!("handshake: {err}"),
-            })?;
-    Ok(socket)
+    Ok(stream)
 }
 
 pub(crate) async fn open(url: &str, n: u32, tally: &Shared) -> Option<Socket> {

@@ -35,6 +35,7 @@
 //!   scenario.
 
 mod client;
+mod fuzz;
 mod html;
 mod report;
 mod scenarios;
@@ -55,7 +56,7 @@ use crate::{
 
 /// Longest time a run may measure or hold, in seconds (a day), so every
 /// deadline stays representable.
-const MAX_SECONDS: u64 = 86_400;
+pub(crate) const MAX_SECONDS: u64 = 86_400;
 
 /// Slowest and fastest rates accepted, per second: gaps between 1000 s and
 /// 1 µs, never zero.
@@ -88,6 +89,10 @@ enum Scenario {
     /// Chat members and players dropping and resuming; frames lost and
     /// duplicated, resumes and their latency.
     Churn(ChurnArgs),
+    /// Bad input over many connections (mutated requests, broken frames,
+    /// garbage), each answer checked against PROTOCOL.md; then the server's
+    /// health, leaked connections, a well-behaved client and its memory.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 #[derive(Args)]
@@ -239,6 +244,11 @@ impl Common {
         self.urls[k as usize % self.urls.len()].clone()
     }
 
+    /// Where the report is also written: `--json` and `--report`.
+    fn outputs(&self) -> (Option<PathBuf>, Option<PathBuf>) {
+        (self.json.clone(), self.report.clone())
+    }
+
     /// Every URL, as the report shows them.
     fn urls_shown(&self) -> String {
         self.urls.join(" ")
@@ -282,23 +292,18 @@ fn main() -> ExitCode {
         }
     };
     raise_file_limit();
-    let common = match &cli.scenario {
-        Scenario::Idle(args) => &args.common,
-        Scenario::Games(args) => &args.common,
-        Scenario::Echo(args) => &args.common,
-        Scenario::Chat(args) => &args.common,
-        Scenario::Churn(args) => &args.common,
+    tokio::task::LocalSet::new().block_on(&runtime, run(cli.scenario))
+}
+
+/// Runs a scenario and reports it.
+async fn run(scenario: Scenario) -> ExitCode {
+    let ((json, html), report) = match scenario {
+        Scenario::Idle(args) => (args.common.outputs(), run_idle(args).await),
+        Scenario::Games(args) => (args.common.outputs(), run_games(args).await),
+        Scenario::Echo(args) => (args.common.outputs(), run_echo(args).await),
+        Scenario::Chat(args) => (args.common.outputs(), run_chat(args).await),
+        Scenario::Churn(args) => (args.common.outputs(), run_churn(args).await),
+        Scenario::Fuzz(args) => return fuzz::run_fuzz(args).await,
     };
-    let (json, html) = (common.json.clone(), common.report.clone());
-    let local = tokio::task::LocalSet::new();
-    let report = local.block_on(&runtime, async {
-        match cli.scenario {
-            Scenario::Idle(args) => run_idle(args).await,
-            Scenario::Games(args) => run_games(args).await,
-            Scenario::Echo(args) => run_echo(args).await,
-            Scenario::Chat(args) => run_chat(args).await,
-            Scenario::Churn(args) => run_churn(args).await,
-        }
-    });
     finish(&report, json, html)
 }

@@ -36,10 +36,6 @@ thread_local! {
     static READ: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
 }
 
-/// The longest header a WebSocket frame can have: 2 bytes, an 8-byte
-/// length and a 4-byte mask.
-const MAX_FRAME_HEADER: usize = 14;
-
 /// How much one read takes from the socket at most.
 const READ_CHUNK: usize = 4096;
 
@@ -116,7 +112,10 @@ impl Reader {
             let frame = match self.codec.decode(&mut self.partial) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => {
-                    if self.partial.len() > self.max_message + MAX_FRAME_HEADER {
+                    // actix-http's codec refuses an oversized frame only once
+                    // it has all arrived: refuse it at its header instead.
+                    let announced = announced_length(&self.partial);
+                    if announced.is_some_and(|length| length > self.max_message as u64) {
                         return Some(too_big());
                     }
                     return None;
@@ -174,6 +173,18 @@ impl Reader {
         } else {
             Incoming::Binary
         })
+    }
+}
+
+/// The payload length the frame at the head of `bytes` announces, once its
+/// length field has arrived (RFC 6455, section 5.2).
+fn announced_length(bytes: &[u8]) -> Option<u64> {
+    match bytes.get(1)? & 0x7f {
+        126 => Some(u64::from(u16::from_be_bytes(
+            bytes.get(2..4)?.try_into().ok()?,
+        ))),
+        127 => Some(u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?)),
+        short => Some(u64::from(short)),
     }
 }
 

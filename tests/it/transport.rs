@@ -132,6 +132,22 @@ async fn ws_opened_as_a_page_says_what_it_is() {
     assert!(body.contains("WebSocket"), "{body}");
 }
 
+/// Found by the socket fuzzer: a header announcing more than the limit,
+/// followed by fewer bytes than the limit, was held open waiting for the
+/// rest instead of being refused.
+#[tokio::test]
+async fn fuzz_found_an_oversized_frame_is_refused_at_its_header() {
+    let server = TestServer::start();
+    let (mut client, _) = server.connect().await;
+    let frame = masked_frame(0x82, 1 << 40, b"only a few bytes");
+    let MaybeTlsStream::Plain(tcp) = client.ws.get_mut() else {
+        panic!("a plain connection");
+    };
+    tcp.write_all(&frame).await.expect("writes");
+    let ending = tokio::time::timeout(Duration::from_secs(3), client.ending()).await;
+    assert_eq!(ending.ok(), Some(Ending::Closed(1009)));
+}
+
 #[tokio::test]
 async fn a_frame_announcing_more_than_the_limit_closes_with_1009_before_it_is_sent() {
     let server =
