@@ -39,6 +39,7 @@ mod fuzz;
 mod html;
 mod report;
 mod scenarios;
+mod soak;
 mod timeline;
 mod usage;
 
@@ -93,6 +94,10 @@ enum Scenario {
     /// garbage), each answer checked against PROTOCOL.md; then the server's
     /// health, leaked connections, a well-behaved client and its memory.
     Fuzz(fuzz::FuzzArgs),
+    /// Everything at once for minutes (chat, games, churn, canvas, bots,
+    /// slow readers, bad frames); nothing lost, memory and open files flat,
+    /// every game ended as the rules say.
+    Soak(soak::SoakArgs),
 }
 
 #[derive(Args)]
@@ -304,6 +309,7 @@ async fn run(scenario: Scenario) -> ExitCode {
         Scenario::Chat(args) => (args.common.outputs(), run_chat(args).await),
         Scenario::Churn(args) => (args.common.outputs(), run_churn(args).await),
         Scenario::Fuzz(args) => return fuzz::run_fuzz(args).await,
+        Scenario::Soak(args) => return soak::run_soak(args).await,
     };
     finish(&report, json, html)
 }

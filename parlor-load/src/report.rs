@@ -344,7 +344,7 @@ pub(crate) fn finish(report: &Report, json: Option<PathBuf>, html: Option<PathBu
 
 /// Whether the run fell short: a session failed or was dropped, an answer
 /// or delivery is missing or doubled, or nothing came back at all.
-fn shortfall(report: &Report) -> bool {
+pub(crate) fn shortfall(report: &Report) -> bool {
     // Idle sends nothing; chat with one member a room has no one to deliver to.
     let answers_due = match report.scenario.as_str() {
         "idle" => false,
@@ -374,7 +374,7 @@ fn shortfall(report: &Report) -> bool {
         || report.connected < report.sessions
 }
 
-fn print_table(report: &Report) {
+pub(crate) fn print_table(report: &Report) {
     println!("scenario        {}", report.scenario);
     println!(
         "sessions        {} ({} connected, {} failed)",

@@ -25,10 +25,13 @@ use serde::Serialize;
 use strum::IntoEnumIterator;
 use tokio::time::Instant;
 
-use self::{
+pub(crate) use self::{
     cases::Case,
+    wire::{connection, Target},
+};
+use self::{
     checks::{check_server, ServerChecks},
-    wire::{connection, Target, Verdict},
+    wire::Verdict,
 };
 use crate::{client::SOURCES, usage::sample};
 

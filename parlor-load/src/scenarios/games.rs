@@ -139,6 +139,10 @@ pub(crate) struct Table {
 }
 
 impl Table {
+    pub(crate) fn in_game(&self) -> bool {
+        self.game_id.is_some()
+    }
+
     pub(crate) fn my_turn(&self) -> bool {
         self.game_id.is_some() && self.turn.as_deref() == Some(self.me.as_str())
     }

@@ -19,6 +19,11 @@ use crate::{
     Common,
 };
 
+thread_local! {
+    /// Set when several scenarios run at once (`soak`): no progress line.
+    pub(crate) static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// How long after the last connection opens measuring begins, so that every
 /// session has joined what it joins.
 const SETTLE: Duration = Duration::from_secs(1);
@@ -51,7 +56,11 @@ where
     let ramp_end = TokioInstant::now() + ramp_gap * sessions;
     let measure_from = ramp_end + SETTLE;
     let stop_at = measure_from + Duration::from_secs(seconds);
-    let line = indicatif::ProgressBar::new_spinner();
+    let line = if QUIET.with(std::cell::Cell::get) {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new_spinner()
+    };
     let progress = tokio::task::spawn_local(progress(
         tally.clone(),
         line.clone(),
