@@ -68,6 +68,8 @@ struct Reading {
     at: f64,
     rss_kib: u64,
     open_files: u64,
+    /// CPU since the reading before, percent of one core.
+    cpu_percent: f64,
 }
 
 /// The soak's verdict.
@@ -155,7 +157,9 @@ pub(crate) async fn run_soak(args: SoakArgs) -> ExitCode {
         run_parts(args.url.clone(), mix, stop_at),
     );
     sampler.abort();
-    let readings = readings.take();
+    // Only readings under the whole load count: the parts wind down after.
+    let mut readings = readings.take();
+    readings.retain(|reading| reading.at <= seconds as f64);
     let (games_left, bad_results) = settle(&args.url, Duration::from_secs(args.settle)).await;
     let mut report = SoakReport {
         url: args.url.clone(),
@@ -195,24 +199,31 @@ pub(crate) async fn run_soak(args: SoakArgs) -> ExitCode {
 async fn read_server(pid: Option<u32>, started: Instant, readings: Rc<RefCell<Vec<Reading>>>) {
     let Some(pid) = pid else { return };
     let mut every = tokio::time::interval(SAMPLE_EVERY);
+    let mut ticks_before = None;
     loop {
         every.tick().await;
-        let Some(reading) = reading(pid, started) else {
+        let Some((reading, ticks)) = reading(pid, started, ticks_before) else {
             return;
         };
+        ticks_before = Some(ticks);
         readings.borrow_mut().push(reading);
     }
 }
 
-/// One reading of `/proc/PID`.
-fn reading(pid: u32, started: Instant) -> Option<Reading> {
-    let (rss_kib, _) = crate::usage::sample(&format!("/proc/{pid}"))?;
+/// One reading of `/proc/PID`, and its CPU ticks so far.
+fn reading(pid: u32, started: Instant, ticks_before: Option<u64>) -> Option<(Reading, u64)> {
+    let (rss_kib, ticks) = crate::usage::sample(&format!("/proc/{pid}"))?;
     let open_files = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64;
-    Some(Reading {
+    let cpu_percent = ticks_before.map_or(0.0, |before| {
+        crate::usage::cpu_percent(ticks.saturating_sub(before), SAMPLE_EVERY.as_secs_f64())
+    });
+    let reading = Reading {
         at: started.elapsed().as_secs_f64(),
         rss_kib,
         open_files,
-    })
+        cpu_percent,
+    };
+    Some((reading, ticks))
 }
 
 /// How much `value` grew over the last two thirds of the readings: the
@@ -354,6 +365,11 @@ fn print(report: &SoakReport) {
         parts.slow_received, parts.slow_lost
     );
     println!("bad frames      {} connections", parts.bad_connections);
+    let busy: Vec<f64> = report.readings.iter().map(|r| r.cpu_percent).collect();
+    if !busy.is_empty() {
+        let mean = busy.iter().sum::<f64>() / busy.len() as f64;
+        println!("server CPU      {mean:.1} % of a core on average");
+    }
     if let (Some(first), Some(last)) = (report.readings.first(), report.readings.last()) {
         println!(
             "server          RSS {} -> {} KiB, open files {} -> {} (growth over the last two thirds: memory {}, files {})",
