@@ -88,9 +88,8 @@ use crate::{
 pub(crate) const FD_HEADROOM: u64 = 256;
 
 /// Plain HTTP connections (health checks, pages, handshakes in progress)
-/// that may always be open, even with every session place taken: half the
-/// open files kept free, so that they never take the files the server
-/// needs.
+/// that may be open beyond the files sessions may take: half the open
+/// files kept free.
 const HTTP_CONNECTIONS: usize = FD_HEADROOM as usize / 2;
 
 /// How often shutdown checks whether every session has closed.
@@ -418,11 +417,16 @@ fn retry_store_writes(store: Addr<Store>, period: Duration) {
     });
 }
 
-/// Raises the soft open-file limit to the hard one and caps sessions and
-/// plain HTTP connections below it, so that a full server answers 503
-/// instead of failing to accept. Returns (sessions, HTTP connections):
-/// the HTTP connections get the files sessions may not take, and never
-/// fewer than [`HTTP_CONNECTIONS`].
+/// Raises the soft open-file limit to the hard one and caps sessions below
+/// it, so that a server full of sessions answers 503. Returns (sessions,
+/// HTTP connections). Plain HTTP connections, handshakes in progress among
+/// them, may take any file no session is using, and [`HTTP_CONNECTIONS`]
+/// more: kept to the files sessions can never take, they would have only
+/// [`HTTP_CONNECTIONS`] places whenever `server.max_sessions` is above the
+/// open-file limit (the default is, on most machines), and that many slow
+/// handshakes (slowloris) would keep every client out. The price: a server
+/// full of sessions and of plain connections at once fails to accept for a
+/// moment (actix-server pauses and tries again) instead of answering 503.
 fn capacity(max_sessions: usize) -> (usize, usize) {
     match rlimit::getrlimit(rlimit::Resource::NOFILE) {
         Ok((soft, hard)) => {
@@ -430,7 +434,7 @@ fn capacity(max_sessions: usize) -> (usize, usize) {
             let by_files =
                 usize::try_from(raised.saturating_sub(FD_HEADROOM)).unwrap_or(usize::MAX);
             let cap = max_sessions.min(by_files);
-            let connections = (by_files - cap).saturating_add(HTTP_CONNECTIONS);
+            let connections = by_files.saturating_add(HTTP_CONNECTIONS);
             log::info!(
                 "open-file limit: soft {soft}, hard {hard}, raised to {raised}; at most {cap} \
                  sessions and {connections} other HTTP connections"

@@ -729,7 +729,10 @@ impl Handler<Beat> for Session {
         if !self.outbox.is_open() {
             return;
         }
-        if self.last_seen.elapsed() >= self.shared.config.heartbeat_timeout() {
+        let silent = self.last_seen.elapsed() >= self.shared.config.heartbeat_timeout();
+        // Frames waiting to be read are life too: then the server, not the
+        // client, was late.
+        if silent && !self.outbox.unread() {
             self.evict(ctx);
         } else {
             // Once a beat, the frame queue gives its room back.

@@ -109,6 +109,12 @@ impl Outbox {
         }
     }
 
+    /// Whether the client has sent bytes not read yet (see
+    /// [`Writer::unread`]); never while away.
+    pub(super) fn unread(&self) -> bool {
+        self.writer.as_ref().is_some_and(Writer::unread)
+    }
+
     /// Frees the frame queue's room at the next write (the heartbeat says
     /// when: a quiet session keeps no buffer between beats).
     pub(super) fn shrink(&mut self) {

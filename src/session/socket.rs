@@ -14,6 +14,7 @@ use std::{
     cell::RefCell,
     collections::VecDeque,
     io::{self, Read},
+    mem::MaybeUninit,
     pin::Pin,
     rc::Rc,
     task::{Context, Poll},
@@ -405,6 +406,15 @@ impl Writer {
     /// session keeps no buffer, a busy one does not allocate at every write.
     pub(super) fn shrink(&mut self) {
         self.shrink = true;
+    }
+
+    /// Whether the client has sent bytes not read yet: a session whose
+    /// frames wait in its socket is not silent, however late the server
+    /// gets to them (a process stopped or starved past the heartbeat's
+    /// timeout reads them only after its timers have fired).
+    pub(super) fn unread(&self) -> bool {
+        let mut byte = [MaybeUninit::uninit()];
+        matches!(socket2::SockRef::from(&*self.io).peek(&mut byte), Ok(1..))
     }
 
     /// Waits until the socket takes bytes again.

@@ -78,7 +78,7 @@ async fn join(client: &mut Client, room: &str) -> (Value, Value) {
 /// The next frame of type `kind`, skipping member announcements and state
 /// requests (left unanswered: the newcomer gets the snapshot after
 /// `rooms.state_request_timeout_ms`).
-async fn next_of(client: &mut Client, kind: &str) -> Value {
+pub(crate) async fn next_of(client: &mut Client, kind: &str) -> Value {
     loop {
         let frame = client.recv().await;
         if frame["type"] == kind {
@@ -778,7 +778,7 @@ async fn a_token_given_to_two_nodes_at_once_resumes_on_one_only() {
 }
 
 /// Sends `signal` to process `pid`.
-fn signal(pid: u32, signal: &str) {
+pub(crate) fn signal(pid: u32, signal: &str) {
     let status = std::process::Command::new("kill")
         .args([signal, &pid.to_string()])
         .status()

@@ -9,6 +9,7 @@ mod binary;
 mod bots;
 mod cluster;
 mod deploy;
+mod faults;
 mod games;
 mod heartbeat;
 mod http;

@@ -2,7 +2,7 @@
 //! `kill -9` mid-game, a new server on the same store, and both players
 //! resume and finish the game.
 
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
 use serde_json::{json, Value};
 
@@ -14,23 +14,28 @@ fn server_on(path: &std::path::Path) -> ServerProcess {
 }
 
 /// A player: its connection and its latest `welcome`.
-struct Player {
-    client: Client,
-    welcome: Value,
+pub(crate) struct Player {
+    pub(crate) client: Client,
+    pub(crate) welcome: Value,
 }
 
 impl Player {
-    async fn join(server: &ServerProcess) -> Player {
+    pub(crate) async fn join(server: &ServerProcess) -> Player {
         let mut client = Client::open(&format!("ws://{}/ws", server.addr)).await;
         let welcome = client.recv_type("welcome").await;
         Player { client, welcome }
     }
 
     /// Resumes this player's session on `server` with its token and count.
-    async fn resume(&mut self, server: &ServerProcess) -> Value {
+    pub(crate) async fn resume(&mut self, server: &ServerProcess) -> Value {
+        self.resume_at(server.addr).await
+    }
+
+    /// Resumes this player's session on the server at `addr`; returns its
+    /// `resumed`.
+    pub(crate) async fn resume_at(&mut self, addr: SocketAddr) -> Value {
         let url = format!(
-            "ws://{}/ws?resume={}&received={}",
-            server.addr,
+            "ws://{addr}/ws?resume={}&received={}",
             self.welcome["resume"].as_str().unwrap(),
             self.client.counted
         );
@@ -54,7 +59,7 @@ impl Player {
 }
 
 /// Starts a connect four quick match; returns (red, yellow, game id).
-async fn start_game(server: &ServerProcess) -> (Player, Player, Value) {
+pub(crate) async fn start_game(server: &ServerProcess) -> (Player, Player, Value) {
     let mut red = Player::join(server).await;
     let mut yellow = Player::join(server).await;
     red.client
@@ -144,11 +149,11 @@ async fn finished(server: &ServerProcess, id: &Value) -> Value {
     }
 }
 
-/// Waits for the server process to exit.
-async fn exited(mut server: ServerProcess) {
+/// Waits for the server process to exit; returns how it exited.
+pub(crate) async fn exited(mut server: ServerProcess) -> std::process::ExitStatus {
     tokio::task::spawn_blocking(move || server.child.wait().expect("the server exits"))
         .await
-        .expect("waiting thread");
+        .expect("waiting thread")
 }
 
 /// Three moves into a game, the server is stopped by `stop`; a new one on

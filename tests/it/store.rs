@@ -9,13 +9,13 @@ use serde_json::{json, Value};
 use crate::support::{binary, http_get, spawn_binary, Client, ServerProcess};
 
 /// A server process keeping its data in `path`.
-fn server_on(path: &std::path::Path, extra: &[(&str, &str)]) -> ServerProcess {
+pub(crate) fn server_on(path: &std::path::Path, extra: &[(&str, &str)]) -> ServerProcess {
     let mut env = vec![("PARLOR_STORE__PATH", path.to_str().unwrap())];
     env.extend_from_slice(extra);
     spawn_binary(&[], &env)
 }
 
-async fn connect(server: &ServerProcess) -> Client {
+pub(crate) async fn connect(server: &ServerProcess) -> Client {
     let mut client = Client::open(&format!("ws://{}/ws", server.addr)).await;
     client.recv_type("welcome").await;
     client
@@ -28,7 +28,7 @@ async fn get_json(server: &ServerProcess, path: &str) -> (u16, Value) {
 
 /// Plays a quick match of `game` with `moves` (move fields, alternating
 /// seats) and returns its id once both saw it end.
-async fn play_game(server: &ServerProcess, game: &str, moves: &[Value]) -> String {
+pub(crate) async fn play_game(server: &ServerProcess, game: &str, moves: &[Value]) -> String {
     let mut first = connect(server).await;
     let mut second = connect(server).await;
     first.ask(json!({"type":"find_game","game":game})).await;
@@ -59,7 +59,7 @@ async fn play_game(server: &ServerProcess, game: &str, moves: &[Value]) -> Strin
 }
 
 /// Tic-tac-toe moves in which X wins along the top row.
-fn x_wins() -> Vec<Value> {
+pub(crate) fn x_wins() -> Vec<Value> {
     [0, 3, 1, 4, 2]
         .iter()
         .map(|cell| json!({"cell": cell}))
@@ -286,12 +286,12 @@ async fn a_locked_database_is_retried_while_the_server_keeps_serving() {
         .any(|game| game["game_id"] == first.as_str()));
 }
 
-async fn metric(server: &ServerProcess, series: &str) -> f64 {
+pub(crate) async fn metric(server: &ServerProcess, series: &str) -> f64 {
     crate::support::metric_value(&http_get(server.addr, "/metrics").await.1, series)
 }
 
 /// Joins `room` (alone) and returns the `room_state` data.
-async fn join_alone(client: &mut Client, room: &str) -> Value {
+pub(crate) async fn join_alone(client: &mut Client, room: &str) -> Value {
     assert_eq!(
         client.ask(json!({"type":"join_room","room":room})).await["type"],
         "room_joined"
@@ -299,7 +299,7 @@ async fn join_alone(client: &mut Client, room: &str) -> Value {
     client.recv_type("room_state").await["data"].clone()
 }
 
-async fn wait_for_metric(server: &ServerProcess, series: &str, at_least: f64) -> f64 {
+pub(crate) async fn wait_for_metric(server: &ServerProcess, series: &str, at_least: f64) -> f64 {
     let mut value = 0.0;
     for _ in 0..100 {
         value = metric(server, series).await;
@@ -311,7 +311,7 @@ async fn wait_for_metric(server: &ServerProcess, series: &str, at_least: f64) ->
     value
 }
 
-const SNAPSHOT_WRITES: &str = "parlor_store_writes_total{what=\"snapshot\"}";
+pub(crate) const SNAPSHOT_WRITES: &str = "parlor_store_writes_total{what=\"snapshot\"}";
 
 #[tokio::test]
 async fn a_room_snapshot_survives_a_restart() {

@@ -129,16 +129,25 @@ impl TestServer {
 
     /// Waits until `/healthz` reports `sessions` open sessions.
     pub async fn wait_for_sessions(&self, sessions: u64) {
-        let mut seen = Value::Null;
-        for _ in 0..250 {
-            seen = self.get_json("/healthz").await;
-            if seen["sessions"] == sessions {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("waited for {sessions} sessions, /healthz says {seen}");
+        wait_for_sessions(self.addr, sessions, PATIENCE).await;
     }
+}
+
+/// Waits (for `within` at most) until `/healthz` on `addr` reports
+/// `sessions` open sessions.
+pub async fn wait_for_sessions(addr: SocketAddr, sessions: u64, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut seen = Value::Null;
+    while tokio::time::Instant::now() < deadline {
+        let (status, body) = http_get(addr, "/healthz").await;
+        assert_eq!(status, 200, "GET /healthz: {body}");
+        seen = serde_json::from_str(&body).expect("JSON body");
+        if seen["sessions"] == sessions {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("waited for {sessions} sessions, /healthz says {seen}");
 }
 
 impl Drop for TestServer {
@@ -339,6 +348,31 @@ impl Client {
                 }
                 Message::Ping(_) | Message::Pong(_) => {}
                 other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// The next text frame as JSON, read and counted as [`Client::recv`]
+    /// does, without panicking: `Ok(None)` when nothing comes within
+    /// `wait`, `Err` with how the connection ended when it has.
+    pub async fn try_recv(&mut self, wait: Duration) -> Result<Option<Value>, Ending> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let Ok(frame) = tokio::time::timeout_at(deadline, self.ws.next()).await else {
+                return Ok(None);
+            };
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    let frame: Value = serde_json::from_str(&text).expect("server sends JSON");
+                    self.count(&frame);
+                    return Ok(Some(frame));
+                }
+                Some(Ok(Message::Close(close))) => {
+                    let code = close.map_or(CloseCode::Status, |close| close.code);
+                    return Err(Ending::Closed(code.into()));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return Err(Ending::Dropped),
             }
         }
     }
