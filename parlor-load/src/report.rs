@@ -342,6 +342,30 @@ pub(crate) fn finish(report: &Report, json: Option<PathBuf>, html: Option<PathBu
     }
 }
 
+/// The exit code of a run judged by its own checks (`fuzz`, `soak`):
+/// failure when `failures` has any, or when `report` cannot be written as
+/// JSON to `json`.
+pub(crate) fn verdict(
+    report: &impl Serialize,
+    failures: &[String],
+    json: Option<&std::path::Path>,
+) -> ExitCode {
+    if let Some(path) = json {
+        let written = serde_json::to_string_pretty(report)
+            .map_err(|err| err.to_string())
+            .and_then(|text| std::fs::write(path, text).map_err(|err| err.to_string()));
+        if let Err(err) = written {
+            eprintln!("parlor-load: cannot write {}: {err}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 /// Whether the run fell short: a session failed or was dropped, an answer
 /// or delivery is missing or doubled, or nothing came back at all.
 pub(crate) fn shortfall(report: &Report) -> bool {

@@ -6,11 +6,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use serde_json::Value;
-
-use common::ServerProcess;
+use common::{run_load, ServerProcess};
 
 #[test]
 fn the_server_holds_under_the_socket_fuzzer() {
@@ -20,26 +16,29 @@ fn the_server_holds_under_the_socket_fuzzer() {
     // second would hold that much for 30 s. A short grace lets them go
     // within the run, so the memory check sees what bad input leaves behind.
     let server = ServerProcess::start(&[("PARLOR_GAMES__RECONNECT_GRACE_MS", "100")]);
-    let folder = tempfile::tempdir().expect("a temporary folder");
-    let json = folder.path().join("fuzz.json");
-    let status = Command::new(env!("CARGO_BIN_EXE_parlor-load"))
-        .args(["fuzz", "--url", &format!("ws://{}/ws", server.addr)])
-        .args(["--duration", &seconds, "--connections", "64"])
-        .args(["--server-pid", &server.child.id().to_string()])
-        .args(["--max-rss-growth-mib", "64"])
-        .arg("--json")
-        .arg(&json)
-        .status()
-        .expect("parlor-load runs");
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON report"))
-            .expect("a JSON report");
+    let (url, pid) = (
+        format!("ws://{}/ws", server.addr),
+        server.child.id().to_string(),
+    );
+    let (passed, report) = run_load(&[
+        "fuzz",
+        "--url",
+        &url,
+        "--duration",
+        &seconds,
+        "--connections",
+        "64",
+        "--server-pid",
+        &pid,
+        "--max-rss-growth-mib",
+        "64",
+    ]);
     let stderr = server.stderr();
     assert!(
         !stderr.contains("panicked"),
         "the server panicked:\n{stderr}"
     );
-    assert!(status.success(), "{:#}", report["failures"]);
+    assert!(passed, "{:#}", report["failures"]);
     let cases = report["cases"].as_object().expect("cases");
     assert_eq!(cases.len(), 14, "{report:#}");
     for (case, tally) in cases {

@@ -5,11 +5,9 @@
 
 mod common;
 
-use std::process::Command;
-
 use serde_json::Value;
 
-use common::ServerProcess;
+use common::{run_load, ServerProcess};
 
 #[test]
 fn a_minute_of_everything_at_once_loses_nothing_and_grows_nothing() {
@@ -26,24 +24,29 @@ fn a_minute_of_everything_at_once_loses_nothing_and_grows_nothing() {
         ("PARLOR_GAMES__LINGER_MS", "5000"),
         ("PARLOR_GAMES__RECONNECT_GRACE_MS", "5000"),
     ]);
-    let json = folder.path().join("soak.json");
-    let status = Command::new(env!("CARGO_BIN_EXE_parlor-load"))
-        .args(["soak", "--url", &format!("ws://{}/ws", server.addr)])
-        .args(["--minutes", "1", "--load", "0.2", "--settle", "20"])
-        .args(["--server-pid", &server.child.id().to_string()])
-        .arg("--json")
-        .arg(&json)
-        .status()
-        .expect("parlor-load runs");
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON report"))
-            .expect("a JSON report");
+    let (url, pid) = (
+        format!("ws://{}/ws", server.addr),
+        server.child.id().to_string(),
+    );
+    let (passed, report) = run_load(&[
+        "soak",
+        "--url",
+        &url,
+        "--minutes",
+        "1",
+        "--load",
+        "0.2",
+        "--settle",
+        "20",
+        "--server-pid",
+        &pid,
+    ]);
     let stderr = server.stderr();
     assert!(
         !stderr.contains("panicked"),
         "the server panicked:\n{stderr}"
     );
-    assert!(status.success(), "{:#}", report["failures"]);
+    assert!(passed, "{:#}", report["failures"]);
     // Every part ran, and the checks had something to check.
     let churn = &report["churn"];
     assert!(churn["drops"].as_u64() > Some(10), "{churn:#}");

@@ -33,7 +33,7 @@ use self::{
     checks::{check_server, ServerChecks},
     wire::Verdict,
 };
-use crate::{client::SOURCES, usage::sample};
+use crate::{client::SOURCES, report::verdict, usage::sample};
 
 /// Source addresses 127.0.0.1… the connections are spread over, so that no
 /// one address runs out of ports.
@@ -166,20 +166,7 @@ pub(crate) async fn run_fuzz(args: FuzzArgs) -> ExitCode {
     report.rss_kib_after = proc_dir.as_deref().and_then(sample).map(|(rss, _)| rss);
     judge(&mut report);
     print(&report);
-    if let Some(path) = &args.json {
-        let written = serde_json::to_string_pretty(&report)
-            .map_err(|err| err.to_string())
-            .and_then(|text| std::fs::write(path, text).map_err(|err| err.to_string()));
-        if let Err(err) = written {
-            eprintln!("parlor-load: cannot write {}: {err}", path.display());
-            return ExitCode::FAILURE;
-        }
-    }
-    if report.failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    verdict(&report, &report.failures, args.json.as_deref())
 }
 
 /// One of the connections open at once: a case after another (drawn from

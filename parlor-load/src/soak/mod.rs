@@ -20,7 +20,7 @@ use tokio::time::{sleep, Instant};
 
 use self::parts::{run_parts, Mix, PartsTally};
 use crate::{
-    report::{print_table, shortfall, Report},
+    report::{print_table, shortfall, verdict, Report},
     scenarios::{chat::run_chat, churn::run_churn, games::run_games, QUIET},
     ChatArgs, ChurnArgs, Common, GamesArgs,
 };
@@ -178,20 +178,7 @@ pub(crate) async fn run_soak(args: SoakArgs) -> ExitCode {
     };
     report.failures = judge(&report, args.server_pid.is_some());
     print(&report);
-    if let Some(path) = &args.json {
-        let written = serde_json::to_string_pretty(&report)
-            .map_err(|err| err.to_string())
-            .and_then(|text| std::fs::write(path, text).map_err(|err| err.to_string()));
-        if let Err(err) = written {
-            eprintln!("parlor-load: cannot write {}: {err}", path.display());
-            return ExitCode::FAILURE;
-        }
-    }
-    if report.failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    verdict(&report, &report.failures, args.json.as_deref())
 }
 
 /// Reads the server's memory and open files every `SAMPLE_EVERY` into

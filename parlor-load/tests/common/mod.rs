@@ -104,3 +104,19 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Runs `parlor-load` with `args` and `--json` to a temporary file:
+/// whether it succeeded, and its JSON report.
+pub fn run_load(args: &[&str]) -> (bool, serde_json::Value) {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let json = folder.path().join("report.json");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_parlor-load"))
+        .args(args)
+        .arg("--json")
+        .arg(&json)
+        .status()
+        .expect("parlor-load runs");
+    let text = std::fs::read_to_string(&json).expect("the JSON report");
+    let report = serde_json::from_str(&text).expect("a JSON report");
+    (status.success(), report)
+}
