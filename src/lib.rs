@@ -88,8 +88,8 @@ use crate::{
 pub(crate) const FD_HEADROOM: u64 = 256;
 
 /// Plain HTTP connections (health checks, pages, handshakes in progress)
-/// that may be open beyond the files sessions may take: half the open
-/// files kept free.
+/// that may be open beyond every file sessions may take: half the open
+/// files kept free (see [`capacity`]).
 const HTTP_CONNECTIONS: usize = FD_HEADROOM as usize / 2;
 
 /// How often shutdown checks whether every session has closed.

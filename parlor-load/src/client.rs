@@ -98,3 +98,38 @@ pub(crate) fn event_of(
     tally.borrow_mut().fail(reason);
     None
 }
+
+/// How long a plain HTTP request may take.
+const HTTP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The `http://` address of the server behind a `ws://…/ws` URL, without
+/// its path: `path` is added after it.
+pub(crate) fn http_url(ws_url: &str, path: &str) -> String {
+    let base = ws_url
+        .replacen("ws://", "http://", 1)
+        .rsplit_once('/')
+        .map(|(base, _)| base.to_string())
+        .unwrap_or_default();
+    format!("{base}{path}")
+}
+
+/// GET `url` (off this thread): its status and body, or why there is none.
+pub(crate) async fn http_get(url: &str) -> Result<(u16, String), String> {
+    let url = url.to_string();
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(HTTP_PATIENCE))
+            .build()
+            .into();
+        let mut response = agent.get(&url).call().map_err(|err| err.to_string())?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|err| err.to_string())?;
+        Ok((status, body))
+    })
+    .await
+    .map_err(|err| err.to_string())?
+}

@@ -114,9 +114,12 @@ impl Reader {
                 Ok(Some(frame)) => frame,
                 Ok(None) => {
                     // actix-http's codec refuses an oversized frame only once
-                    // it has all arrived: refuse it at its header instead.
+                    // it has all arrived: refuse it at its header instead,
+                    // counting the fragments of its message already kept.
+                    let kept = self.fragments.as_ref().map_or(0, |f| f.payload.len());
                     let announced = announced_length(&self.partial);
-                    if announced.is_some_and(|length| length > self.max_message as u64) {
+                    let limit = self.max_message.saturating_sub(kept) as u64;
+                    if announced.is_some_and(|length| length > limit) {
                         return Some(too_big());
                     }
                     return None;
@@ -177,14 +180,21 @@ impl Reader {
     }
 }
 
+/// The bits of a frame's second byte that hold its payload length.
+const LENGTH_BITS: u8 = 0x7f;
+
+/// Payload length values that say a 16-bit or a 64-bit length follows.
+const LENGTH_16: u8 = 126;
+const LENGTH_64: u8 = 127;
+
 /// The payload length the frame at the head of `bytes` announces, once its
 /// length field has arrived (RFC 6455, section 5.2).
 fn announced_length(bytes: &[u8]) -> Option<u64> {
-    match bytes.get(1)? & 0x7f {
-        126 => Some(u64::from(u16::from_be_bytes(
+    match bytes.get(1)? & LENGTH_BITS {
+        LENGTH_16 => Some(u64::from(u16::from_be_bytes(
             bytes.get(2..4)?.try_into().ok()?,
         ))),
-        127 => Some(u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?)),
+        LENGTH_64 => Some(u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?)),
         short => Some(u64::from(short)),
     }
 }
@@ -529,4 +539,29 @@ fn encode(frame: Outgoing, out: &mut BytesMut) -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::announced_length;
+
+    #[test]
+    fn the_announced_length_is_read_in_each_of_its_three_forms() {
+        assert_eq!(announced_length(&[0x81, 0x80 | 5]), Some(5));
+        assert_eq!(announced_length(&[0x81, 0x80 | 126, 0x01, 0x00]), Some(256));
+        let mut long = vec![0x82, 0x80 | 127];
+        long.extend_from_slice(&(1u64 << 40).to_be_bytes());
+        assert_eq!(announced_length(&long), Some(1 << 40));
+    }
+
+    #[test]
+    fn a_length_not_yet_arrived_is_not_guessed() {
+        assert_eq!(announced_length(&[]), None);
+        assert_eq!(announced_length(&[0x81]), None);
+        assert_eq!(announced_length(&[0x81, 0x80 | 126, 0x01]), None);
+        assert_eq!(
+            announced_length(&[0x81, 0x80 | 127, 0, 0, 0, 0, 0, 0, 1]),
+            None
+        );
+    }
 }

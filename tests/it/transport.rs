@@ -132,34 +132,51 @@ async fn ws_opened_as_a_page_says_what_it_is() {
     assert!(body.contains("WebSocket"), "{body}");
 }
 
+/// Writes `bytes` raw on a connection to a server with frame limit
+/// `limit`, and says how the connection ended within 3 s.
+async fn ending_after(limit: usize, bytes: &[u8]) -> Option<Ending> {
+    let server = TestServer::with(|config| {
+        config.limits.max_frame_bytes = NonZero::new(limit).expect("a limit")
+    });
+    let (mut client, _) = server.connect().await;
+    let MaybeTlsStream::Plain(tcp) = client.ws.get_mut() else {
+        panic!("a plain connection");
+    };
+    tcp.write_all(bytes).await.expect("writes");
+    tokio::time::timeout(Duration::from_secs(3), client.ending())
+        .await
+        .ok()
+}
+
 /// Found by the socket fuzzer: a header announcing more than the limit,
 /// followed by fewer bytes than the limit, was held open waiting for the
 /// rest instead of being refused.
 #[tokio::test]
 async fn fuzz_found_an_oversized_frame_is_refused_at_its_header() {
-    let server = TestServer::start();
-    let (mut client, _) = server.connect().await;
     let frame = masked_frame(0x82, 1 << 40, b"only a few bytes");
-    let MaybeTlsStream::Plain(tcp) = client.ws.get_mut() else {
-        panic!("a plain connection");
-    };
-    tcp.write_all(&frame).await.expect("writes");
-    let ending = tokio::time::timeout(Duration::from_secs(3), client.ending()).await;
-    assert_eq!(ending.ok(), Some(Ending::Closed(1009)));
+    assert_eq!(
+        ending_after(65_536, &frame).await,
+        Some(Ending::Closed(1009))
+    );
+}
+
+/// Found in review: a continuation announcing less than the limit, but
+/// more than the limit less the fragments already kept, was buffered
+/// until it had all arrived.
+#[tokio::test]
+async fn review_found_a_continuation_past_the_limit_is_refused_at_its_header() {
+    let mut bytes = masked_frame(0x01, 1000, &[b'x'; 1000]);
+    bytes.extend(masked_frame(0x80, 60_000, b"a few more"));
+    assert_eq!(
+        ending_after(60_500, &bytes).await,
+        Some(Ending::Closed(1009))
+    );
 }
 
 #[tokio::test]
 async fn a_frame_announcing_more_than_the_limit_closes_with_1009_before_it_is_sent() {
-    let server =
-        TestServer::with(|config| config.limits.max_frame_bytes = NonZero::new(1024).unwrap());
-    let (mut client, _) = server.connect().await;
     // A header announcing 100,000 bytes, and only 3,000 of them: the server
     // must not wait for (and hold) the rest.
     let frame = masked_frame(0x81, 100_000, &[b'x'; 3000]);
-    let MaybeTlsStream::Plain(tcp) = client.ws.get_mut() else {
-        panic!("a plain connection");
-    };
-    tcp.write_all(&frame).await.expect("writes");
-    let ending = tokio::time::timeout(Duration::from_secs(3), client.ending()).await;
-    assert_eq!(ending.ok(), Some(Ending::Closed(1009)));
+    assert_eq!(ending_after(1024, &frame).await, Some(Ending::Closed(1009)));
 }

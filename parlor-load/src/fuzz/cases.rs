@@ -13,9 +13,6 @@ use tokio_tungstenite::tungstenite::protocol::frame::{
 
 use super::mutate::mutated_request;
 
-/// The server's frame limit (`limits.max_frame_bytes`' default).
-const FRAME_LIMIT: u64 = 65_536;
-
 /// Kinds of bad input, one per connection.
 #[derive(
     Clone,
@@ -70,6 +67,9 @@ pub(crate) enum Case {
 pub(crate) enum Expect {
     /// Stay open and answer the echo sent after the case.
     Open,
+    /// Answer with an `error` of this code, then stay open and answer the
+    /// echo sent after the case.
+    Refused(&'static str),
     /// Close with one of these codes.
     Close(&'static [u16]),
     /// Anything but a 5xx answer to the handshake, a 1011 close or an
@@ -92,7 +92,9 @@ impl Case {
     /// and *Errors*).
     pub(crate) fn expect(self) -> Expect {
         match self {
-            Case::Mutated | Case::Fragmented | Case::DeepNesting | Case::Binary => Expect::Open,
+            Case::Mutated | Case::Fragmented => Expect::Open,
+            Case::DeepNesting => Expect::Refused("bad_json"),
+            Case::Binary => Expect::Refused("unsupported"),
             Case::InvalidUtf8 => Expect::Close(&[1007]),
             Case::ReservedOpcode
             | Case::BadFragmentation
@@ -108,19 +110,22 @@ impl Case {
         }
     }
 
-    /// The bytes of this case, drawn from `rng`.
-    pub(crate) fn plan(self, rng: &mut StdRng, handshake: &str) -> Plan {
+    /// The bytes of this case, drawn from `rng`, for a server whose frame
+    /// limit is `frame_limit` and whose handshake is `handshake`.
+    pub(crate) fn plan(self, rng: &mut StdRng, handshake: &str, frame_limit: usize) -> Plan {
+        // Text that stays well within the limit, whole or in pieces.
+        let max_text = frame_limit * 9 / 10;
         let mut bytes = Vec::new();
         let mut handshake_bytes = None;
         match self {
             Case::Mutated => {
                 for _ in 0..rng.gen_range(1..=20) {
-                    let text = mutated_request(rng);
+                    let text = mutated_request(rng, max_text);
                     bytes.extend(frame(rng, text_op(), true, text.as_bytes()));
                 }
             }
             Case::Fragmented => {
-                let text = mutated_request(rng);
+                let text = mutated_request(rng, max_text);
                 let pieces = split(rng, text.as_bytes());
                 let last = pieces.len() - 1;
                 for (i, piece) in pieces.into_iter().enumerate() {
@@ -147,7 +152,7 @@ impl Case {
                     rng,
                     text_op(),
                     true,
-                    &text.as_bytes()[..text.len().min(60_000)],
+                    &text.as_bytes()[..text.len().min(max_text)],
                 ));
             }
             Case::Binary => {
@@ -155,7 +160,7 @@ impl Case {
                 bytes.extend(frame(rng, OpCode::Data(Data::Binary), true, &payload));
             }
             Case::InvalidUtf8 => {
-                let mut text = mutated_request(rng).into_bytes();
+                let mut text = mutated_request(rng, max_text).into_bytes();
                 let at = rng.gen_range(0..=text.len());
                 let bad: &[u8] = [
                     &[0xff][..],
@@ -214,7 +219,7 @@ impl Case {
                 }
             }
             Case::ReservedBits => {
-                let text = mutated_request(rng);
+                let text = mutated_request(rng, max_text);
                 let mut frame = Frame::message(text.into_bytes(), text_op(), true);
                 let header = frame.header_mut();
                 let bit = rng.gen_range(0..3);
@@ -223,12 +228,19 @@ impl Case {
                 bytes.extend(formatted(frame));
             }
             Case::Unmasked => {
-                let text = mutated_request(rng);
+                let text = mutated_request(rng, max_text);
                 let frame = Frame::message(text.into_bytes(), text_op(), true);
                 bytes.extend(formatted(frame));
             }
             Case::Oversized => {
-                let announced = rng.gen_range(FRAME_LIMIT + 1..=i64::MAX as u64);
+                // Just over the limit half the time, anything up to 2^63 else.
+                let over = frame_limit as u64 + 1;
+                let most = if rng.gen_bool(0.5) {
+                    over + 1_000
+                } else {
+                    i64::MAX as u64
+                };
+                let announced = rng.gen_range(over..=most);
                 let header = FrameHeader {
                     opcode: *[text_op(), OpCode::Data(Data::Binary), continue_op()]
                         .choose(rng)

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use tokio::time::{sleep, timeout_at, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::client::{dial, Socket};
+use crate::client::{dial, http_get, http_url, Socket};
 
 /// How long the fuzzing connections have to leave the session count.
 const LEAVE: Duration = Duration::from_secs(20);
@@ -79,15 +79,11 @@ impl ServerChecks {
 
 /// Checks the server behind `url` (a `ws://` URL).
 pub(crate) async fn check_server(url: &str) -> ServerChecks {
-    let healthz_url = url
-        .replacen("ws://", "http://", 1)
-        .rsplit_once('/')
-        .map(|(base, _)| format!("{base}/healthz"))
-        .unwrap_or_default();
+    let healthz_url = http_url(url, "/healthz");
     let mut checks = ServerChecks::default();
     let deadline = Instant::now() + LEAVE;
     loop {
-        let healthz = healthz(&healthz_url).await;
+        let healthz = http_get(&healthz_url).await;
         let sessions = healthz
             .as_ref()
             .ok()
@@ -102,27 +98,6 @@ pub(crate) async fn check_server(url: &str) -> ServerChecks {
     }
     checks.served = Some(well_behaved(url).await);
     checks
-}
-
-/// GET `url`: the status and body.
-async fn healthz(url: &str) -> Result<(u16, String), String> {
-    let url = url.to_string();
-    tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(PATIENCE))
-            .build()
-            .into();
-        let mut response = agent.get(&url).call().map_err(|err| err.to_string())?;
-        let status = response.status().as_u16();
-        let body = response
-            .body_mut()
-            .read_to_string()
-            .map_err(|err| err.to_string())?;
-        Ok((status, body))
-    })
-    .await
-    .map_err(|err| err.to_string())?
 }
 
 /// Two clients doing what the browser does: welcome, echo, join one chat

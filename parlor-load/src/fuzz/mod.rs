@@ -39,6 +39,13 @@ use crate::{client::SOURCES, report::verdict, usage::sample};
 /// one address runs out of ports.
 const SOURCE_ADDRESSES: u8 = 8;
 
+/// `limits.max_frame_bytes`' default.
+pub(crate) const DEFAULT_FRAME_LIMIT: u64 = 65_536;
+
+/// Most connections that may fail to open, as a share of those opened: a
+/// few may meet a full backlog under the fuzzer's churn, more is a fault.
+const MAX_CONNECT_FAILURES: f64 = 0.01;
+
 /// At most this many unexpected answers are shown, whole, per case.
 const EXAMPLES: usize = 3;
 
@@ -65,6 +72,9 @@ pub(crate) struct FuzzArgs {
     /// before and after.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// The server's `limits.max_frame_bytes`: the cases are sized by it.
+    #[arg(long, default_value_t = DEFAULT_FRAME_LIMIT, value_parser = clap::value_parser!(u64).range(1024..=1 << 30))]
+    max_frame_bytes: u64,
     /// Most the server's resident memory may grow, in MiB.
     #[arg(long, default_value_t = 64)]
     max_rss_growth_mib: u64,
@@ -111,7 +121,7 @@ struct FuzzReport {
 /// Runs the fuzzer, prints the report and says whether the server held.
 pub(crate) async fn run_fuzz(args: FuzzArgs) -> ExitCode {
     let seed = args.seed.unwrap_or_else(|| rand::thread_rng().gen());
-    let target = match Target::new(&args.url) {
+    let target = match Target::new(&args.url, args.max_frame_bytes as usize) {
         Ok(target) => target,
         Err(err) => {
             eprintln!("parlor-load fuzz: {err}");
@@ -235,6 +245,13 @@ fn judge(report: &mut FuzzReport) {
     }
     if report.connections == 0 {
         failures.push(format!("no connection could be opened to {}", report.url));
+    }
+    let connect_failures: u64 = report.connect_failures.values().sum();
+    if connect_failures as f64 > report.connections as f64 * MAX_CONNECT_FAILURES {
+        failures.push(format!(
+            "{connect_failures} connections could not be opened: {:?}",
+            report.connect_failures
+        ));
     }
     if let Some(internal) = report.errors.get("internal") {
         failures.push(format!("{internal} `internal` errors: the server faulted"));

@@ -11,10 +11,6 @@ use serde_json::{json, Map, Value};
 /// below the default 64 KiB frame limit.
 const LONG_STRING: usize = 2_000;
 
-/// Longest request text, in bytes: a longer one is cut here, so that a
-/// mutated request never meets the 64 KiB frame limit (a case of its own).
-const MAX_TEXT: usize = 60_000;
-
 /// How deep a random value nests.
 const VALUE_DEPTH: u32 = 3;
 
@@ -44,8 +40,10 @@ fn templates() -> Vec<Value> {
     ]
 }
 
-/// A request of a random type, mutated one to four times, as text.
-pub(crate) fn mutated_request(rng: &mut StdRng) -> String {
+/// A request of a random type, mutated one to four times, as text of at
+/// most `max_text` bytes (cut there, so that it never meets the frame
+/// limit, which is a case of its own).
+pub(crate) fn mutated_request(rng: &mut StdRng, max_text: usize) -> String {
     let mut request = templates()
         .choose(rng)
         .cloned()
@@ -57,8 +55,8 @@ pub(crate) fn mutated_request(rng: &mut StdRng) -> String {
     if rng.gen_bool(0.3) {
         text = mutate_text(&text, rng);
     }
-    if text.len() > MAX_TEXT {
-        let mut end = MAX_TEXT;
+    if text.len() > max_text {
+        let mut end = max_text;
         while !text.is_char_boundary(end) {
             end -= 1;
         }
@@ -225,8 +223,8 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(7);
         let mut unchanged = 0;
         for _ in 0..2_000 {
-            let text = mutated_request(&mut rng);
-            assert!(text.len() <= MAX_TEXT, "{} bytes", text.len());
+            let text = mutated_request(&mut rng, 60_000);
+            assert!(text.len() <= 60_000, "{} bytes", text.len());
             if templates()
                 .iter()
                 .any(|t| serde_json::to_string(t).is_ok_and(|t| t == text))

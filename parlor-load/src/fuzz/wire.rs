@@ -35,10 +35,12 @@ pub(crate) struct Target {
     pub(crate) addr: SocketAddr,
     /// The handshake a well-behaved client sends.
     pub(crate) handshake: String,
+    /// The server's `limits.max_frame_bytes`.
+    pub(crate) frame_limit: usize,
 }
 
 impl Target {
-    pub(crate) fn new(url: &str) -> Result<Target, String> {
+    pub(crate) fn new(url: &str, frame_limit: usize) -> Result<Target, String> {
         let addr = crate::client::server_addr(url)?;
         let path = url
             .split_once("://")
@@ -48,7 +50,11 @@ impl Target {
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         );
-        Ok(Target { addr, handshake })
+        Ok(Target {
+            addr,
+            handshake,
+            frame_limit,
+        })
     }
 }
 
@@ -96,8 +102,9 @@ impl Answer {
 
 /// Opens connection `n` to `target`, sends `case` and judges the answer.
 pub(crate) async fn connection(target: &Target, n: u32, case: Case, rng: &mut StdRng) -> Verdict {
-    let plan = case.plan(rng, &target.handshake);
-    let mut stream = match tcp(target.addr, n).await {
+    let plan = case.plan(rng, &target.handshake, target.frame_limit);
+    let connected = tokio::time::timeout(ANSWER, tcp(target.addr, n)).await;
+    let mut stream = match connected.unwrap_or_else(|_| Err("connect: timed out".to_string())) {
         Ok(stream) => stream,
         Err(err) => {
             return Verdict {
@@ -123,7 +130,7 @@ pub(crate) async fn connection(target: &Target, n: u32, case: Case, rng: &mut St
     }
     if answer.status == Some(101) {
         let mut bytes = plan.bytes;
-        if plan.expect == Expect::Open {
+        if matches!(plan.expect, Expect::Open | Expect::Refused(_)) {
             let echo = json!({"type":"echo","data":SENTINEL}).to_string();
             bytes.extend(frame(rng, OpCode::Data(Data::Text), true, echo.as_bytes()));
         }
@@ -179,10 +186,15 @@ fn judge(answer: &Answer, expect: Expect) -> Option<String> {
         Expect::NoFault => true,
         _ if answer.status != Some(101) => false,
         Expect::Open => answer.echoed,
+        Expect::Refused(code) => answer.echoed && answer.errors.iter().any(|got| got == code),
         Expect::Close(codes) => answer.close.is_some_and(|code| codes.contains(&code)),
     };
     (!ok).then(|| match expect {
         Expect::Open => format!("{described}, where the connection should stay open and answer"),
+        Expect::Refused(code) => format!(
+            "{described} with errors {:?}, where it should answer error {code} and stay open",
+            answer.errors
+        ),
         Expect::Close(codes) => format!("{described}, where PROTOCOL.md closes with {codes:?}"),
         Expect::NoFault => described,
     })
@@ -253,7 +265,7 @@ async fn read_frames(
                     }
                     if event["type"] == "echo" && event["data"] == SENTINEL {
                         answer.echoed = true;
-                        if expect == Expect::Open {
+                        if matches!(expect, Expect::Open | Expect::Refused(_)) {
                             return;
                         }
                     }

@@ -20,6 +20,7 @@ use tokio::time::{sleep, Instant};
 
 use self::parts::{run_parts, Mix, PartsTally};
 use crate::{
+    client::{http_get, http_url},
     report::{print_table, shortfall, verdict, Report},
     scenarios::{chat::run_chat, churn::run_churn, games::run_games, QUIET},
     ChatArgs, ChurnArgs, Common, GamesArgs,
@@ -31,6 +32,11 @@ const SAMPLE_EVERY: Duration = Duration::from_secs(2);
 /// Most the server's memory and open files may grow over the last two
 /// thirds of the run.
 const MAX_GROWTH: f64 = 0.05;
+
+/// Growth below these is noise, not a trend, whatever its share: the
+/// allocator's and the kernel's own steps on a small base.
+const MIN_RSS_GROWTH_KIB: u64 = 4 * 1024;
+const MIN_FILES_GROWTH: u64 = 16;
 
 /// New connections a second while each part ramps up.
 const RAMP: u32 = 200;
@@ -165,8 +171,8 @@ pub(crate) async fn run_soak(args: SoakArgs) -> ExitCode {
         url: args.url.clone(),
         minutes: args.minutes,
         load: args.load,
-        rss_growth: growth(&readings, |reading| reading.rss_kib),
-        open_files_growth: growth(&readings, |reading| reading.open_files),
+        rss_growth: growth(&readings, MIN_RSS_GROWTH_KIB, |reading| reading.rss_kib),
+        open_files_growth: growth(&readings, MIN_FILES_GROWTH, |reading| reading.open_files),
         chat,
         games,
         churn,
@@ -215,8 +221,9 @@ fn reading(pid: u32, started: Instant, ticks_before: Option<u64>) -> Option<(Rea
 
 /// How much `value` grew over the last two thirds of the readings: the
 /// median of the last tenth (at least three readings) against the median
-/// of the tenth that begins a third of the way in.
-fn growth(readings: &[Reading], value: impl Fn(&Reading) -> u64) -> Option<f64> {
+/// of the tenth that begins a third of the way in, as a share; 0 when it
+/// grew by less than `floor`.
+fn growth(readings: &[Reading], floor: u64, value: impl Fn(&Reading) -> u64) -> Option<f64> {
     let window = (readings.len() / 10).max(3);
     let from = readings.len() / 3;
     if readings.len() < from + 2 * window {
@@ -229,7 +236,13 @@ fn growth(readings: &[Reading], value: impl Fn(&Reading) -> u64) -> Option<f64> 
     };
     let early = median(&readings[from..from + window]);
     let late = median(&readings[readings.len() - window..]);
-    Some(late as f64 / early.max(1) as f64 - 1.0)
+    let share = late as f64 / early.max(1) as f64 - 1.0;
+    // A rise smaller than `floor` counts as none.
+    Some(if late < early.saturating_add(floor) {
+        share.min(0.0)
+    } else {
+        share
+    })
 }
 
 /// Waits up to `wait` for the live games to end (their players left when
@@ -237,15 +250,10 @@ fn growth(readings: &[Reading], value: impl Fn(&Reading) -> u64) -> Option<f64> 
 /// and checks every finished game's result: the games still listed, and
 /// the results PROTOCOL.md does not name.
 async fn settle(url: &str, wait: Duration) -> (Option<usize>, Vec<String>) {
-    let base = url
-        .replacen("ws://", "http://", 1)
-        .rsplit_once('/')
-        .map(|(base, _)| base.to_string())
-        .unwrap_or_default();
     let deadline = Instant::now() + wait;
     let mut left = None;
     loop {
-        left = get_json(&format!("{base}/api/games"))
+        left = get_json(&http_url(url, "/api/games"))
             .await
             .and_then(|games| games.as_array().map(Vec::len))
             .or(left);
@@ -256,7 +264,11 @@ async fn settle(url: &str, wait: Duration) -> (Option<usize>, Vec<String>) {
     }
     let mut bad = Vec::new();
     for game in ["tictactoe", "connect4", "match3"] {
-        let history = get_json(&format!("{base}/api/history?game={game}&limit=100")).await;
+        let history = get_json(&http_url(
+            url,
+            &format!("/api/history?game={game}&limit=100"),
+        ))
+        .await;
         for record in history
             .as_ref()
             .and_then(Value::as_array)
@@ -278,16 +290,12 @@ async fn settle(url: &str, wait: Duration) -> (Option<usize>, Vec<String>) {
     (left, bad)
 }
 
-/// GET `url` as JSON.
+/// GET `url` as JSON, when it answers 200.
 async fn get_json(url: &str) -> Option<Value> {
-    let url = url.to_string();
-    tokio::task::spawn_blocking(move || {
-        let mut response = ureq::get(&url).call().ok()?;
-        let text = response.body_mut().read_to_string().ok()?;
-        serde_json::from_str(&text).ok()
-    })
-    .await
-    .ok()?
+    match http_get(url).await {
+        Ok((200, body)) => serde_json::from_str(&body).ok(),
+        _ => None,
+    }
 }
 
 /// Why the soak failed, one line each.
@@ -352,10 +360,16 @@ fn print(report: &SoakReport) {
         parts.slow_received, parts.slow_lost
     );
     println!("bad frames      {} connections", parts.bad_connections);
-    let busy: Vec<f64> = report.readings.iter().map(|r| r.cpu_percent).collect();
-    if !busy.is_empty() {
-        let mean = busy.iter().sum::<f64>() / busy.len() as f64;
-        println!("server CPU      {mean:.1} % of a core on average");
+    // The first reading has no reading before it to measure CPU from.
+    let mut busy: Vec<f64> = report
+        .readings
+        .iter()
+        .skip(1)
+        .map(|r| r.cpu_percent)
+        .collect();
+    busy.sort_by(f64::total_cmp);
+    if let Some(median) = busy.get(busy.len() / 2) {
+        println!("server CPU      {median:.1} % of a core (median of the readings)");
     }
     if let (Some(first), Some(last)) = (report.readings.first(), report.readings.last()) {
         println!(

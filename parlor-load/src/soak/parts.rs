@@ -14,13 +14,18 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::{
     client::{dial, Socket},
-    fuzz::{connection, Case, Target},
+    fuzz::{connection, Case, Target, DEFAULT_FRAME_LIMIT},
     scenarios::games::{Happened, Table},
 };
 
 /// How long a slow reader reads, then how long it stops reading.
 const SLOW_READS: Duration = Duration::from_secs(2);
 const SLOW_PAUSE: Duration = Duration::from_secs(3);
+
+/// Bytes of padding in each message to a slow reader: a pause then leaves
+/// more waiting (about 240 KiB) than the sockets hold, so the server's own
+/// queue holds the rest.
+const SLOW_PADDING: usize = 4_000;
 
 /// Broadcasts a second into each slow reader's room.
 const SLOW_RATE: u64 = 20;
@@ -120,7 +125,7 @@ pub(crate) async fn run_parts(url: String, mix: Mix, stop_at: Instant) -> PartsT
             url, n, room, stop_at, tally,
         )));
     }
-    match Target::new(&url) {
+    match Target::new(&url, DEFAULT_FRAME_LIMIT as usize) {
         Ok(target) => {
             for k in 0..mix.bad_senders {
                 let (target, tally, n) = (target.clone(), tally.clone(), next());
@@ -138,9 +143,8 @@ pub(crate) async fn run_parts(url: String, mix: Mix, stop_at: Instant) -> PartsT
                 .fail(format!("a soak task failed: {err}"));
         }
     }
-    Rc::try_unwrap(tally)
-        .map(RefCell::into_inner)
-        .unwrap_or_default()
+    // Every task has ended, so nothing else holds the tally.
+    tally.take()
 }
 
 /// Dials, counting a failure as `part`'s.
@@ -369,17 +373,24 @@ async fn slow_room(url: String, n: u32, room: u32, stop_at: Instant, tally: Part
                 .fail(format!("slow reader: could not join ({state:?})"));
         }
     }
+    let sender_tally = tally.clone();
     let sending = tokio::task::spawn_local(async move {
         let mut sent = 0u64;
+        let pad = "x".repeat(SLOW_PADDING);
         let mut every = tokio::time::interval(Duration::from_millis(1000 / SLOW_RATE));
+        // After a stall, no burst to catch up (it could pass the rate limit).
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while Instant::now() < stop_at {
             every.tick().await;
             if !send(
                 &mut sender,
-                json!({"type":"broadcast","room":room,"data":sent}),
+                json!({"type":"broadcast","room":room,"data":{"n":sent,"pad":pad}}),
             )
             .await
             {
+                sender_tally
+                    .borrow_mut()
+                    .fail("slow reader's sender: could not send".to_string());
                 break;
             }
             sent += 1;
@@ -394,7 +405,7 @@ async fn slow_room(url: String, n: u32, room: u32, stop_at: Instant, tally: Part
         loop {
             match next_event(&mut reader, reads_until).await {
                 Ok(event) if event["type"] == "message" => {
-                    let got = event["data"].as_u64().unwrap_or(u64::MAX);
+                    let got = event["data"]["n"].as_u64().unwrap_or(u64::MAX);
                     let mut tally = tally.borrow_mut();
                     tally.slow_received += 1;
                     if got != expected {
