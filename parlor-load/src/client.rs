@@ -1,6 +1,7 @@
 //! Opening a session's WebSocket (from one of several loopback source
 //! addresses, with Nagle off) and reading its frames as JSON.
 
+use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -132,4 +133,40 @@ pub(crate) async fn http_get(url: &str) -> Result<(u16, String), String> {
     })
     .await
     .map_err(|err| err.to_string())?
+}
+
+/// What `next_json` says when nothing came in time.
+pub(crate) const NO_FRAME: &str = "no frame in time";
+
+/// Sends `request` as a text frame.
+pub(crate) async fn send_json(socket: &mut Socket, request: &Value) -> Result<(), String> {
+    socket
+        .send(Message::text(request.to_string()))
+        .await
+        .map_err(|err| format!("sending {request}: {err}"))
+}
+
+/// The next JSON frame until `until`, or why there is none (`NO_FRAME`
+/// when nothing came in time).
+pub(crate) async fn next_json(
+    socket: &mut Socket,
+    until: tokio::time::Instant,
+) -> Result<Value, String> {
+    loop {
+        match tokio::time::timeout_at(until, socket.next()).await {
+            Err(_) => return Err(NO_FRAME.to_string()),
+            Ok(Some(Ok(Message::Text(text)))) => {
+                return serde_json::from_str(&text).map_err(|err| format!("{err}: {text}"))
+            }
+            Ok(Some(Ok(Message::Close(close)))) => {
+                return Err(format!(
+                    "closed by the server ({})",
+                    close.map_or(1005, |close| u16::from(close.code))
+                ))
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(err))) => return Err(format!("dropped: {err}")),
+            Ok(None) => return Err("dropped by the server".to_string()),
+        }
+    }
 }

@@ -5,13 +5,11 @@
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use serde_json::{json, Value};
-use tokio::time::{sleep, timeout_at, Instant};
-use tokio_tungstenite::tungstenite::Message;
+use tokio::time::{sleep, Instant};
 
-use crate::client::{dial, http_get, http_url, Socket};
+use crate::client::{dial, http_get, http_url, next_json, send_json, Socket};
 
 /// How long the fuzzing connections have to leave the session count.
 const LEAVE: Duration = Duration::from_secs(20);
@@ -143,28 +141,15 @@ async fn well_behaved(url: &str) -> Result<(), String> {
 }
 
 async fn send(socket: &mut Socket, request: Value) -> Result<(), String> {
-    socket
-        .send(Message::text(request.to_string()))
-        .await
-        .map_err(|err| format!("sending {request}: {err}"))
+    send_json(socket, &request).await
 }
 
 /// The next event of type `kind`; an `error` event or the end is an error.
 async fn next_of(socket: &mut Socket, kind: &str, deadline: Instant) -> Result<Value, String> {
     loop {
-        let frame = timeout_at(deadline, socket.next())
+        let event = next_json(socket, deadline)
             .await
-            .map_err(|_| format!("no {kind} within {} s", PATIENCE.as_secs()))?;
-        let text = match frame {
-            Some(Ok(Message::Text(text))) => text,
-            Some(Ok(Message::Close(close))) => {
-                return Err(format!("closed ({close:?}) waiting for {kind}"))
-            }
-            Some(Ok(_)) => continue,
-            Some(Err(err)) => return Err(format!("{err} waiting for {kind}")),
-            None => return Err(format!("the connection ended waiting for {kind}")),
-        };
-        let event: Value = serde_json::from_str(&text).map_err(|err| format!("{err}: {text}"))?;
+            .map_err(|why| format!("{why} waiting for {kind}"))?;
         if event["type"] == kind {
             return Ok(event);
         }

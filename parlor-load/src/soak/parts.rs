@@ -5,15 +5,13 @@
 
 use std::{cell::RefCell, collections::BTreeMap, rc::Rc, time::Duration};
 
-use futures_util::{SinkExt, StreamExt};
 use rand::{rngs::StdRng, seq::SliceRandom, Rng, SeedableRng};
 use serde::Serialize;
 use serde_json::{json, Value};
-use tokio::time::{sleep, sleep_until, timeout_at, Instant};
-use tokio_tungstenite::tungstenite::Message;
+use tokio::time::{sleep, sleep_until, Instant};
 
 use crate::{
-    client::{dial, Socket},
+    client::{dial, next_json, send_json, Socket, NO_FRAME},
     fuzz::{connection, Case, Target, DEFAULT_FRAME_LIMIT},
     scenarios::games::{Happened, Table},
 };
@@ -159,31 +157,7 @@ async fn connect(url: &str, n: u32, part: &str, tally: &Parts) -> Option<Socket>
 }
 
 async fn send(socket: &mut Socket, request: Value) -> bool {
-    socket
-        .send(Message::text(request.to_string()))
-        .await
-        .is_ok()
-}
-
-/// The next JSON frame, or why there is none.
-async fn next_event(socket: &mut Socket, until: Instant) -> Result<Value, String> {
-    loop {
-        match timeout_at(until, socket.next()).await {
-            Err(_) => return Err("no frame in time".to_string()),
-            Ok(Some(Ok(Message::Text(text)))) => {
-                return serde_json::from_str(&text).map_err(|err| err.to_string())
-            }
-            Ok(Some(Ok(Message::Close(close)))) => {
-                return Err(format!(
-                    "closed by the server ({})",
-                    close.map_or(1005, |close| u16::from(close.code))
-                ))
-            }
-            Ok(Some(Ok(_))) => {}
-            Ok(Some(Err(err))) => return Err(format!("dropped: {err}")),
-            Ok(None) => return Err("dropped by the server".to_string()),
-        }
-    }
+    send_json(socket, &request).await.is_ok()
 }
 
 /// A canvas member: joins its room (three zombies) and moves every
@@ -218,7 +192,7 @@ async fn canvas(url: String, n: u32, room: u32, stop_at: Instant, tally: Parts) 
                     return tally.borrow_mut().fail("canvas: could not send".to_string());
                 }
             }
-            event = next_event(&mut socket, stop_at + PATIENCE) => match event {
+            event = next_json(&mut socket, stop_at + PATIENCE) => match event {
                 Ok(event) if event["type"] == "error" => {
                     return tally.borrow_mut().fail(format!("canvas: error {}", event["code"]));
                 }
@@ -276,7 +250,7 @@ async fn bot_player(url: String, n: u32, stop_at: Instant, tally: Parts) {
                     return finish_resigned(&mut socket, &mut table, &tally).await;
                 }
             }
-            event = next_event(&mut socket, Instant::now().max(stop_at) + PATIENCE) => {
+            event = next_json(&mut socket, Instant::now().max(stop_at) + PATIENCE) => {
                 let event = match event {
                     Ok(event) => event,
                     Err(why) => return tally.borrow_mut().fail(format!("bot games: {why}")),
@@ -306,7 +280,7 @@ async fn bot_player(url: String, n: u32, stop_at: Instant, tally: Parts) {
 async fn finish_resigned(socket: &mut Socket, table: &mut Table, tally: &Parts) {
     let until = Instant::now() + PATIENCE;
     loop {
-        match next_event(socket, until).await {
+        match next_json(socket, until).await {
             Ok(event) => {
                 if event["type"] == "error" && event["code"] == "game_over" {
                     // The game ended on its own; its game_over came first.
@@ -403,7 +377,7 @@ async fn slow_room(url: String, n: u32, room: u32, stop_at: Instant, tally: Part
     'reading: loop {
         let reads_until = (Instant::now() + SLOW_READS).min(drain_until);
         loop {
-            match next_event(&mut reader, reads_until).await {
+            match next_json(&mut reader, reads_until).await {
                 Ok(event) if event["type"] == "message" => {
                     let got = event["data"]["n"].as_u64().unwrap_or(u64::MAX);
                     let mut tally = tally.borrow_mut();
@@ -415,7 +389,7 @@ async fn slow_room(url: String, n: u32, room: u32, stop_at: Instant, tally: Part
                     expected = got + 1;
                 }
                 Ok(_) => {}
-                Err(why) if why == "no frame in time" => break,
+                Err(why) if why == NO_FRAME => break,
                 Err(why) => {
                     tally.borrow_mut().fail(format!("slow reader: {why}"));
                     break 'reading;
@@ -438,7 +412,7 @@ async fn slow_room(url: String, n: u32, room: u32, stop_at: Instant, tally: Part
 async fn wait_for(socket: &mut Socket, kind: &str) -> Result<Value, String> {
     let until = Instant::now() + PATIENCE;
     loop {
-        let event = next_event(socket, until).await?;
+        let event = next_json(socket, until).await?;
         if event["type"] == kind {
             return Ok(event);
         }
