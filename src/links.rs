@@ -96,10 +96,6 @@ pub struct RoomLinked {
 /// session is in already: the room moved (to this node, or away from it).
 pub const RELINK: u64 = u64::MAX;
 
-/// The serial of a [`RoomLinked`] for a room the session is in already,
-/// handed over with it from another node.
-pub const ADOPT: u64 = u64::MAX - 1;
-
 /// The serial of a [`RoomRefused`] for a room the session was in, closed
 /// by an operator: the route ends whatever its state.
 pub const CLOSED: u64 = u64::MAX - 2;
@@ -132,6 +128,15 @@ pub struct CarriedFrames {
     pub last: u64,
     /// The client's count.
     pub received: u64,
+}
+
+/// The links of a session handed over from another node, given with its
+/// admission so that its requests reach its games and rooms from its first
+/// frame (a client may move as soon as it reads `resumed`).
+#[derive(Default)]
+pub struct Adopted {
+    pub games: Vec<GameLink>,
+    pub rooms: Vec<RoomLink>,
 }
 
 /// The Lobby refused the session's join of a room.
@@ -566,15 +571,6 @@ impl SessionHandle {
         let (reply, moved) = tokio::sync::oneshot::channel();
         self.0.mailbox.move_out(MoveOut { received, reply });
         async move { moved.await.ok() }
-    }
-
-    /// Tells the session, handed over from another node, that it is in
-    /// the room `link` reaches.
-    pub fn adopt_room(&self, link: RoomLink) {
-        self.0.mailbox.room_linked(RoomLinked {
-            link,
-            serial: ADOPT,
-        });
     }
 
     /// Tells the session its room now goes through `link` (the room moved).
@@ -1097,6 +1093,8 @@ pub struct Admission {
     /// A session handed over whole from a live node: the frames its client
     /// missed.
     pub carried: Option<Box<CarriedFrames>>,
+    /// A session handed over whole from a live node: its links.
+    pub adopted: Option<Box<Adopted>>,
 }
 
 /// A session actor has started for an admitted id.

@@ -103,6 +103,7 @@ impl Seated {
             lost_rooms: Vec::new(),
             games: Vec::new(),
             carried: None,
+            adopted: None,
         };
         Seated {
             handle: Session::restore(shared.clone(), admission),

@@ -279,6 +279,8 @@ enum Write {
     Unsubscribe(String),
     /// Any other command whose answer does not matter.
     Command(redis::Cmd),
+    /// Told once every write before it has been answered (or has failed).
+    Flushed(oneshot::Sender<()>),
 }
 
 /// What taking a session found.
@@ -769,8 +771,10 @@ impl RedisNode {
     }
 
     /// This node runs game `id` (new, so no other node can have claimed
-    /// it): its frames for players elsewhere are numbered from now.
-    pub fn own_game(&self, id: &str, kind: GameKind) {
+    /// it): its frames for players elsewhere are numbered from now. The
+    /// future resolves once other nodes can find the game by its id (or
+    /// Redis could not be told within the request timeout).
+    pub fn own_game(&self, id: &str, kind: GameKind) -> impl Future<Output = ()> + Send + 'static {
         let key = super::game_key(id);
         let epoch = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -786,6 +790,12 @@ impl RedisNode {
             .arg(kind.as_str());
         self.send(Command::Write(Write::Command(claim)));
         self.send(Command::Owned { room: key, epoch });
+        let (done, written) = oneshot::channel();
+        self.send(Command::Write(Write::Flushed(done)));
+        let timeout = self.request_timeout;
+        async move {
+            let _ = tokio::time::timeout(timeout, written).await;
+        }
     }
 
     /// Game `id`, which this node runs, has ended (`closed`: and
@@ -2248,6 +2258,10 @@ async fn writer(
                     if let Err(err) = manager.unsubscribe(&channel).await {
                         log::warn!("cluster: cannot unsubscribe from {channel}: {err}");
                     }
+                }
+                Write::Flushed(done) => {
+                    send(&mut pipe, &mut queued, &mut manager, &metrics).await;
+                    let _ = done.send(());
                 }
             }
         }

@@ -16,7 +16,7 @@ pub mod tictactoe;
 
 pub use self::{
     rules::{Ending, MoveError, Rules},
-    table::{Asked, GameSettings, NewGame, Restoring},
+    table::{Asked, Created, GameSettings, NewGame, Published, Restoring},
 };
 use crate::{links::GameLink, protocol::GameKind, workers::Workers};
 

@@ -18,7 +18,9 @@
 
 use std::{
     collections::HashMap,
+    future::Future,
     panic::AssertUnwindSafe,
+    pin::Pin,
     sync::Arc,
     time::{Duration, SystemTime},
 };
@@ -98,12 +100,22 @@ pub struct NewGame {
     pub metrics: Arc<Metrics>,
     /// Where the finished game is recorded.
     pub store: StoreLink,
-    /// For a private game, the creator's `game_created` answer: the game
-    /// sends it once the creator knows the game's link.
-    pub created: Option<ByteString>,
+    /// For a private game, the creator's `game_created` answer.
+    pub created: Option<Created>,
     /// The request `game_start` answers (`play_bot`).
     pub answers: Option<Asked>,
 }
+
+/// A private game's `game_created` answer: the game sends it once the
+/// creator knows the game's link, and once `published` (if any) says other
+/// nodes can find the game, so that its keys work on any node at once.
+pub struct Created {
+    pub answer: ByteString,
+    pub published: Option<Published>,
+}
+
+/// Resolves once other nodes can find a new game.
+pub type Published = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// A session's request, answered by the game.
 pub struct Asked {
@@ -192,8 +204,8 @@ pub struct Game<R: Rules> {
     seed: u64,
     /// When all seats were first filled.
     started_at: Option<SystemTime>,
-    /// A private game's `game_created` answer, until its creator is linked.
-    created: Option<ByteString>,
+    /// A private game's `game_created` answer, until it is sent.
+    created: Option<Created>,
     /// The request `game_start` answers, until it is sent.
     answers: Option<Asked>,
 }
@@ -211,20 +223,18 @@ impl<R: Rules> Actor for Game<R> {
             self.await_players(ctx);
             return self.bot_turn(ctx);
         }
-        // After the link, so that a move sent on `game_created` finds the
-        // game; before `game_start` (a match three game starts at once).
-        if let Some(created) = self.created.take() {
-            let creator = self.seats.first().and_then(Option::as_ref);
-            if let Some(creator) = creator {
-                creator.addr.answer(created);
-            }
-        }
-        if self.is_full() {
-            let answers = self.answers.take();
-            let cause = answers
-                .as_ref()
-                .map(|asked| (asked.session.as_str(), asked.id.as_ref()));
-            self.begin(cause, ctx);
+        let published = self
+            .created
+            .as_mut()
+            .and_then(|created| created.published.take());
+        match published {
+            // Nothing else is handled until the game can be found.
+            Some(published) => ctx.wait(
+                published
+                    .into_actor(self)
+                    .map(|(), game, ctx| game.open(ctx)),
+            ),
+            None => self.open(ctx),
         }
     }
 
@@ -237,6 +247,25 @@ impl<R: Rules> Actor for Game<R> {
 }
 
 impl<R: Rules> Game<R> {
+    /// Answers a private game's creator, after the link (so that a move
+    /// sent on `game_created` finds the game) and before `game_start` (a
+    /// match three game starts at once); starts the game once it is full.
+    fn open(&mut self, ctx: &mut Context<Self>) {
+        if let Some(created) = self.created.take() {
+            let creator = self.seats.first().and_then(Option::as_ref);
+            if let Some(creator) = creator {
+                creator.addr.answer(created.answer);
+            }
+        }
+        if self.is_full() {
+            let answers = self.answers.take();
+            let cause = answers
+                .as_ref()
+                .map(|asked| (asked.session.as_str(), asked.id.as_ref()));
+            self.begin(cause, ctx);
+        }
+    }
+
     pub(super) fn launch(workers: &Workers, new: NewGame) -> GameLink {
         let game = Game::new(new, R::new);
         let id = game.id.clone();

@@ -1076,6 +1076,7 @@ impl Lobby {
             lost_rooms: data.rooms,
             games: data.games,
             carried: None,
+            adopted: None,
             id,
         })
     }

@@ -24,9 +24,10 @@ use crate::{
     },
     identity,
     links::{
-        Admission, AdmitOutcome, CarriedFrames, GameLink, MovedOut, Rehome, RoomLink, RoomSeat,
+        Admission, AdmitOutcome, Adopted, CarriedFrames, GameLink, MovedOut, Rehome, RoomLink,
+        RoomSeat,
     },
-    protocol::{GameKind, RoomKind},
+    protocol::RoomKind,
 };
 
 /// A session this node has handed over to node `to`, for its answer.
@@ -45,12 +46,14 @@ struct HandOff {
     moved: Option<MovedOut>,
 }
 
-/// What a session handed over here is linked to once it registers.
+/// What a session handed over here still needs once it registers.
 pub(super) struct Adopting {
-    /// Its rooms, each with its owner node.
-    rooms: Vec<(RoomSeat, String)>,
-    /// Its games, each with its owner node and kind (if known).
-    games: Vec<(String, String, Option<GameKind>)>,
+    /// Its rooms.
+    rooms: Vec<RoomSeat>,
+    /// The games that reach it anew (with `game_state`), each with its
+    /// owner node: all of them when it resyncs, else those it has no link
+    /// to yet.
+    rehome: Vec<(String, String)>,
     /// Whether its frames came along (else it resyncs).
     recovered: bool,
 }
@@ -303,15 +306,34 @@ impl Lobby {
         }
         node.arrived(&id, carried.cutoffs);
         let recovered = carried.frames.is_some() && received.is_some();
+        // Its links, from its first request on: a resync join, without its
+        // frames, is answered without one.
+        let mut adopted = Adopted::default();
+        for (seat, ..) in &carried.rooms {
+            adopted.rooms.push(match self.rooms.get(&seat.room) {
+                Some(room) => room.link.clone(),
+                None => RoomLink::remote(seat.room.clone(), node.remote_rooms()),
+            });
+        }
+        let mut rehome = Vec::new();
+        for (game, owner, kind) in &carried.games {
+            let link = match (self.games.get(game), kind) {
+                (Some(entry), _) => Some(entry.link.clone()),
+                (None, Some(kind)) => {
+                    Some(GameLink::remote(game.clone(), *kind, node.remote_games()))
+                }
+                (None, None) => None,
+            };
+            if !recovered || link.is_none() {
+                rehome.push((game.clone(), owner.clone()));
+            }
+            adopted.games.extend(link);
+        }
         self.adopting.insert(
             id.clone(),
             Adopting {
-                rooms: carried
-                    .rooms
-                    .iter()
-                    .map(|(seat, owner, _)| (seat.clone(), owner.clone()))
-                    .collect(),
-                games: carried.games.clone(),
+                rooms: seats.clone(),
+                rehome,
                 recovered,
             },
         );
@@ -334,12 +356,14 @@ impl Lobby {
             lost_rooms: Vec::new(),
             games: carried.games.into_iter().map(|(game, ..)| game).collect(),
             carried: frames,
+            adopted: Some(Box::new(adopted)),
             id,
         })
     }
 
-    /// A session handed over here has registered: its rooms' links, and
-    /// its games reach it anew (with `game_state`).
+    /// A session handed over here has registered: the rooms this node
+    /// runs reach it anew when it resyncs, and so do games it has no link
+    /// to yet (with `game_state`).
     pub(super) fn adopt(&mut self, id: &str) {
         let (Some(node), Some(adopting)) = (self.redis(), self.adopting.remove(id)) else {
             return;
@@ -350,7 +374,7 @@ impl Lobby {
         if !adopting.recovered {
             // It resyncs: the rooms this node runs answer its joins again
             // on this node (the rest answer through their channels).
-            for (seat, _) in &adopting.rooms {
+            for seat in &adopting.rooms {
                 if let Some(room) = self.rooms.get(&seat.room) {
                     room.addr.do_send(Rehome {
                         session: id.to_string(),
@@ -360,37 +384,9 @@ impl Lobby {
                 }
             }
         }
-        // Its rooms' links (a resync join, without its frames, is answered
-        // without one).
-        for (seat, _) in &adopting.rooms {
-            let link = match self.rooms.get(&seat.room) {
-                Some(room) => room.link.clone(),
-                None => RoomLink::remote(seat.room.clone(), node.remote_rooms()),
-            };
-            handle.adopt_room(link);
-        }
         // Away on its old node, if its client had dropped: back now.
-        let seats: Vec<RoomSeat> = adopting
-            .rooms
-            .iter()
-            .map(|(seat, _)| seat.clone())
-            .collect();
-        self.step_back(id, &seats);
-        for (game, owner, kind) in adopting.games {
-            if adopting.recovered {
-                // Its games reach it here already: only its links.
-                let link = match (self.games.get(&game), kind) {
-                    (Some(entry), _) => Some(entry.link.clone()),
-                    (None, Some(kind)) => {
-                        Some(GameLink::remote(game.clone(), kind, node.remote_games()))
-                    }
-                    (None, None) => None,
-                };
-                if let Some(link) = link {
-                    handle.link_game(link);
-                    continue;
-                }
-            }
+        self.step_back(id, &adopting.rooms);
+        for (game, owner) in adopting.rehome {
             match self.games.get(&game) {
                 Some(entry) => entry.link.rehome(Rehome {
                     session: id.to_string(),

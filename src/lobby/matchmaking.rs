@@ -8,7 +8,7 @@ use actix::prelude::*;
 
 use super::{Lobby, RestoredGame};
 use crate::{
-    game::{self, Asked, NewGame},
+    game::{self, Asked, Created, NewGame, Published},
     identity,
     links::{
         GameClosed, GameFinished, GameLink, LobbyAction, LobbyRequest, Player, SessionHandle,
@@ -528,8 +528,14 @@ impl Lobby {
         }
         // A game with one seat has none to offer.
         let join_secret = (game::seats(kind).len() > players.len()).then(identity::new_secret);
+        // Other nodes find the game by its id once this is written.
+        let published = self
+            .backplane
+            .node()
+            .map(|node| Box::pin(node.own_game(&game_id, kind)) as Published);
         // The game itself answers its creator: after the link, before
-        // `game_start` (it runs on another thread than the Lobby).
+        // `game_start` (it runs on another thread than the Lobby), and
+        // once other nodes can find it.
         let created = asker.creator().map(|(_, id)| {
             let created = ServerMsg::GameCreated {
                 game_id: game_id.clone(),
@@ -539,7 +545,10 @@ impl Lobby {
                     .map(|secret| identity::token(&game_id, secret)),
                 watch_key: watch_key.clone(),
             };
-            created.encode_reply(id.as_ref())
+            Created {
+                answer: created.encode_reply(id.as_ref()),
+                published,
+            }
         });
         let lobby = ctx.address();
         let link = game::start_game(
@@ -575,8 +584,7 @@ impl Lobby {
             finished: false,
         };
         self.games.insert(game_id.clone(), entry);
-        if let Some(node) = self.backplane.node() {
-            node.own_game(&game_id, kind);
+        if self.backplane.node().is_some() {
             self.list_game(&game_id);
         }
     }

@@ -94,6 +94,7 @@ impl Lobby {
             lost_rooms: std::mem::take(&mut entry.lost_rooms),
             games: Vec::new(),
             carried: None,
+            adopted: None,
             id,
         };
         if was_away {
@@ -131,6 +132,7 @@ impl Lobby {
             lost_rooms: Vec::new(),
             games: Vec::new(),
             carried: None,
+            adopted: None,
         };
         self.sessions.insert(id, entry);
         admission

@@ -62,7 +62,7 @@ use self::{
 use crate::{
     config::Config,
     links::{
-        Admission, AdmitOutcome, Away, CloseSession, Deliver, EndSession, GameLink, Keep,
+        Admission, AdmitOutcome, Adopted, Away, CloseSession, Deliver, EndSession, GameLink, Keep,
         LobbyLink, MoveOut, MovedOut, Outgoing, Overflowed, Presence, PresenceChange, Reconnect,
         Register, Rename, SessionHandle,
     },
@@ -173,7 +173,7 @@ impl Session {
 
     fn new(
         shared: Arc<SessionShared>,
-        admission: Admission,
+        mut admission: Admission,
         writer: Option<socket::Writer>,
         handle: SessionHandle,
     ) -> Session {
@@ -182,9 +182,19 @@ impl Session {
         let outbox = Outbox::new(writer, write_delay, limits.max_outbox.get());
         let now = Instant::now();
         let rate = RateLimiter::new(limits.msgs_per_sec.get(), limits.burst.get(), now);
+        // Handed over from another node: its requests reach its games and
+        // rooms from its first frame.
+        let adopted = admission.adopted.take().map(|adopted| *adopted);
+        let Adopted { games, rooms } = adopted.unwrap_or_default();
         Session {
-            games: HashMap::new(),
-            rooms: HashMap::new(),
+            games: games
+                .into_iter()
+                .map(|link| (link.id.clone(), link))
+                .collect(),
+            rooms: rooms
+                .into_iter()
+                .map(|link| (link.name.clone(), RoomRoute::Joined(link)))
+                .collect(),
             join_serial: 0,
             connection: admission.connection,
             id: admission.id.clone(),
@@ -397,12 +407,14 @@ impl Session {
             .and_then(|received| Some(self.replay.since(received)?.cloned().collect()))
             .filter(|missed: &Vec<ByteString>| missed.len() <= room);
         let rooms = admission.rooms.iter().chain(&admission.lost_rooms);
+        // A game handed over with its link is among the live ones already.
+        let unlinked = admission
+            .games
+            .iter()
+            .filter(|game| !self.games.contains_key(*game));
         let resumed = ServerMsg::Resumed {
             session: self.id.clone(),
-            games: self
-                .live_games()
-                .chain(admission.games.iter().cloned())
-                .collect(),
+            games: self.live_games().chain(unlinked.cloned()).collect(),
             rooms: rooms.map(|seat| seat.room.clone()).collect(),
             recovered: missed.is_some(),
             last: self.replay.last(),

@@ -9,7 +9,7 @@ use super::Session;
 use crate::{
     links::{
         Action, JoinRoomRequest, LeaveRoomRequest, Linked, LobbyAction, LobbyRequest,
-        PlayerRequest, RoomAction, RoomLink, RoomLinked, RoomRefused, RoomRequest, RoomSeat, ADOPT,
+        PlayerRequest, RoomAction, RoomLink, RoomLinked, RoomRefused, RoomRequest, RoomSeat,
         CLOSED, RELINK,
     },
     protocol::{
@@ -236,18 +236,6 @@ impl Handler<RoomLinked> for Session {
 
     fn handle(&mut self, msg: RoomLinked, _: &mut Context<Self>) {
         let RoomLinked { link, serial } = msg;
-        if serial == ADOPT {
-            // Handed over from another node, in the room already (a resync
-            // join under way is answered without a link).
-            if let Some(RoomRoute::Joining { queued, .. }) = self.rooms.get_mut(&link.name) {
-                for request in std::mem::take(queued) {
-                    link.request(request);
-                }
-            }
-            self.rooms
-                .insert(link.name.clone(), RoomRoute::Joined(link));
-            return;
-        }
         if serial == RELINK {
             // The room moved: a route still joined goes the new way.
             if let Some(RoomRoute::Joined(joined)) = self.rooms.get_mut(&link.name) {

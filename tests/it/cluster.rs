@@ -1131,6 +1131,38 @@ async fn a_private_game_is_joined_and_watched_from_another_node() {
     }
 }
 
+#[tokio::test]
+async fn a_private_games_keys_work_on_another_node_as_soon_as_it_is_created() {
+    let (_redis, one, two) = two_nodes(|_| {}).await;
+    let (mut host, _) = one.connect().await;
+    let (mut watcher, _) = two.connect().await;
+    let (mut guest, _) = two.connect().await;
+    for round in 0..10 {
+        let created = host
+            .ask(json!({"type":"create_game","game":"tictactoe"}))
+            .await;
+        assert_eq!(created["type"], "game_created", "{created}");
+        // At once, from the other node, as a friend handed the keys may.
+        watcher
+            .send(json!({"type":"watch_game","watch_key":created["watch_key"]}))
+            .await;
+        guest
+            .send(json!({"type":"join_game","join_key":created["join_key"]}))
+            .await;
+        let watching = watcher.recv().await;
+        assert_eq!(watching["type"], "game_state", "round {round}: {watching}");
+        let joined = guest.recv().await;
+        assert_eq!(joined["type"], "game_start", "round {round}: {joined}");
+        // Done with it: the next round's frames come first.
+        let game = &created["game_id"];
+        skip_to(&mut host, "game_start").await;
+        host.send(json!({"type":"resign","game_id":game})).await;
+        for client in [&mut host, &mut guest, &mut watcher] {
+            skip_to(client, "game_over").await;
+        }
+    }
+}
+
 /// The next frame of type `kind`, skipping any other.
 async fn skip_to(client: &mut Client, kind: &str) -> Value {
     loop {
@@ -1516,10 +1548,43 @@ async fn a_player_taken_over_on_another_node_with_the_count_plays_on_without_a_r
         answer["type"], "moved",
         "no resync, the move at once: {answer}"
     );
+    assert_eq!(answer["move"]["cell"], 0, "{answer}");
     assert_eq!(ada.recv_type("moved").await["move"]["cell"], 0);
     ada.send(json!({"type":"move","game_id":game,"cell":8}))
         .await;
-    assert_eq!(skip_to(&mut back, "moved").await["move"]["cell"], 8);
+    let seen = skip_to(&mut back, "moved").await;
+    assert_eq!(seen["move"]["cell"], 8, "{seen}");
+}
+
+#[tokio::test]
+async fn a_member_taken_over_on_another_node_with_the_count_talks_as_soon_as_it_is_resumed() {
+    let (_redis, one, two) = two_nodes(|_| {}).await;
+    let (mut ada, _) = one.connect().await;
+    let (mut bob, bob_welcome) = one.connect().await;
+    join(&mut ada, "hall").await;
+    join(&mut bob, "hall").await;
+    let token = bob_welcome["resume"].as_str().unwrap();
+    let (mut back, _) = two
+        .connect_with(&format!("resume={token}&received={}", bob.counted))
+        .await;
+    assert_eq!(bob.ending().await, crate::support::Ending::Closed(4001));
+    let resumed = back.recv_type("resumed").await;
+    assert_eq!(
+        (&resumed["recovered"], &resumed["rooms"]),
+        (&json!(true), &json!(["hall"])),
+        "{resumed}"
+    );
+    // At once, as a client that read `resumed` may: the room has it.
+    back.send(json!({"type":"broadcast","room":"hall","data":"at once"}))
+        .await;
+    let answer = back.ask(json!({"type":"echo","data":"after"})).await;
+    assert_eq!(answer["type"], "echo", "no error first: {answer}");
+    let seen = next_of(&mut ada, "message").await;
+    assert_eq!(
+        (&seen["data"], &seen["from"]),
+        (&json!("at once"), &bob_welcome["session"]),
+        "{seen}"
+    );
 }
 
 #[tokio::test]
