@@ -46,7 +46,9 @@ async fn two_nodes(tweak: impl Fn(&mut parlor::config::Config)) -> (Redis, TestS
     let redis = Redis::start();
     let one = node_with(&redis, "one", &tweak);
     let two = node_with(&redis, "two", &tweak);
+    // Each knows the other live (a node finds owners only among those).
     until_nodes(&one, 2).await;
+    until_nodes(&two, 2).await;
     (redis, one, two)
 }
 
@@ -238,6 +240,7 @@ async fn a_member_that_drops_on_another_node_is_away_then_gone() {
     let one = node_with(&redis, "one", |config| config.rooms.away_grace_ms = 300);
     let two = node_with(&redis, "two", |config| config.rooms.away_grace_ms = 300);
     until_nodes(&one, 2).await;
+    until_nodes(&two, 2).await;
     let (mut ada, _) = one.connect().await;
     let (mut bob, bob_welcome) = two.connect().await;
     join(&mut ada, "den").await;
@@ -758,7 +761,9 @@ async fn a_token_given_to_two_nodes_at_once_resumes_on_one_only() {
     let one = node(&redis, "one");
     let two = node(&redis, "two");
     let three = node(&redis, "three");
-    until_nodes(&one, 3).await;
+    for node in [&one, &two, &three] {
+        until_nodes(node, 3).await;
+    }
     let (mut ada, welcome) = one.connect().await;
     let ((mut first, on_two), (mut second, on_three)) =
         tokio::join!(resume_on(&two, &welcome), resume_on(&three, &welcome));
@@ -1036,7 +1041,9 @@ async fn the_cluster_queue_pairs_each_player_once_and_leaves_nobody_waiting() {
         node(&redis, "two"),
         node(&redis, "three"),
     ];
-    until_nodes(&nodes[0], 3).await;
+    for node in &nodes {
+        until_nodes(node, 3).await;
+    }
     const PLAYERS: usize = 12;
     let mut clients = Vec::new();
     for n in 0..PLAYERS {
