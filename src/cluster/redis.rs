@@ -771,10 +771,8 @@ impl RedisNode {
     }
 
     /// This node runs game `id` (new, so no other node can have claimed
-    /// it): its frames for players elsewhere are numbered from now. The
-    /// future resolves once other nodes can find the game by its id (or
-    /// Redis could not be told within the request timeout).
-    pub fn own_game(&self, id: &str, kind: GameKind) -> impl Future<Output = ()> + Send + 'static {
+    /// it): its frames for players elsewhere are numbered from now.
+    pub fn own_game(&self, id: &str, kind: GameKind) {
         let key = super::game_key(id);
         let epoch = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -790,6 +788,11 @@ impl RedisNode {
             .arg(kind.as_str());
         self.send(Command::Write(Write::Command(claim)));
         self.send(Command::Owned { room: key, epoch });
+    }
+
+    /// Resolves once every write asked for before has reached Redis (so
+    /// other nodes see it), or failed, or after the request timeout.
+    pub fn written(&self) -> impl Future<Output = ()> + Send + 'static {
         let (done, written) = oneshot::channel();
         self.send(Command::Write(Write::Flushed(done)));
         let timeout = self.request_timeout;

@@ -528,15 +528,15 @@ impl Lobby {
         }
         // A game with one seat has none to offer.
         let join_secret = (game::seats(kind).len() > players.len()).then(identity::new_secret);
-        // Other nodes find the game by its id once this is written.
-        let published = self
-            .backplane
-            .node()
-            .map(|node| Box::pin(node.own_game(&game_id, kind)) as Published);
+        let node = self.backplane.node();
+        if let Some(node) = &node {
+            node.own_game(&game_id, kind);
+        }
         // The game itself answers its creator: after the link, before
         // `game_start` (it runs on another thread than the Lobby), and
-        // once other nodes can find it.
+        // once other nodes can find it by the keys it hands out.
         let created = asker.creator().map(|(_, id)| {
+            let published = node.map(|node| Box::pin(node.written()) as Published);
             let created = ServerMsg::GameCreated {
                 game_id: game_id.clone(),
                 game: kind,
